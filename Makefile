@@ -1,0 +1,51 @@
+# One entry point for setup, tests and running the stack. Every target that needs
+# Python creates or refreshes .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv run test lint typecheck format bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# The CPU build of torch goes in first, alone, so nothing else resolves another build.
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed  ## Create or refresh .venv
+
+run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data
+	$(PY) deploy/local_stack.py
+
+test: venv  ## Run lint, type checks and the whole test suite
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest
+
+lint: venv  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv  ## mypy
+	$(VENV)/bin/mypy
+
+format: venv  ## Apply ruff formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: venv  ## Run the benchmarks (by hand; figures go in docs/benchmarks.md)
+	$(PY) bench/engine_throughput.py
+	$(PY) bench/host_service.py
+	$(PY) bench/proxy.py
+
+clean:  ## Remove .venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

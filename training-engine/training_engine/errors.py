@@ -1,0 +1,65 @@
+"""Errors raised by the training engine.
+
+Every error the engine raises on purpose derives from ``EngineError``, so a
+service can translate the whole family to a client error in one place::
+
+    EngineError
+    ├── StrategyConfigError      a strategy file names an unknown key or has a bad value
+    ├── DataError
+    │   ├── DataFileNotFoundError    no CSV/Parquet file where one was expected
+    │   └── DataValidationError      the file exists but its content cannot be used
+    ├── DeviceUnavailableError   an explicitly requested device does not exist here
+    ├── CheckpointError          a checkpoint cannot be read or does not fit the run
+    └── ArtifactError            a saved model directory is missing or incomplete
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EngineError(Exception):
+    """Base class for every error the engine raises deliberately."""
+
+
+class StrategyConfigError(EngineError):
+    """A strategy has a misspelt key or a value of the wrong kind.
+
+    ``key`` is the dotted path of the offending key (``model.training.epochs``).
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"strategy key '{key}': {problem}")
+
+
+class DataError(EngineError):
+    """Market data is missing or unusable."""
+
+
+class DataFileNotFoundError(DataError):
+    """No data file for a symbol/timeframe; ``paths`` lists where the engine looked."""
+
+    def __init__(self, symbol: str, timeframe: str, paths: list[Path]) -> None:
+        self.symbol = symbol
+        self.timeframe = timeframe
+        self.paths = paths
+        looked = " or ".join(str(p) for p in paths)
+        super().__init__(f"no data for {symbol} {timeframe}: expected {looked}")
+
+
+class DataValidationError(DataError):
+    """A data file exists but cannot be used (bad columns, NaNs that cannot be repaired, ...)."""
+
+
+class DeviceUnavailableError(EngineError):
+    """An explicitly requested device (``cuda:1``, ``mps``) is not available."""
+
+
+class CheckpointError(EngineError):
+    """A checkpoint cannot be loaded, or was written for a different run."""
+
+
+class ArtifactError(EngineError):
+    """A model directory is missing files or cannot be loaded."""
