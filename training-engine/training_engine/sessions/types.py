@@ -1,0 +1,135 @@
+"""The contract of the session runtime shared by the host service and the proxy's fallback.
+
+A *session* is one training run requested over HTTP: it is queued, runs in its
+own worker process through :func:`training_engine.trainer.train`, reports
+progress into a database, can be stopped, and survives a restart of the
+process that owns it (it is marked ``interrupted`` and resumed from its last
+checkpoint). The host service and the backend's CPU fallback both use one
+:class:`SessionManager`; neither has a runner of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+SessionStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
+SESSION_STATUSES: tuple[SessionStatus, ...] = (
+    "queued",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "interrupted",
+)
+ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """Where a session runtime keeps things and how much it runs at once.
+
+    Each service maps its own pydantic settings onto this plain object.
+    """
+
+    database_url: str
+    data_dir: Path
+    models_dir: Path
+    strategies_dir: Path
+    checkpoints_dir: Path
+    default_strategy: str = "momentum_mlp"
+    default_device: str = "auto"
+    max_concurrent_jobs: int = 1
+    max_queue_size: int = 16
+    stop_grace_seconds: float = 30.0
+    resume_interrupted: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRequest:
+    """What a client asked to train, before any defaults are filled in.
+
+    ``strategy`` is either the name of a file in the strategies directory
+    (without ``.yaml``) or an inline strategy mapping; None means the runtime's
+    default strategy. ``config`` overrides ``model.training`` settings.
+    """
+
+    strategy: str | dict[str, Any] | None = None
+    symbols: tuple[str, ...] | None = None
+    timeframes: tuple[str, ...] | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "symbols": list(self.symbols) if self.symbols is not None else None,
+            "timeframes": list(self.timeframes) if self.timeframes is not None else None,
+            "start_date": self.start_date,
+            "end_date": self.end_date,
+            "config": dict(self.config),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingRequest:
+        symbols = data.get("symbols")
+        timeframes = data.get("timeframes")
+        return cls(
+            strategy=data.get("strategy"),
+            symbols=tuple(symbols) if symbols is not None else None,
+            timeframes=tuple(timeframes) if timeframes is not None else None,
+            start_date=data.get("start_date"),
+            end_date=data.get("end_date"),
+            config=dict(data.get("config") or {}),
+        )
+
+    def fingerprint(self) -> str:
+        """A stable hash: the same id with the same fingerprint is the same training."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionProgress:
+    epoch: int = 0
+    total_epochs: int = 0
+    batch: int = 0
+    total_batches: int = 0
+    percent: float = 0.0
+    eta_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A session as clients see it; its size is bounded however long the run."""
+
+    training_id: str
+    status: SessionStatus
+    request: dict[str, Any]
+    progress: SessionProgress
+    metrics: dict[str, float | None]
+    device: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    model_path: str | None
+    checkpoint_path: str | None
+    resume_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPerformance:
+    """Per-epoch history and, once completed, test metrics against the majority baseline."""
+
+    training_id: str
+    status: SessionStatus
+    history: list[dict[str, float | int]]
+    test_metrics: dict[str, Any] | None
+    baseline_metrics: dict[str, Any] | None
