@@ -1,0 +1,299 @@
+"""OHLCV files: finding, reading, validating and repairing them.
+
+A file is ``{data_dir}/{SYMBOL}_{TIMEFRAME}.csv`` or ``.parquet`` (CSV is tried
+first) with the columns timestamp, open, high, low, close, volume. Headers are
+case-insensitive; ``date``, ``datetime`` or ``time`` stand in for ``timestamp``.
+Timestamps are bar OPEN times; they may be naive (taken as UTC), timezone-aware
+(converted to UTC), or epoch numbers (seconds, or milliseconds above 1e11).
+
+Damage is counted, logged with the counts and then repaired:
+
+- unsorted timestamps: sorted;
+- duplicate timestamps: the last row wins;
+- a NaN or unparseable timestamp/price, or a price <= 0, or a negative volume:
+  the row is dropped (a NaN volume becomes 0);
+- high/low inconsistent with open/close (high < low, close above high, ...):
+  high := max(o, h, l, c), low := min(o, h, l, c).
+
+A file is rejected with :class:`DataValidationError` when required columns are
+missing, when more than ``MAX_DAMAGED_FRACTION`` of its rows were dropped or
+had high/low fixed, or when no row survives.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training_engine.errors import DataFileNotFoundError, DataValidationError
+from training_engine.strategy import validate_symbol, validate_timeframe
+
+logger = logging.getLogger(__name__)
+
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+TIMESTAMP_ALIASES = ("timestamp", "date", "datetime", "time")
+DATA_SUFFIXES = (".csv", ".parquet")
+MAX_DAMAGED_FRACTION = 0.2
+_EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
+
+
+@dataclass(frozen=True, slots=True)
+class DataQualityReport:
+    """What was wrong with one file and what the repair did (counts of rows)."""
+
+    source: str
+    rows_read: int
+    rows_kept: int
+    unsorted: int = 0
+    duplicates: int = 0
+    bad_timestamps: int = 0
+    nan_prices: int = 0
+    nan_volume: int = 0
+    non_positive_prices: int = 0
+    negative_volume: int = 0
+    high_low_fixed: int = 0
+
+    @property
+    def rows_dropped(self) -> int:
+        return self.rows_read - self.rows_kept
+
+    @property
+    def damaged_fraction(self) -> float:
+        """Share of rows dropped or changed (sorting alone changes nothing)."""
+        if self.rows_read == 0:
+            return 0.0
+        return (self.rows_dropped + self.high_low_fixed) / self.rows_read
+
+    @property
+    def is_clean(self) -> bool:
+        problems = (
+            self.unsorted,
+            self.duplicates,
+            self.bad_timestamps,
+            self.nan_prices,
+            self.nan_volume,
+            self.non_positive_prices,
+            self.negative_volume,
+            self.high_low_fixed,
+        )
+        return not any(problems)
+
+    def summary(self) -> str:
+        """One line naming each kind of damage with its count."""
+        parts = [
+            f"{label} {count}"
+            for label, count in (
+                ("out-of-order timestamps", self.unsorted),
+                ("duplicate timestamps", self.duplicates),
+                ("bad timestamps", self.bad_timestamps),
+                ("rows with NaN prices", self.nan_prices),
+                ("NaN volumes set to 0", self.nan_volume),
+                ("rows with prices <= 0", self.non_positive_prices),
+                ("rows with negative volume", self.negative_volume),
+                ("rows with high/low fixed", self.high_low_fixed),
+            )
+            if count
+        ]
+        return f"{self.source}: " + (", ".join(parts) if parts else "clean")
+
+
+def timeframe_delta(timeframe: str) -> pd.Timedelta:
+    """The length of one bar: ``5m`` -> 5 minutes, ``4h`` -> 4 hours, ``1w`` -> 7 days."""
+    text = validate_timeframe(timeframe).lower()
+    digits = "".join(ch for ch in text if ch.isdigit())
+    unit = text[len(digits) :]
+    minutes = {"m": 1, "min": 1, "h": 60, "d": 1440, "w": 10080}[unit]
+    return pd.Timedelta(minutes=int(digits) * minutes)
+
+
+def data_file_candidates(data_dir: Path, symbol: str, timeframe: str) -> list[Path]:
+    """The paths a symbol/timeframe may live at, in the order they are tried."""
+    symbol = validate_symbol(symbol)
+    timeframe = validate_timeframe(timeframe)
+    return [Path(data_dir) / f"{symbol}_{timeframe}{suffix}" for suffix in DATA_SUFFIXES]
+
+
+def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path:
+    """The first existing candidate file.
+
+    Raises:
+        DataFileNotFoundError: listing every path looked at.
+    """
+    candidates = data_file_candidates(data_dir, symbol, timeframe)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DataFileNotFoundError(symbol, timeframe, candidates)
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            if isinstance(frame.index, pd.DatetimeIndex):
+                frame = frame.reset_index()
+            return frame
+        return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        scale = 1000 if np.nanmax(np.abs(numbers.to_numpy())) > _EPOCH_MS_ABOVE else 1
+        return pd.to_datetime(numbers / scale, unit="s", utc=True, errors="coerce")
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+        return parsed
+    return pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="mixed")
+
+
+def _standardise_columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    renamed = raw.rename(columns={c: str(c).strip().lower() for c in raw.columns})
+    ts_column = next((name for name in TIMESTAMP_ALIASES if name in renamed.columns), None)
+    missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
+    if ts_column is None:
+        missing.insert(0, "timestamp")
+    if missing:
+        raise DataValidationError(
+            f"{source}: missing required column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, raw.columns)) or 'none'}"
+        )
+    assert ts_column is not None
+    frame = pd.DataFrame(
+        {c: pd.to_numeric(renamed[c], errors="coerce").astype("float64") for c in OHLCV_COLUMNS}
+    )
+    frame.insert(0, "timestamp", _parse_timestamps(renamed[ts_column]))
+    return frame
+
+
+def repair_ohlcv(
+    raw: pd.DataFrame, source: str = "<frame>"
+) -> tuple[pd.DataFrame, DataQualityReport]:
+    """Validate and repair a raw OHLCV table (any accepted header spelling).
+
+    Returns:
+        The repaired frame (UTC ``DatetimeIndex`` named ``timestamp``, float64
+        columns open/high/low/close/volume) and the report of what was done.
+
+    Raises:
+        DataValidationError: missing columns, too much damage, or nothing left.
+    """
+    frame = _standardise_columns(raw, source)
+    rows_read = len(frame)
+
+    bad_ts = frame["timestamp"].isna().to_numpy()
+    prices = frame[list(PRICE_COLUMNS)].to_numpy()
+    nan_prices = np.isnan(prices).any(axis=1) & ~bad_ts
+    non_positive = (np.nan_to_num(prices, nan=1.0) <= 0).any(axis=1) & ~bad_ts & ~nan_prices
+    volume = frame["volume"].to_numpy()
+    negative_volume = (np.nan_to_num(volume, nan=0.0) < 0) & ~bad_ts & ~nan_prices & ~non_positive
+    keep = ~(bad_ts | nan_prices | non_positive | negative_volume)
+    frame = frame.loc[keep]
+    nan_volume = int(frame["volume"].isna().sum())
+    frame = frame.assign(volume=frame["volume"].fillna(0.0))
+
+    stamps = frame["timestamp"].to_numpy()
+    unsorted = int((stamps[1:] < stamps[:-1]).sum()) if len(stamps) > 1 else 0
+    frame = frame.sort_values("timestamp", kind="stable")
+    duplicated = frame["timestamp"].duplicated(keep="last").to_numpy()
+    frame = frame.loc[~duplicated]
+
+    o, h, low, c = (frame[col].to_numpy() for col in PRICE_COLUMNS)
+    top = np.maximum.reduce([o, h, low, c])
+    bottom = np.minimum.reduce([o, h, low, c])
+    fixed = (h != top) | (low != bottom)
+    frame = frame.assign(high=top, low=bottom)
+
+    result = frame.set_index("timestamp")
+    result.index = pd.DatetimeIndex(result.index, name="timestamp")
+    report = DataQualityReport(
+        source=source,
+        rows_read=rows_read,
+        rows_kept=len(result),
+        unsorted=unsorted,
+        duplicates=int(duplicated.sum()),
+        bad_timestamps=int(bad_ts.sum()),
+        nan_prices=int(nan_prices.sum()),
+        nan_volume=nan_volume,
+        non_positive_prices=int(non_positive.sum()),
+        negative_volume=int(negative_volume.sum()),
+        high_low_fixed=int(fixed.sum()),
+    )
+    if report.rows_kept == 0:
+        raise DataValidationError(f"{source}: no usable rows ({report.summary()})")
+    if report.damaged_fraction > MAX_DAMAGED_FRACTION:
+        raise DataValidationError(
+            f"{source}: {report.damaged_fraction:.0%} of {rows_read} rows are damaged "
+            f"(more than {MAX_DAMAGED_FRACTION:.0%}): {report.summary()}"
+        )
+    if not report.is_clean:
+        logger.warning("repaired OHLCV data: %s", report.summary())
+    return result[list(OHLCV_COLUMNS)], report
+
+
+def _parse_bound(value: str, key: str, end: bool) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise DataValidationError(f"{key} {value!r} is not a date (use YYYY-MM-DD)") from exc
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    # A bare date as end means the whole of that day.
+    if end and stamp == stamp.normalize() and len(value.strip()) <= 10:
+        stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
+    return stamp
+
+
+def load_ohlcv_with_report(
+    data_dir: Path,
+    symbol: str,
+    timeframe: str,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> tuple[pd.DataFrame, DataQualityReport]:
+    """Like :func:`load_ohlcv`, also returning the file's quality report."""
+    path = find_data_file(data_dir, symbol, timeframe)
+    frame, report = repair_ohlcv(_read_raw(path), str(path))
+    if start_date is not None:
+        frame = frame.loc[frame.index >= _parse_bound(start_date, "start_date", end=False)]
+    if end_date is not None:
+        frame = frame.loc[frame.index <= _parse_bound(end_date, "end_date", end=True)]
+    if frame.empty:
+        raise DataValidationError(
+            f"{path}: no bars between {start_date or 'the start'} and {end_date or 'the end'}"
+        )
+    return frame, report
+
+
+def load_ohlcv(
+    data_dir: Path,
+    symbol: str,
+    timeframe: str,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> pd.DataFrame:
+    """Load one symbol/timeframe, validated and repaired.
+
+    Args:
+        data_dir: folder holding ``{SYMBOL}_{TIMEFRAME}.csv`` or ``.parquet``.
+        symbol, timeframe: checked before they become part of a path.
+        start_date, end_date: optional inclusive bounds on the bar open time
+            (a bare ``YYYY-MM-DD`` end includes that whole day).
+
+    Returns:
+        UTC ``DatetimeIndex`` named ``timestamp`` (bar open times), float64
+        columns open, high, low, close, volume; sorted, no duplicates.
+
+    Raises:
+        StrategyConfigError: unsafe symbol or timeframe.
+        DataFileNotFoundError: no file; lists the paths looked for.
+        DataValidationError: unusable content, or no bars in the date range.
+    """
+    frame, _ = load_ohlcv_with_report(data_dir, symbol, timeframe, start_date, end_date)
+    return frame
