@@ -131,6 +131,11 @@ def _systemd_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
+def _xml_comment_safe(text: str) -> str:
+    """XML comments may not contain "--"; paths and labels occasionally do."""
+    return escape(text).replace("--", "-\N{ZERO WIDTH SPACE}-")
+
+
 def render(spec: ServiceSpec) -> str:
     """The unit or plist text for `spec`, with absolute paths."""
     if spec.init_system == "launchd":
@@ -145,7 +150,8 @@ def render(spec: ServiceSpec) -> str:
             label=escape(spec.name),
             python=escape(str(spec.python)),
             working_dir=escape(str(spec.working_dir)),
-            env_file=escape(str(spec.env_file)),
+            label_in_comment=_xml_comment_safe(spec.name),
+            env_file_in_comment=_xml_comment_safe(str(spec.env_file)),
             environment=env_lines,
             stop_timeout=spec.stop_timeout_seconds,
             log_dir=escape(str(log_dir)),
@@ -235,9 +241,10 @@ def _run_all(
 
 
 def install_service(
-    spec: ServiceSpec, runner: CommandRunner, dry_run: bool, out: TextIO = sys.stdout
+    spec: ServiceSpec, runner: CommandRunner, dry_run: bool, out: TextIO | None = None
 ) -> None:
     """Render `spec`, write it (creating the folders) and start it; on dry run only print."""
+    out = out or sys.stdout
     if spec.path.exists() and not _written_by_install(spec.path):
         raise ServiceInstallError(
             f"{spec.path} exists and was not written by install-service; choose another "
@@ -267,9 +274,10 @@ def install_service(
 
 
 def uninstall_service(
-    spec: ServiceSpec, runner: CommandRunner, dry_run: bool, out: TextIO = sys.stdout
+    spec: ServiceSpec, runner: CommandRunner, dry_run: bool, out: TextIO | None = None
 ) -> None:
     """Stop and remove a service that install-service wrote; anything else is left alone."""
+    out = out or sys.stdout
     if not spec.path.exists():
         raise ServiceInstallError(f"{spec.path} does not exist: nothing to uninstall")
     if not _written_by_install(spec.path):
