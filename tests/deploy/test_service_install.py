@@ -405,3 +405,38 @@ def test_plist_with_double_dashes_in_label_and_paths_still_parses(tmp_path: Path
     plist = plistlib.loads(service_install.render(spec).encode())
 
     assert plist["Label"] == "a--b"
+
+
+@pytest.mark.parametrize(
+    ("example", "init_system", "home", "log_dir"),
+    [
+        (
+            "launchd/com.ktrdr.training-host.plist",
+            "launchd",
+            "/Users/you",
+            "Library/Logs/training-host",
+        ),
+        ("systemd/training-host.service", "systemd", "/home/you", None),
+    ],
+)
+def test_shipped_examples_match_what_install_service_renders(
+    repo_root: Path,
+    example: str,
+    init_system: service_install.InitSystem,
+    home: str,
+    log_dir: str | None,
+) -> None:
+    checkout = Path(home) / "src" / "training-host-stack"
+    path = repo_root / "deploy" / example
+    spec = ServiceSpec(
+        init_system=init_system,
+        name=Path(example).stem,
+        python=checkout / ".venv" / "bin" / "python",
+        working_dir=checkout,
+        env_file=Path(home) / ".config" / "training-host" / "training_host.env",
+        log_dir=Path(home) / log_dir if log_dir else None,
+        target_dir=path.parent,
+    )
+
+    # A template change needs the example re-rendered with these same paths.
+    assert path.read_text() == service_install.render(spec)
