@@ -1,0 +1,24 @@
+"""Accelerator status and training advice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from training_host import gpu
+from training_host.api.deps import AUTH
+
+router = APIRouter(prefix="/gpu", tags=["gpu"], dependencies=AUTH)
+
+
+@router.get("/status")
+def read_gpu_status() -> dict[str, Any]:
+    """Each device's memory, utilisation and temperature; ``available: false`` without one."""
+    return gpu.gpu_status()
+
+
+@router.get("/recommendations")
+def read_gpu_recommendations() -> dict[str, Any]:
+    """Batch size, mixed precision and memory advice for this host."""
+    return gpu.recommendations()

@@ -1,0 +1,47 @@
+"""Liveness (``/health``, cheap and open) and a detailed report (``/health/detailed``)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from training_engine.device import resolve_device
+from training_engine.errors import DeviceUnavailableError
+
+from training_host import __version__
+from training_host.api.deps import AUTH, ManagerDep, SettingsDep
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("")
+async def read_health() -> dict[str, str]:
+    """Liveness: touches neither the database nor the session runtime."""
+    return {"status": "ok"}
+
+
+@router.get("/detailed", dependencies=AUTH)
+def read_health_detailed(
+    request: Request, settings: SettingsDep, manager: ManagerDep
+) -> dict[str, Any]:
+    """Version, uptime, device, session counts, database and disk."""
+    try:
+        device: str = str(resolve_device(settings.default_device))
+    except DeviceUnavailableError as exc:
+        device = f"unavailable: {exc}"
+    counts = manager.counts()
+    database_ok = manager.database_reachable()
+    disk = shutil.disk_usage(settings.models_dir)
+    return {
+        "status": "ok" if database_ok else "degraded",
+        "version": __version__,
+        "uptime_seconds": round(time.monotonic() - request.app.state.started_at, 3),
+        "device": device,
+        "active_sessions": counts.get("running", 0),
+        "queued_sessions": counts.get("queued", 0),
+        "database_reachable": database_ok,
+        "models_dir": str(settings.models_dir),
+        "disk_free_bytes": disk.free,
+    }

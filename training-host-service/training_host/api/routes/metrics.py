@@ -1,0 +1,16 @@
+"""Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from training_host.api.deps import AUTH, MetricsDep
+
+router = APIRouter(tags=["metrics"], dependencies=AUTH)
+
+
+@router.get("/metrics")
+def read_metrics(metrics: MetricsDep) -> Response:
+    """The service's metrics in the Prometheus text format."""
+    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)

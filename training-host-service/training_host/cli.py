@@ -1,0 +1,97 @@
+"""``training-host``: serve the API, or install it as a launchd/systemd service."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from training_host import __version__, service_install
+from training_host.config import CONFIG_FILE_ENV, Settings
+
+EXIT_USAGE = 2
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the service under uvicorn until SIGINT/SIGTERM (sessions checkpoint on the way out)."""
+    import uvicorn
+
+    from training_host.main import create_app
+
+    if args.config is not None:
+        # The settings class reads its file path from the environment: one way in.
+        os.environ[CONFIG_FILE_ENV] = str(args.config)
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        print(f"training-host: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not is_loopback(settings.host) and settings.api_token is None:
+        print(
+            f"training-host: refusing to listen on {settings.host} without an API token; "
+            "set TRAINING_HOST_API_TOKEN or bind 127.0.0.1",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        # The lifespan checkpoints running sessions; give it the grace period plus a margin.
+        timeout_graceful_shutdown=int(settings.stop_grace_seconds) + 5,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="training-host",
+        description="Host-native training service: runs training sessions on this machine's GPU.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_parser = subparsers.add_parser(
+        "serve",
+        help="run the HTTP API (default 127.0.0.1:5002)",
+        description="Run the HTTP API. Settings come from TRAINING_HOST_* variables and the "
+        "YAML config file; the options below override them.",
+    )
+    serve_parser.add_argument("--host", help="address to bind (non-loopback needs an API token)")
+    serve_parser.add_argument("--port", type=int, help="TCP port (default 5002)")
+    serve_parser.add_argument(
+        "--config", help=f"YAML config file (default: ${CONFIG_FILE_ENV} or config/...yaml)"
+    )
+    serve_parser.set_defaults(func=serve)
+    service_install.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``training-host`` command."""
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

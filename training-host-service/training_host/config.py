@@ -1,0 +1,131 @@
+"""The host service's one settings class.
+
+Precedence, highest first: arguments passed to ``Settings(...)``, environment
+variables prefixed ``TRAINING_HOST_``, the YAML file named by
+``TRAINING_HOST_CONFIG_FILE`` (default ``config/training_host_service.yaml``),
+then the defaults below. Relative paths are resolved against the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+from training_engine.sessions.types import RuntimeSettings
+
+CONFIG_FILE_ENV = "TRAINING_HOST_CONFIG_FILE"
+DEFAULT_CONFIG_FILE = Path("config/training_host_service.yaml")
+_PATH_FIELDS = (
+    "state_dir",
+    "data_dir",
+    "models_dir",
+    "strategies_dir",
+    "checkpoints_dir",
+    "log_dir",
+)
+
+
+def config_file_path() -> Path:
+    """The YAML file defaults are read from (it may not exist: then only built-ins apply)."""
+    return Path(os.environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+
+
+class Settings(BaseSettings):
+    """Everything the training host service can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINING_HOST_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=5002, ge=1, le=65535)
+    state_dir: Path = Path("state")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means an SQLite file in state_dir"
+    )
+    data_dir: Path = Path("data")
+    models_dir: Path = Path("models")
+    strategies_dir: Path = Path("config/strategies")
+    checkpoints_dir: Path = Path("checkpoints")
+    log_dir: Path = Path("logs")
+    max_concurrent_jobs: int = Field(default=1, ge=1)
+    max_queue_size: int = Field(default=16, ge=0)
+    stop_grace_seconds: float = Field(default=30.0, gt=0)
+    resume_interrupted: bool = True
+    api_token: SecretStr | None = None
+    default_strategy: str = "momentum_mlp"
+    default_device: str = "auto"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file_path())
+        return (init_settings, env_settings, yaml_source)
+
+    @field_validator(*_PATH_FIELDS, mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("api_token", mode="after")
+    @classmethod
+    def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty TRAINING_HOST_API_TOKEN= line in an env file means "no token", not "".
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator("log_level", mode="after")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in {"critical", "error", "warning", "info", "debug", "trace"}:
+            raise ValueError(f"unknown log level '{value}'")
+        return level
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.state_dir / 'training_host.db'}"
+        return self
+
+    def runtime_settings(self) -> RuntimeSettings:
+        """The plain settings the engine's session runtime takes."""
+        return RuntimeSettings(
+            database_url=self.database_url,
+            data_dir=self.data_dir,
+            models_dir=self.models_dir,
+            strategies_dir=self.strategies_dir,
+            checkpoints_dir=self.checkpoints_dir,
+            default_strategy=self.default_strategy,
+            default_device=self.default_device,
+            max_concurrent_jobs=self.max_concurrent_jobs,
+            max_queue_size=self.max_queue_size,
+            stop_grace_seconds=self.stop_grace_seconds,
+            resume_interrupted=self.resume_interrupted,
+        )
+
+    def ensure_directories(self) -> None:
+        """Create the directories the service writes to."""
+        for path in (self.state_dir, self.models_dir, self.checkpoints_dir, self.log_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment and config file, read once (tests pass their own)."""
+    return Settings()

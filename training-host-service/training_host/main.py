@@ -1,0 +1,57 @@
+"""The app factory: settings in, a FastAPI app whose lifespan owns the session runtime."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from training_engine.sessions.manager import SessionManager
+
+from training_host import __version__
+from training_host.api.routes import gpu, health, ktrdr_compat, metrics, trainings
+from training_host.body_limit import BodySizeLimitMiddleware
+from training_host.config import Settings, get_settings
+from training_host.errors import install_error_handlers
+from training_host.metrics import MetricsMiddleware, ServiceMetrics
+
+logger = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the runtime (migrations, recovery, supervisor); on exit checkpoint and stop it."""
+    settings: Settings = app.state.settings
+    settings.ensure_directories()
+    manager = SessionManager(settings.runtime_settings(), observer=app.state.metrics)
+    # start() runs migrations and recovery: blocking work kept off the event loop.
+    await anyio.to_thread.run_sync(manager.start)
+    app.state.manager = manager
+    logger.info("training host %s ready on %s:%s", __version__, settings.host, settings.port)
+    try:
+        yield
+    finally:
+        await anyio.to_thread.run_sync(manager.shutdown, settings.stop_grace_seconds)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service; ``settings`` defaults to ``get_settings()``."""
+    app = FastAPI(
+        title="Training host service",
+        version=__version__,
+        description="Runs training sessions on this host's GPU through training_engine.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings or get_settings()
+    app.state.metrics = ServiceMetrics()
+    app.state.started_at = time.monotonic()
+    install_error_handlers(app)
+    for module in (health, trainings, ktrdr_compat, gpu, metrics):
+        app.include_router(module.router)
+    # Added last = outermost: oversized bodies are refused and still counted in metrics.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=app.state.settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,126 @@
+"""Prometheus metrics: one ``CollectorRegistry`` per app, fed by middleware and the runtime.
+
+``ServiceMetrics`` owns the instruments; ``MetricsMiddleware`` counts requests by
+route template (never the raw path, so ids do not explode the label set); the
+``SessionObserver`` methods receive session events from the engine's runtime.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from training_engine.device import describe_devices
+from training_engine.sessions.types import SESSION_STATUSES
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_EPOCH_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+
+
+class ServiceMetrics:
+    """The service's instruments, registered in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "training_host_requests_total",
+            "HTTP requests by method, route template and status code.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "training_host_request_duration_seconds",
+            "HTTP request latency by route template.",
+            ("method", "route"),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sessions = Gauge(
+            "training_host_sessions",
+            "Sessions by status, as seen since this process started.",
+            ("status",),
+            registry=self.registry,
+        )
+        self.queue_length = Gauge(
+            "training_host_queue_length", "Sessions waiting for a worker.", registry=self.registry
+        )
+        self.epoch_duration = Histogram(
+            "training_host_epoch_duration_seconds",
+            "Wall time of one training epoch.",
+            buckets=_EPOCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.samples_per_second = Gauge(
+            "training_host_samples_per_second",
+            "Training throughput of the most recent epoch.",
+            registry=self.registry,
+        )
+        self.gpu_memory = Gauge(
+            "training_host_gpu_memory_bytes",
+            "Accelerator memory by device and kind (total, allocated, reserved).",
+            ("device", "kind"),
+            registry=self.registry,
+        )
+        for status in SESSION_STATUSES:
+            self.sessions.labels(status=status).set(0)
+
+    # SessionObserver: called from the runtime's threads; prometheus_client is thread-safe.
+    def on_status(self, training_id: str, old: str | None, new: str) -> None:
+        if old is not None and old != new:
+            self.sessions.labels(status=old).dec()
+        if old != new:
+            self.sessions.labels(status=new).inc()
+
+    def on_epoch(self, training_id: str, epoch_seconds: float, samples_per_second: float) -> None:
+        self.epoch_duration.observe(epoch_seconds)
+        self.samples_per_second.set(samples_per_second)
+
+    def on_queue_length(self, length: int) -> None:
+        self.queue_length.set(length)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition, with GPU memory read at scrape time."""
+        for device in describe_devices():
+            label = f"{device.type}:{device.index}" if device.index is not None else device.type
+            for kind, value in (
+                ("total", device.total_memory_bytes),
+                ("allocated", device.allocated_memory_bytes),
+                ("reserved", device.reserved_memory_bytes),
+            ):
+                if value is not None:
+                    self.gpu_memory.labels(device=label, kind=kind).set(value)
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware on the /health path)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            # FastAPI puts the matched route in the scope; unmatched paths share one label.
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            method = str(scope.get("method", ""))
+            self.metrics.requests.labels(method=method, route=template, status=str(status)).inc()
+            self.metrics.latency.labels(method=method, route=template).observe(
+                time.perf_counter() - started
+            )
