@@ -28,10 +28,6 @@ def is_loopback(host: str) -> bool:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the service under uvicorn until SIGINT/SIGTERM (sessions checkpoint on the way out)."""
-    import uvicorn
-
-    from training_host.main import create_app
-
     if args.config is not None:
         # The settings class reads its file path from the environment: one way in.
         os.environ[CONFIG_FILE_ENV] = str(args.config)
@@ -52,6 +48,11 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    # Imported late: refusing a bad configuration should not wait for torch to load.
+    import uvicorn
+
+    from training_host.main import create_app
+
     uvicorn.run(
         create_app(settings),
         host=settings.host,
