@@ -22,8 +22,8 @@ from training_engine.strategy import validate_symbol, validate_timeframe
 
 SAMPLE_START = pd.Timestamp("2023-01-02 00:00", tz="UTC")
 _BASE_TIMEFRAME = "1h"
-_REGIME_BARS = 120.0
-_DRIFT = 0.0016  # per-bar log drift in a trend regime
+_REGIME_BARS = 50.0
+_DRIFT = 0.003  # per-bar log drift in a trend regime
 _NOISE = 0.004  # per-bar log-return volatility
 _AR = 0.15  # momentum carried from the previous bar's return
 _START_PRICES = {"AAPL": 150.0, "MSFT": 300.0, "EURUSD": 1.10}
