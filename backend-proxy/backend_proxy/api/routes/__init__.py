@@ -1,0 +1,22 @@
+"""The proxy's routers; ``create_training_router()`` is what another backend mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend_proxy.api.routes import health, host_status, trainings
+
+
+def create_training_router() -> APIRouter:
+    """``/api/trainings`` and ``/api/training-host`` in one router.
+
+    The mounting app must also enter ``backend_proxy.runtime.proxy_runtime`` in its
+    lifespan and call ``backend_proxy.errors.install_error_handlers``.
+    """
+    router = APIRouter()
+    router.include_router(trainings.router)
+    router.include_router(host_status.router)
+    return router
+
+
+__all__ = ["create_training_router", "health", "host_status", "trainings"]

@@ -1,0 +1,25 @@
+"""``/health`` and ``/metrics`` of the backend itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from backend_proxy.api.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
+    """Cheap liveness: the backend answers; the host's state is informative only."""
+    breaker = runtime.host.breaker.state if runtime.host is not None else None
+    return {"status": "ok", "host_service_enabled": runtime.host is not None, "breaker": breaker}
+
+
+@router.get("/metrics")
+async def read_metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus metrics of this backend (its own registry)."""
+    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,32 @@
+"""The standalone backend app: the training router plus /health and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from backend_proxy.api.routes import create_training_router, health
+from backend_proxy.config import Settings, get_settings
+from backend_proxy.errors import install_error_handlers
+from backend_proxy.runtime import proxy_runtime
+
+
+def create_app(
+    settings: Settings | None = None, *, host_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """Build the backend app; ``host_transport`` lets tests inject faults into host calls."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with proxy_runtime(app, settings, host_transport=host_transport):
+            yield
+
+    app = FastAPI(title="Backend (training proxy)", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(create_training_router())
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,274 @@
+"""The routing decision for each training request; knows nothing of HTTP.
+
+Start: the proxy assigns the training_id, records the route, then calls the
+host. A start that certainly did not reach the host (breaker open, connection
+refused, disabled) runs locally. A start whose fate is unknown (read timeout,
+5xx after sending) is checked with the host first: it runs locally only if the
+host answers 404 for that id. Status, performance and stop follow the routing
+table; a host that is down answers from the last state seen, and stops wait
+for it in the table until the health poller delivers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+from uuid import uuid4
+
+from anyio import to_thread
+
+from backend_proxy.errors import (
+    BreakerOpenError,
+    HostRejectedError,
+    HostUnavailableError,
+    StartUnconfirmedError,
+    TrainingNotFoundError,
+)
+from backend_proxy.host_client import HostClient
+from backend_proxy.local_trainings import LocalTrainings
+from backend_proxy.metrics import ProxyMetrics
+from backend_proxy.routing_table import Route, RoutingTable
+
+logger = logging.getLogger(__name__)
+
+HOST = "host_service"
+FallbackReason = Literal[
+    "disabled", "breaker_open", "host_unreachable", "host_error", "host_at_capacity"
+]
+
+
+class TrainingDispatcher:
+    """Sends each training to the host service or to the local CPU runtime."""
+
+    def __init__(
+        self,
+        host: HostClient | None,
+        routes: RoutingTable,
+        local: LocalTrainings,
+        metrics: ProxyMetrics,
+        *,
+        fallback_on_host_at_capacity: bool = False,
+    ) -> None:
+        self.host = host
+        self.routes = routes
+        self.local = local
+        self._metrics = metrics
+        self._fallback_on_capacity = fallback_on_host_at_capacity
+
+    async def start(
+        self, body: dict[str, Any], *, multi_symbol: bool
+    ) -> tuple[dict[str, Any], int]:
+        """Start a training; returns the response body and status (202 new, 200 repeat)."""
+        training_id = body.get("training_id") or uuid4().hex
+        body = {**body, "training_id": training_id}
+        existing = await self._route(training_id)
+        if existing is not None:
+            return await self._repeat_start(existing, body, multi_symbol)
+        if self.host is None:
+            return await self._start_local(training_id, body, "disabled")
+
+        await self._write(
+            self.routes.add,
+            training_id,
+            HOST,
+            fallback_reason=None,
+            confirmed=False,
+            last_state={"training_id": training_id, "status": "unknown"},
+        )
+        try:
+            response = await self.host.request("POST", _start_path(multi_symbol), json=body)
+        except BreakerOpenError:
+            return await self._start_local(training_id, body, "breaker_open")
+        except HostUnavailableError as exc:
+            if not exc.sent:
+                return await self._start_local(training_id, body, "host_unreachable")
+            state = await self._ask_host_about(training_id)
+            if state is None:
+                return await self._start_local(training_id, body, "host_error")
+            await self._confirm(training_id, state)
+            self._metrics.trainings_routed.labels(routed_to=HOST, fallback_reason="").inc()
+            return {**state, "created": True, **_host_fields(True)}, 202
+        except HostRejectedError as exc:
+            if exc.status_code == 429 and self._fallback_on_capacity:
+                return await self._start_local(training_id, body, "host_at_capacity")
+            await self._write(self.routes.delete, training_id)
+            raise
+        state = response.json()
+        await self._confirm(training_id, state)
+        self._metrics.trainings_routed.labels(routed_to=HOST, fallback_reason="").inc()
+        return {**state, **_host_fields(True)}, response.status_code
+
+    async def status(self, training_id: str) -> dict[str, Any]:
+        """The training's state from wherever it runs; the last one seen if the host is down."""
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return {**await self.local.get(training_id), **_local_fields(route)}
+        try:
+            state = await self._host_request("GET", f"/trainings/{training_id}/status")
+        except HostUnavailableError:
+            return {**route.last_state, **_host_fields(False), "stop_pending": route.stop_pending}
+        self._remember(training_id, state)
+        return {**state, **_host_fields(True), "stop_pending": route.stop_pending}
+
+    async def performance(self, training_id: str) -> dict[str, Any]:
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return {**await self.local.performance(training_id), **_local_fields(route)}
+        state = await self._host_request("GET", f"/trainings/{training_id}/performance")
+        return {**state, **_host_fields(True)}
+
+    async def stop(self, training_id: str) -> tuple[dict[str, Any], int]:
+        """Stop a training; a host training is kept as a pending stop while the host is down."""
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return {**await self.local.stop(training_id), **_local_fields(route)}, 200
+        try:
+            state = await self._host_request("POST", f"/trainings/{training_id}/stop")
+        except HostUnavailableError:
+            await self._write(self.routes.update, training_id, stop_pending=True)
+            body = {**route.last_state, **_host_fields(False), "stop_pending": True}
+            return body, 202
+        await self._write(self.routes.update, training_id, last_state=state, stop_pending=False)
+        return {**state, **_host_fields(True), "stop_pending": False}, 200
+
+    async def list_trainings(
+        self, *, status: str | None, limit: int, offset: int
+    ) -> dict[str, Any]:
+        """Trainings this backend routed, newest first, fresh where their runtime answers."""
+        routes, total = await to_thread.run_sync(
+            lambda: self.routes.list_routes(status=status, limit=limit, offset=offset)
+        )
+        items = await asyncio.gather(*(self._fresh_item(route) for route in routes))
+        return {"items": list(items), "total": total, "limit": limit, "offset": offset}
+
+    async def deliver_pending_stops(self) -> int:
+        """Send the stops kept while the host was down; returns how many were delivered."""
+        if self.host is None:
+            return 0
+        delivered = 0
+        for route in await to_thread.run_sync(self.routes.pending_stops):
+            try:
+                state = await self.host.request("POST", f"/trainings/{route.training_id}/stop")
+            except HostUnavailableError:
+                break  # down again: the next health check retries
+            except HostRejectedError as exc:
+                logger.warning("pending stop of %s refused: %s", route.training_id, exc)
+                await self._write(self.routes.update, route.training_id, stop_pending=False)
+                continue
+            await self._write(
+                self.routes.update, route.training_id, last_state=state.json(), stop_pending=False
+            )
+            self._metrics.pending_stops_delivered.inc()
+            delivered += 1
+        return delivered
+
+    async def _repeat_start(
+        self, route: Route, body: dict[str, Any], multi_symbol: bool
+    ) -> tuple[dict[str, Any], int]:
+        """The same training_id again: go where it went the first time, never elsewhere."""
+        if route.routed_to == "local":
+            state, created = await self.local.submit(route.training_id, body)
+            return {**state, "created": created, **_local_fields(route)}, 202 if created else 200
+        try:
+            response = await self._host_response("POST", _start_path(multi_symbol), json=body)
+        except HostUnavailableError as exc:
+            if not route.confirmed:
+                raise StartUnconfirmedError(route.training_id) from exc
+            return {**route.last_state, "created": False, **_host_fields(False)}, 200
+        state = response.json()
+        await self._confirm(route.training_id, state)
+        return {**state, **_host_fields(True)}, response.status_code
+
+    async def _start_local(
+        self, training_id: str, body: dict[str, Any], reason: FallbackReason
+    ) -> tuple[dict[str, Any], int]:
+        logger.info("training %s runs locally: %s", training_id, reason)
+        try:
+            state, created = await self.local.submit(training_id, body)
+        except Exception:
+            await self._write(self.routes.delete, training_id)
+            raise
+        route = await self._write(
+            self.routes.add,
+            training_id,
+            "local",
+            fallback_reason=reason,
+            confirmed=True,
+            last_state=state,
+        )
+        self._metrics.trainings_routed.labels(routed_to="local", fallback_reason=reason).inc()
+        return {**state, "created": created, **_local_fields(route)}, 202 if created else 200
+
+    async def _ask_host_about(self, training_id: str) -> dict[str, Any] | None:
+        """After an ambiguous start: the host's state of the id, None if it certainly lacks it."""
+        assert self.host is not None
+        try:
+            response = await self.host.request(
+                "GET", f"/trainings/{training_id}/status", guarded=False
+            )
+        except HostRejectedError as exc:
+            if exc.status_code == 404:
+                return None
+            raise StartUnconfirmedError(training_id) from exc
+        except HostUnavailableError as exc:
+            raise StartUnconfirmedError(training_id) from exc
+        state: dict[str, Any] = response.json()
+        return state
+
+    async def _fresh_item(self, route: Route) -> dict[str, Any]:
+        try:
+            return await self.status(route.training_id)
+        except Exception as exc:  # one broken item must not fail the whole list
+            logger.warning("list: %s answered from the table: %s", route.training_id, exc)
+            return {**route.last_state, "routed_to": route.routed_to}
+
+    async def _host_request(self, method: str, path: str) -> dict[str, Any]:
+        state: dict[str, Any] = (await self._host_response(method, path)).json()
+        return state
+
+    async def _host_response(self, method: str, path: str, json: Any = None) -> Any:
+        if self.host is None:
+            raise HostUnavailableError("the training host service is disabled")
+        return await self.host.request(method, path, json=json)
+
+    async def _confirm(self, training_id: str, state: dict[str, Any]) -> None:
+        await self._write(self.routes.update, training_id, confirmed=True, last_state=state)
+
+    def _remember(self, training_id: str, state: dict[str, Any]) -> None:
+        # Keeping the last state must not slow the answer: write after responding.
+        task = asyncio.get_running_loop().create_task(
+            self._write(self.routes.update, training_id, last_state=state)
+        )
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _require(self, training_id: str) -> Route:
+        route = await self._route(training_id)
+        if route is None:
+            raise TrainingNotFoundError(training_id)
+        return route
+
+    async def _route(self, training_id: str) -> Route | None:
+        cached = self.routes.cached(training_id)
+        if cached is not None:
+            return cached
+        return await to_thread.run_sync(self.routes.get, training_id)
+
+    async def _write(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        return await to_thread.run_sync(lambda: method(*args, **kwargs))
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _start_path(multi_symbol: bool) -> str:
+    return "/trainings/start-multi-symbol" if multi_symbol else "/trainings/start"
+
+
+def _host_fields(reachable: bool) -> dict[str, Any]:
+    return {"routed_to": HOST, "fallback_reason": None, "host_reachable": reachable}
+
+
+def _local_fields(route: Route) -> dict[str, Any]:
+    return {"routed_to": "local", "fallback_reason": route.fallback_reason}

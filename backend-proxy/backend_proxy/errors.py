@@ -1,0 +1,152 @@
+"""The proxy's errors and the ONE place every error becomes an HTTP answer.
+
+::
+
+    ProxyError
+    ├── HostUnavailableError     connection refused, timeout or 5xx from the host  -> 503
+    │   └── BreakerOpenError     the breaker is open: the host was not even tried  -> 503
+    ├── HostRejectedError        the host answered 4xx: passed through unchanged   -> same
+    ├── StartUnconfirmedError    an ambiguous start the host could not confirm     -> 503
+    └── TrainingNotFoundError    no training with this id in the routing table     -> 404
+
+Engine errors (``training_engine.errors``, raised by local trainings) map by class
+in ``STATUS_BY_ERROR``. Every answer but a passed-through one has the body
+``{"detail": "<message>", "error": "<type>"}``, the host service's error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from training_engine.errors import (
+    DataError,
+    DeviceUnavailableError,
+    EngineError,
+    InvalidRequestError,
+    QueueFullError,
+    SessionConflictError,
+    SessionNotFoundError,
+    ShuttingDownError,
+    StrategyConfigError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ProxyError(Exception):
+    """Base for errors the proxy raises itself."""
+
+
+class HostUnavailableError(ProxyError):
+    """The host could not be reached, timed out, or failed (5xx)."""
+
+    def __init__(self, message: str, *, sent: bool = False) -> None:
+        # sent: the request may have reached the host, so its effect is unknown.
+        self.sent = sent
+        super().__init__(message)
+
+
+class BreakerOpenError(HostUnavailableError):
+    """The breaker is open (or another call is probing): the host was not called."""
+
+
+class HostRejectedError(ProxyError):
+    """The host answered with a 4xx; the caller gets the same status and body."""
+
+    def __init__(self, status_code: int, body: bytes, content_type: str | None) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.content_type = content_type
+        super().__init__(f"host service answered {status_code}")
+
+
+class StartUnconfirmedError(ProxyError):
+    """A start reached the host ambiguously and the host could not be asked about it."""
+
+    def __init__(self, training_id: str) -> None:
+        self.training_id = training_id
+        super().__init__(
+            f"the training host may have started training '{training_id}' but cannot be "
+            "reached to confirm; retry with the same training_id"
+        )
+
+
+class TrainingNotFoundError(ProxyError):
+    """No training with this id was routed by this backend."""
+
+    def __init__(self, training_id: str) -> None:
+        self.training_id = training_id
+        super().__init__(f"no training with id '{training_id}'")
+
+
+# Most specific first: the first matching class decides the status.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (TrainingNotFoundError, 404),
+    (SessionNotFoundError, 404),
+    (SessionConflictError, 409),
+    (StrategyConfigError, 422),
+    (DataError, 422),
+    (DeviceUnavailableError, 422),
+    (InvalidRequestError, 422),
+    (QueueFullError, 429),
+    (HostUnavailableError, 503),
+    (StartUnconfirmedError, 503),
+    (ShuttingDownError, 503),
+)
+
+
+def status_for(exc: Exception) -> int:
+    """The HTTP status for a domain error (500 only for an unmapped bug)."""
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_response(status: int, detail: str, error: str, **extra: Any) -> JSONResponse:
+    """The one error body shape every route answers with."""
+    return JSONResponse({"detail": detail, "error": error, **extra}, status_code=status)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    problems = []
+    for item in exc.errors():
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        message = "unknown field" if item.get("type") == "extra_forbidden" else item.get("msg")
+        problems.append(f"{location}: {message}" if location else str(message))
+    return "; ".join(problems) or "invalid request"
+
+
+async def _handle_domain(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HostRejectedError):
+        # The host's 4xx is the caller's problem: same status, same body.
+        return Response(exc.body, status_code=exc.status_code, media_type=exc.content_type)
+    status = status_for(exc)
+    if status == 500:
+        logger.exception("unmapped error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error", "InternalError")
+    extra = {"training_id": exc.training_id} if isinstance(exc, StartUnconfirmedError) else {}
+    return error_response(status, str(exc), type(exc).__name__, **extra)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, _describe_validation(exc), "ValidationError")
+
+
+async def _handle_http(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, str(exc.detail), "HTTPError")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping above on ``app`` (a backend mounting the router calls this too)."""
+    app.add_exception_handler(ProxyError, _handle_domain)
+    app.add_exception_handler(EngineError, _handle_domain)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http)

@@ -1,0 +1,57 @@
+"""Prometheus metrics of the proxy, in a registry of its own (one per app)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+BREAKER_STATES = ("closed", "half-open", "open")
+
+
+class ProxyMetrics:
+    """The proxy's counters and gauges; tests and ``/metrics`` read ``render()``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.breaker_state = Gauge(
+            "backend_proxy_breaker_state",
+            "1 for the breaker's current state, 0 for the others",
+            ["state"],
+            registry=self.registry,
+        )
+        self.breaker_transitions = Counter(
+            "backend_proxy_breaker_transitions",
+            "Breaker state changes",
+            ["from_state", "to_state"],
+            registry=self.registry,
+        )
+        self.host_calls = Counter(
+            "backend_proxy_host_calls",
+            "Calls to the host service by outcome (ok, rejected, failed, short_circuited)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.host_call_seconds = Histogram(
+            "backend_proxy_host_call_seconds",
+            "Duration of calls to the host service",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.trainings_routed = Counter(
+            "backend_proxy_trainings_routed",
+            "Started trainings by destination and fallback reason",
+            ["routed_to", "fallback_reason"],
+            registry=self.registry,
+        )
+        self.pending_stops_delivered = Counter(
+            "backend_proxy_pending_stops_delivered",
+            "Stops kept while the host was down and delivered when it came back",
+            registry=self.registry,
+        )
+        self.set_breaker_state("closed")
+
+    def set_breaker_state(self, state: str) -> None:
+        for name in BREAKER_STATES:
+            self.breaker_state.labels(state=name).set(1 if name == state else 0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
