@@ -1,0 +1,685 @@
+"""The session runtime: a FIFO queue, worker processes, persistence and recovery.
+
+One :class:`SessionManager` serves a whole service. Its public methods are
+synchronous and thread-safe (FastAPI runs them in its thread pool). A
+supervisor thread starts queued sessions when a slot frees up, receives the
+workers' events over pipes, writes progress and per-epoch metrics as they
+happen, notices dead workers and enforces the stop grace period.
+
+Who decides a session's final status::
+
+    worker result "completed"                  -> completed
+    worker result "cancelled" after stop()     -> cancelled (with checkpoint_path)
+    worker result "cancelled" otherwise        -> interrupted (shutdown, SIGTERM; resumed at start)
+    worker error message                       -> failed ("DataValidationError: ...")
+    worker gone without a result               -> failed ("worker exited with code -9"),
+                                                  cancelled when killed after the stop grace,
+                                                  interrupted when killed at shutdown
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_ready
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as ProcessEvent
+from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError
+
+from training_engine.errors import (
+    EngineError,
+    QueueFullError,
+    SessionConflictError,
+    SessionNotFoundError,
+    ShuttingDownError,
+)
+from training_engine.job import TrainingResult
+from training_engine.progress import ProgressEvent
+from training_engine.sessions.requests import (
+    build_job,
+    checkpoint_path,
+    resolve_request,
+    validate_training_id,
+)
+from training_engine.sessions.store import (
+    EpochRecord,
+    SessionRow,
+    SessionStore,
+    to_performance,
+    to_view,
+    utcnow,
+)
+from training_engine.sessions.types import (
+    ACTIVE_STATUSES,
+    RuntimeSettings,
+    SessionPerformance,
+    SessionView,
+    TrainingRequest,
+)
+from training_engine.sessions.worker import DEFAULT_TRAINER, WorkerSpec, run_worker
+
+logger = logging.getLogger(__name__)
+
+SUPERVISOR_TICK_SECONDS = 0.2
+METRIC_NAMES = ("train_loss", "val_loss", "val_accuracy", "learning_rate", "samples_per_second")
+
+
+class SessionObserver(Protocol):
+    """Metrics hook a service implements (Prometheus); subclass it and override what you need."""
+
+    def on_status(self, training_id: str, old: str | None, new: str) -> None:
+        """A session moved from ``old`` (None when just created) to ``new``."""
+        return None
+
+    def on_epoch(self, training_id: str, epoch_seconds: float, samples_per_second: float) -> None:
+        """A session finished an epoch."""
+        return None
+
+    def on_queue_length(self, length: int) -> None:
+        """The number of queued sessions changed."""
+        return None
+
+
+class NullObserver(SessionObserver):
+    """Observes nothing."""
+
+
+@dataclass(slots=True)
+class _Worker:
+    """The parent's handle on one running session."""
+
+    training_id: str
+    process: BaseProcess
+    conn: Connection
+    cancel: ProcessEvent
+    percent: float
+    metrics: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None  # "stop" (a client) or "shutdown" (the service)
+    stop_requested_at: float | None = None
+    killed: bool = False
+    conn_open: bool = True
+    final: bool = False  # a final status has been recorded
+
+
+class SessionManager:
+    """Runs training sessions in worker processes; see the module docstring.
+
+    Args:
+        settings: where things live and how much runs at once.
+        observer: receives status changes, epoch timings and the queue length.
+        trainer: ``module:function`` the workers train with; a seam for tests.
+    """
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        *,
+        observer: SessionObserver | None = None,
+        trainer: str = DEFAULT_TRAINER,
+    ) -> None:
+        self.settings = settings
+        self._observer: SessionObserver = observer or NullObserver()
+        self._trainer = trainer
+        self._store = SessionStore(settings.database_url)
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.RLock()
+        self._queue: deque[str] = deque()
+        self._running: dict[str, _Worker] = {}
+        self._started = False
+        self._closed = False
+        self._shutting_down = False
+        self._halt = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Apply migrations, recover sessions of a previous run, start the supervisor."""
+        with self._lock:
+            if self._started:
+                return
+            if self._closed:
+                raise ShuttingDownError("this session manager was shut down")
+            self.settings.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+            self.settings.models_dir.mkdir(parents=True, exist_ok=True)
+            self._store.migrate()
+            self._recover()
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="session-supervisor", daemon=True
+            )
+            self._supervisor.start()
+            self._started = True
+
+    def shutdown(self, grace_seconds: float | None = None) -> None:
+        """Refuse new sessions, checkpoint running ones, leave everything resumable.
+
+        Running sessions are cancelled cooperatively (they checkpoint); those not
+        gone after the grace period are killed. Running and queued sessions end
+        ``interrupted``, so the next :meth:`start` resumes them.
+        """
+        grace = self.settings.stop_grace_seconds if grace_seconds is None else grace_seconds
+        with self._lock:
+            if self._closed:
+                return
+            self._shutting_down = True
+            for training_id in list(self._queue):
+                row = self._store.get(training_id)
+                if row is not None:
+                    self._set_status(training_id, row.status, "interrupted")
+            self._queue.clear()
+            self._notify_queue_length()
+            for worker in self._running.values():
+                if worker.stop_reason is None:
+                    worker.stop_reason = "shutdown"
+                worker.cancel.set()
+        self._wait_until_idle(grace)
+        with self._lock:
+            for worker in self._running.values():
+                if worker.process.is_alive():
+                    logger.warning(
+                        "training %s did not checkpoint within %.1fs; killing its worker",
+                        worker.training_id,
+                        grace,
+                    )
+                    worker.killed = True
+                    worker.process.kill()
+        # Killed workers are reaped (and marked) by the supervisor within a tick.
+        self._wait_until_idle(10.0)
+        self._halt.set()
+        self._wake()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10.0)
+        with self._lock:
+            for worker in list(self._running.values()):
+                self._reap(worker)
+            self._closed = True
+        self._wake_reader.close()
+        self._wake_writer.close()
+        self._store.dispose()
+
+    # ------------------------------------------------------------ requests
+
+    def submit(
+        self, request: TrainingRequest, training_id: str | None = None
+    ) -> tuple[SessionView, bool]:
+        """Validate and queue a training; returns (view, created).
+
+        Raises:
+            InvalidRequestError, StrategyConfigError, DeviceUnavailableError,
+            DataFileNotFoundError: the request cannot be trained (a client error).
+            SessionConflictError: the id exists with a different request.
+            QueueFullError: every worker busy and the queue at its limit.
+            ShuttingDownError: the runtime is stopping.
+        """
+        self._require_started()
+        if self._shutting_down:
+            raise ShuttingDownError("the training service is shutting down")
+        session_id = validate_training_id(training_id) if training_id else uuid.uuid4().hex
+        fingerprint = request.fingerprint()
+        existing = self._store.get(session_id)
+        if existing is not None:
+            return self._replay(existing, fingerprint)
+        resolved = resolve_request(self.settings, request)
+        with self._lock:
+            if self._shutting_down:
+                raise ShuttingDownError("the training service is shutting down")
+            existing = self._store.get(session_id)
+            if existing is not None:
+                return self._replay(existing, fingerprint)
+            self._check_capacity()
+            row = SessionRow(
+                id=session_id,
+                request=request.to_dict(),
+                fingerprint=fingerprint,
+                status="queued",
+                epoch=0,
+                total_epochs=resolved.strategy.training.epochs,
+                batch=0,
+                total_batches=0,
+                percent=0.0,
+                eta_seconds=None,
+                metrics={},
+                device=resolved.device,
+                created_at=utcnow(),
+                resume_count=0,
+            )
+            try:
+                self._store.insert(row)
+            except IntegrityError:
+                # Another process sharing the database took the id first.
+                existing = self._store.get(session_id)
+                if existing is None:
+                    raise
+                return self._replay(existing, fingerprint)
+            self._queue.append(session_id)
+            self._notify("on_status", session_id, None, "queued")
+            self._notify_queue_length()
+        self._wake()
+        return to_view(row), True
+
+    def get(self, training_id: str) -> SessionView:
+        """The session's current state. Raises SessionNotFoundError."""
+        return to_view(self._row(training_id))
+
+    def list(
+        self, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[SessionView], int]:
+        """Sessions newest first, optionally of one status, and their total count."""
+        rows, total = self._store.page(status, max(0, limit), max(0, offset))
+        return [to_view(row) for row in rows], total
+
+    def performance(self, training_id: str) -> SessionPerformance:
+        """Per-epoch history and test/baseline metrics. Raises SessionNotFoundError."""
+        row = self._row(training_id)
+        return to_performance(row, self._store.epochs(training_id))
+
+    def stop(self, training_id: str) -> SessionView:
+        """Cancel cooperatively; idempotent. Raises SessionNotFoundError.
+
+        A queued (or interrupted, not yet resumed) session is cancelled at once; a
+        running one finishes its batch, checkpoints and becomes ``cancelled``,
+        or is killed after ``stop_grace_seconds``. A finished one is returned as is.
+        """
+        with self._lock:
+            row = self._row(training_id)
+            worker = self._running.get(training_id)
+            if worker is not None:
+                if worker.stop_reason is None:
+                    worker.stop_reason = "stop"
+                    worker.stop_requested_at = time.monotonic()
+                    worker.cancel.set()
+                return to_view(row)
+            if training_id in self._queue:
+                self._queue.remove(training_id)
+                self._notify_queue_length()
+            if row.status in ("queued", "interrupted"):
+                self._set_status(training_id, row.status, "cancelled", finished_at=utcnow())
+                row = self._row(training_id)
+        return to_view(row)
+
+    def delete(self, training_id: str) -> None:
+        """Remove a finished session's rows (model files stay).
+
+        Raises:
+            SessionNotFoundError: unknown id.
+            SessionConflictError: the session is queued or running.
+        """
+        with self._lock:
+            row = self._row(training_id)
+            if (
+                row.status in ACTIVE_STATUSES
+                or training_id in self._running
+                or training_id in self._queue
+            ):
+                raise SessionConflictError(
+                    f"training '{training_id}' is {row.status}; stop it before deleting it"
+                )
+            self._store.delete(training_id)
+
+    def counts(self) -> dict[str, int]:
+        """How many sessions run and wait right now."""
+        with self._lock:
+            return {"running": len(self._running), "queued": len(self._queue)}
+
+    def database_reachable(self) -> bool:
+        return self._store.ping()
+
+    def wait_for(self, training_id: str, statuses: set[str], timeout: float) -> SessionView:
+        """Poll until the session reaches one of ``statuses``; TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.get(training_id)
+            if view.status in statuses:
+                return view
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"training {training_id} is {view.status} after {timeout:.1f}s, "
+                    f"expected one of {sorted(statuses)}"
+                )
+            time.sleep(0.05)
+
+    # ------------------------------------------------------------ internals: state
+
+    def _require_started(self) -> None:
+        if self._closed or self._shutting_down:
+            raise ShuttingDownError("the training service is shutting down")
+        if not self._started:
+            raise RuntimeError("SessionManager.start() must be called before submitting")
+
+    def _row(self, training_id: str) -> SessionRow:
+        row = self._store.get(training_id)
+        if row is None:
+            raise SessionNotFoundError(training_id)
+        return row
+
+    def _replay(self, row: SessionRow, fingerprint: str) -> tuple[SessionView, bool]:
+        """A repeated submit: the same request gets the existing session."""
+        if row.fingerprint != fingerprint:
+            raise SessionConflictError(
+                f"training '{row.id}' already exists with a different request"
+            )
+        return to_view(row), False
+
+    def _check_capacity(self) -> None:
+        free_slots = max(0, self.settings.max_concurrent_jobs - len(self._running))
+        waiting = len(self._queue) + 1 - free_slots
+        if waiting > self.settings.max_queue_size:
+            raise QueueFullError(
+                f"queue full: {len(self._running)} running and {len(self._queue)} queued "
+                f"(max_queue_size {self.settings.max_queue_size}); retry later"
+            )
+
+    def _set_status(self, training_id: str, old: str | None, new: str, **values: Any) -> None:
+        self._store.update(training_id, status=new, **values)
+        if old != new:
+            self._notify("on_status", training_id, old, new)
+
+    def _notify(self, method: str, *args: Any) -> None:
+        # A broken metrics hook must never break training.
+        try:
+            getattr(self._observer, method)(*args)
+        except Exception:
+            logger.exception("session observer %s failed", method)
+
+    def _notify_queue_length(self) -> None:
+        self._notify("on_queue_length", len(self._queue))
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"\0")
+
+    def _wait_until_idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    return
+            time.sleep(0.05)
+
+    def _recover(self) -> None:
+        """Re-queue what a previous run left queued, running or interrupted, oldest first."""
+        for row in self._store.with_status(("queued", "running", "interrupted")):
+            status = row.status
+            if status == "running":
+                # Its process died with the previous service (kill -9, reboot).
+                self._set_status(row.id, "running", "interrupted")
+                status = "interrupted"
+            if status == "interrupted":
+                if not self.settings.resume_interrupted:
+                    continue
+                ran_before = row.started_at is not None
+                self._set_status(
+                    row.id,
+                    "interrupted",
+                    "queued",
+                    resume_count=row.resume_count + (1 if ran_before else 0),
+                )
+                logger.info("resuming interrupted training %s", row.id)
+            self._queue.append(row.id)
+        self._notify_queue_length()
+
+    # ------------------------------------------------------------ internals: supervisor
+
+    def _supervise(self) -> None:
+        while not self._halt.is_set():
+            try:
+                self._tick()
+            except Exception:
+                # E.g. the database briefly unreachable: log, wait, carry on.
+                logger.exception("session supervisor error")
+                self._halt.wait(1.0)
+
+    def _tick(self) -> None:
+        with self._lock:
+            if not self._shutting_down:
+                self._launch_ready()
+            workers = list(self._running.values())
+        waitables: list[Any] = [self._wake_reader]
+        for worker in workers:
+            waitables.append(worker.process.sentinel)
+            if worker.conn_open:
+                waitables.append(worker.conn)
+        ready = wait_ready(waitables, timeout=SUPERVISOR_TICK_SECONDS)
+        if self._wake_reader in ready:
+            with contextlib.suppress(OSError):
+                while self._wake_reader.recv(4096):
+                    pass
+        now = time.monotonic()
+        with self._lock:
+            for worker in workers:
+                self._drain(worker)
+                if not worker.process.is_alive():
+                    self._reap(worker)
+                elif (
+                    worker.stop_requested_at is not None
+                    and not worker.killed
+                    and now - worker.stop_requested_at > self.settings.stop_grace_seconds
+                ):
+                    logger.warning(
+                        "training %s did not stop within %.1fs; killing its worker",
+                        worker.training_id,
+                        self.settings.stop_grace_seconds,
+                    )
+                    worker.killed = True
+                    worker.process.kill()
+
+    def _launch_ready(self) -> None:
+        """Start queued sessions, oldest first, while slots are free."""
+        while self._queue and len(self._running) < self.settings.max_concurrent_jobs:
+            training_id = self._queue.popleft()
+            self._notify_queue_length()
+            row = self._store.get(training_id)
+            if row is None or row.status != "queued":
+                continue
+            resumed = row.started_at is not None
+            request = TrainingRequest.from_dict(row.request)
+            try:
+                # Resolved again: the strategy file or data may have changed since submit.
+                resolved = resolve_request(self.settings, request)
+                job = build_job(self.settings, training_id, request, resolved, resume=resumed)
+            except EngineError as exc:
+                self._set_status(
+                    training_id,
+                    "queued",
+                    "failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    finished_at=utcnow(),
+                )
+                continue
+            cancel = self._context.Event()
+            receiver, sender = self._context.Pipe(duplex=False)
+            process = self._context.Process(
+                target=run_worker,
+                args=(WorkerSpec(training_id, job, self._trainer), cancel, sender, os.getpid()),
+                name=f"training-{training_id}",
+                # Daemonic: if the service exits without shutdown(), multiprocessing
+                # terminates the workers (SIGTERM -> checkpoint), to be resumed later.
+                daemon=True,
+            )
+            process.start()
+            sender.close()
+            self._running[training_id] = _Worker(
+                training_id=training_id,
+                process=process,
+                conn=receiver,
+                cancel=cancel,
+                percent=float(row.percent or 0.0),
+                metrics=dict(row.metrics or {}),
+            )
+            self._set_status(
+                training_id,
+                "queued",
+                "running",
+                started_at=row.started_at or utcnow(),
+                device=resolved.device,
+                error=None,
+            )
+            logger.info(
+                "training %s started (pid %s%s)",
+                training_id,
+                process.pid,
+                f", resuming from {job.resume_from}" if job.resume_from else "",
+            )
+
+    def _drain(self, worker: _Worker) -> None:
+        """Handle every message the worker has sent so far."""
+        while worker.conn_open:
+            try:
+                if not worker.conn.poll():
+                    return
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                worker.conn_open = False
+                return
+            except Exception:
+                # A message cut short by a killed worker does not unpickle.
+                logger.exception("unreadable message from training %s", worker.training_id)
+                worker.conn_open = False
+                return
+            self._handle(worker, message)
+
+    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if worker.final:
+            return
+        if kind == "progress":
+            self._record_progress(worker, message[1])
+        elif kind == "result":
+            self._record_result(worker, message[1], message[2])
+        elif kind == "error":
+            self._finish(worker, "failed", error=f"{message[1]}: {message[2]}")
+        else:
+            logger.warning("unknown message %r from training %s", kind, worker.training_id)
+
+    def _record_progress(self, worker: _Worker, event: ProgressEvent) -> None:
+        # Never let percent go backwards, e.g. when a resume replays lost batches.
+        worker.percent = max(worker.percent, event.percent)
+        for name in METRIC_NAMES:
+            value = getattr(event, name)
+            if value is not None:
+                worker.metrics[name] = value
+        self._store.update(
+            worker.training_id,
+            epoch=event.epoch,
+            total_epochs=event.total_epochs,
+            batch=event.batch,
+            total_batches=event.total_batches,
+            percent=worker.percent,
+            eta_seconds=event.eta_seconds,
+            metrics=dict(worker.metrics),
+        )
+        if event.kind == "epoch":
+            self._store.upsert_epoch(
+                worker.training_id,
+                EpochRecord(
+                    epoch=event.epoch,
+                    train_loss=event.train_loss,
+                    val_loss=event.val_loss,
+                    val_accuracy=event.val_accuracy,
+                    learning_rate=event.learning_rate,
+                    epoch_seconds=event.epoch_seconds,
+                    samples_per_second=event.samples_per_second,
+                ),
+            )
+            self._notify(
+                "on_epoch",
+                worker.training_id,
+                event.epoch_seconds or 0.0,
+                event.samples_per_second or 0.0,
+            )
+
+    def _record_result(
+        self, worker: _Worker, result: TrainingResult, cancel_reason: str | None
+    ) -> None:
+        for epoch in result.history:
+            self._store.upsert_epoch(
+                worker.training_id,
+                EpochRecord(
+                    epoch=epoch.epoch,
+                    train_loss=epoch.train_loss,
+                    val_loss=epoch.val_loss,
+                    val_accuracy=epoch.val_accuracy,
+                    learning_rate=epoch.learning_rate,
+                    epoch_seconds=epoch.epoch_seconds,
+                    samples_per_second=epoch.samples_per_second,
+                ),
+            )
+        data = result.to_dict()
+        checkpoint = data["checkpoint_path"] or self._existing_checkpoint(worker.training_id)
+        if result.status == "completed":
+            self._finish(
+                worker,
+                "completed",
+                percent=100.0,
+                eta_seconds=0.0,
+                device=result.device,
+                model_path=data["model_path"],
+                checkpoint_path=checkpoint,
+                test_metrics=data["test_metrics"],
+                baseline_metrics=data["baseline_metrics"],
+            )
+            return
+        if worker.stop_reason == "stop":
+            self._finish(worker, "cancelled", device=result.device, checkpoint_path=checkpoint)
+            return
+        logger.info(
+            "training %s checkpointed (%s); it resumes at the next start",
+            worker.training_id,
+            cancel_reason or worker.stop_reason,
+        )
+        self._finish(worker, "interrupted", device=result.device, checkpoint_path=checkpoint)
+
+    def _reap(self, worker: _Worker) -> None:
+        """The worker process has ended: record why if it did not say, and free its slot."""
+        self._drain(worker)
+        worker.process.join(timeout=5.0)
+        code = worker.process.exitcode
+        if not worker.final:
+            checkpoint = self._existing_checkpoint(worker.training_id)
+            if worker.stop_reason == "stop":
+                self._finish(
+                    worker,
+                    "cancelled",
+                    checkpoint_path=checkpoint,
+                    error=(
+                        f"worker did not stop within {self.settings.stop_grace_seconds:g}s "
+                        f"and was killed (exit code {code})"
+                    ),
+                )
+            elif worker.stop_reason == "shutdown":
+                self._finish(worker, "interrupted", checkpoint_path=checkpoint)
+            else:
+                detail = (
+                    "worker exited without reporting a result"
+                    if code == 0
+                    else f"worker exited with code {code}"
+                )
+                logger.error("training %s failed: %s", worker.training_id, detail)
+                self._finish(worker, "failed", error=detail, checkpoint_path=checkpoint)
+        worker.conn.close()
+        self._running.pop(worker.training_id, None)
+
+    def _finish(self, worker: _Worker, status: str, **values: Any) -> None:
+        """Record a final (or interrupted) status once."""
+        worker.final = True
+        if status != "interrupted":
+            values["finished_at"] = utcnow()
+        self._set_status(worker.training_id, "running", status, **values)
+
+    def _existing_checkpoint(self, training_id: str) -> str | None:
+        path = checkpoint_path(self.settings, training_id)
+        return str(path) if path.is_file() else None

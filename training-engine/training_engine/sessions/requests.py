@@ -1,0 +1,174 @@
+"""Turning a client's :class:`TrainingRequest` into a validated :class:`TrainingJob`.
+
+Everything a request can get wrong is checked here, before a session is
+accepted, so clients hear about it at once (HTTP 422) rather than from a failed
+worker: the strategy name, the strategy itself, the overrides, the device, the
+dates and the data files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from training_engine.data import find_data_file
+from training_engine.device import resolve_device
+from training_engine.errors import InvalidRequestError
+from training_engine.job import TrainingJob
+from training_engine.sessions.types import RuntimeSettings, TrainingRequest
+from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+STRATEGY_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRequest:
+    """A request with every default filled in, ready to train."""
+
+    strategy: StrategyConfig
+    device: str
+
+
+def validate_training_id(training_id: str) -> str:
+    """A client-chosen id must be safe to use in a file name (it names the checkpoint)."""
+    if not isinstance(training_id, str) or not _SAFE_NAME.match(training_id):
+        raise InvalidRequestError(
+            f"invalid training_id {training_id!r}: use 1-128 letters, digits, '.', '_' or '-'"
+        )
+    return training_id
+
+
+def available_strategies(strategies_dir: Path) -> list[str]:
+    """Names of the strategy files in the strategies directory, sorted."""
+    if not strategies_dir.is_dir():
+        return []
+    return sorted(
+        {p.stem for p in strategies_dir.iterdir() if p.suffix in STRATEGY_SUFFIXES and p.is_file()}
+    )
+
+
+def strategy_file(strategies_dir: Path, name: str) -> Path:
+    """The file of a named strategy, refusing anything that could leave the directory.
+
+    Raises:
+        InvalidRequestError: the name is unsafe or no such strategy exists.
+    """
+    stem = name.strip()
+    for suffix in STRATEGY_SUFFIXES:
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    if not _SAFE_NAME.match(stem) or ".." in stem:
+        raise InvalidRequestError(
+            f"invalid strategy name {name!r}: expected a file name in the strategies directory "
+            "(letters, digits, '.', '_' or '-'; no paths)"
+        )
+    root = strategies_dir.resolve()
+    for suffix in STRATEGY_SUFFIXES:
+        candidate = (root / f"{stem}{suffix}").resolve()
+        if candidate.is_file() and candidate.is_relative_to(root):
+            return candidate
+    names = ", ".join(available_strategies(strategies_dir)) or "none"
+    raise InvalidRequestError(f"unknown strategy '{stem}'; available: {names}")
+
+
+def _load(settings: RuntimeSettings, strategy: str | dict[str, Any] | None) -> StrategyConfig:
+    if strategy is None:
+        return load_strategy(strategy_file(settings.strategies_dir, settings.default_strategy))
+    if isinstance(strategy, str):
+        return load_strategy(strategy_file(settings.strategies_dir, strategy))
+    if isinstance(strategy, dict):
+        return parse_strategy(strategy, default_name="inline")
+    raise InvalidRequestError(
+        f"strategy must be a name or a strategy object, got {type(strategy).__name__}"
+    )
+
+
+def _check_date(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(
+            f"{field} {value!r} is not a date; expected ISO format like 2024-01-31"
+        ) from exc
+
+
+def check_data_files(data_dir: Path, strategy: StrategyConfig) -> None:
+    """Every symbol/timeframe pair needs a data file.
+
+    Raises:
+        DataFileNotFoundError: naming the paths looked for.
+    """
+    for symbol in strategy.symbols:
+        for timeframe in strategy.timeframes:
+            find_data_file(data_dir, symbol, timeframe)
+
+
+def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> ResolvedRequest:
+    """Validate a request and fill in its defaults.
+
+    Raises:
+        InvalidRequestError: unsafe or unknown strategy name, bad dates.
+        StrategyConfigError: the strategy or an override has a bad key or value.
+        DeviceUnavailableError: the requested device does not exist here.
+        DataFileNotFoundError: a data file is missing.
+    """
+    strategy = _load(settings, request.strategy)
+    overrides = dict(request.config)
+    if "device" not in overrides and strategy.training.device == "auto":
+        overrides["device"] = settings.default_device
+    strategy = with_overrides(
+        strategy,
+        training=overrides,
+        symbols=request.symbols,
+        timeframes=request.timeframes,
+    )
+    if not strategy.symbols:
+        raise InvalidRequestError(
+            "no symbols: the request and the strategy's training_data name none"
+        )
+    device = resolve_device(strategy.training.device)
+    start = _check_date(request.start_date, "start_date")
+    end = _check_date(request.end_date, "end_date")
+    if (
+        start is not None
+        and end is not None
+        and start.replace(tzinfo=None) > end.replace(tzinfo=None)
+    ):
+        raise InvalidRequestError(
+            f"start_date {request.start_date} is after end_date {request.end_date}"
+        )
+    check_data_files(settings.data_dir, strategy)
+    return ResolvedRequest(strategy=strategy, device=str(device))
+
+
+def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
+    """The one checkpoint file of a session."""
+    return settings.checkpoints_dir / f"{training_id}.ckpt"
+
+
+def build_job(
+    settings: RuntimeSettings,
+    training_id: str,
+    request: TrainingRequest,
+    resolved: ResolvedRequest,
+    *,
+    resume: bool,
+) -> TrainingJob:
+    """The job a worker trains; resumes from the checkpoint when asked and one exists."""
+    checkpoint = checkpoint_path(settings, training_id)
+    return TrainingJob(
+        strategy=resolved.strategy,
+        data_dir=settings.data_dir,
+        models_dir=settings.models_dir,
+        checkpoint_path=checkpoint,
+        start_date=request.start_date,
+        end_date=request.end_date,
+        resume_from=checkpoint if resume and checkpoint.is_file() else None,
+        run_id=training_id,
+    )

@@ -1,0 +1,326 @@
+"""Persistence of training sessions: SQLAlchemy 2 models and one store object.
+
+Works with SQLite (``sqlite:///path``: WAL mode, parent folder created) and
+PostgreSQL (``postgresql+psycopg://...``). The schema is owned by the Alembic
+migrations in ``migrations/``, applied by :meth:`SessionStore.migrate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from training_engine.sessions.types import (
+    SessionPerformance,
+    SessionProgress,
+    SessionStatus,
+    SessionView,
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "training_sessions_alembic_version"
+EPOCH_FIELDS = (
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "learning_rate",
+    "epoch_seconds",
+    "samples_per_second",
+)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (what every timestamp column holds)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and read back timezone-aware, SQLite included."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite keeps no offset: what it returns was written in UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    """One training session (``training_sessions``)."""
+
+    __tablename__ = "training_sessions"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    total_epochs: Mapped[int] = mapped_column(Integer, default=0)
+    batch: Mapped[int] = mapped_column(Integer, default=0)
+    total_batches: Mapped[int] = mapped_column(Integer, default=0)
+    percent: Mapped[float] = mapped_column(Float, default=0.0)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    device: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resume_count: Mapped[int] = mapped_column(Integer, default=0)
+    test_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    baseline_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class EpochRow(Base):
+    """One finished epoch of a session (``training_epochs``); unique per (session, epoch)."""
+
+    __tablename__ = "training_epochs"
+    __table_args__ = (UniqueConstraint("session_id", "epoch", name="uq_training_epochs_epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("training_sessions.id", ondelete="CASCADE"), index=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    epoch_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    samples_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochRecord:
+    """What :meth:`SessionStore.upsert_epoch` writes."""
+
+    epoch: int
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    learning_rate: float | None = None
+    epoch_seconds: float | None = None
+    samples_per_second: float | None = None
+
+
+def create_db_engine(database_url: str) -> Engine:
+    """An engine for the URL; SQLite gets WAL mode, a busy timeout and its folder created."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if in_memory:
+        engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+class SessionStore:
+    """Reads and writes sessions; every method opens and commits its own transaction."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.engine = create_db_engine(database_url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def migrate(self) -> None:
+        """Apply the Alembic migrations up to head (idempotent)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # ConfigParser interpolates '%': escape it in URLs with encoded passwords.
+        config.set_main_option("sqlalchemy.url", self.database_url.replace("%", "%%"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------ sessions
+
+    def insert(self, row: SessionRow) -> None:
+        """Insert a new session; IntegrityError when the id exists."""
+        with self._sessions.begin() as session:
+            session.add(row)
+
+    def get(self, training_id: str) -> SessionRow | None:
+        with self._sessions() as session:
+            return session.get(SessionRow, training_id)
+
+    def page(
+        self, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[SessionRow], int]:
+        """Newest first, with the total count for the same filter."""
+        query = select(SessionRow)
+        count = select(func.count()).select_from(SessionRow)
+        if status is not None:
+            query = query.where(SessionRow.status == status)
+            count = count.where(SessionRow.status == status)
+        query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
+        with self._sessions() as session:
+            rows = list(session.scalars(query.limit(limit).offset(offset)))
+            total = int(session.scalar(count) or 0)
+        return rows, total
+
+    def with_status(self, statuses: Iterable[str]) -> list[SessionRow]:
+        """Sessions in any of ``statuses``, oldest first (the original queue order)."""
+        query = (
+            select(SessionRow)
+            .where(SessionRow.status.in_(list(statuses)))
+            .order_by(SessionRow.created_at, SessionRow.id)
+        )
+        with self._sessions() as session:
+            return list(session.scalars(query))
+
+    def update(self, training_id: str, **values: Any) -> None:
+        """Set columns of one session."""
+        with self._sessions.begin() as session:
+            session.execute(update(SessionRow).where(SessionRow.id == training_id).values(**values))
+
+    def delete(self, training_id: str) -> None:
+        """Remove a session and its epochs."""
+        with self._sessions.begin() as session:
+            session.execute(delete(EpochRow).where(EpochRow.session_id == training_id))
+            session.execute(delete(SessionRow).where(SessionRow.id == training_id))
+
+    # ------------------------------------------------------------ epochs
+
+    def upsert_epoch(self, training_id: str, record: EpochRecord) -> None:
+        """Write one epoch's metrics; a resumed run re-reporting an epoch replaces it."""
+        values = {"session_id": training_id, "epoch": record.epoch}
+        changes = {name: getattr(record, name) for name in EPOCH_FIELDS}
+        values.update(changes)
+        if self.engine.dialect.name == "postgresql":
+            statement: Any = pg_insert(EpochRow).values(**values)
+        else:
+            statement = sqlite_insert(EpochRow).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["session_id", "epoch"], set_=changes
+        )
+        with self._sessions.begin() as session:
+            session.execute(statement)
+
+    def epochs(self, training_id: str) -> list[dict[str, float | int]]:
+        """The per-epoch history in epoch order."""
+        query = select(EpochRow).where(EpochRow.session_id == training_id).order_by(EpochRow.epoch)
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+        history: list[dict[str, float | int]] = []
+        for row in rows:
+            item: dict[str, float | int] = {"epoch": row.epoch}
+            for name in EPOCH_FIELDS:
+                value = getattr(row, name)
+                if value is not None:
+                    item[name] = value
+            history.append(item)
+        return history
+
+
+def to_view(row: SessionRow) -> SessionView:
+    """The client's view of a stored session."""
+    status: SessionStatus = row.status  # type: ignore[assignment]
+    return SessionView(
+        training_id=row.id,
+        status=status,
+        request=dict(row.request or {}),
+        progress=SessionProgress(
+            epoch=row.epoch or 0,
+            total_epochs=row.total_epochs or 0,
+            batch=row.batch or 0,
+            total_batches=row.total_batches or 0,
+            percent=float(row.percent or 0.0),
+            eta_seconds=row.eta_seconds,
+        ),
+        metrics=dict(row.metrics or {}),
+        device=row.device,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        model_path=row.model_path,
+        checkpoint_path=row.checkpoint_path,
+        resume_count=row.resume_count or 0,
+    )
+
+
+def to_performance(row: SessionRow, history: list[dict[str, float | int]]) -> SessionPerformance:
+    """Per-epoch history plus the test and baseline metrics of a stored session."""
+    status: SessionStatus = row.status  # type: ignore[assignment]
+    return SessionPerformance(
+        training_id=row.id,
+        status=status,
+        history=history,
+        test_metrics=row.test_metrics,
+        baseline_metrics=row.baseline_metrics,
+    )

@@ -1,0 +1,135 @@
+"""The worker process of one session: trains through the engine, reports to the parent.
+
+Runs in a fresh interpreter (multiprocessing "spawn"), so a crash, an
+out-of-memory kill or leaked GPU memory ends with the process and never with
+the service. Messages to the parent, over a one-way pipe:
+
+- ``("progress", ProgressEvent)``: batch events throttled, every other kind sent
+- ``("result", TrainingResult, cancel_reason)``: the run finished or was cancelled
+- ``("error", type_name, message)``: the run raised (the traceback goes to the log only)
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from types import FrameType
+from typing import Any
+
+from training_engine.cancellation import CancellationSignal
+from training_engine.errors import EngineError
+from training_engine.job import TrainingJob, TrainingResult
+from training_engine.progress import ProgressCallback, ProgressEvent
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRAINER = "training_engine.trainer:train"
+BATCH_EVENTS_PER_SECOND = 4.0
+
+TrainFunction = Callable[..., TrainingResult]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """Everything a worker needs; pickled into the spawned process."""
+
+    training_id: str
+    job: TrainingJob
+    trainer: str = DEFAULT_TRAINER
+
+
+class WorkerCancel:
+    """The cancel signal the engine polls: the parent's event or a local flag.
+
+    The SIGTERM handler only sets a plain attribute: setting the multiprocessing
+    event from a signal handler could deadlock on the lock ``is_set`` holds.
+    """
+
+    def __init__(self, parent_event: CancellationSignal) -> None:
+        self._parent_event = parent_event
+        self.reason: str | None = None
+
+    def cancel(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def is_set(self) -> bool:
+        return self.reason is not None or self._parent_event.is_set()
+
+    def on_sigterm(self, _signum: int, _frame: FrameType | None) -> None:
+        self.cancel("shutdown")
+
+
+def load_trainer(target: str) -> TrainFunction:
+    """Import ``module:function``."""
+    module_name, _, attribute = target.partition(":")
+    function: TrainFunction = getattr(importlib.import_module(module_name), attribute)
+    return function
+
+
+def _progress_sender(conn: Connection, cancel: WorkerCancel, parent_pid: int) -> ProgressCallback:
+    last_batch = 0.0
+    interval = 1.0 / BATCH_EVENTS_PER_SECOND
+
+    def send(event: ProgressEvent) -> None:
+        nonlocal last_batch
+        if event.kind == "batch":
+            now = time.monotonic()
+            if now - last_batch < interval:
+                return
+            last_batch = now
+        if os.getppid() != parent_pid:
+            # The service died: checkpoint and stop; its next start resumes us.
+            cancel.cancel("parent exited")
+            return
+        try:
+            conn.send(("progress", event))
+        except (BrokenPipeError, EOFError, OSError):
+            cancel.cancel("parent exited")
+
+    return send
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+    try:
+        conn.send(message)
+    except (BrokenPipeError, EOFError, OSError):
+        logger.warning("parent is gone; could not report %s", message[0])
+
+
+def run_worker(
+    spec: WorkerSpec, cancel_event: CancellationSignal, conn: Connection, parent_pid: int
+) -> None:
+    """Entry point of the worker process."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cancel = WorkerCancel(cancel_event)
+    # systemd/launchd may signal the whole group: checkpoint and stop, to be resumed.
+    signal.signal(signal.SIGTERM, cancel.on_sigterm)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO,
+            format=f"%(asctime)s %(levelname)s worker[{spec.training_id}] %(name)s: %(message)s",
+        )
+    try:
+        train = load_trainer(spec.trainer)
+        result = train(
+            spec.job, cancel=cancel, on_progress=_progress_sender(conn, cancel, parent_pid)
+        )
+    except EngineError as exc:
+        logger.warning("training %s failed: %s", spec.training_id, exc)
+        _send(conn, ("error", type(exc).__name__, str(exc)))
+    except Exception as exc:
+        logger.exception("training %s crashed", spec.training_id)
+        _send(conn, ("error", type(exc).__name__, str(exc)))
+    else:
+        reason = cancel.reason or ("stop" if cancel_event.is_set() else None)
+        _send(conn, ("result", result, reason))
+    finally:
+        conn.close()
