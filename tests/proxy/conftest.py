@@ -1,0 +1,162 @@
+"""Proxy test fixtures: the backend under real uvicorn, and a scripted host for faults.
+
+``ScriptedHost`` is an ``httpx.MockTransport`` handler: it stands in for the
+host service only where a fault cannot be produced for real (a host that accepts
+a start and then never answers, a 5xx on demand). Everything else runs against
+the real host service process (``host_service`` fixture).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from backend_proxy.app import create_app
+from backend_proxy.config import Settings
+
+from tests.conftest import find_free_port
+from tests.fixtures.servers import serve_app
+
+SMALL_TRAINING = {"strategy": "momentum_mlp", "config": {"epochs": 2}}
+
+
+@dataclass
+class ScriptedHost:
+    """An in-memory host service whose faults the test switches on and off."""
+
+    down: bool = False
+    fail_status: int | None = None
+    timeout_after_start: bool = False
+    reject_start: tuple[int, dict[str, Any]] | None = None
+    trainings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stops: list[str] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.calls.append(f"{request.method} {path}")
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if path == "/health":
+            return httpx.Response(200, json={"status": "ok"})
+        if self.fail_status is not None:
+            return httpx.Response(self.fail_status, json={"detail": "boom", "error": "Internal"})
+        if request.method == "POST" and path.startswith("/trainings/start"):
+            return self._start(request)
+        parts = path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "trainings":
+            state = self.trainings.get(parts[1])
+            if state is None:
+                detail = f"no training with id '{parts[1]}'"
+                return httpx.Response(404, json={"detail": detail, "error": "NotFound"})
+            if parts[2] == "stop":
+                self.stops.append(parts[1])
+                state["status"] = "cancelled"
+            if parts[2] == "performance":
+                return httpx.Response(200, json={"training_id": parts[1], "history": []})
+            return httpx.Response(200, json=state)
+        return httpx.Response(404, json={"detail": "not found", "error": "NotFound"})
+
+    def _start(self, request: httpx.Request) -> httpx.Response:
+        if self.reject_start is not None:
+            status, body = self.reject_start
+            return httpx.Response(status, json=body)
+        body = json.loads(request.content)
+        training_id = body["training_id"]
+        created = training_id not in self.trainings
+        if created:
+            self.trainings[training_id] = {
+                "training_id": training_id,
+                "status": "running",
+                "progress": {"epoch": 1, "total_epochs": 2, "percent": 50.0},
+            }
+        if self.timeout_after_start:
+            # The host took the training; its answer is lost on the way back.
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(
+            202 if created else 200, json={**self.trainings[training_id], "created": created}
+        )
+
+
+@pytest.fixture
+def proxy_settings(tmp_path: Path, sample_data_dir: Path, strategies_dir: Path) -> Settings:
+    """Settings for a backend whose paths all lie under tmp_path; fast breaker and poller."""
+    return Settings(
+        use_training_host_service=True,
+        training_host_service_url="http://host.invalid:5002",
+        host_service_config_file=tmp_path / "absent.yaml",
+        database_url=f"sqlite:///{tmp_path / 'backend.sqlite3'}",
+        data_dir=sample_data_dir,
+        models_dir=tmp_path / "models",
+        strategies_dir=strategies_dir,
+        checkpoints_dir=tmp_path / "checkpoints",
+        breaker_failure_threshold=3,
+        breaker_recovery_timeout_seconds=60,
+        health_check_interval_seconds=0.2,
+        host_timeout_seconds=10,
+    )
+
+
+@pytest.fixture
+def scripted_host() -> ScriptedHost:
+    return ScriptedHost()
+
+
+BackendFactory = Callable[..., Any]
+
+
+@contextmanager
+def run_backend(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> Iterator[httpx.Client]:
+    """The backend app under real uvicorn on a free port; yields a client bound to it."""
+    app = create_app(settings, host_transport=transport)
+    with (
+        serve_app(app, find_free_port()) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def scripted_backend(
+    proxy_settings: Settings, scripted_host: ScriptedHost
+) -> Iterator[httpx.Client]:
+    """The backend talking to ``scripted_host``."""
+    with run_backend(proxy_settings, httpx.MockTransport(scripted_host)) as client:
+        yield client
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"{what} not reached within {timeout}s")
+
+
+def wait_for_status(
+    client: httpx.Client, training_id: str, statuses: set[str], timeout: float = 120.0
+) -> dict[str, Any]:
+    """Poll ``/api/trainings/{id}/status`` through the backend until a wanted status."""
+
+    def reached() -> dict[str, Any] | None:
+        response = client.get(f"/api/trainings/{training_id}/status")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in {"failed"} - statuses:
+            pytest.fail(f"training {training_id} failed: {body.get('error')}")
+        return body if body["status"] in statuses else None
+
+    result: dict[str, Any] = wait_until(reached, timeout, f"{training_id} in {statuses}")
+    return result

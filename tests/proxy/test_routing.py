@@ -1,0 +1,165 @@
+"""Routing decisions against a scripted host, for faults a real host cannot produce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from backend_proxy.config import Settings
+
+from tests.proxy.conftest import SMALL_TRAINING, ScriptedHost, run_backend, wait_until
+
+
+def start(client: httpx.Client, body: dict[str, Any] | None = None) -> httpx.Response:
+    return client.post("/api/trainings/start", json=body or SMALL_TRAINING)
+
+
+def test_start_is_routed_to_host_with_a_proxy_assigned_id(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    response = start(scripted_backend)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["routed_to"] == "host_service"
+    assert body["fallback_reason"] is None
+    assert len(body["training_id"]) == 32
+    assert list(scripted_host.trainings) == [body["training_id"]]
+
+
+def test_host_4xx_passes_through_unchanged_and_does_not_trip_breaker(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    host_body = {"detail": "unknown strategy 'nope'", "error": "InvalidRequestError"}
+    scripted_host.reject_start = (422, host_body)
+
+    answers = [start(scripted_backend, {"strategy": "nope"}) for _ in range(5)]
+
+    assert {a.status_code for a in answers} == {422}
+    assert answers[0].json() == host_body
+    breaker = scripted_backend.get("/api/training-host/status").json()["breaker"]
+    assert breaker["state"] == "closed"
+    assert breaker["failure_count"] == 0
+
+
+def test_host_at_capacity_passes_through_429_by_default(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    scripted_host.reject_start = (429, {"detail": "queue full", "error": "QueueFullError"})
+
+    response = start(scripted_backend)
+
+    assert response.status_code == 429
+    assert response.json()["error"] == "QueueFullError"
+
+
+def test_ambiguous_start_the_host_accepted_gives_exactly_one_host_training(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    scripted_host.timeout_after_start = True
+
+    response = start(scripted_backend)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["routed_to"] == "host_service"
+    assert list(scripted_host.trainings) == [body["training_id"]]
+    # The proxy asked about the id before deciding anything else.
+    assert scripted_host.calls[-1] == f"GET /trainings/{body['training_id']}/status"
+    listed = scripted_backend.get("/api/trainings").json()
+    assert listed["total"] == 1
+
+
+def test_ambiguous_start_that_cannot_be_confirmed_answers_503_with_the_id(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    scripted_host.fail_status = 500
+
+    response = start(scripted_backend)
+
+    # A 500 after sending is ambiguous and the status check fails too: no fallback.
+    assert response.status_code == 503
+    assert response.json()["error"] == "StartUnconfirmedError"
+    training_id = response.json()["training_id"]
+    scripted_host.fail_status = None
+    scripted_host.trainings[training_id] = {"training_id": training_id, "status": "running"}
+
+    retry = start(scripted_backend, {**SMALL_TRAINING, "training_id": training_id})
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["routed_to"] == "host_service"
+    assert list(scripted_host.trainings) == [training_id]
+
+
+def test_status_of_host_training_while_host_down_answers_last_state(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    training_id = start(scripted_backend).json()["training_id"]
+    seen = scripted_backend.get(f"/api/trainings/{training_id}/status").json()
+    scripted_host.down = True
+
+    response = scripted_backend.get(f"/api/trainings/{training_id}/status")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["host_reachable"] is False
+    assert body["status"] == seen["status"] == "running"
+    assert body["progress"] == seen["progress"]
+
+
+def test_stop_while_host_down_is_kept_and_delivered_when_host_returns(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    training_id = start(scripted_backend).json()["training_id"]
+    scripted_host.down = True
+
+    response = scripted_backend.post(f"/api/trainings/{training_id}/stop")
+
+    assert response.status_code == 202
+    assert response.json()["stop_pending"] is True
+    assert scripted_host.stops == []
+    scripted_host.down = False
+    wait_until(lambda: scripted_host.stops == [training_id], 10, "pending stop delivered")
+    body = scripted_backend.get(f"/api/trainings/{training_id}/status").json()
+    assert body["status"] == "cancelled"
+    assert body["stop_pending"] is False
+
+
+def test_unknown_training_id_returns_404_with_message(scripted_backend: httpx.Client) -> None:
+    response = scripted_backend.get("/api/trainings/doesnotexist/status")
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": "no training with id 'doesnotexist'",
+        "error": "TrainingNotFoundError",
+    }
+
+
+def test_bad_start_body_returns_422_naming_the_field(scripted_backend: httpx.Client) -> None:
+    response = scripted_backend.post(
+        "/api/trainings/start", json={"symbol": "AAPL", "symbols": ["MSFT"], "epochs": 3}
+    )
+
+    assert response.status_code == 422
+    assert "epochs: unknown field" in response.json()["detail"]
+
+
+def test_host_down_breaker_opens_after_threshold_and_shows_in_status_and_metrics(
+    proxy_settings: Settings, scripted_host: ScriptedHost
+) -> None:
+    scripted_host.down = True
+    with run_backend(proxy_settings, httpx.MockTransport(scripted_host)) as client:
+        # The health poller alone finds the dead host: no user request pays for it.
+        wait_until(
+            lambda: client.get("/api/training-host/status").json()["breaker"]["state"] == "open",
+            10,
+            "breaker open",
+        )
+        status = client.get("/api/training-host/status").json()
+        metrics = client.get("/metrics").text
+
+    assert status["breaker"]["next_probe_at"] is not None
+    assert "connection refused" in status["breaker"]["last_error"]
+    assert status["last_health"]["ok"] is False
+    assert 'backend_proxy_breaker_state{state="open"} 1.0' in metrics
+    assert 'to_state="open"' in metrics
