@@ -4,7 +4,11 @@ Both the training host service and the backend's CPU fallback train through
 :func:`train`; nothing else in the codebase runs a training loop.
 """
 
+from training_engine.artifacts import TrainedModel, load_trained_model, save_model_artifact
 from training_engine.cancellation import CancellationSignal, CancellationToken
+from training_engine.checkpoint import load_checkpoint, save_checkpoint
+from training_engine.data import load_ohlcv
+from training_engine.dataset import NormalizationStats, PreparedDataset, prepare_dataset
 from training_engine.device import DeviceInfo, describe_devices, resolve_device
 from training_engine.errors import (
     ArtifactError,
@@ -16,8 +20,11 @@ from training_engine.errors import (
     EngineError,
     StrategyConfigError,
 )
+from training_engine.evaluation import classification_report, majority_baseline_report
 from training_engine.job import ClassificationReport, EpochMetrics, TrainingJob, TrainingResult
+from training_engine.models import build_model
 from training_engine.progress import ProgressCallback, ProgressEvent
+from training_engine.sample_data import write_sample_data
 from training_engine.strategy import (
     StrategyConfig,
     load_strategy,
@@ -26,6 +33,7 @@ from training_engine.strategy import (
     validate_timeframe,
     with_overrides,
 )
+from training_engine.trainer import FitOutcome, fit, train
 
 __version__ = "0.1.0"
 
@@ -42,18 +50,34 @@ __all__ = [
     "DeviceUnavailableError",
     "EngineError",
     "EpochMetrics",
+    "FitOutcome",
+    "NormalizationStats",
+    "PreparedDataset",
     "ProgressCallback",
     "ProgressEvent",
     "StrategyConfig",
     "StrategyConfigError",
+    "TrainedModel",
     "TrainingJob",
     "TrainingResult",
     "__version__",
+    "build_model",
+    "classification_report",
     "describe_devices",
+    "fit",
+    "load_checkpoint",
+    "load_ohlcv",
     "load_strategy",
+    "load_trained_model",
+    "majority_baseline_report",
     "parse_strategy",
+    "prepare_dataset",
     "resolve_device",
+    "save_checkpoint",
+    "save_model_artifact",
+    "train",
     "validate_symbol",
     "validate_timeframe",
     "with_overrides",
+    "write_sample_data",
 ]

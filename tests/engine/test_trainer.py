@@ -1,0 +1,221 @@
+"""The training loop: cancellation, progress, checkpoint/resume and optimisation settings."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from training_engine.cancellation import CancellationToken
+from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
+from training_engine.progress import ProgressEvent
+from training_engine.trainer import fit
+
+from tests.engine.synthetic import make_dataset, make_strategy
+
+torch.set_num_threads(1)
+
+
+def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), f"{key} differs"
+
+
+def _cancel_at(token: CancellationToken, epoch: int, batch: int) -> Any:
+    def on_progress(event: ProgressEvent) -> None:
+        if event.kind == "batch" and (event.epoch, event.batch) == (epoch, batch):
+            token.cancel()
+
+    return on_progress
+
+
+RESUME_CASES = [
+    pytest.param({}, {"epochs": 3}, id="mlp-adam-dropout"),
+    pytest.param(
+        {},
+        {"epochs": 3, "gradient_accumulation_steps": 3, "scheduler": "cosine", "optimizer": "sgd"},
+        id="mlp-sgd-accumulation-cosine",
+    ),
+    pytest.param(
+        {"type": "gru", "num_layers": 2},
+        {"epochs": 2, "scheduler": "onecycle", "optimizer": "adamw"},
+        id="gru-onecycle",
+    ),
+    pytest.param(
+        {"type": "transformer", "num_heads": 2},
+        {"epochs": 2, "scheduler": "plateau", "optimizer": "muon"},
+        id="transformer-muon-plateau",
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "training"), RESUME_CASES)
+def test_run_stopped_mid_epoch_and_resumed_ends_bit_identical_to_uninterrupted_run(
+    tmp_path: Path, model: dict[str, Any], training: dict[str, Any]
+) -> None:
+    data = make_dataset(n_train=320)
+    strategy = make_strategy(model, **training)
+    uninterrupted = fit(data, strategy, checkpoint_path=tmp_path / "full.pt")
+
+    token = CancellationToken()
+    checkpoint = tmp_path / "stopped.pt"
+    # 320 samples / 32 = 10 batches per epoch: stop inside epoch 2 (and an accumulation group).
+    first = fit(
+        data,
+        strategy,
+        checkpoint_path=checkpoint,
+        cancel=token,
+        on_progress=_cancel_at(token, 2, 4),
+    )
+    assert first.result.status == "cancelled"
+    resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
+
+    assert resumed.result.status == "completed"
+    _assert_same_weights(uninterrupted.model, resumed.model)
+
+    def losses(outcome: Any) -> list[tuple[float, float, float, float]]:
+        return [
+            (h.train_loss, h.val_loss, h.val_accuracy, h.learning_rate)
+            for h in outcome.result.history
+        ]
+
+    assert losses(resumed) == losses(uninterrupted)
+
+
+def test_run_stopped_after_last_batch_of_epoch_resumes_bit_identical(tmp_path: Path) -> None:
+    data = make_dataset(n_train=320)
+    strategy = make_strategy(epochs=2)
+    uninterrupted = fit(data, strategy)
+    token = CancellationToken()
+    checkpoint = tmp_path / "ck.pt"
+    fit(
+        data,
+        strategy,
+        checkpoint_path=checkpoint,
+        cancel=token,
+        on_progress=_cancel_at(token, 1, 10),
+    )
+    resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
+    _assert_same_weights(uninterrupted.model, resumed.model)
+
+
+def test_cancel_from_another_thread_stops_within_one_batch_and_checkpoint_resumes(
+    tmp_path: Path,
+) -> None:
+    data = make_dataset(n_train=4000)
+    strategy = make_strategy(epochs=3, batch_size=8)
+    token = CancellationToken()
+    running = threading.Event()
+    batches_after_cancel: list[int] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.kind == "batch":
+            running.set()
+            if token.is_set():
+                batches_after_cancel.append(event.batch)
+
+    def cancel_soon() -> None:
+        running.wait(timeout=60)
+        token.cancel("test")
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    checkpoint = tmp_path / "ck.pt"
+    outcome = fit(data, strategy, checkpoint_path=checkpoint, cancel=token, on_progress=on_progress)
+    canceller.join()
+
+    assert outcome.result.status == "cancelled"
+    # The batch in flight when cancel() ran may finish; no further batch may start.
+    assert len(batches_after_cancel) <= 1
+    assert outcome.result.checkpoint_path == checkpoint and checkpoint.is_file()
+    resumed = fit(
+        data,
+        make_strategy(epochs=3, batch_size=8),
+        checkpoint_path=checkpoint,
+        resume_from=checkpoint,
+    )
+    assert resumed.result.status == "completed"
+    assert resumed.result.epochs_completed == 3
+
+
+def test_progress_reports_started_batches_epochs_and_finished_in_order() -> None:
+    events: list[ProgressEvent] = []
+    data = make_dataset(n_train=96)
+    fit(data, make_strategy(epochs=2), on_progress=events.append)
+
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("batch") == 2 * 3  # 96 samples / 32 per batch, 2 epochs
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert all(e.val_loss is not None and e.learning_rate == pytest.approx(0.01) for e in epochs)
+    assert epochs[-1].eta_seconds == 0
+    assert events[-2].percent == 100.0
+
+
+def test_fit_beats_majority_baseline_on_planted_structure() -> None:
+    outcome = fit(make_dataset(), make_strategy(epochs=4))
+    result = outcome.result
+    assert result.test_metrics is not None and result.baseline_metrics is not None
+    assert result.test_metrics.accuracy > result.baseline_metrics.accuracy + 0.2
+    assert result.test_metrics.macro_f1 > result.baseline_metrics.macro_f1
+
+
+def test_early_stopping_stops_when_validation_loss_stops_improving() -> None:
+    # SGD with no momentum and a tiny rate: the loss barely moves, so min_delta is never met.
+    strategy = make_strategy(
+        epochs=10,
+        optimizer="sgd",
+        momentum=0.0,
+        learning_rate=1e-9,
+        early_stopping={"enabled": True, "patience": 2, "min_delta": 0.5},
+    )
+    result = fit(make_dataset(n_train=64), strategy).result
+    assert result.stopped_early
+    assert result.epochs_completed == 3
+    assert result.status == "completed"
+
+
+def test_resume_from_checkpoint_of_another_config_is_refused(tmp_path: Path) -> None:
+    data = make_dataset(n_train=64)
+    checkpoint = tmp_path / "ck.pt"
+    fit(data, make_strategy(epochs=1), checkpoint_path=checkpoint)
+    other = make_strategy({"hidden_layers": [32]}, epochs=1)
+    with pytest.raises(CheckpointError, match="different run"):
+        fit(data, other, resume_from=checkpoint)
+
+
+def test_resume_from_missing_checkpoint_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(CheckpointError, match=r"nope\.pt"):
+        fit(make_dataset(n_train=64), make_strategy(epochs=1), resume_from=missing)
+
+
+def test_empty_validation_part_is_a_data_error() -> None:
+    data = make_dataset(n_val=0)
+    with pytest.raises(DataError, match="val part is empty"):
+        fit(data, make_strategy(epochs=1))
+
+
+def test_unavailable_device_is_refused_before_training() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal is what is under test")
+    with pytest.raises(DeviceUnavailableError, match="cuda"):
+        fit(make_dataset(n_train=64), make_strategy(epochs=1, device="cuda"))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "muon"])
+def test_every_optimizer_reduces_training_loss(optimizer: str) -> None:
+    strategy = make_strategy(epochs=3, optimizer=optimizer, learning_rate=0.02)
+    history = fit(make_dataset(n_train=320), strategy).result.history
+    assert history[-1].train_loss < history[0].train_loss
+
+
+def test_deterministic_mode_is_restored_after_the_run() -> None:
+    before = torch.are_deterministic_algorithms_enabled()
+    fit(make_dataset(n_train=64), make_strategy(epochs=1, deterministic=True))
+    assert torch.are_deterministic_algorithms_enabled() == before

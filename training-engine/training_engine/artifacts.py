@@ -1,0 +1,262 @@
+"""Trained-model directories: written once, atomically, and loaded back ready to predict.
+
+Layout of ``{models_dir}/{strategy}/{SYMBOLS}_{timeframe}_v{N}/``::
+
+    model.safetensors   the weights
+    strategy.yaml       {resolved: the validated config, source: the strategy file as given}
+    metadata.json       features, normalisation, model config, metrics, engine version, ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from training_engine.dataset import NormalizationStats
+from training_engine.device import resolve_device
+from training_engine.errors import ArtifactError
+from training_engine.evaluation import CLASS_NAMES
+from training_engine.job import ClassificationReport, EpochMetrics
+from training_engine.models import batched_logits, build_model
+from training_engine.strategy import (
+    DataSplit,
+    EarlyStoppingConfig,
+    FeatureConfig,
+    FuzzySetSpec,
+    IndicatorSpec,
+    LabelConfig,
+    ModelConfig,
+    StrategyConfig,
+    TrainingSettings,
+    strategy_to_dict,
+)
+
+WEIGHTS_FILE = "model.safetensors"
+STRATEGY_FILE = "strategy.yaml"
+METADATA_FILE = "metadata.json"
+ARTIFACT_FORMAT_VERSION = 1
+_VERSION_DIR = re.compile(r"_v(\d+)$")
+
+
+def artifact_prefix(symbols: tuple[str, ...], base_timeframe: str) -> str:
+    """``AAPL-MSFT_1h``: the name of a model directory without its version suffix."""
+    return f"{'-'.join(symbols)}_{base_timeframe}"
+
+
+def save_model_artifact(
+    models_dir: Path,
+    strategy: StrategyConfig,
+    model: nn.Module,
+    *,
+    feature_names: list[str],
+    normalization: NormalizationStats | None,
+    lookback: int,
+    n_features: int,
+    history: list[EpochMetrics],
+    test_metrics: ClassificationReport | None,
+    baseline_metrics: ClassificationReport | None,
+    symbols: tuple[str, ...] | None = None,
+    base_timeframe: str | None = None,
+) -> Path:
+    """Write a new versioned model directory and return its path.
+
+    The version is the next free ``N``; the directory name is reserved with an
+    exclusive ``mkdir`` (two runs finishing together get different versions) and the
+    files are written into a temporary sibling that replaces it in one rename, so a
+    half-written model is never visible under the final name.
+    """
+    symbols = tuple(symbols or strategy.symbols)
+    timeframe = base_timeframe or strategy.base_timeframe
+    parent = Path(models_dir) / strategy.name
+    parent.mkdir(parents=True, exist_ok=True)
+    target = _reserve_version_dir(parent, artifact_prefix(symbols, timeframe))
+    from training_engine import __version__
+
+    metadata = {
+        "format_version": ARTIFACT_FORMAT_VERSION,
+        "engine_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(),
+        "strategy_name": strategy.name,
+        "symbols": list(symbols),
+        "base_timeframe": timeframe,
+        "feature_names": list(feature_names),
+        "normalization": normalization.to_dict() if normalization is not None else None,
+        "model_config": asdict(strategy.model),
+        "n_features": n_features,
+        "lookback": lookback,
+        "class_names": list(CLASS_NAMES),
+        "history": [asdict(m) for m in history],
+        "test_metrics": asdict(test_metrics) if test_metrics is not None else None,
+        "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, str(staging / WEIGHTS_FILE))
+        strategy_doc = {"resolved": strategy_to_dict(strategy), "source": dict(strategy.raw)}
+        (staging / STRATEGY_FILE).write_text(
+            yaml.safe_dump(strategy_doc, sort_keys=False), encoding="utf-8"
+        )
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
+        # POSIX rename replaces the empty reserved directory in one step.
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        target.rmdir()
+        raise
+    return target
+
+
+def _reserve_version_dir(parent: Path, prefix: str) -> Path:
+    versions = [
+        int(match.group(1))
+        for entry in parent.iterdir()
+        if entry.name.startswith(f"{prefix}_v") and (match := _VERSION_DIR.search(entry.name))
+    ]
+    version = max(versions, default=0) + 1
+    while True:
+        candidate = parent / f"{prefix}_v{version}"
+        try:
+            candidate.mkdir(exist_ok=False)
+        except FileExistsError:
+            version += 1  # another run took this version first
+            continue
+        return candidate
+
+
+@dataclass(slots=True)
+class TrainedModel:
+    """A saved model loaded back: predicts from RAW windows (normalises them itself)."""
+
+    model: nn.Module
+    feature_names: list[str]
+    normalization: NormalizationStats | None
+    strategy: StrategyConfig
+    metadata: dict[str, Any]
+    device: torch.device
+    path: Path
+
+    @property
+    def lookback(self) -> int:
+        return int(self.metadata["lookback"])
+
+    def predict_proba(self, x_raw: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[n, 3]`` (BUY, HOLD, SELL) for raw windows ``[n, lookback, f]``.
+
+        Raises:
+            ArtifactError: the windows do not have the shape the model was trained on.
+        """
+        x = np.asarray(x_raw, dtype=np.float32)
+        expected = (self.lookback, len(self.feature_names))
+        if x.ndim != 3 or x.shape[1:] != expected:
+            raise ArtifactError(
+                f"expected windows of shape [n, {expected[0]}, {expected[1]}], got {list(x.shape)}"
+            )
+        if self.normalization is not None:
+            x = self.normalization.apply(x).astype(np.float32)
+        tensor = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        probabilities: np.ndarray = (
+            torch.softmax(batched_logits(self.model, tensor), dim=1).cpu().numpy()
+        )
+        return probabilities
+
+    def predict(self, x_raw: np.ndarray) -> np.ndarray:
+        """The most likely class per window (0 BUY, 1 HOLD, 2 SELL)."""
+        predictions: np.ndarray = self.predict_proba(x_raw).argmax(axis=1)
+        return predictions
+
+
+def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
+    """Load a model directory written by :func:`save_model_artifact`.
+
+    Args:
+        path: the versioned model directory.
+        device: where to put the model (``auto``, ``cpu``, ``cuda``, ...).
+
+    Raises:
+        ArtifactError: the directory or one of its files is missing or unreadable.
+        DeviceUnavailableError: the device is not available.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"model directory not found: {path}")
+    missing = [n for n in (WEIGHTS_FILE, STRATEGY_FILE, METADATA_FILE) if not (path / n).is_file()]
+    if missing:
+        raise ArtifactError(f"model directory {path} is incomplete: missing {', '.join(missing)}")
+    target = resolve_device(device)
+    try:
+        metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+        strategy_doc = yaml.safe_load((path / STRATEGY_FILE).read_text(encoding="utf-8"))
+        strategy = _strategy_from_dict(strategy_doc["resolved"], strategy_doc.get("source") or {})
+        model_config = _model_config(metadata["model_config"])
+        model = build_model(model_config, int(metadata["n_features"]), int(metadata["lookback"]))
+        model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        RuntimeError,
+        yaml.YAMLError,
+        SafetensorError,
+    ) as exc:
+        raise ArtifactError(f"model directory {path} cannot be loaded: {exc}") from exc
+    norm = metadata.get("normalization")
+    return TrainedModel(
+        model=model.to(target).eval(),
+        feature_names=list(metadata["feature_names"]),
+        normalization=NormalizationStats.from_dict(norm) if norm is not None else None,
+        strategy=strategy,
+        metadata=metadata,
+        device=target,
+        path=path,
+    )
+
+
+def _model_config(data: Mapping[str, Any]) -> ModelConfig:
+    return replace(
+        ModelConfig(**{k: v for k, v in data.items() if k != "hidden_layers"}),
+        hidden_layers=tuple(data["hidden_layers"]),
+    )
+
+
+def _strategy_from_dict(data: Mapping[str, Any], raw: Mapping[str, Any]) -> StrategyConfig:
+    """Rebuild the validated config ``strategy_to_dict`` wrote (overrides included)."""
+    training = dict(data["training"])
+    training["early_stopping"] = EarlyStoppingConfig(**training["early_stopping"])
+    return StrategyConfig(
+        name=data["name"],
+        symbols=tuple(data["symbols"]),
+        timeframes=tuple(data["timeframes"]),
+        base_timeframe=data["base_timeframe"],
+        indicators=tuple(IndicatorSpec(**spec) for spec in data["indicators"]),
+        fuzzy_sets={
+            key: tuple(
+                FuzzySetSpec(name=s["name"], type=s["type"], parameters=tuple(s["parameters"]))
+                for s in sets
+            )
+            for key, sets in data["fuzzy_sets"].items()
+        },
+        model=_model_config(data["model"]),
+        features=FeatureConfig(**data["features"]),
+        training=TrainingSettings(**training),
+        labels=LabelConfig(**data["labels"]),
+        data_split=DataSplit(**data["data_split"]),
+        raw=dict(raw),
+        ignored_keys=tuple(data.get("ignored_keys", ())),
+    )

@@ -1,0 +1,134 @@
+"""The one checkpoint format: a plain dict saved with ``torch.save``, written atomically.
+
+A checkpoint holds everything a run needs to continue exactly where it stopped::
+
+    format_version   int, CHECKPOINT_FORMAT_VERSION
+    fingerprint      str, hash of the training config and data shape (see config_fingerprint)
+    model            state dict
+    optimizer        state dict
+    scheduler        state dict ({} without a scheduler)
+    grad_scaler      state dict or None (fp16 on CUDA only)
+    early_stopping   EarlyStopping.state_dict()
+    grads            accumulated gradients (list of tensors/None) when stopped mid-accumulation
+    rng              python, numpy, torch CPU and CUDA generator states
+    epoch            0-based epoch in progress
+    batch            batches of that epoch already trained
+    loss_sum         running train loss of that epoch (tensor)
+    history          list of EpochMetrics as dicts
+    best_val_loss    float
+
+It is loaded with ``weights_only=True``: only tensors and plain Python values, so a
+checkpoint file can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training_engine.errors import CheckpointError
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: temp file in the same dir, fsync, rename.
+
+    A crash at any moment leaves either the previous checkpoint or the new one, never
+    a torn file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    # Persist the rename itself, so the new name survives a power cut.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors land on the CPU).
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, corrupt, or of another format.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {exc}") from exc
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise CheckpointError(f"{path} is not a training-engine checkpoint")
+    version = state["format_version"]
+    if version != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version}, "
+            f"this engine reads version {CHECKPOINT_FORMAT_VERSION}"
+        )
+    return dict(state)
+
+
+def config_fingerprint(config: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-safe description of a run (config and data shape)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every random generator a training run draws from, in a weights_only-safe form."""
+    np_state: tuple[Any, ...] = tuple(np.random.get_state())
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": str(np_state[0]),
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Put every generator back to the state :func:`capture_rng_state` recorded."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state(
+        (
+            np_state["name"],
+            np_state["keys"].numpy().astype(np.uint32),
+            np_state["pos"],
+            np_state["has_gauss"],
+            np_state["cached_gaussian"],
+        )
+    )
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
