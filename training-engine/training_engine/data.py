@@ -99,7 +99,7 @@ class DataQualityReport:
             )
             if count
         ]
-        return f"{self.source}: " + (", ".join(parts) if parts else "clean")
+        return ", ".join(parts) if parts else "clean"
 
 
 def timeframe_delta(timeframe: str) -> pd.Timedelta:
@@ -234,7 +234,7 @@ def repair_ohlcv(
             f"(more than {MAX_DAMAGED_FRACTION:.0%}): {report.summary()}"
         )
     if not report.is_clean:
-        logger.warning("repaired OHLCV data: %s", report.summary())
+        logger.warning("repaired OHLCV data in %s: %s", source, report.summary())
     return result[list(OHLCV_COLUMNS)], report
 
 
