@@ -179,14 +179,15 @@ def start_child(name: str, module: str, port: int, env: dict[str, str], log_dir:
     return child
 
 
-def wait_for_health(child: Child, url: str, timeout: float, stop: threading.Event) -> None:
-    """Poll `url` until it answers 200; fail when the child exits or `timeout` passes."""
+def wait_for_health(
+    name: str, process: subprocess.Popen[bytes], url: str, timeout: float, stop: threading.Event
+) -> None:
+    """Poll `url` until it answers 200; fail when `process` exits or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
-        if child.process.poll() is not None:
+        if process.poll() is not None:
             raise StackError(
-                f"{child.name} exited with status {child.process.returncode} before answering "
-                f"{url}; see {child.log_path}"
+                f"{name} exited with status {process.returncode} before answering {url}"
             )
         try:
             if httpx.get(url, timeout=2.0).status_code == 200:
@@ -195,7 +196,7 @@ def wait_for_health(child: Child, url: str, timeout: float, stop: threading.Even
             pass  # not listening yet
         stop.wait(0.3)
     if not stop.is_set():
-        raise StackError(f"{child.name} did not answer {url} within {timeout:.0f} s")
+        raise StackError(f"{name} did not answer {url} within {timeout:.0f} s")
 
 
 def print_banner(args: argparse.Namespace) -> None:
@@ -254,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
         for child, port in zip(
             children, ([] if args.no_host else [args.host_port]) + [args.backend_port], strict=True
         ):
-            wait_for_health(child, f"http://127.0.0.1:{port}/health", args.startup_timeout, stop)
+            url = f"http://127.0.0.1:{port}/health"
+            wait_for_health(child.name, child.process, url, args.startup_timeout, stop)
         if not stop.is_set():
             print_banner(args)
         while not stop.wait(0.5):
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
                     f"see {exited[0].log_path}"
                 )
     except StackError as exc:
-        print(f"local_stack: error: {exc}", file=sys.stderr, flush=True)
+        print(f"local_stack: error: {exc}; logs in {log_dir}", file=sys.stderr, flush=True)
         status = 1
     finally:
         if children:

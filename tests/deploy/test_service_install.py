@@ -90,7 +90,7 @@ def test_rendered_unit_with_spaces_in_paths_passes_verify(tmp_path: Path) -> Non
     result = verify_unit(spec.path)
 
     assert result.returncode == 0, result.stderr
-    assert f'ExecStart="{venv_bin}/python" -m training_host serve' in spec.path.read_text()
+    assert f'ExecStart="{venv_bin}/python" -m training_host' in spec.path.read_text()
 
 
 def test_systemd_analyze_verify_rejects_a_broken_unit(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_rendered_unit_restarts_on_failure_and_lets_sessions_checkpoint(tmp_path
 
     assert {"Restart=on-failure", "RestartSec=5", "KillMode=mixed", "KillSignal=SIGTERM"} <= lines
     assert f"EnvironmentFile=-{tmp_path / 'training_host.env'}" in lines
-    assert f"ExecStart={sys.executable} -m training_host serve" in lines
+    assert f"ExecStart={sys.executable} -m training_host" in lines
     assert f"WorkingDirectory={tmp_path}" in lines
     assert "StartLimitBurst=5" in text.split("[Service]")[0]
     assert not any(line.startswith(("PrivateDevices", "MemoryDenyWriteExecute")) for line in lines)
@@ -124,7 +124,7 @@ def test_rendered_plist_parses_with_expected_keys_and_absolute_paths(tmp_path: P
     plist = plistlib.loads(service_install.render(spec).encode())
 
     assert plist["Label"] == Path(spec.file_name).stem == "com.ktrdr.training-host"
-    assert plist["ProgramArguments"] == [sys.executable, "-m", "training_host", "serve"]
+    assert plist["ProgramArguments"] == [sys.executable, "-m", "training_host"]
     assert plist["RunAtLoad"] is True
     assert plist["KeepAlive"] == {"SuccessfulExit": False}
     assert plist["ThrottleInterval"] > 0

@@ -32,6 +32,8 @@ DEFAULT_LABEL = "com.ktrdr.training-host"
 DEFAULT_UNIT_NAME = "training-host"
 # Seconds between SIGTERM and SIGKILL: the service checkpoints running sessions meanwhile.
 DEFAULT_STOP_TIMEOUT_SECONDS = 120
+# `python -m training_host` is `training-host serve` (training_host/__main__.py adds "serve").
+SERVE_ARGUMENTS = ("-m", "training_host")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -156,9 +158,7 @@ def render(spec: ServiceSpec) -> str:
             stop_timeout=spec.stop_timeout_seconds,
             log_dir=escape(str(log_dir)),
         )
-    exec_start = " ".join(
-        _systemd_quote(word) for word in (str(spec.python), "-m", "training_host", "serve")
-    )
+    exec_start = " ".join(_systemd_quote(word) for word in (str(spec.python), *SERVE_ARGUMENTS))
     if spec.log_dir is None:
         log_lines = "# Output goes to the journal: journalctl --user -u " + spec.file_name + "\n"
     else:
@@ -408,7 +408,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--python",
         default=sys.executable,
-        help="python that runs `-m training_host serve` (default: %(default)s)",
+        help="python that runs `-m training_host` (default: %(default)s)",
     )
     parser.add_argument(
         "--stop-timeout",
