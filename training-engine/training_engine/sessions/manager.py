@@ -333,7 +333,9 @@ class SessionManager:
     def counts(self) -> dict[str, int]:
         """How many sessions run and wait right now."""
         with self._lock:
-            return {"running": len(self._running), "queued": len(self._queue)}
+            # A worker whose result is recorded may take a moment to exit: not running.
+            running = sum(1 for worker in self._running.values() if not worker.final)
+            return {"running": running, "queued": len(self._queue)}
 
     def database_reachable(self) -> bool:
         return self._store.ping()

@@ -1,0 +1,89 @@
+"""Fixtures for the session runtime tests: real SQLite files, real worker processes.
+
+``database_url`` is the one switch: a module can override it (the PostgreSQL
+tests return ``postgres_url``) and every test below runs against that server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from training_engine.sessions.manager import SessionManager, SessionObserver
+from training_engine.sessions.types import RuntimeSettings, TrainingRequest
+
+# Long enough to stop or kill mid-run, short enough to finish in seconds.
+LONG_RUN = {"epochs": 400, "batch_size": 16, "early_stopping": {"enabled": False}}
+SHORT_RUN = {"epochs": 2}
+RESUMABLE_RUN = {"epochs": 6, "batch_size": 16, "early_stopping": {"enabled": False}}
+FINAL = {"completed", "failed", "cancelled"}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """An SQLite file in a folder that does not exist yet (the store creates it)."""
+    return f"sqlite:///{tmp_path / 'db' / 'sessions.db'}"
+
+
+@pytest.fixture
+def runtime_settings(
+    tmp_path: Path, database_url: str, sample_data_dir: Path, strategies_dir: Path
+) -> RuntimeSettings:
+    return RuntimeSettings(
+        database_url=database_url,
+        data_dir=sample_data_dir,
+        models_dir=tmp_path / "models",
+        strategies_dir=strategies_dir,
+        checkpoints_dir=tmp_path / "checkpoints",
+        default_strategy="momentum_mlp",
+        default_device="cpu",
+        max_concurrent_jobs=1,
+        max_queue_size=4,
+        stop_grace_seconds=30.0,
+    )
+
+
+@pytest.fixture
+def make_manager(
+    runtime_settings: RuntimeSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., SessionManager]]:
+    """Build and start managers on the test's database; all are shut down at the end.
+
+    Keyword arguments replace fields of the runtime settings; ``observer=`` is passed on.
+    """
+    # Workers inherit the environment: one thread each on this shared machine.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    managers: list[SessionManager] = []
+
+    def make(observer: SessionObserver | None = None, **overrides: Any) -> SessionManager:
+        manager = SessionManager(
+            dataclasses.replace(runtime_settings, **overrides), observer=observer
+        )
+        manager.start()
+        managers.append(manager)
+        return manager
+
+    yield make
+    for manager in managers:
+        manager.shutdown(grace_seconds=5.0)
+
+
+@pytest.fixture
+def manager(make_manager: Callable[..., SessionManager]) -> SessionManager:
+    """A started manager running one session at a time."""
+    return make_manager()
+
+
+@pytest.fixture
+def paused_manager(make_manager: Callable[..., SessionManager]) -> SessionManager:
+    """A manager with no worker slots: sessions only queue (no processes needed)."""
+    return make_manager(max_concurrent_jobs=0, max_queue_size=3)
+
+
+def request(config: dict[str, Any] | None = None, **fields: Any) -> TrainingRequest:
+    """A request for the default strategy with training overrides."""
+    return TrainingRequest(config=dict(config or {}), **fields)

@@ -1,0 +1,113 @@
+"""Sessions in real worker processes: training, stopping, crashing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from training_engine.artifacts import WEIGHTS_FILE
+from training_engine.sessions.manager import SessionManager
+
+from tests.engine.sessions.conftest import FINAL, LONG_RUN, SHORT_RUN, request
+
+
+def _worker_pid(training_id: str) -> int:
+    for child in multiprocessing.active_children():
+        if child.name == f"training-{training_id}" and child.pid is not None:
+            return child.pid
+    raise AssertionError(f"no worker process for {training_id}")
+
+
+def _wait_for_progress(manager: SessionManager, training_id: str, timeout: float = 120.0) -> None:
+    """Until the worker has reported at least one batch (the engine is in its loop)."""
+    deadline = time.monotonic() + timeout
+    while manager.get(training_id).progress.total_batches == 0:
+        assert time.monotonic() < deadline, "no progress reported"
+        time.sleep(0.05)
+
+
+def test_sessions_run_to_completed_one_at_a_time_in_order(manager: SessionManager) -> None:
+    first, _ = manager.submit(request(SHORT_RUN))
+    second, _ = manager.submit(request(SHORT_RUN))
+
+    done_first = manager.wait_for(first.training_id, FINAL, 180)
+    done_second = manager.wait_for(second.training_id, FINAL, 180)
+
+    for done in (done_first, done_second):
+        assert done.status == "completed", done.error
+        assert done.model_path is not None
+        assert (Path(done.model_path) / WEIGHTS_FILE).is_file()
+        assert done.progress.percent == 100.0
+        assert done.progress.epoch == 2
+        assert done.finished_at is not None and done.finished_at.tzinfo is not None
+    assert done_first.finished_at is not None and done_second.started_at is not None
+    assert done_second.started_at >= done_first.finished_at
+    performance = manager.performance(first.training_id)
+    assert [row["epoch"] for row in performance.history] == [1, 2]
+    assert {"train_loss", "val_loss", "val_accuracy", "learning_rate"} <= set(
+        performance.history[0]
+    )
+    assert performance.test_metrics is not None and performance.baseline_metrics is not None
+    assert "accuracy" in performance.test_metrics
+    assert manager.counts() == {"running": 0, "queued": 0}
+
+
+def test_stop_running_session_ends_cancelled_with_checkpoint(manager: SessionManager) -> None:
+    view, _ = manager.submit(request(LONG_RUN))
+    _wait_for_progress(manager, view.training_id)
+
+    manager.stop(view.training_id)
+    stopped = manager.wait_for(view.training_id, FINAL, 60)
+    again = manager.stop(view.training_id)
+
+    assert stopped.status == "cancelled", stopped.error
+    assert stopped.error is None
+    assert stopped.checkpoint_path is not None and Path(stopped.checkpoint_path).is_file()
+    assert stopped.progress.percent < 100.0
+    assert again.status == "cancelled"
+    assert again.finished_at == stopped.finished_at
+
+
+def test_stop_queued_behind_running_session_cancels_only_it(manager: SessionManager) -> None:
+    running, _ = manager.submit(request(LONG_RUN))
+    queued, _ = manager.submit(request(SHORT_RUN))
+    manager.wait_for(running.training_id, {"running"}, 60)
+
+    assert manager.stop(queued.training_id).status == "cancelled"
+    assert manager.get(running.training_id).status == "running"
+    assert manager.counts() == {"running": 1, "queued": 0}
+
+
+def test_stop_after_grace_kills_worker_and_notes_it(
+    make_manager: Callable[..., SessionManager],
+) -> None:
+    manager = make_manager(stop_grace_seconds=0.5)
+    view, _ = manager.submit(request(LONG_RUN))
+    _wait_for_progress(manager, view.training_id)
+    # A worker that cannot react (stuck in a C call, say): frozen until killed.
+    os.kill(_worker_pid(view.training_id), signal.SIGSTOP)
+
+    manager.stop(view.training_id)
+    stopped = manager.wait_for(view.training_id, FINAL, 60)
+
+    assert stopped.status == "cancelled"
+    assert stopped.error is not None and "did not stop within 0.5s" in stopped.error
+
+
+def test_worker_crash_fails_session_and_manager_keeps_working(manager: SessionManager) -> None:
+    doomed, _ = manager.submit(request(LONG_RUN))
+    _wait_for_progress(manager, doomed.training_id)
+
+    os.kill(_worker_pid(doomed.training_id), signal.SIGKILL)
+    failed = manager.wait_for(doomed.training_id, FINAL, 60)
+    after, _ = manager.submit(request(SHORT_RUN))
+    completed = manager.wait_for(after.training_id, FINAL, 180)
+
+    assert failed.status == "failed"
+    assert failed.error == "worker exited with code -9"
+    assert failed.finished_at is not None
+    assert completed.status == "completed", completed.error
