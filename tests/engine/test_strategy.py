@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +46,32 @@ def test_misspelt_key_is_rejected_naming_it(strategies_dir: Path, tmp_path: Path
     assert "epochs" in str(caught.value)
 
 
-def test_misspelt_indicator_parameter_is_rejected_naming_it(strategies_dir: Path) -> None:
-    data = _example(strategies_dir)
+def _set_indicator_typo(data: dict[str, Any]) -> None:
     data["indicators"][0] = {"name": "rsi", "peroid": 14}
-    with pytest.raises(StrategyConfigError) as caught:
-        load_strategy(data)
-    assert caught.value.key == "indicators[0].peroid"
 
 
-def test_bad_value_is_rejected_naming_the_key_and_what_was_expected(strategies_dir: Path) -> None:
-    data = _example(strategies_dir)
+def _set_bad_batch_size(data: dict[str, Any]) -> None:
     data["model"]["training"]["batch_size"] = "lots"
-    with pytest.raises(StrategyConfigError) as caught:
-        load_strategy(data)
-    assert caught.value.key == "model.training.batch_size"
-    assert "integer" in str(caught.value)
 
 
-def test_bad_label_threshold_is_rejected(strategies_dir: Path) -> None:
-    data = _example(strategies_dir)
+def _set_negative_threshold(data: dict[str, Any]) -> None:
     data["training"]["labels"]["zigzag_threshold"] = -0.5
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "expected"),
+    [
+        (_set_indicator_typo, "indicators[0].peroid", "did you mean 'period'"),
+        (_set_bad_batch_size, "model.training.batch_size", "expected an integer"),
+        (_set_negative_threshold, "training.labels.zigzag_threshold", "expected a number"),
+    ],
+)
+def test_bad_value_or_parameter_is_rejected_naming_the_key_and_what_was_expected(
+    strategies_dir: Path, change: Callable[[dict[str, Any]], None], key: str, expected: str
+) -> None:
+    data = _example(strategies_dir)
+    change(data)
     with pytest.raises(StrategyConfigError) as caught:
         load_strategy(data)
-    assert caught.value.key == "training.labels.zigzag_threshold"
+    assert caught.value.key == key
+    assert expected in str(caught.value)
