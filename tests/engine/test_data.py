@@ -128,6 +128,15 @@ def test_heavily_damaged_data_is_rejected_with_the_damage_named() -> None:
     assert "rows with NaN prices 3" in str(caught.value)
 
 
+def test_swapped_high_and_low_columns_are_repaired_not_rejected() -> None:
+    bars = _bars(10)
+    swapped = bars.rename(columns={"high": "low", "low": "high"})
+    frame, report = repair_ohlcv(swapped, "swapped.csv")
+    assert report.high_low_fixed == 10 and report.rows_kept == 10
+    assert frame["high"].tolist() == bars["high"].tolist()
+    assert frame["low"].tolist() == bars["low"].tolist()
+
+
 def test_a_file_with_no_usable_rows_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "X_1h.csv").write_text(
         "timestamp,open,high,low,close,volume\nnot-a-date,1,1,1,1,1\n"

@@ -16,8 +16,9 @@ Damage is counted, logged with the counts and then repaired:
   high := max(o, h, l, c), low := min(o, h, l, c).
 
 A file is rejected with :class:`DataValidationError` when required columns are
-missing, when more than ``MAX_DAMAGED_FRACTION`` of its rows were dropped or
-had high/low fixed, or when no row survives.
+missing, when more than ``MAX_DROPPED_FRACTION`` of its rows had to be dropped,
+or when no row survives. Fixing high/low loses no bar (and a file with the two
+columns swapped is fully recovered), so it never causes a rejection.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 TIMESTAMP_ALIASES = ("timestamp", "date", "datetime", "time")
 DATA_SUFFIXES = (".csv", ".parquet")
-MAX_DAMAGED_FRACTION = 0.2
+MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
 
 
@@ -63,11 +64,11 @@ class DataQualityReport:
         return self.rows_read - self.rows_kept
 
     @property
-    def damaged_fraction(self) -> float:
-        """Share of rows dropped or changed (sorting alone changes nothing)."""
+    def dropped_fraction(self) -> float:
+        """Share of the rows read that had to be dropped."""
         if self.rows_read == 0:
             return 0.0
-        return (self.rows_dropped + self.high_low_fixed) / self.rows_read
+        return self.rows_dropped / self.rows_read
 
     @property
     def is_clean(self) -> bool:
@@ -228,10 +229,10 @@ def repair_ohlcv(
     )
     if report.rows_kept == 0:
         raise DataValidationError(f"{source}: no usable rows ({report.summary()})")
-    if report.damaged_fraction > MAX_DAMAGED_FRACTION:
+    if report.dropped_fraction > MAX_DROPPED_FRACTION:
         raise DataValidationError(
-            f"{source}: {report.damaged_fraction:.0%} of {rows_read} rows are damaged "
-            f"(more than {MAX_DAMAGED_FRACTION:.0%}): {report.summary()}"
+            f"{source}: {report.rows_dropped} of {rows_read} rows are unusable "
+            f"(more than {MAX_DROPPED_FRACTION:.0%}): {report.summary()}"
         )
     if not report.is_clean:
         logger.warning("repaired OHLCV data in %s: %s", source, report.summary())
