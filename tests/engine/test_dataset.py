@@ -186,3 +186,20 @@ def test_all_example_strategies_load_and_prepare_on_sample_data(
         assert min(len(data.y_train), len(data.y_val), len(data.y_test)) >= 100, path.name
         # every class occurs in training, so the examples are real 3-class problems
         assert set(np.unique(data.y_train)) == {0, 1, 2}, path.name
+
+
+def test_multi_symbol_parts_are_each_symbols_own_parts_in_symbol_order(
+    sample_data_dir: Path,
+) -> None:
+    model = {"features": {"lookback_periods": 4, "scale_features": False}}
+
+    def prepared(symbols: list[str]) -> PreparedDataset:
+        data = {"symbols": {"list": symbols}, "timeframes": {"list": ["1h", "4h"]}}
+        return prepare_dataset(_strategy(training_data=data, model=model), sample_data_dir)
+
+    both, aapl, msft = prepared(["AAPL", "MSFT"]), prepared(["AAPL"]), prepared(["MSFT"])
+    for part in ("train", "val", "test"):
+        expected_x = np.concatenate([getattr(aapl, f"x_{part}"), getattr(msft, f"x_{part}")])
+        expected_y = np.concatenate([getattr(aapl, f"y_{part}"), getattr(msft, f"y_{part}")])
+        assert np.array_equal(getattr(both, f"x_{part}"), expected_x)
+        assert np.array_equal(getattr(both, f"y_{part}"), expected_y)

@@ -98,3 +98,33 @@ def test_stochastic_and_williams_r_sit_at_the_top_of_a_rising_range() -> None:
     # close sits 0.5 below the highest high of a range 4 + 1 wide
     assert stoch["stoch"].iloc[10] == pytest.approx(100.0 * 4.5 / 5.0)
     assert williams.iloc[10] == pytest.approx(-100.0 * 0.5 / 5.0)
+
+
+def test_bollinger_position_matches_its_definition() -> None:
+    bars = _ramp(10, 1.0)
+    outputs = compute_indicator(_spec("bbands", period=3, std_dev=2.0), bars)
+    window = bars["close"].iloc[2:5]
+    lower = window.mean() - 2.0 * window.std(ddof=0)
+    width = 4.0 * window.std(ddof=0)
+    assert outputs["bbands"].iloc[4] == pytest.approx((window.iloc[-1] - lower) / width)
+    assert outputs["bbands_width"].iloc[4] == pytest.approx(width / window.mean())
+
+
+def test_atr_is_the_bar_range_as_percent_of_close_on_a_flat_market() -> None:
+    bars = _ramp(40, 0.0)  # high - low = 1 around a close of 100
+    assert compute_indicator(_spec("atr", period=5), bars)["atr"].iloc[10:].tolist() == [1.0] * 30
+
+
+def test_volume_indicators_read_the_direction_of_the_flow() -> None:
+    rising, falling = _ramp(60, 1.0), _ramp(60, -1.0)
+    assert compute_indicator(_spec("obv"), rising)["obv"].iloc[30:].eq(1.0).all()
+    assert compute_indicator(_spec("obv"), falling)["obv"].iloc[30:].eq(-1.0).all()
+    assert compute_indicator(_spec("mfi", period=5), rising)["mfi"].iloc[10:].eq(100.0).all()
+    assert compute_indicator(_spec("cci", period=5), _ramp(20, 0.0))["cci"].iloc[10:].eq(0.0).all()
+
+
+def test_adx_is_strong_and_led_by_plus_di_in_a_steady_rise() -> None:
+    outputs = compute_indicator(_spec("adx", period=5), _ramp(80, 1.0))
+    last = outputs.iloc[-1]
+    assert last["adx_plus_di"] > last["adx_minus_di"]
+    assert last["adx"] > 50.0
