@@ -79,3 +79,25 @@ def wait_for_status(
             pytest.fail(f"training ended as {body['status']} (wanted {statuses}): {body['error']}")
         time.sleep(0.1)
     pytest.fail(f"training {training_id} still {body.get('status')} after {timeout}s: {body}")
+
+
+def wait_for_progress(
+    client: httpx.Client, training_id: str, epochs: int, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Poll until the training runs and has finished ``epochs`` epochs (so it checkpointed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = wait_for_status(client, training_id, {"running"}, timeout)
+        if body["progress"]["epoch"] >= epochs:
+            return body
+        time.sleep(0.1)
+    pytest.fail(f"training {training_id} did not reach epoch {epochs} within {timeout}s")
+
+
+def delete_session(client: httpx.Client, training_id: str, timeout: float = 30.0) -> httpx.Response:
+    """DELETE a finished session, retrying 409s: its worker may outlive the final status briefly."""
+    deadline = time.monotonic() + timeout
+    while (response := client.delete(f"/training/sessions/{training_id}")).status_code == 409:
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.2)
+    return response

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.host.conftest import QUICK_BODY, AppFactory, wait_for_status
+from tests.host.conftest import QUICK_BODY, AppFactory, delete_session, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -110,11 +109,7 @@ def test_delete_while_running_returns_409(client: httpx.Client) -> None:
     assert_error(client.delete("/training/sessions/busy"), 409, "busy")
     client.post("/trainings/busy/stop")
     wait_for_status(client, "busy", {"cancelled"})
-    # The worker process may outlive the final status by a moment: retry until it is reaped.
-    deadline = time.monotonic() + 30
-    while (deleted := client.delete("/training/sessions/busy")).status_code == 409:
-        assert time.monotonic() < deadline, deleted.text
-        time.sleep(0.2)
+    deleted = delete_session(client, "busy")
     assert deleted.status_code == 200, deleted.text
     assert client.get("/trainings/busy/status").status_code == 404
 

@@ -1,0 +1,167 @@
+"""The training lifecycle over real HTTP: start, progress, complete, stop, KTRDR routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from training_engine.artifacts import load_trained_model
+
+from tests.host.conftest import (
+    QUICK_BODY,
+    AppFactory,
+    delete_session,
+    wait_for_progress,
+    wait_for_status,
+)
+from tests.host.test_api_errors import SLOW_BODY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def client(start_app: AppFactory) -> httpx.Client:
+    url, _ = start_app()
+    return httpx.Client(base_url=url, timeout=30)
+
+
+def test_issue_example_body_trains_to_completion_with_loadable_model(
+    client: httpx.Client,
+) -> None:
+    started = client.post("/trainings/start", json=QUICK_BODY)
+    assert started.status_code == 202, started.text
+    body = started.json()
+    assert body["created"] is True
+    assert body["status"] in {"queued", "running"}
+
+    percents: list[float] = []
+    final = wait_for_status(
+        client,
+        body["training_id"],
+        {"completed"},
+        on_poll=lambda b: percents.append(b["progress"]["percent"]),
+    )
+
+    assert percents == sorted(percents), "progress percent went backwards"
+    assert final["progress"]["percent"] == 100.0
+    assert final["progress"]["epoch"] == final["progress"]["total_epochs"] == 2
+    assert final["finished_at"] is not None
+    model = load_trained_model(Path(final["model_path"]))
+    assert model is not None
+    performance = client.get(f"/trainings/{body['training_id']}/performance").json()
+    assert len(performance["history"]) == 2
+    assert performance["test_metrics"] is not None
+    assert performance["baseline_metrics"] is not None
+
+
+def test_stop_running_training_cancels_it_with_checkpoint(client: httpx.Client) -> None:
+    started = client.post("/trainings/start", json={**SLOW_BODY, "training_id": "to-stop"})
+    assert started.status_code == 202, started.text
+    wait_for_progress(client, "to-stop", epochs=1)
+
+    assert client.post("/trainings/to-stop/stop").status_code == 200
+    final = wait_for_status(client, "to-stop", {"cancelled"}, timeout=30)
+
+    assert final["checkpoint_path"] is not None
+    assert Path(final["checkpoint_path"]).exists()
+    again = client.post("/trainings/to-stop/stop")
+    assert again.status_code == 200
+    assert again.json()["status"] == "cancelled"
+
+
+def test_list_is_newest_first_and_filters_by_status(client: httpx.Client) -> None:
+    for training_id in ("first", "second"):
+        body = {**QUICK_BODY, "training_id": training_id}
+        assert client.post("/trainings/start", json=body).is_success
+    client.post("/trainings/second/stop")
+    wait_for_status(client, "first", {"completed"})
+
+    listing = client.get("/trainings", params={"limit": 10}).json()
+    assert [item["training_id"] for item in listing["items"]] == ["second", "first"]
+    assert listing["total"] == 2
+    completed = client.get("/trainings", params={"status": "completed"}).json()
+    assert [item["training_id"] for item in completed["items"]] == ["first"]
+    page = client.get("/trainings", params={"limit": 1, "offset": 1}).json()
+    assert [item["training_id"] for item in page["items"]] == ["first"]
+
+
+def test_multi_symbol_start_requires_lists(client: httpx.Client) -> None:
+    missing = client.post("/trainings/start-multi-symbol", json={"symbols": ["AAPL"]})
+    assert missing.status_code == 422
+    assert "timeframes" in missing.json()["detail"]
+    body: dict[str, Any] = {
+        "training_id": "multi",
+        "symbols": ["AAPL", "MSFT"],
+        "timeframes": ["1h"],
+        "config": {"epochs": 1},
+    }
+    started = client.post("/trainings/start-multi-symbol", json=body)
+    assert started.status_code == 202, started.text
+    wait_for_status(client, "multi", {"completed"})
+
+
+def test_ktrdr_routes_start_poll_list_and_delete(client: httpx.Client) -> None:
+    body = {
+        "session_id": "ktrdr-1",
+        "model_configuration": {
+            "strategy_config": "strategies/../momentum_mlp.yaml",
+            "symbols": ["AAPL"],
+            "timeframes": ["1h"],
+            "model_type": "mlp",
+            "multi_symbol": False,
+            "unused_by_us": True,
+        },
+        "training_configuration": {
+            "validation_split": 0.2,
+            "start_date": None,
+            "end_date": None,
+            "data_mode": "local",
+            "epochs": 1,
+        },
+        "data_configuration": {"symbols": ["AAPL"]},
+        "gpu_configuration": {"enable_gpu": False},
+    }
+    started = client.post("/training/start", json=body)
+    assert started.status_code == 200, started.text
+    assert started.json()["session_id"] == "ktrdr-1"
+    assert started.json()["gpu_allocated"] is False
+
+    final = wait_for_status(client, "ktrdr-1", {"completed"})
+    assert final["progress"]["total_epochs"] == 1
+    status = client.get("/training/status/ktrdr-1").json()
+    assert status["status"] == "completed"
+    assert status["progress"]["progress_percent"] == 100.0
+    sessions = client.get("/training/sessions").json()
+    assert [s["session_id"] for s in sessions["sessions"]] == ["ktrdr-1"]
+    stopped = client.post("/training/stop", json={"session_id": "ktrdr-1", "save_checkpoint": True})
+    assert stopped.json()["status"] == "completed"
+    assert delete_session(client, "ktrdr-1").status_code == 200
+    assert client.get("/training/status/ktrdr-1").status_code == 404
+
+
+def test_health_gpu_and_metrics_answer_on_cpu_host(client: httpx.Client) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    detailed = client.get("/health/detailed").json()
+    assert detailed["database_reachable"] is True
+    assert detailed["active_sessions"] == 0
+    assert detailed["disk_free_bytes"] > 0
+    gpu = client.get("/gpu/status").json()
+    assert gpu["available"] is False
+    assert gpu["devices"] == []
+    advice = client.get("/gpu/recommendations").json()
+    assert advice["device"] == "cpu"
+    assert advice["batch_size"] > 0
+    metrics = client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert 'route="/health",status="200"' in metrics.text
+    assert "training_host_queue_length" in metrics.text
+
+
+def test_metrics_count_sessions_and_epochs(client: httpx.Client) -> None:
+    started = client.post("/trainings/start", json=QUICK_BODY).json()
+    wait_for_status(client, started["training_id"], {"completed"})
+    text = client.get("/metrics").text
+    assert 'training_host_sessions{status="completed"} 1.0' in text
+    assert "training_host_epoch_duration_seconds_count 2.0" in text
