@@ -120,6 +120,8 @@ def test_routing_table_survives_backend_restart(
         on_host = backend.post("/api/trainings/start", json=SMALL_TRAINING).json()["training_id"]
     with run_backend(settings.model_copy(update={"use_training_host_service": False})) as backend:
         local = backend.post("/api/trainings/start", json=SMALL_TRAINING).json()
+        # Stopped at once: the table, not the local training, is what this test is about.
+        backend.post(f"/api/trainings/{local['training_id']}/stop")
     assert local["routed_to"] == "local"
     assert local["fallback_reason"] == "disabled"
 

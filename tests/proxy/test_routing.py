@@ -163,3 +163,31 @@ def test_host_down_breaker_opens_after_threshold_and_shows_in_status_and_metrics
     assert status["last_health"]["ok"] is False
     assert 'backend_proxy_breaker_state{state="open"} 1.0' in metrics
     assert 'to_state="open"' in metrics
+
+
+def test_unreachable_host_and_host_at_capacity_fall_back_locally_when_configured(
+    proxy_settings: Settings, scripted_host: ScriptedHost
+) -> None:
+    settings = proxy_settings.model_copy(
+        update={"fallback_on_host_at_capacity": True, "health_check_interval_seconds": 60}
+    )
+    with run_backend(settings, httpx.MockTransport(scripted_host)) as client:
+        scripted_host.down = True
+        unreachable = start(client)
+        scripted_host.down = False
+        scripted_host.reject_start = (429, {"detail": "queue full", "error": "QueueFullError"})
+        at_capacity = start(client)
+        bad_local = start(client, {"strategy": "no_such_strategy"})
+        for training in (unreachable, at_capacity):
+            client.post(f"/api/trainings/{training.json()['training_id']}/stop")
+
+    assert unreachable.status_code == 202, unreachable.text
+    assert unreachable.json()["routed_to"] == "local"
+    assert unreachable.json()["fallback_reason"] == "host_unreachable"
+    assert unreachable.json()["device"] == "cpu"
+    assert at_capacity.json()["routed_to"] == "local"
+    assert at_capacity.json()["fallback_reason"] == "host_at_capacity"
+    # The host took nothing: neither start may run twice.
+    assert scripted_host.trainings == {}
+    assert bad_local.status_code == 422
+    assert "unknown strategy 'no_such_strategy'" in bad_local.json()["detail"]
