@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Boolean, DateTime, String, create_engine, event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, Boolean, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from training_engine.sessions.store import UTCDateTime, create_db_engine, utcnow
 
 RoutedTo = Literal["host_service", "local"]
 
@@ -36,8 +36,8 @@ class RoutedTrainingRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     last_state: Mapped[dict[str, Any]] = mapped_column(JSON)
     stop_pending: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class RoutingTable:
     """Sync and thread-safe; async callers run writes in a worker thread."""
 
     def __init__(self, database_url: str) -> None:
-        self._engine = _make_engine(database_url)
+        self._engine = create_db_engine(database_url)
         Base.metadata.create_all(self._engine)
         self._lock = threading.Lock()
         self._cache: dict[str, Route] = {}
@@ -97,7 +97,7 @@ class RoutingTable:
         last_state: dict[str, Any],
     ) -> Route:
         """Insert or replace the row for ``training_id``."""
-        now = datetime.now(UTC)
+        now = utcnow()
         existing = self.get(training_id)
         route = Route(
             training_id=training_id,
@@ -163,7 +163,7 @@ class RoutingTable:
                     last_state=route.last_state,
                     stop_pending=route.stop_pending,
                     created_at=route.created_at,
-                    updated_at=datetime.now(UTC),
+                    updated_at=utcnow(),
                 )
             )
         with self._lock:
@@ -171,9 +171,6 @@ class RoutingTable:
 
 
 def _to_route(row: RoutedTrainingRow) -> Route:
-    created = row.created_at
-    if created.tzinfo is None:  # SQLite drops the zone
-        created = created.replace(tzinfo=UTC)
     return Route(
         training_id=row.training_id,
         routed_to="local" if row.routed_to == "local" else "host_service",
@@ -181,22 +178,5 @@ def _to_route(row: RoutedTrainingRow) -> Route:
         confirmed=row.confirmed,
         last_state=dict(row.last_state or {}),
         stop_pending=row.stop_pending,
-        created_at=created,
+        created_at=row.created_at,
     )
-
-
-def _make_engine(database_url: str) -> Engine:
-    if not database_url.startswith("sqlite"):
-        return create_engine(database_url, pool_pre_ping=True)
-    engine = create_engine(database_url, connect_args={"check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        # WAL lets the local runtime's worker processes write while we read.
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
-
-    return engine
