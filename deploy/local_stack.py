@@ -199,7 +199,7 @@ def wait_for_health(
         raise StackError(f"{name} did not answer {url} within {timeout:.0f} s")
 
 
-def print_banner(args: argparse.Namespace) -> None:
+def print_banner(args: argparse.Namespace, host_pid: int | None) -> None:
     backend = f"http://127.0.0.1:{args.backend_port}"
     body = '{"symbol": "AAPL", "timeframe": "1h", "config": {"epochs": 3}}'
     lines = ["", "Local stack is up."]
@@ -217,6 +217,12 @@ def print_banner(args: argparse.Namespace) -> None:
         f"  curl -s -X POST {backend}/api/trainings/<training_id>/stop",
         f"  curl -s {backend}/api/training-host/status",
         "",
+    ]
+    if host_pid is not None:
+        lines.append(
+            f"See the fallback: stop the host (kill {host_pid}) and start another training."
+        )
+    lines += [
         "Ctrl-C stops both services.",
         "",
     ]
@@ -241,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_sample_data(args.state_dir / "data")
 
     children: list[Child] = []
+    host: Child | None = None
     status = 0
     try:
         if not args.no_host:
@@ -258,13 +265,18 @@ def run(args: argparse.Namespace) -> int:
             url = f"http://127.0.0.1:{port}/health"
             wait_for_health(child.name, child.process, url, args.startup_timeout, stop)
         if not stop.is_set():
-            print_banner(args)
+            print_banner(args, None if host is None else host.process.pid)
+        host_reported = False
         while not stop.wait(0.5):
-            exited = [child for child in children if child.process.poll() is not None]
-            if exited:
-                raise StackError(
-                    f"{exited[0].name} exited with status {exited[0].process.returncode}; "
-                    f"see {exited[0].log_path}"
+            if backend.process.poll() is not None:
+                raise StackError(f"backend exited with status {backend.process.returncode}")
+            if host is not None and not host_reported and host.process.poll() is not None:
+                # Stopping the host is how a user sees the fallback: keep the backend up.
+                host_reported = True
+                print(
+                    f"host exited (status {host.process.returncode}); the backend keeps "
+                    "running and trains on CPU itself. Ctrl-C stops it.",
+                    flush=True,
                 )
     except StackError as exc:
         print(f"local_stack: error: {exc}; logs in {log_dir}", file=sys.stderr, flush=True)

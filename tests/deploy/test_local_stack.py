@@ -102,7 +102,7 @@ def pid_is_gone(pid: int) -> bool:
 
 
 @pytest.mark.slow
-def test_make_run_serves_both_and_ctrl_c_stops_them(
+def test_make_run_serves_both_survives_host_stop_and_ctrl_c_stops_all(
     start_stack: Callable[..., RunningStack], tmp_path: Path, repo_root: Path
 ) -> None:
     host_port, backend_port = find_free_port(), find_free_port()
@@ -134,6 +134,11 @@ def test_make_run_serves_both_and_ctrl_c_stops_them(
         [sys.executable, "-c", snippet.replace(":8000/", f":{backend_port}/")], check=False
     )
     assert check.returncode == 0
+
+    # Stopping the host leaves the backend up, to fall back on.
+    os.kill(pids["host"], signal.SIGTERM)
+    stack.wait_for_line(r"^host exited .* the backend keeps running")
+    assert httpx.get(f"{backend}/health").status_code == 200
 
     stack.process.send_signal(signal.SIGINT)
 
