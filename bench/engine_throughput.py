@@ -1,0 +1,202 @@
+"""Engine throughput against a bare PyTorch loop on the same model and in-memory data.
+
+Both sides train an MLP 64 -> 128 -> 128 -> 3 with Adam, batch 256, over the same
+random tensors: the engine through ``training_engine.trainer.fit`` (validation,
+test evaluation, progress and cancellation hooks included, checkpoints off), the
+bare loop over index slices of a per-epoch permutation. Runs alternate between the
+two (and which goes first) so background load hits both alike; the median of each
+is reported. The last line is ``engine/bare = R``.
+
+    python bench/engine_throughput.py                 # CPU, defaults below
+    python bench/engine_throughput.py --device cuda   # on a GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from training_engine.dataset import PreparedDataset
+from training_engine.device import resolve_device
+from training_engine.strategy import StrategyConfig, parse_strategy
+from training_engine.trainer import fit
+
+HIDDEN = 128
+N_CLASSES = 3
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Compare samples/s of the training engine's loop with a bare PyTorch loop "
+            "(MLP 64 -> 128 -> 128 -> 3, Adam) on the same in-memory data."
+        )
+    )
+    parser.add_argument("--samples", type=int, default=200_000, help="training samples")
+    parser.add_argument("--features", type=int, default=64, help="input features")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (median taken)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    return parser.parse_args()
+
+
+def make_data(samples: int, features: int, seed: int = 0) -> PreparedDataset:
+    """Random windows of one bar and random labels; val/test kept small (1% each)."""
+    rng = np.random.default_rng(seed)
+    held_out = max(256, samples // 100)
+
+    def part(n: int) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.standard_normal((n, 1, features), dtype=np.float32)
+        return x, rng.integers(0, N_CLASSES, size=n, dtype=np.int64)
+
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        part(samples),
+        part(held_out),
+        part(held_out),
+    )
+    return PreparedDataset(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=x_test,
+        y_test=y_test,
+        feature_names=[f"f{i}" for i in range(features)],
+        normalization=None,
+        lookback=1,
+        symbols=("BENCH",),
+        base_timeframe="1h",
+    )
+
+
+def make_strategy(args: argparse.Namespace) -> StrategyConfig:
+    return parse_strategy(
+        {
+            "name": "bench",
+            "training_data": {"symbols": {"list": ["BENCH"]}, "timeframes": {"list": ["1h"]}},
+            "indicators": [{"name": "rsi"}],
+            "model": {
+                "type": "mlp",
+                "architecture": {"hidden_layers": [HIDDEN, HIDDEN], "dropout": 0.0},
+                "training": {
+                    "optimizer": "adam",
+                    "learning_rate": 1e-3,
+                    "batch_size": args.batch_size,
+                    "epochs": args.epochs,
+                    "gradient_clip": None,  # the bare loop does not clip either
+                    "early_stopping": {"enabled": False},
+                    "device": args.device,
+                },
+            },
+        }
+    )
+
+
+def run_engine(data: PreparedDataset, strategy: StrategyConfig) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``fit`` call (setup, epochs, validation and test included)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    fit(data, strategy)
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def run_bare(
+    data: PreparedDataset, args: argparse.Namespace, device: torch.device
+) -> tuple[float, float]:
+    """Wall and CPU seconds of the same training written as a plain PyTorch loop."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    torch.manual_seed(0)
+    x = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1)).to(device)
+    y = torch.from_numpy(data.y_train).to(device)
+    model = nn.Sequential(
+        nn.Linear(args.features, HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, HIDDEN),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, N_CLASSES),
+    ).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n, batch = x.shape[0], args.batch_size
+    for _ in range(args.epochs):
+        order = torch.randperm(n).to(device)
+        for start in range(0, n, batch):
+            index = order[start : start + batch]
+            loss = F.cross_entropy(model(x[index]), y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started, time.process_time() - cpu_started
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    data = make_data(args.samples, args.features)
+    strategy = make_strategy(args)
+    total = args.samples * args.epochs
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads")
+    print(f"CPU: {cpu_model()}")
+    if device.type == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(device)}")
+    print(
+        f"{args.samples} samples x {args.features} features, batch {args.batch_size}, "
+        f"{args.epochs} epochs per run, {args.runs} runs each"
+    )
+    # Warm-up (allocator, kernels, lazy init) outside the timed runs.
+    warm = argparse.Namespace(**{**vars(args), "epochs": 1})
+    run_bare(make_data(4096, args.features), warm, device)
+    run_engine(make_data(4096, args.features), make_strategy(warm))
+
+    runners: dict[str, Callable[[], tuple[float, float]]] = {
+        "engine": lambda: run_engine(data, strategy),
+        "bare": lambda: run_bare(data, args, device),
+    }
+    rates: dict[str, list[float]] = {"engine": [], "bare": []}
+    # Samples per CPU-second: less sensitive than wall time to other load on a shared host.
+    cpu_rates: dict[str, list[float]] = {"engine": [], "bare": []}
+    for run in range(args.runs):
+        order = ["engine", "bare"] if run % 2 == 0 else ["bare", "engine"]
+        for name in order:
+            wall, cpu = runners[name]()
+            rates[name].append(total / wall)
+            cpu_rates[name].append(total / cpu)
+        print(
+            f"run {run + 1}: engine {rates['engine'][-1]:,.0f} samples/s, "
+            f"bare {rates['bare'][-1]:,.0f} samples/s"
+        )
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    cpu_medians = {name: statistics.median(values) for name, values in cpu_rates.items()}
+    print(
+        f"per CPU-second (median): engine {cpu_medians['engine']:,.0f}, "
+        f"bare {cpu_medians['bare']:,.0f}, ratio {cpu_medians['engine'] / cpu_medians['bare']:.3f}"
+    )
+    print(f"engine: {medians['engine']:,.0f} samples/s (median)")
+    print(f"bare:   {medians['bare']:,.0f} samples/s (median)")
+    print(f"engine/bare = {medians['engine'] / medians['bare']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
