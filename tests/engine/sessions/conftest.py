@@ -18,7 +18,7 @@ from training_engine.sessions.types import RuntimeSettings, TrainingRequest
 # Long enough to stop or kill mid-run, short enough to finish in seconds.
 LONG_RUN = {"epochs": 400, "batch_size": 16, "early_stopping": {"enabled": False}}
 SHORT_RUN = {"epochs": 2}
-RESUMABLE_RUN = {"epochs": 6, "batch_size": 16, "early_stopping": {"enabled": False}}
+RESUMABLE_RUN = {"epochs": 3, "batch_size": 32, "early_stopping": {"enabled": False}}
 FINAL = {"completed", "failed", "cancelled"}
 
 

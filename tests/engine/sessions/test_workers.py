@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from training_engine.artifacts import WEIGHTS_FILE
 from training_engine.sessions.manager import SessionManager
 
 from tests.engine.sessions.conftest import FINAL, LONG_RUN, SHORT_RUN, request
+
+pytestmark = pytest.mark.slow
 
 
 def _worker_pid(training_id: str) -> int:

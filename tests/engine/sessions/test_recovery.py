@@ -1,0 +1,194 @@
+"""Restart recovery: a session interrupted by shutdown or kill -9 resumes to the same model."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from sqlalchemy.exc import SQLAlchemyError
+from training_engine.artifacts import WEIGHTS_FILE
+from training_engine.sessions.manager import SessionManager
+from training_engine.sessions.requests import checkpoint_path
+from training_engine.sessions.store import SessionStore
+from training_engine.sessions.types import RuntimeSettings
+
+from tests.engine.sessions.conftest import FINAL, RESUMABLE_RUN, request
+
+pytestmark = pytest.mark.slow
+
+# The service as its own process: start a manager, submit one session, serve until killed.
+SERVICE = """
+import json, sys, time
+from pathlib import Path
+from training_engine.sessions.manager import SessionManager
+from training_engine.sessions.types import RuntimeSettings, TrainingRequest
+
+cfg = json.loads(sys.argv[1])
+paths = ("data_dir", "models_dir", "strategies_dir", "checkpoints_dir")
+settings = RuntimeSettings(**{k: Path(v) if k in paths else v for k, v in cfg["settings"].items()})
+manager = SessionManager(settings)
+manager.start()
+manager.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["training_id"])
+while True:
+    time.sleep(1)
+"""
+
+
+def _weights(model_path: str | None) -> dict[str, torch.Tensor]:
+    assert model_path is not None
+    return load_file(str(Path(model_path) / WEIGHTS_FILE))
+
+
+def _assert_same_weights(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
+    assert left.keys() == right.keys()
+    for name in left:
+        assert torch.equal(left[name], right[name]), f"{name} differs"
+
+
+def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.is_file():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def _wait_for_first_epoch_row(database_url: str, training_id: str, timeout: float = 60.0) -> None:
+    """Until the service has stored the first epoch (it writes it just after the checkpoint)."""
+    store = SessionStore(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with contextlib.suppress(SQLAlchemyError):  # tables not created yet
+                if store.epochs(training_id):
+                    return
+            assert time.monotonic() < deadline, "the first epoch was never stored"
+            time.sleep(0.02)
+    finally:
+        store.dispose()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_weights(
+    tmp_path_factory: pytest.TempPathFactory, sample_data_dir: Path, strategies_dir: Path
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The weights of the resumable run trained start to end in one worker."""
+    root = tmp_path_factory.mktemp("reference")
+    settings = RuntimeSettings(
+        database_url=f"sqlite:///{root / 'sessions.db'}",
+        data_dir=sample_data_dir,
+        models_dir=root / "models",
+        strategies_dir=strategies_dir,
+        checkpoints_dir=root / "checkpoints",
+        default_device="cpu",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        manager = SessionManager(settings)
+        manager.start()
+        try:
+            view, _ = manager.submit(request(RESUMABLE_RUN))
+            done = manager.wait_for(view.training_id, FINAL, 300)
+        finally:
+            manager.shutdown(grace_seconds=5.0)
+    assert done.status == "completed", done.error
+    yield _weights(done.model_path)
+
+
+def test_shutdown_interrupts_running_session_and_start_resumes_it(
+    runtime_settings: RuntimeSettings,
+    make_manager: Callable[..., SessionManager],
+    uninterrupted_weights: dict[str, torch.Tensor],
+) -> None:
+    first = make_manager()
+    first.submit(request(RESUMABLE_RUN), training_id="resume-me")
+    _wait_for_file(checkpoint_path(runtime_settings, "resume-me"))
+
+    first.shutdown(grace_seconds=60.0)
+    interrupted = first.get("resume-me")
+    epochs_before = first.performance("resume-me").history
+    second = make_manager()
+    done = second.wait_for("resume-me", FINAL, 300)
+
+    assert interrupted.status == "interrupted"
+    assert interrupted.checkpoint_path is not None
+    assert interrupted.progress.percent < 100.0
+    assert done.status == "completed", done.error
+    assert done.resume_count == 1
+    history = second.performance("resume-me").history
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    # Resumed, not retrained: the epochs done before the interruption keep their timings.
+    assert epochs_before and history[: len(epochs_before)] == epochs_before
+    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+
+
+def test_killed_service_session_resumes_on_next_start_with_same_weights(
+    runtime_settings: RuntimeSettings,
+    make_manager: Callable[..., SessionManager],
+    uninterrupted_weights: dict[str, torch.Tensor],
+) -> None:
+    settings = {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in dataclasses.asdict(runtime_settings).items()
+    }
+    config = {
+        "settings": settings,
+        "request": request(RESUMABLE_RUN).to_dict(),
+        "training_id": "k9",
+    }
+    service = subprocess.Popen(
+        [sys.executable, "-c", SERVICE, json.dumps(config)],
+        start_new_session=True,  # its own process group: the service and its worker
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        _wait_for_file(checkpoint_path(runtime_settings, "k9"))
+        _wait_for_first_epoch_row(runtime_settings.database_url, "k9")
+    finally:
+        os.killpg(service.pid, signal.SIGKILL)  # kill -9 of the service and its worker
+        service.wait()
+    store = SessionStore(runtime_settings.database_url)
+    killed = store.get("k9")
+    epochs_before = store.epochs("k9")
+    store.dispose()
+
+    manager = make_manager()
+    done = manager.wait_for("k9", FINAL, 300)
+
+    assert killed is not None and killed.status == "running"
+    assert done.status == "completed", done.error
+    assert done.resume_count == 1
+    assert done.progress.percent == 100.0
+    assert killed.percent <= done.progress.percent
+    history = manager.performance("k9").history
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert epochs_before and history[: len(epochs_before)] == epochs_before
+    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+
+
+def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(
+    runtime_settings: RuntimeSettings,
+    make_manager: Callable[..., SessionManager],
+) -> None:
+    first = make_manager(max_concurrent_jobs=0)
+    view, _ = first.submit(request(RESUMABLE_RUN))
+    store = SessionStore(runtime_settings.database_url)
+    # As a kill -9 leaves it: running in the database, no process anywhere.
+    store.update(view.training_id, status="running")
+    store.dispose()
+
+    second = make_manager(resume_interrupted=False)
+
+    assert second.get(view.training_id).status == "interrupted"
+    assert second.counts() == {"running": 0, "queued": 0}
+    assert second.stop(view.training_id).status == "cancelled"
