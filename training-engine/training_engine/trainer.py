@@ -61,12 +61,24 @@ class FitOutcome:
 
 
 @dataclass(slots=True)
+class _RunState:
+    """The objects a checkpoint saves and a resume restores."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: torch.amp.GradScaler | None
+    early_stopping: EarlyStopping
+    history: list[EpochMetrics]
+
+
+@dataclass(slots=True)
 class _Position:
     """Where the loop is: the epoch in progress and the batches of it already trained."""
 
-    epoch: int = 0
-    batch: int = 0
-    loss_sum: torch.Tensor | None = None
+    epoch: int
+    batch: int
+    loss_sum: torch.Tensor  # sum of this epoch's batch losses, kept on the device
     stopped_early: bool = False
 
 
@@ -176,28 +188,18 @@ def _fit(
     forward = _maybe_compile(model, settings.compile, x_train[:2])
     fingerprint = config_fingerprint(_run_description(strategy, data))
     history: list[EpochMetrics] = []
-    position = _Position(loss_sum=torch.zeros((), device=device))
+    position = _Position(0, 0, torch.zeros((), device=device))
 
     # ---- resume: restores every state, the RNGs last
+    run = _RunState(model, optimizer, schedule, scaler, early_stopping, history)
     if resume_from is not None:
-        position = _resume(
-            resume_from, fingerprint, model, optimizer, schedule, scaler, early_stopping, history
-        )
-        position.loss_sum = (
-            position.loss_sum.to(device)
-            if position.loss_sum is not None
-            else torch.zeros((), device=device)
-        )
+        position = _resume(resume_from, fingerprint, run)
+        position.loss_sum = position.loss_sum.to(device)
 
     def checkpoint(pos: _Position) -> None:
         if checkpoint_path is None:
             return
-        save_checkpoint(
-            checkpoint_path,
-            _checkpoint_state(
-                fingerprint, model, optimizer, schedule, scaler, early_stopping, history, pos
-            ),
-        )
+        save_checkpoint(checkpoint_path, _checkpoint_state(fingerprint, run, pos))
 
     epochs = settings.epochs
     if on_progress is not None:
@@ -210,7 +212,6 @@ def _fit(
         epoch = position.epoch
         order = _epoch_permutation(n_samples, settings.seed, epoch, device)
         loss_sum = position.loss_sum
-        assert loss_sum is not None
         first_batch = position.batch
         model.train()
         epoch_started = time.perf_counter()
@@ -484,23 +485,15 @@ def _autocast(
 # ---------------------------------------------------------------- checkpoints
 
 
-def _checkpoint_state(
-    fingerprint: str,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: LRSchedule,
-    scaler: torch.amp.GradScaler | None,
-    early_stopping: EarlyStopping,
-    history: list[EpochMetrics],
-    position: _Position,
-) -> dict[str, Any]:
+def _checkpoint_state(fingerprint: str, run: _RunState, position: _Position) -> dict[str, Any]:
+    model, early_stopping, scaler = run.model, run.early_stopping, run.scaler
     # Gradients are only pending when stopped inside an accumulation group.
     grads = [p.grad for p in model.parameters()]
     return {
         "fingerprint": fingerprint,
         "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": schedule.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.schedule.state_dict(),
         "grad_scaler": scaler.state_dict() if scaler is not None else None,
         "early_stopping": early_stopping.state_dict(),
         "grads": grads if any(g is not None for g in grads) else None,
@@ -509,22 +502,14 @@ def _checkpoint_state(
         "batch": position.batch,
         "loss_sum": position.loss_sum,
         "stopped_early": position.stopped_early,
-        "history": [asdict(m) for m in history],
+        "history": [asdict(m) for m in run.history],
         "best_val_loss": early_stopping.best_loss,
     }
 
 
-def _resume(
-    path: Path,
-    fingerprint: str,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    schedule: LRSchedule,
-    scaler: torch.amp.GradScaler | None,
-    early_stopping: EarlyStopping,
-    history: list[EpochMetrics],
-) -> _Position:
+def _resume(path: Path, fingerprint: str, run: _RunState) -> _Position:
     """Load ``path`` into the run's objects; refuse a checkpoint of another run."""
+    model, scaler = run.model, run.scaler
     state = load_checkpoint(path)
     if state.get("fingerprint") != fingerprint:
         raise CheckpointError(
@@ -533,15 +518,15 @@ def _resume(
         )
     try:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["scheduler"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.schedule.load_state_dict(state["scheduler"])
         if scaler is not None and state["grad_scaler"] is not None:
             scaler.load_state_dict(state["grad_scaler"])
-        early_stopping.load_state_dict(state["early_stopping"])
+        run.early_stopping.load_state_dict(state["early_stopping"])
         if state["grads"] is not None:
             for param, grad in zip(model.parameters(), state["grads"], strict=True):
                 param.grad = None if grad is None else grad.to(param.device)
-        history[:] = [EpochMetrics(**row) for row in state["history"]]
+        run.history[:] = [EpochMetrics(**row) for row in state["history"]]
         position = _Position(
             epoch=int(state["epoch"]),
             batch=int(state["batch"]),
