@@ -585,18 +585,7 @@ class SessionManager:
             metrics=dict(worker.metrics),
         )
         if event.kind == "epoch":
-            self._store.upsert_epoch(
-                worker.training_id,
-                EpochRecord(
-                    epoch=event.epoch,
-                    train_loss=event.train_loss,
-                    val_loss=event.val_loss,
-                    val_accuracy=event.val_accuracy,
-                    learning_rate=event.learning_rate,
-                    epoch_seconds=event.epoch_seconds,
-                    samples_per_second=event.samples_per_second,
-                ),
-            )
+            self._store.upsert_epoch(worker.training_id, EpochRecord.of(event))
             self._notify(
                 "on_epoch",
                 worker.training_id,
@@ -608,18 +597,7 @@ class SessionManager:
         self, worker: _Worker, result: TrainingResult, cancel_reason: str | None
     ) -> None:
         for epoch in result.history:
-            self._store.upsert_epoch(
-                worker.training_id,
-                EpochRecord(
-                    epoch=epoch.epoch,
-                    train_loss=epoch.train_loss,
-                    val_loss=epoch.val_loss,
-                    val_accuracy=epoch.val_accuracy,
-                    learning_rate=epoch.learning_rate,
-                    epoch_seconds=epoch.epoch_seconds,
-                    samples_per_second=epoch.samples_per_second,
-                ),
-            )
+            self._store.upsert_epoch(worker.training_id, EpochRecord.of(epoch))
         data = result.to_dict()
         checkpoint = data["checkpoint_path"] or self._existing_checkpoint(worker.training_id)
         if result.status == "completed":

@@ -148,6 +148,11 @@ class EpochRecord:
     epoch_seconds: float | None = None
     samples_per_second: float | None = None
 
+    @classmethod
+    def of(cls, source: Any) -> EpochRecord:
+        """From anything with ``epoch`` and the metric attributes (EpochMetrics, ProgressEvent)."""
+        return cls(epoch=source.epoch, **{name: getattr(source, name) for name in EPOCH_FIELDS})
+
 
 def create_db_engine(database_url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL mode, a busy timeout and its folder created."""
