@@ -83,6 +83,8 @@ class StartMultiSymbolBody(BaseModel):
 
 
 class ProgressBody(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     epoch: int
     total_epochs: int
     batch: int
@@ -109,28 +111,8 @@ class TrainingStatusBody(BaseModel):
 
     @classmethod
     def from_view(cls, view: SessionView) -> TrainingStatusBody:
-        p = view.progress
-        return cls(
-            training_id=view.training_id,
-            status=view.status,
-            progress=ProgressBody(
-                epoch=p.epoch,
-                total_epochs=p.total_epochs,
-                batch=p.batch,
-                total_batches=p.total_batches,
-                percent=p.percent,
-                eta_seconds=p.eta_seconds,
-            ),
-            metrics=dict(view.metrics),
-            device=view.device,
-            created_at=view.created_at,
-            started_at=view.started_at,
-            finished_at=view.finished_at,
-            error=view.error,
-            model_path=view.model_path,
-            checkpoint_path=view.checkpoint_path,
-            resume_count=view.resume_count,
-        )
+        # The engine's dataclasses carry the same field names; read them as attributes.
+        return cls.model_validate(view, from_attributes=True)
 
 
 class StartTrainingResponse(TrainingStatusBody):
@@ -155,10 +137,4 @@ class PerformanceBody(BaseModel):
 
     @classmethod
     def from_performance(cls, perf: SessionPerformance) -> PerformanceBody:
-        return cls(
-            training_id=perf.training_id,
-            status=perf.status,
-            history=list(perf.history),
-            test_metrics=perf.test_metrics,
-            baseline_metrics=perf.baseline_metrics,
-        )
+        return cls.model_validate(perf, from_attributes=True)
