@@ -219,3 +219,17 @@ def test_deterministic_mode_is_restored_after_the_run() -> None:
     before = torch.are_deterministic_algorithms_enabled()
     fit(make_dataset(n_train=64), make_strategy(epochs=1, deterministic=True))
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_failing_torch_compile_falls_back_to_eager_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A compiler failure cannot be produced cheaply for real: stand in for the backend.
+    def broken_compile(model: torch.nn.Module) -> Any:
+        raise RuntimeError("no working C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with caplog.at_level("WARNING", logger="training_engine.trainer"):
+        result = fit(make_dataset(n_train=64), make_strategy(epochs=1, compile=True)).result
+    assert result.status == "completed"
+    assert "torch.compile failed" in caplog.text and "no working C++ compiler" in caplog.text
