@@ -134,3 +134,27 @@ def test_training_on_generated_data_beats_the_majority_baseline(
     loaded = load_trained_model(result.model_path)
     assert loaded.feature_names == result.feature_names
     assert loaded.strategy.training.epochs == 4
+
+
+def test_multi_symbol_model_directory_joins_symbols_with_dashes(
+    trained: FitOutcome, tmp_path: Path
+) -> None:
+    data = make_dataset()
+    path = save_model_artifact(
+        tmp_path,
+        make_strategy(epochs=2),
+        trained.model,
+        feature_names=data.feature_names,
+        normalization=None,
+        lookback=data.lookback,
+        n_features=data.x_train.shape[2],
+        history=[],
+        test_metrics=None,
+        baseline_metrics=None,
+        symbols=("AAPL", "MSFT"),
+        base_timeframe="4h",
+    )
+    assert path == tmp_path / "synthetic" / "AAPL-MSFT_4h_v1"
+    loaded = load_trained_model(path)
+    assert loaded.normalization is None
+    assert loaded.predict(data.x_test[:5]).shape == (5,)
