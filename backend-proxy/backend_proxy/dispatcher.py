@@ -236,6 +236,9 @@ class TrainingDispatcher:
         await self._write(self.routes.update, training_id, confirmed=True, last_state=state)
 
     def _remember(self, training_id: str, state: dict[str, Any]) -> None:
+        cached = self.routes.cached(training_id)
+        if cached is not None and cached.last_state == state:
+            return
         # Keeping the last state must not slow the answer: write after responding.
         task = asyncio.get_running_loop().create_task(
             self._write(self.routes.update, training_id, last_state=state)

@@ -1,4 +1,8 @@
-"""Dependencies the routes declare, defined once."""
+"""Dependencies the routes declare, defined once.
+
+They are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in its
+thread pool, a hop that costs more than the whole lookup.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,13 @@ from backend_proxy.dispatcher import TrainingDispatcher
 from backend_proxy.runtime import ProxyRuntime
 
 
-def get_runtime(request: Request) -> ProxyRuntime:
+async def get_runtime(request: Request) -> ProxyRuntime:
     runtime: ProxyRuntime = request.app.state.backend_proxy
     return runtime
 
 
-def get_dispatcher(request: Request) -> TrainingDispatcher:
-    return get_runtime(request).dispatcher
+async def get_dispatcher(request: Request) -> TrainingDispatcher:
+    return (await get_runtime(request)).dispatcher
 
 
 RuntimeDep = Annotated[ProxyRuntime, Depends(get_runtime)]
