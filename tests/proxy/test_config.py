@@ -78,3 +78,18 @@ def test_help_explains_the_command(repo_root: Path) -> None:
     )
     assert "--port" in result.stdout
     assert "BACKEND_PORT" in result.stdout
+
+
+def test_env_example_names_only_real_settings(repo_root: Path) -> None:
+    lines = (repo_root / "config" / "backend.env.example").read_text().splitlines()
+    keys = {
+        line.lstrip("#").split("=", 1)[0]
+        for line in lines
+        if "=" in line and line.lstrip("#").split("=", 1)[0].isupper()
+    }
+    fields = {"USE_TRAINING_HOST_SERVICE", "TRAINING_HOST_SERVICE_URL"} | {
+        f"BACKEND_{name.upper()}" for name in Settings.model_fields
+    }
+
+    assert keys, "no KEY=value lines found"
+    assert keys <= fields, f"not settings: {sorted(keys - fields)}"
