@@ -10,8 +10,10 @@ import pytest
 import torch
 from training_engine.cancellation import CancellationToken
 from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
+from training_engine.job import TrainingJob
 from training_engine.progress import ProgressEvent
-from training_engine.trainer import fit
+from training_engine.strategy import load_strategy
+from training_engine.trainer import fit, train
 
 from tests.engine.synthetic import make_dataset, make_strategy
 
@@ -233,3 +235,26 @@ def test_failing_torch_compile_falls_back_to_eager_with_a_warning(
         result = fit(make_dataset(n_train=64), make_strategy(epochs=1, compile=True)).result
     assert result.status == "completed"
     assert "torch.compile failed" in caplog.text and "no working C++ compiler" in caplog.text
+
+
+def test_stop_requested_before_training_starts_returns_cancelled_without_a_batch(
+    tmp_path: Path, strategies_dir: Path, sample_data_dir: Path
+) -> None:
+    token = CancellationToken()
+    token.cancel()
+    events: list[ProgressEvent] = []
+    job = TrainingJob(
+        strategy=load_strategy(strategies_dir / "momentum_mlp.yaml"),
+        data_dir=sample_data_dir,
+        models_dir=tmp_path / "models",
+        checkpoint_path=tmp_path / "run.ckpt",
+    )
+
+    result = train(job, cancel=token, on_progress=events.append)
+
+    assert result.status == "cancelled"
+    assert result.epochs_completed == 0
+    assert result.model_path is None
+    assert events == []
+    assert not (tmp_path / "run.ckpt").exists()
+    assert not (tmp_path / "models").exists()

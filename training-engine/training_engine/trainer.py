@@ -102,7 +102,12 @@ def train(
     Raises:
         DataError, StrategyConfigError, DeviceUnavailableError, CheckpointError.
     """
+    # A stop that arrives while the worker is still starting up needs no batch at all.
+    if cancel is not None and cancel.is_set():
+        return _cancelled_before_training(job)
     data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
+    if cancel is not None and cancel.is_set():
+        return _cancelled_before_training(job)
     outcome = fit(
         data,
         job.strategy,
@@ -128,6 +133,20 @@ def train(
             base_timeframe=data.base_timeframe,
         )
     return result
+
+
+def _cancelled_before_training(job: TrainingJob) -> TrainingResult:
+    """The result of a run stopped before its first batch: any earlier checkpoint stays valid."""
+    resumable = (
+        job.resume_from if job.resume_from is not None and job.resume_from.is_file() else None
+    )
+    return TrainingResult(
+        status="cancelled",
+        device=str(resolve_device(job.strategy.training.device)),
+        epochs_completed=0,
+        total_epochs=job.strategy.training.epochs,
+        checkpoint_path=resumable,
+    )
 
 
 def fit(

@@ -320,9 +320,12 @@ class SessionManager:
         """
         with self._lock:
             row = self._row(training_id)
+            worker = self._running.get(training_id)
+            # A worker whose final status is recorded may take a moment to exit; its
+            # rows are no longer written, so the session can go.
             if (
                 row.status in ACTIVE_STATUSES
-                or training_id in self._running
+                or (worker is not None and not worker.final)
                 or training_id in self._queue
             ):
                 raise SessionConflictError(
