@@ -173,13 +173,17 @@ def test_host_killed_falls_back_then_host_back_closes_breaker_and_gets_pending_s
             host.restart()
             wait_until(lambda: breaker_state() == "closed", 30, "breaker closed")
             stopped = wait_for_status(backend, on_host["training_id"], {"cancelled"}, 60)
-            local_done = wait_for_status(backend, fallback.json()["training_id"], {"completed"})
+            local_id = fallback.json()["training_id"]
+            local_done = wait_for_status(backend, local_id, {"completed"})
+            local_performance = backend.get(f"/api/trainings/{local_id}/performance").json()
             metrics = backend.get("/metrics").text
 
     assert stopped["stop_pending"] is False
     assert stopped["host_reachable"] is True
     assert local_done["routed_to"] == "local"
     assert local_done["device"] == "cpu"
+    assert len(local_performance["history"]) == 2
+    assert local_performance["routed_to"] == "local"
     for transition in (
         'from_state="closed",to_state="open"',
         'from_state="open",to_state="half-open"',

@@ -191,3 +191,31 @@ def test_unreachable_host_and_host_at_capacity_fall_back_locally_when_configured
     assert scripted_host.trainings == {}
     assert bad_local.status_code == 422
     assert "unknown strategy 'no_such_strategy'" in bad_local.json()["detail"]
+
+
+def test_multi_symbol_start_uses_the_hosts_multi_symbol_route(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    body = {**SMALL_TRAINING, "symbols": ["AAPL", "MSFT"], "timeframes": ["1h"]}
+
+    response = scripted_backend.post("/api/trainings/start-multi-symbol", json=body)
+    missing = scripted_backend.post("/api/trainings/start-multi-symbol", json=SMALL_TRAINING)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["routed_to"] == "host_service"
+    assert "POST /trainings/start-multi-symbol" in scripted_host.calls
+    assert missing.status_code == 422
+    assert "symbols" in missing.json()["detail"]
+
+
+def test_repeat_start_with_same_id_returns_the_existing_training(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    first = start(scripted_backend, {**SMALL_TRAINING, "training_id": "nightly-1"})
+    again = start(scripted_backend, {**SMALL_TRAINING, "training_id": "nightly-1"})
+
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["created"] is False
+    assert list(scripted_host.trainings) == ["nightly-1"]
+    listed = scripted_backend.get("/api/trainings", params={"status": "running"}).json()
+    assert [item["training_id"] for item in listed["items"]] == ["nightly-1"]
