@@ -109,9 +109,6 @@ def scripted_host() -> ScriptedHost:
     return ScriptedHost()
 
 
-BackendFactory = Callable[..., Any]
-
-
 @contextmanager
 def run_backend(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from backend_proxy.cli import main
 from backend_proxy.config import Settings
+from fastapi import FastAPI
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +94,23 @@ def test_env_example_names_only_real_settings(repo_root: Path) -> None:
 
     assert keys, "no KEY=value lines found"
     assert keys <= fields, f"not settings: {sorted(keys - fields)}"
+
+
+def test_public_surface_is_pinned() -> None:
+    import backend_proxy
+
+    assert sorted(backend_proxy.__all__) == [
+        "ProxyRuntime",
+        "Settings",
+        "create_app",
+        "create_training_router",
+        "get_settings",
+        "install_error_handlers",
+        "proxy_runtime",
+    ]
+    app = FastAPI()
+    app.include_router(backend_proxy.create_training_router())
+    paths = set(app.openapi()["paths"])
+    assert "/api/trainings/start" in paths
+    assert "/api/trainings/{training_id}/stop" in paths
+    assert "/api/training-host/status" in paths
