@@ -143,7 +143,7 @@ def test_host_killed_falls_back_then_host_back_closes_breaker_and_gets_pending_s
     proxy_settings: Settings, tmp_path: Path, sample_data_dir: Path
 ) -> None:
     with run_host_service(tmp_path / "host", find_free_port(), data_dir=sample_data_dir) as host:
-        settings = host_settings(proxy_settings, host, breaker_recovery_timeout_seconds=1.0)
+        settings = host_settings(proxy_settings, host, breaker_recovery_timeout_seconds=3.0)
         with run_backend(settings) as backend:
 
             def breaker_state() -> str:

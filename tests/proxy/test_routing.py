@@ -108,19 +108,23 @@ def test_status_of_host_training_while_host_down_answers_last_state(
 
 
 def test_stop_while_host_down_is_kept_and_delivered_when_host_returns(
-    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+    proxy_settings: Settings, scripted_host: ScriptedHost
 ) -> None:
-    training_id = start(scripted_backend).json()["training_id"]
-    scripted_host.down = True
+    # A short recovery timeout: however long the host was down, the breaker probes again soon.
+    settings = proxy_settings.model_copy(update={"breaker_recovery_timeout_seconds": 0.5})
+    with run_backend(settings, httpx.MockTransport(scripted_host)) as client:
+        training_id = start(client).json()["training_id"]
+        scripted_host.down = True
 
-    response = scripted_backend.post(f"/api/trainings/{training_id}/stop")
+        response = client.post(f"/api/trainings/{training_id}/stop")
 
-    assert response.status_code == 202
-    assert response.json()["stop_pending"] is True
-    assert scripted_host.stops == []
-    scripted_host.down = False
-    wait_until(lambda: scripted_host.stops == [training_id], 10, "pending stop delivered")
-    body = scripted_backend.get(f"/api/trainings/{training_id}/status").json()
+        assert response.status_code == 202
+        assert response.json()["stop_pending"] is True
+        assert scripted_host.stops == []
+        scripted_host.down = False
+        wait_until(lambda: scripted_host.stops == [training_id], 10, "pending stop delivered")
+        body = client.get(f"/api/trainings/{training_id}/status").json()
+
     assert body["status"] == "cancelled"
     assert body["stop_pending"] is False
 
