@@ -92,12 +92,3 @@ def wait_for_progress(
             return body
         time.sleep(0.1)
     pytest.fail(f"training {training_id} did not reach epoch {epochs} within {timeout}s")
-
-
-def delete_session(client: httpx.Client, training_id: str, timeout: float = 30.0) -> httpx.Response:
-    """DELETE a finished session, retrying 409s: its worker may outlive the final status briefly."""
-    deadline = time.monotonic() + timeout
-    while (response := client.delete(f"/training/sessions/{training_id}")).status_code == 409:
-        assert time.monotonic() < deadline, response.text
-        time.sleep(0.2)
-    return response

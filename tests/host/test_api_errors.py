@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.host.conftest import QUICK_BODY, AppFactory, delete_session, wait_for_status
+from tests.host.conftest import QUICK_BODY, AppFactory, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def test_delete_while_running_returns_409(client: httpx.Client) -> None:
     assert_error(client.delete("/training/sessions/busy"), 409, "busy")
     client.post("/trainings/busy/stop")
     wait_for_status(client, "busy", {"cancelled"})
-    deleted = delete_session(client, "busy")
+    deleted = client.delete("/training/sessions/busy")
     assert deleted.status_code == 200, deleted.text
     assert client.get("/trainings/busy/status").status_code == 404
 

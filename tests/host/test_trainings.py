@@ -12,7 +12,6 @@ from training_engine.artifacts import load_trained_model
 from tests.host.conftest import (
     QUICK_BODY,
     AppFactory,
-    delete_session,
     wait_for_progress,
     wait_for_status,
 )
@@ -137,7 +136,7 @@ def test_ktrdr_routes_start_poll_list_and_delete(client: httpx.Client) -> None:
     assert [s["session_id"] for s in sessions["sessions"]] == ["ktrdr-1"]
     stopped = client.post("/training/stop", json={"session_id": "ktrdr-1", "save_checkpoint": True})
     assert stopped.json()["status"] == "completed"
-    assert delete_session(client, "ktrdr-1").status_code == 200
+    assert client.delete("/training/sessions/ktrdr-1").status_code == 200
     assert client.get("/training/status/ktrdr-1").status_code == 404
 
 
