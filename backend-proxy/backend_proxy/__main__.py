@@ -1,9 +1,14 @@
-"""``python -m backend_proxy`` is ``backend-proxy serve``."""
+"""``python -m backend_proxy [OPTIONS]`` is ``backend-proxy serve [OPTIONS]``.
 
-from __future__ import annotations
+An explicit command (``python -m backend_proxy serve``) or
+``--help``/``--version`` is passed through unchanged.
+"""
 
 import sys
 
 from backend_proxy.cli import main
 
-sys.exit(main(sys.argv[1:] or ["serve"]))
+_args = sys.argv[1:]
+if not _args or (_args[0].startswith("-") and _args[0] not in ("-h", "--help", "--version")):
+    _args = ["serve", *_args]
+sys.exit(main(_args))

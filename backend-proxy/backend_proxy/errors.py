@@ -17,22 +17,18 @@ in ``STATUS_BY_ERROR``. Every answer but a passed-through one has the body
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from training_engine.errors import (
-    DataError,
-    DeviceUnavailableError,
-    EngineError,
-    InvalidRequestError,
-    QueueFullError,
-    SessionConflictError,
-    SessionNotFoundError,
-    ShuttingDownError,
-    StrategyConfigError,
+from training_engine.errors import EngineError
+from training_engine.sessions.http_errors import (
+    ENGINE_ERROR_STATUS,
+    error_response,
+    handle_http_exception,
+    handle_validation_error,
+    status_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,66 +83,27 @@ class TrainingNotFoundError(ProxyError):
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (TrainingNotFoundError, 404),
-    (SessionNotFoundError, 404),
-    (SessionConflictError, 409),
-    (StrategyConfigError, 422),
-    (DataError, 422),
-    (DeviceUnavailableError, 422),
-    (InvalidRequestError, 422),
-    (QueueFullError, 429),
     (HostUnavailableError, 503),
     (StartUnconfirmedError, 503),
-    (ShuttingDownError, 503),
+    *ENGINE_ERROR_STATUS,
 )
-
-
-def status_for(exc: Exception) -> int:
-    """The HTTP status for a domain error (500 only for an unmapped bug)."""
-    for kind, status in STATUS_BY_ERROR:
-        if isinstance(exc, kind):
-            return status
-    return 500
-
-
-def error_response(status: int, detail: str, error: str, **extra: Any) -> JSONResponse:
-    """The one error body shape every route answers with."""
-    return JSONResponse({"detail": detail, "error": error, **extra}, status_code=status)
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    problems = []
-    for item in exc.errors():
-        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-        message = "unknown field" if item.get("type") == "extra_forbidden" else item.get("msg")
-        problems.append(f"{location}: {message}" if location else str(message))
-    return "; ".join(problems) or "invalid request"
 
 
 async def _handle_domain(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HostRejectedError):
         # The host's 4xx is the caller's problem: same status, same body.
         return Response(exc.body, status_code=exc.status_code, media_type=exc.content_type)
-    status = status_for(exc)
+    status = status_for(exc, STATUS_BY_ERROR)
     if status == 500:
         logger.exception("unmapped error on %s %s", request.method, request.url.path)
         return error_response(500, "internal error", "InternalError")
     extra = {"training_id": exc.training_id} if isinstance(exc, StartUnconfirmedError) else {}
-    return error_response(status, str(exc), type(exc).__name__, **extra)
-
-
-async def _handle_validation(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    return error_response(422, _describe_validation(exc), "ValidationError")
-
-
-async def _handle_http(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), "HTTPError")
+    return error_response(status, str(exc), type(exc).__name__, extra=extra)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on ``app`` (a backend mounting the router calls this too)."""
     app.add_exception_handler(ProxyError, _handle_domain)
     app.add_exception_handler(EngineError, _handle_domain)
-    app.add_exception_handler(RequestValidationError, _handle_validation)
-    app.add_exception_handler(StarletteHTTPException, _handle_http)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
