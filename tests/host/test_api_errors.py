@@ -74,15 +74,25 @@ def test_unknown_status_filter_returns_422(client: httpx.Client) -> None:
     assert_error(client.get("/trainings", params={"status": "done"}), 422, "done")
 
 
-def test_ktrdr_strategy_path_outside_strategies_dir_returns_422(client: httpx.Client) -> None:
+@pytest.mark.parametrize(
+    ("strategy_config", "named"),
+    [
+        ("../../../etc/passwd", "'..'"),
+        ("strategies/../../momentum_mlp.yaml", "'..'"),
+        ("/etc/momentum_mlp.yaml", "strategies directory"),
+    ],
+)
+def test_ktrdr_strategy_path_outside_strategies_dir_returns_422(
+    client: httpx.Client, strategy_config: str, named: str
+) -> None:
     body = {
         "model_configuration": {
-            "strategy_config": "../../../etc/passwd",
+            "strategy_config": strategy_config,
             "symbols": ["AAPL"],
             "timeframes": ["1h"],
         }
     }
-    assert_error(client.post("/training/start", json=body), 422, "strategies directory")
+    assert_error(client.post("/training/start", json=body), 422, named)
 
 
 def test_oversized_body_returns_413(start_app: AppFactory) -> None:

@@ -105,7 +105,7 @@ def test_ktrdr_routes_start_poll_list_and_delete(client: httpx.Client) -> None:
     body = {
         "session_id": "ktrdr-1",
         "model_configuration": {
-            "strategy_config": "strategies/../momentum_mlp.yaml",
+            "strategy_config": "strategies/momentum_mlp.yaml",
             "symbols": ["AAPL"],
             "timeframes": ["1h"],
             "model_type": "mlp",

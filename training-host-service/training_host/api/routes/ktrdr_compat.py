@@ -79,20 +79,23 @@ class KtrdrStopBody(_Lenient):
 def strategy_name_from(strategy_config: str, strategies_dir: Path) -> str:
     """The strategy file name a KTRDR ``strategy_config`` points at.
 
-    A bare name or a relative path is looked up in ``strategies_dir``; any path
-    must resolve to a file directly inside it, so ``../`` cannot escape.
+    KTRDR backends send paths from their own tree (``strategies/x.yaml``): a relative
+    path counts by its file name alone, looked up in ``strategies_dir``. An absolute
+    path must be a file directly inside ``strategies_dir``; ``..`` is refused outright.
     """
-    root = strategies_dir.resolve()
     candidate = Path(strategy_config)
-    resolved = (candidate if candidate.is_absolute() else root / candidate).resolve()
-    if resolved.parent != root:
-        raise UnsafePathError(
-            f"strategy_config '{strategy_config}' must name a file directly inside the "
-            f"strategies directory {root}"
-        )
-    if resolved.suffix.lower() in {".yaml", ".yml"}:
-        return resolved.stem
-    return resolved.name
+    if ".." in candidate.parts:
+        raise UnsafePathError(f"strategy_config '{strategy_config}' must not contain '..'")
+    if candidate.is_absolute():
+        root = strategies_dir.resolve()
+        if candidate.resolve().parent != root:
+            raise UnsafePathError(
+                f"strategy_config '{strategy_config}' must name a file directly inside the "
+                f"strategies directory {root}"
+            )
+    if candidate.suffix.lower() in {".yaml", ".yml"}:
+        return candidate.stem
+    return candidate.name
 
 
 def request_from(body: KtrdrStartBody, strategies_dir: Path) -> TrainingRequest:
