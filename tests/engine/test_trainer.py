@@ -159,6 +159,16 @@ def test_progress_reports_started_batches_epochs_and_finished_in_order() -> None
     assert events[-2].percent == 100.0
 
 
+def test_batch_event_interval_thins_batch_events_but_keeps_each_epochs_last() -> None:
+    events: list[ProgressEvent] = []
+    data = make_dataset(n_train=320)  # 10 batches an epoch
+    fit(data, make_strategy(epochs=2), on_progress=events.append, batch_event_interval=3600.0)
+
+    batches = [(e.epoch, e.batch) for e in events if e.kind == "batch"]
+    # The first batch of the run, then only the last batch of each epoch.
+    assert batches == [(1, 1), (1, 10), (2, 10)]
+
+
 def test_fit_beats_majority_baseline_on_planted_structure() -> None:
     outcome = fit(make_dataset(), make_strategy(epochs=4))
     result = outcome.result
@@ -180,6 +190,24 @@ def test_early_stopping_stops_when_validation_loss_stops_improving() -> None:
     assert result.stopped_early
     assert result.epochs_completed == 3
     assert result.status == "completed"
+
+
+def test_model_returned_after_early_stopping_has_the_best_epochs_weights() -> None:
+    # A small train part and a large rate overfit: validation loss turns up after a while.
+    overfit = {
+        "learning_rate": 0.05,
+        "early_stopping": {"enabled": True, "patience": 30, "min_delta": 0.0},
+    }
+    data = make_dataset(n_train=48)
+    long_run = fit(data, make_strategy(epochs=25, **overfit))
+    val_losses = [m.val_loss for m in long_run.result.history]
+    best_epoch = val_losses.index(min(val_losses)) + 1
+    assert best_epoch < len(val_losses), "the run must overfit for this test to mean anything"
+
+    # The same run cut at the best epoch ends with exactly those weights.
+    short_run = fit(data, make_strategy(epochs=best_epoch, **overfit))
+
+    _assert_same_weights(long_run.model, short_run.model)
 
 
 def test_resume_from_checkpoint_of_another_config_is_refused(tmp_path: Path) -> None:

@@ -158,31 +158,52 @@ def build_scheduler(
 
 @dataclass(slots=True)
 class EarlyStopping:
-    """Stops a run when the validation loss has not improved by ``min_delta`` for ``patience``."""
+    """Stops a run when the validation loss has not improved by ``min_delta`` for ``patience``.
+
+    It also keeps a copy of the weights of the best epoch, which the trainer puts back
+    before the test evaluation when early stopping is enabled.
+    """
 
     enabled: bool
     patience: int
     min_delta: float
     best_loss: float = math.inf
     bad_epochs: int = 0
+    best_weights: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def from_settings(cls, settings: TrainingSettings) -> EarlyStopping:
         es = settings.early_stopping
         return cls(enabled=es.enabled, patience=es.patience, min_delta=es.min_delta)
 
-    def update(self, val_loss: float) -> bool:
+    def update(self, val_loss: float, model: torch.nn.Module | None = None) -> bool:
         """Record one epoch's validation loss; True when the run should stop."""
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss = val_loss
             self.bad_epochs = 0
+            if self.enabled and model is not None:
+                self.best_weights = {
+                    name: value.detach().clone() for name, value in model.state_dict().items()
+                }
         else:
             self.bad_epochs += 1
         return self.enabled and self.bad_epochs >= self.patience
 
+    def restore_best(self, model: torch.nn.Module) -> bool:
+        """Load the best epoch's weights into ``model``; False when none were kept."""
+        if not self.enabled or self.best_weights is None:
+            return False
+        model.load_state_dict(self.best_weights)
+        return True
+
     def state_dict(self) -> dict[str, Any]:
-        return {"best_loss": self.best_loss, "bad_epochs": self.bad_epochs}
+        return {
+            "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs,
+            "best_weights": self.best_weights,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best_loss = float(state["best_loss"])
         self.bad_epochs = int(state["bad_epochs"])
+        self.best_weights = state.get("best_weights")

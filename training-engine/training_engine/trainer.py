@@ -87,6 +87,7 @@ def train(
     *,
     cancel: CancellationSignal | None = None,
     on_progress: ProgressCallback | None = None,
+    batch_event_interval: float = 0.0,
 ) -> TrainingResult:
     """Train ``job.strategy`` on the data in ``job.data_dir`` and save the model.
 
@@ -94,6 +95,9 @@ def train(
         job: strategy, data and model directories, checkpoint file, optional resume.
         cancel: polled after every batch; once set, the run checkpoints and returns.
         on_progress: receives ``started``/``batch``/``epoch``/``finished`` events.
+        batch_event_interval: least seconds between two ``batch`` events (0: every batch).
+            Reading a batch's loss waits for the device, so listeners that only need a
+            few updates a second should say so.
 
     Returns:
         ``completed`` with ``model_path`` and test metrics, or ``cancelled`` with the
@@ -115,6 +119,7 @@ def train(
         resume_from=job.resume_from,
         cancel=cancel,
         on_progress=on_progress,
+        batch_event_interval=batch_event_interval,
     )
     result = outcome.result
     if result.status == "completed":
@@ -157,6 +162,7 @@ def fit(
     resume_from: Path | None = None,
     cancel: CancellationSignal | None = None,
     on_progress: ProgressCallback | None = None,
+    batch_event_interval: float = 0.0,
 ) -> FitOutcome:
     """Train a model on prepared arrays and evaluate it on their test part.
 
@@ -167,6 +173,7 @@ def fit(
         resume_from: a checkpoint of this same run to continue from.
         cancel: polled after every batch.
         on_progress: progress events; batch events are only built when this is set.
+        batch_event_interval: least seconds between two ``batch`` events (0: every batch).
 
     Returns:
         The result (no ``model_path``: :func:`train` saves the artifact) and the model.
@@ -176,7 +183,15 @@ def fit(
     _check_data(data)
     with _deterministic_mode(settings.deterministic):
         return _fit(
-            data, strategy, settings, device, checkpoint_path, resume_from, cancel, on_progress
+            data,
+            strategy,
+            settings,
+            device,
+            checkpoint_path,
+            resume_from,
+            cancel,
+            on_progress,
+            batch_event_interval,
         )
 
 
@@ -189,6 +204,7 @@ def _fit(
     resume_from: Path | None,
     cancel: CancellationSignal | None,
     on_progress: ProgressCallback | None,
+    batch_event_interval: float,
 ) -> FitOutcome:
     # ---- setup: seeds, model, data on the device once, optimizer, schedule
     _seed_everything(settings.seed)
@@ -225,6 +241,7 @@ def _fit(
         on_progress(ProgressEvent("started", position.epoch + 1, epochs, position.batch, n_batches))
     status: RunStatus = "completed"
     run_started, first_epoch = time.perf_counter(), position.epoch
+    last_batch_event = -math.inf
 
     # ---- the epoch loop
     while position.epoch < epochs and not position.stopped_early:
@@ -243,7 +260,11 @@ def _fit(
                 _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
                 schedule.after_optimizer_step()
             loss_sum += loss.detach()
-            if on_progress is not None:
+            if on_progress is not None and (
+                batch + 1 == n_batches
+                or time.perf_counter() - last_batch_event >= batch_event_interval
+            ):
+                last_batch_event = time.perf_counter()
                 on_progress(
                     ProgressEvent(
                         "batch",
@@ -269,7 +290,7 @@ def _fit(
         val_loss, val_accuracy = _validate(model, x_val, y_val, amp_dtype)
         train_loss = float(loss_sum.item()) / n_batches
         schedule.after_epoch(val_loss)
-        stop = early_stopping.update(val_loss)
+        stop = early_stopping.update(val_loss, model)
         trained = min(n_samples, (n_batches - first_batch) * batch_size)
         metrics = EpochMetrics(
             epoch=epoch + 1,
@@ -317,6 +338,11 @@ def _fit(
         feature_names=list(data.feature_names),
     )
     if status == "completed":
+        # The model that is evaluated and saved is the best epoch's, not the last one's.
+        if early_stopping.restore_best(model):
+            logger.info(
+                "restored the weights of the best epoch (val loss %.4f)", early_stopping.best_loss
+            )
         predictions = _predict(model, data.x_test, device, amp_dtype)
         result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
         result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)

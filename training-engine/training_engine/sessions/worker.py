@@ -4,7 +4,7 @@ Runs in a fresh interpreter (multiprocessing "spawn"), so a crash, an
 out-of-memory kill or leaked GPU memory ends with the process and never with
 the service. Messages to the parent, over a one-way pipe:
 
-- ``("progress", ProgressEvent)``: batch events throttled, every other kind sent
+- ``("progress", ProgressEvent)``: batch events at most BATCH_EVENTS_PER_SECOND, the rest all
 - ``("result", TrainingResult, cancel_reason)``: the run finished or was cancelled
 - ``("error", type_name, message)``: the run raised (the traceback goes to the log only)
 """
@@ -15,7 +15,6 @@ import importlib
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -74,16 +73,7 @@ def load_trainer(target: str) -> TrainFunction:
 
 
 def _progress_sender(conn: Connection, cancel: WorkerCancel, parent_pid: int) -> ProgressCallback:
-    last_batch = 0.0
-    interval = 1.0 / BATCH_EVENTS_PER_SECOND
-
     def send(event: ProgressEvent) -> None:
-        nonlocal last_batch
-        if event.kind == "batch":
-            now = time.monotonic()
-            if now - last_batch < interval:
-                return
-            last_batch = now
         if os.getppid() != parent_pid:
             # The service died: checkpoint and stop; its next start resumes us.
             cancel.cancel("parent exited")
@@ -120,7 +110,11 @@ def run_worker(
     try:
         train = load_trainer(spec.trainer)
         result = train(
-            spec.job, cancel=cancel, on_progress=_progress_sender(conn, cancel, parent_pid)
+            spec.job,
+            cancel=cancel,
+            on_progress=_progress_sender(conn, cancel, parent_pid),
+            # The engine reads a batch's loss only for the events it sends.
+            batch_event_interval=1.0 / BATCH_EVENTS_PER_SECOND,
         )
     except EngineError as exc:
         logger.warning("training %s failed: %s", spec.training_id, exc)
