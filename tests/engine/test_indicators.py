@@ -100,6 +100,12 @@ def test_stochastic_and_williams_r_sit_at_the_top_of_a_rising_range() -> None:
     assert williams.iloc[10] == pytest.approx(-100.0 * 0.5 / 5.0)
 
 
+def test_slow_stochastic_averages_fast_k_over_smooth_k_bars(frame: pd.DataFrame) -> None:
+    fast = compute_indicator(_spec("stoch", k_period=14, d_period=3), frame)["stoch"]
+    slow = compute_indicator(_spec("stoch", k_period=14, d_period=3, smooth_k=3), frame)["stoch"]
+    pd.testing.assert_series_equal(slow, fast.rolling(3).mean(), check_names=False)
+
+
 def test_bollinger_position_matches_its_definition() -> None:
     bars = _ramp(10, 1.0)
     outputs = compute_indicator(_spec("bbands", period=3, std_dev=2.0), bars)

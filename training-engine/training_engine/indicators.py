@@ -17,7 +17,7 @@ rsi         Wilder RSI                                                   0..100
 macd        MACD as % of the slow EMA (PPO) (signal, histogram, same %)  ~ +-2
 bbands      %B: position within the bands (width: band width / middle)   ~ 0..1
 atr         ATR as % of close                                            ~ 0..5
-stoch       %K (%D = SMA of %K over d_period)                            0..100
+stoch       %K, SMA over smooth_k when > 1 (%D = SMA of %K, d_period)    0..100
 adx         ADX (+DI, -DI)                                               0..100
 roc         100 * (price / price n bars ago - 1)                         ~ +-10
 momentum    log(price / price n bars ago) (raw differences scale)        ~ +-0.1
@@ -131,6 +131,9 @@ def stoch(frame: pd.DataFrame, params: Mapping[str, float], source: str) -> pd.D
     lowest = frame["low"].rolling(k_period).min()
     highest = frame["high"].rolling(k_period).max()
     k = _neutral(100.0 * (frame["close"] - lowest), highest - lowest, 50.0)
+    smooth_k = int(params.get("smooth_k", 1))
+    if smooth_k > 1:  # the "slow" stochastic: %K averaged over smooth_k bars
+        k = k.rolling(smooth_k).mean()
     d = k.rolling(_period(params, "d_period")).mean()
     return pd.DataFrame({"": k, "d": d})
 

@@ -33,7 +33,7 @@ SUPPORTED_INDICATORS: dict[str, tuple[str, ...]] = {
     "macd": ("fast_period", "slow_period", "signal_period"),
     "bbands": ("period", "std_dev"),
     "atr": ("period",),
-    "stoch": ("k_period", "d_period"),
+    "stoch": ("k_period", "d_period", "smooth_k"),
     "adx": ("period",),
     "roc": ("period",),
     "momentum": ("period",),
@@ -56,7 +56,7 @@ INDICATOR_DEFAULTS: dict[str, dict[str, float]] = {
     "macd": {"fast_period": 12, "slow_period": 26, "signal_period": 9},
     "bbands": {"period": 20, "std_dev": 2.0},
     "atr": {"period": 14},
-    "stoch": {"k_period": 14, "d_period": 3},
+    "stoch": {"k_period": 14, "d_period": 3, "smooth_k": 1},
     "adx": {"period": 14},
     "roc": {"period": 10},
     "momentum": {"period": 10},
@@ -372,8 +372,18 @@ def _parse_training_data(
     return symbols, timeframes, base
 
 
+# Parameter names KTRDR files also use for the same thing.
+PARAMETER_ALIASES = {"multiplier": "std_dev", "num_std": "std_dev"}
+# Optional parameters left out of a derived feature id while they keep their default.
+_ID_OMITTED_DEFAULTS = {"smooth_k": 1}
+
+
 def _feature_id(kind: str, params: Mapping[str, float]) -> str:
-    parts = [kind] + [f"{params[p]:g}" for p in SUPPORTED_INDICATORS[kind] if p in params]
+    parts = [kind] + [
+        f"{params[p]:g}"
+        for p in SUPPORTED_INDICATORS[kind]
+        if p in params and _ID_OMITTED_DEFAULTS.get(p) != params[p]
+    ]
     return "_".join(parts)
 
 
@@ -395,9 +405,10 @@ def _parse_indicator(
     allowed = set(SUPPORTED_INDICATORS[kind])
     params: dict[str, float] = dict(INDICATOR_DEFAULTS[kind])
     source = "close"
-    for name, value in spec.items():
-        if name in (type_key, "feature_id", "name", "type"):
+    for key_name, value in spec.items():
+        if key_name in (type_key, "feature_id", "name", "type"):
             continue
+        name = PARAMETER_ALIASES.get(key_name, key_name) if kind == "bbands" else key_name
         if name == "source":
             source = _choice(value, f"{key}.source", PRICE_SOURCES)
         elif name in allowed:
@@ -472,9 +483,23 @@ def _parse_fuzzy_sets(
     result: dict[str, tuple[FuzzySetSpec, ...]] = {}
     for ind_key, sets in _mapping(data, "fuzzy_sets").items():
         path = f"fuzzy_sets.{ind_key}"
-        target = _resolve_fuzzy_target(str(ind_key), indicators)
-        parsed: list[FuzzySetSpec] = []
-        for set_name, set_spec in _mapping(sets, path).items():
+        group = _mapping(sets, path)
+        # KTRDR v3 names a group freely and points it at an indicator with `indicator:`;
+        # older files key the group by the indicator itself.
+        reference = group.get("indicator", ind_key)
+        if not isinstance(reference, str) or not reference:
+            raise _fail(f"{path}.indicator", f"expected an indicator id, got {reference!r}")
+        if "." in reference:
+            raise _fail(
+                f"{path}.indicator",
+                f"fuzzy sets read an indicator's main output; '{reference}' names another "
+                "output, which this engine does not support",
+            )
+        target = _resolve_fuzzy_target(reference, indicators)
+        # Sets of a group named apart from its indicator keep the group's name in theirs.
+        prefix = "" if str(ind_key) in (target, reference) else f"{ind_key}_"
+        parsed: list[FuzzySetSpec] = list(result.get(target, ()))
+        for set_name, set_spec in group.items():
             if set_name == "indicator":
                 continue
             set_path = f"{path}.{set_name}"
@@ -494,7 +519,7 @@ def _parse_fuzzy_sets(
                 )
             if kind == "gaussian" and numbers[1] <= 0:
                 raise _fail(f"{set_path}.parameters", "gaussian takes [mean, sigma] with sigma > 0")
-            parsed.append(FuzzySetSpec(name=str(set_name), type=kind, parameters=numbers))
+            parsed.append(FuzzySetSpec(name=f"{prefix}{set_name}", type=kind, parameters=numbers))
         result[target] = tuple(parsed)
     return result
 
