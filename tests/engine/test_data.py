@@ -68,6 +68,20 @@ def test_parquet_with_epoch_milliseconds_is_read(tmp_path: Path) -> None:
     assert frame.index[2] == pd.Timestamp("2024-01-01 02:00", tz="UTC")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_frame_saved_with_an_unnamed_datetime_index_is_read(tmp_path: Path, fmt: str) -> None:
+    # What `frame.to_csv(path)` / `frame.to_parquet(path)` write from a DatetimeIndex.
+    bars = _bars(3).set_index("timestamp").rename_axis(None)
+    bars["Adj Close"] = bars["close"]  # extra columns, as in Yahoo downloads, are ignored
+    if fmt == "csv":
+        bars.to_csv(tmp_path / "X_1h.csv")
+    else:
+        bars.to_parquet(tmp_path / "X_1h.parquet")
+    frame = load_ohlcv(tmp_path, "X", "1h")
+    assert frame.index[2] == pd.Timestamp("2024-01-01 02:00", tz="UTC")
+    assert list(frame.columns) == ["open", "high", "low", "close", "volume"]
+
+
 def test_missing_file_error_names_every_expected_path(tmp_path: Path) -> None:
     with pytest.raises(DataFileNotFoundError) as caught:
         load_ohlcv(tmp_path, "NOPE", "1h")

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS = ("open", "high", "low", "close")
 TIMESTAMP_ALIASES = ("timestamp", "date", "datetime", "time")
+# What pandas calls an index written without a name (to_csv, to_parquet): the timestamps
+# of a frame saved straight from a DatetimeIndex.
+UNNAMED_INDEX_COLUMNS = ("unnamed: 0", "index", "")
 DATA_SUFFIXES = (".csv", ".parquet")
 MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
@@ -158,6 +161,9 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
 def _standardise_columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     renamed = raw.rename(columns={c: str(c).strip().lower() for c in raw.columns})
     ts_column = next((name for name in TIMESTAMP_ALIASES if name in renamed.columns), None)
+    first = str(renamed.columns[0]) if len(renamed.columns) else None
+    if ts_column is None and first in UNNAMED_INDEX_COLUMNS:
+        ts_column = first
     missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
     if ts_column is None:
         missing.insert(0, "timestamp")
