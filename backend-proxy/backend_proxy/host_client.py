@@ -253,4 +253,7 @@ def build_http_client(
         timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
         headers=headers,
         transport=transport,
+        # The host service is this machine (or its Docker host): never through an HTTP
+        # proxy from the environment, and no per-request environment lookups.
+        trust_env=False,
     )
