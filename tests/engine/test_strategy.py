@@ -129,3 +129,13 @@ def test_ktrdr_parameter_spellings_are_understood() -> None:
     assert bbands.params["std_dev"] == 2.5
     assert stoch.params["smooth_k"] == 3
     assert not any("multiplier" in key or "smooth_k" in key for key in strategy.ignored_keys)
+
+
+def test_descriptions_are_accepted_silently_and_unused_sections_are_reported(
+    strategies_dir: Path,
+) -> None:
+    for path in sorted(strategies_dir.glob("*.yaml")):
+        assert load_strategy(path).ignored_keys == (), path.name
+    data = _example(strategies_dir)
+    data.update(description="why", version="3.0", decisions={"output_format": "classification"})
+    assert load_strategy(data).ignored_keys == ("decisions",)

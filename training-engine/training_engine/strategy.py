@@ -98,6 +98,13 @@ _IGNORED_TOP_LEVEL = frozenset(
 )
 
 
+# Descriptions a strategy carries for people (and KTRDR's `mode` labels, which the
+# lists themselves make redundant): accepted everywhere without a warning.
+_DESCRIPTIVE_KEYS = frozenset(
+    {"description", "version", "hypothesis", "author", "created", "tags", "metadata", "mode"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class IndicatorSpec:
     """One indicator: its type (``rsi``), parameters, price source and feature id."""
@@ -286,7 +293,7 @@ def _check_keys(
 ) -> None:
     """Reject likely misspellings of ``used`` keys; collect the rest as ignored."""
     for key in section:
-        if key in used:
+        if key in used or key in _DESCRIPTIVE_KEYS:
             continue
         dotted = f"{path}.{key}" if path else str(key)
         if key not in known_unused:
