@@ -20,6 +20,19 @@ def test_auto_picks_cuda_then_mps_then_cpu() -> None:
     assert resolve_device(None).type == expected
 
 
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_auto_order_holds_whatever_this_machine_has(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, expected: str
+) -> None:
+    # The accelerators cannot be produced here: pretend which ones exist.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert resolve_device("auto").type == expected
+
+
 def test_explicit_cpu_is_always_available() -> None:
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(" CPU ") == torch.device("cpu")
