@@ -17,6 +17,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 # constraints.txt pins torch==2.13.0, so installing the project cannot replace it.
 COPY pyproject.toml README.md constraints.txt ./
 COPY training-engine/ training-engine/
+COPY training-sessions/ training-sessions/
 COPY training-host-service/ training-host-service/
 COPY backend-proxy/ backend-proxy/
 COPY config/ config/

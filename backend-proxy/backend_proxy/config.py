@@ -23,7 +23,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from training_engine.sessions.types import RuntimeSettings
+from training_sessions.types import RuntimeSettings
 
 DEFAULT_HOST_SERVICE_CONFIG_FILE = Path("config/environment/training_host_service_enabled.yaml")
 

@@ -23,7 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from training_engine.errors import EngineError
-from training_engine.sessions.http_errors import (
+from training_sessions.errors import SessionError
+from training_sessions.http_errors import (
     ENGINE_ERROR_STATUS,
     error_response,
     handle_http_exception,
@@ -105,5 +106,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on ``app`` (a backend mounting the router calls this too)."""
     app.add_exception_handler(ProxyError, _handle_domain)
     app.add_exception_handler(EngineError, _handle_domain)
+    app.add_exception_handler(SessionError, _handle_domain)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)

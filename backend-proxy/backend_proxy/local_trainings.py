@@ -1,6 +1,6 @@
 """Fallback trainings in the backend container, on CPU, through the shared session runtime.
 
-``training_engine.sessions.manager.SessionManager`` runs each training in a
+``training_sessions.manager.SessionManager`` runs each training in a
 worker process with its own concurrency limit and FIFO queue, persists it and
 resumes it after a restart; this module only adapts it to async callers and to
 the host service's JSON shapes.
@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from anyio import to_thread
-from training_engine.sessions.manager import SessionManager
-from training_engine.sessions.types import (
+from training_sessions.manager import SessionManager
+from training_sessions.types import (
     RuntimeSettings,
     SessionPerformance,
     SessionView,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from sqlalchemy import JSON, Boolean, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from training_engine.sessions.store import UTCDateTime, create_db_engine, utcnow
+from training_sessions.store import UTCDateTime, create_db_engine, utcnow
 
 RoutedTo = Literal["host_service", "local"]
 

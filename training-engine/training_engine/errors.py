@@ -10,13 +10,10 @@ service can translate the whole family to a client error in one place::
     │   └── DataValidationError      the file exists but its content cannot be used
     ├── DeviceUnavailableError   an explicitly requested device does not exist here
     ├── CheckpointError          a checkpoint cannot be read or does not fit the run
-    ├── ArtifactError            a saved model directory is missing or incomplete
-    └── SessionError             the session runtime refused a request
-        ├── SessionNotFoundError     no session with that id
-        ├── SessionConflictError     same id with another request; delete while running
-        ├── QueueFullError           workers busy and the queue full
-        ├── ShuttingDownError        the runtime is stopping
-        └── InvalidRequestError      unknown strategy, unsafe name, ...
+    └── ArtifactError            a saved model directory is missing or incomplete
+
+The session runtime's errors (queue full, unknown session, ...) live in
+``training_sessions.errors``: they are about running services, not training.
 """
 
 from __future__ import annotations
@@ -69,31 +66,3 @@ class CheckpointError(EngineError):
 
 class ArtifactError(EngineError):
     """A model directory is missing files or cannot be loaded."""
-
-
-class SessionError(EngineError):
-    """Base for errors of the session runtime (``training_engine.sessions``)."""
-
-
-class SessionNotFoundError(SessionError):
-    """No training session with this id."""
-
-    def __init__(self, training_id: str) -> None:
-        self.training_id = training_id
-        super().__init__(f"no training with id '{training_id}'")
-
-
-class SessionConflictError(SessionError):
-    """The request conflicts with a session's state (same id with another request, ...)."""
-
-
-class QueueFullError(SessionError):
-    """Every worker is busy and the waiting queue is at its limit."""
-
-
-class ShuttingDownError(SessionError):
-    """The runtime is stopping and accepts no new sessions."""
-
-
-class InvalidRequestError(SessionError):
-    """A training request names something unusable (unknown strategy, unsafe name, ...)."""

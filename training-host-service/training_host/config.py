@@ -19,7 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-from training_engine.sessions.types import RuntimeSettings
+from training_sessions.types import RuntimeSettings
 
 CONFIG_FILE_ENV = "TRAINING_HOST_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = Path("config/training_host_service.yaml")

@@ -21,7 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from training_engine.errors import EngineError
-from training_engine.sessions.http_errors import (
+from training_sessions.errors import SessionError
+from training_sessions.http_errors import (
     ENGINE_ERROR_STATUS,
     error_response,
     handle_http_exception,
@@ -68,6 +69,7 @@ async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping above on ``app``."""
     app.add_exception_handler(EngineError, _handle_domain)
+    app.add_exception_handler(SessionError, _handle_domain)
     app.add_exception_handler(ServiceError, _handle_domain)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
-from training_engine.sessions.manager import SessionManager
+from training_sessions.manager import SessionManager
 
 from training_host import __version__
 from training_host.api.routes import gpu, health, ktrdr_compat, metrics, trainings

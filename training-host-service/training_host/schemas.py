@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from training_engine.sessions.types import (
+from training_sessions.types import (
     SessionPerformance,
     SessionStatus,
     SessionView,

@@ -6,7 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-from training_engine.sessions.manager import SessionManager
+from training_sessions.manager import SessionManager
 
 from training_host.config import Settings
 from training_host.errors import AuthenticationError

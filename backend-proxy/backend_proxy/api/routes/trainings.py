@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
-from training_engine.sessions.types import SESSION_STATUSES, SessionStatus
+from training_sessions.types import SESSION_STATUSES, SessionStatus
 
 from backend_proxy.api.deps import DispatcherDep
 from backend_proxy.schemas import TRAINING_ID_PATTERN, StartMultiSymbolBody, StartTrainingBody

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
-from training_engine.sessions.types import SessionView, TrainingRequest
+from training_sessions.types import SessionView, TrainingRequest
 
 from training_host.api.deps import AUTH, ManagerDep, SettingsDep
 from training_host.errors import UnsafePathError

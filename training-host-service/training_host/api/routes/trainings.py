@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
-from training_engine.sessions.types import SESSION_STATUSES, TrainingRequest
+from training_sessions.types import SESSION_STATUSES, TrainingRequest
 
 from training_host.api.deps import AUTH, ManagerDep
 from training_host.errors import InvalidParameterError

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from training_engine.artifacts import WEIGHTS_FILE
-from training_engine.sessions.manager import SessionManager
+from training_sessions.manager import SessionManager
 
-from tests.engine.sessions.conftest import FINAL, LONG_RUN, SHORT_RUN, request
+from tests.sessions.conftest import FINAL, LONG_RUN, SHORT_RUN, request
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
-from training_engine.sessions.store import VERSION_TABLE, Base
+from training_sessions.store import VERSION_TABLE, Base
 
 
 def _run(connection: Connection) -> None:

@@ -41,7 +41,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from training_engine.sessions.types import (
+from training_sessions.types import (
     SessionPerformance,
     SessionProgress,
     SessionStatus,

@@ -1,7 +1,7 @@
 """Session runtime shared by the host service and the proxy fallback; see ``types``."""
 
-from training_engine.sessions.manager import NullObserver, SessionManager, SessionObserver
-from training_engine.sessions.types import (
+from training_sessions.manager import NullObserver, SessionManager, SessionObserver
+from training_sessions.types import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
     SESSION_STATUSES,

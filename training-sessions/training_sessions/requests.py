@@ -16,10 +16,11 @@ from typing import Any
 
 from training_engine.data import find_data_file
 from training_engine.device import resolve_device
-from training_engine.errors import InvalidRequestError
 from training_engine.job import TrainingJob
-from training_engine.sessions.types import RuntimeSettings, TrainingRequest
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
+
+from training_sessions.errors import InvalidRequestError
+from training_sessions.types import RuntimeSettings, TrainingRequest
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STRATEGY_SUFFIXES = (".yaml", ".yml")

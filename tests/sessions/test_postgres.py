@@ -12,18 +12,18 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.engine.sessions.test_queue import (
+from tests.sessions.test_queue import (
     test_delete_queued_session_conflicts_then_works_once_stopped,
     test_list_is_newest_first_filtered_and_paginated,
     test_shutdown_refuses_new_sessions_and_interrupts_queued,
     test_submit_same_id_and_request_returns_existing_session,
     test_submit_same_id_with_other_request_conflicts,
 )
-from tests.engine.sessions.test_recovery import (
+from tests.sessions.test_recovery import (
     test_killed_service_session_resumes_on_next_start_with_same_weights,
     uninterrupted_weights,
 )
-from tests.engine.sessions.test_workers import (
+from tests.sessions.test_workers import (
     test_sessions_run_to_completed_one_at_a_time_in_order,
 )
 

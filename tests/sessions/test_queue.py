@@ -9,17 +9,19 @@ import pytest
 from training_engine.errors import (
     DataFileNotFoundError,
     DeviceUnavailableError,
+    StrategyConfigError,
+)
+from training_sessions.errors import (
     InvalidRequestError,
     QueueFullError,
     SessionConflictError,
     SessionNotFoundError,
     ShuttingDownError,
-    StrategyConfigError,
 )
-from training_engine.sessions.manager import NullObserver, SessionManager
-from training_engine.sessions.types import TrainingRequest
+from training_sessions.manager import NullObserver, SessionManager
+from training_sessions.types import TrainingRequest
 
-from tests.engine.sessions.conftest import SHORT_RUN, request
+from tests.sessions.conftest import SHORT_RUN, request
 
 
 def test_submit_queues_a_session_with_generated_id(paused_manager: SessionManager) -> None:

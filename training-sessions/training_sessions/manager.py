@@ -36,23 +36,24 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
+from training_engine.errors import EngineError
+from training_engine.job import TrainingResult
+from training_engine.progress import ProgressEvent
 
-from training_engine.errors import (
-    EngineError,
+from training_sessions.errors import (
     QueueFullError,
     SessionConflictError,
+    SessionError,
     SessionNotFoundError,
     ShuttingDownError,
 )
-from training_engine.job import TrainingResult
-from training_engine.progress import ProgressEvent
-from training_engine.sessions.requests import (
+from training_sessions.requests import (
     build_job,
     checkpoint_path,
     resolve_request,
     validate_training_id,
 )
-from training_engine.sessions.store import (
+from training_sessions.store import (
     EpochRecord,
     SessionRow,
     SessionStore,
@@ -60,14 +61,14 @@ from training_engine.sessions.store import (
     to_view,
     utcnow,
 )
-from training_engine.sessions.types import (
+from training_sessions.types import (
     ACTIVE_STATUSES,
     RuntimeSettings,
     SessionPerformance,
     SessionView,
     TrainingRequest,
 )
-from training_engine.sessions.worker import DEFAULT_TRAINER, WorkerSpec, run_worker
+from training_sessions.worker import DEFAULT_TRAINER, WorkerSpec, run_worker
 
 logger = logging.getLogger(__name__)
 
@@ -496,7 +497,7 @@ class SessionManager:
                 # Resolved again: the strategy file or data may have changed since submit.
                 resolved = resolve_request(self.settings, request)
                 job = build_job(self.settings, training_id, request, resolved, resume=resumed)
-            except EngineError as exc:
+            except (EngineError, SessionError) as exc:
                 self._set_status(
                     training_id,
                     "queued",

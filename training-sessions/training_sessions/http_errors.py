@@ -13,16 +13,14 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from training_engine.errors import DataError, DeviceUnavailableError, StrategyConfigError
 
-from training_engine.errors import (
-    DataError,
-    DeviceUnavailableError,
+from training_sessions.errors import (
     InvalidRequestError,
     QueueFullError,
     SessionConflictError,
     SessionNotFoundError,
     ShuttingDownError,
-    StrategyConfigError,
 )
 
 StatusTable = Sequence[tuple[type[Exception], int]]

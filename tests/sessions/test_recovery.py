@@ -18,12 +18,12 @@ import torch
 from safetensors.torch import load_file
 from sqlalchemy.exc import SQLAlchemyError
 from training_engine.artifacts import WEIGHTS_FILE
-from training_engine.sessions.manager import SessionManager
-from training_engine.sessions.requests import checkpoint_path
-from training_engine.sessions.store import SessionStore
-from training_engine.sessions.types import RuntimeSettings
+from training_sessions.manager import SessionManager
+from training_sessions.requests import checkpoint_path
+from training_sessions.store import SessionStore
+from training_sessions.types import RuntimeSettings
 
-from tests.engine.sessions.conftest import FINAL, RESUMABLE_RUN, request
+from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,8 @@ pytestmark = pytest.mark.slow
 SERVICE = """
 import json, sys, time
 from pathlib import Path
-from training_engine.sessions.manager import SessionManager
-from training_engine.sessions.types import RuntimeSettings, TrainingRequest
+from training_sessions.manager import SessionManager
+from training_sessions.types import RuntimeSettings, TrainingRequest
 
 cfg = json.loads(sys.argv[1])
 paths = ("data_dir", "models_dir", "strategies_dir", "checkpoints_dir")

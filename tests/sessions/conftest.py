@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from training_engine.sessions.manager import SessionManager, SessionObserver
-from training_engine.sessions.types import RuntimeSettings, TrainingRequest
+from training_sessions.manager import SessionManager, SessionObserver
+from training_sessions.types import RuntimeSettings, TrainingRequest
 
 # Long enough to stop or kill mid-run, short enough to finish in seconds.
 LONG_RUN = {"epochs": 400, "batch_size": 16, "early_stopping": {"enabled": False}}

@@ -1,0 +1,44 @@
+"""Errors of the session runtime, apart from the engine's own (``training_engine.errors``).
+
+::
+
+    SessionError                 the session runtime refused a request
+    ├── SessionNotFoundError     no session with that id
+    ├── SessionConflictError     same id with another request; delete while running
+    ├── QueueFullError           workers busy and the queue full
+    ├── ShuttingDownError        the runtime is stopping
+    └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
+
+A request can also fail with an engine error (``StrategyConfigError``,
+``DataError``, ``DeviceUnavailableError``) raised while it is resolved.
+"""
+
+from __future__ import annotations
+
+
+class SessionError(Exception):
+    """Base for errors of the session runtime."""
+
+
+class SessionNotFoundError(SessionError):
+    """No training session with this id."""
+
+    def __init__(self, training_id: str) -> None:
+        self.training_id = training_id
+        super().__init__(f"no training with id '{training_id}'")
+
+
+class SessionConflictError(SessionError):
+    """The request conflicts with a session's state (same id with another request, ...)."""
+
+
+class QueueFullError(SessionError):
+    """Every worker is busy and the waiting queue is at its limit."""
+
+
+class ShuttingDownError(SessionError):
+    """The runtime is stopping and accepts no new sessions."""
+
+
+class InvalidRequestError(SessionError):
+    """A training request names something unusable (unknown strategy, unsafe name, ...)."""
