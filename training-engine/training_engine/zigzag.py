@@ -24,6 +24,7 @@ class ZigZagPivots:
     """Pivot bar positions in time order; the last one is the running extreme."""
 
     indices: np.ndarray  # int64 positions; indices[0] == 0 for non-empty input
+    latest: np.ndarray  # per bar t: position of the last pivot known after walking 0..t
 
     @property
     def confirmed(self) -> np.ndarray:
@@ -42,13 +43,15 @@ def zigzag_pivots(prices: np.ndarray, threshold: float) -> ZigZagPivots:
     """
     values = np.asarray(prices, dtype=np.float64)
     if len(values) == 0:
-        return ZigZagPivots(np.empty(0, dtype=np.int64))
+        return ZigZagPivots(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     pivots = [0]
+    latest = np.zeros(len(values), dtype=np.int64)
     extreme_price = values[0]
     direction = 0  # 0 unknown, +1 up leg, -1 down leg
     for i in range(1, len(values)):
         price = values[i]
         if not np.isfinite(price) or extreme_price == 0:
+            latest[i] = pivots[-1]
             continue
         change = (price - extreme_price) / extreme_price
         if direction == 0:
@@ -65,4 +68,5 @@ def zigzag_pivots(prices: np.ndarray, threshold: float) -> ZigZagPivots:
             direction = -direction  # the running extreme is now a confirmed pivot
             pivots.append(i)
             extreme_price = price
-    return ZigZagPivots(np.asarray(pivots, dtype=np.int64))
+        latest[i] = pivots[-1]
+    return ZigZagPivots(np.asarray(pivots, dtype=np.int64), latest)
