@@ -563,7 +563,7 @@ def ktrdr_fisher_transform(
     span = highest - lowest
     position = (2 * (median - lowest) / span.where(span != 0) - 1).mask(span == 0, 0.0)
     position = position.clip(-0.999, 0.999)
-    raw = 0.5 * np.log((1 + position) / (1 - position))
+    raw = pd.Series(0.5 * np.log((1 + position) / (1 - position)), index=frame.index)
     fisher = raw.ewm(span=smoothing, adjust=False).mean()
     return _frame(frame.index, fisher=fisher, signal=fisher.shift(1))
 
@@ -683,8 +683,9 @@ def ktrdr_squeeze_intensity(
     bands = ktrdr_bollinger_bands(frame, bb_period, bb_multiplier, source)
     channel = ktrdr_keltner_channels(frame, period=kc_period, multiplier=kc_multiplier)
     width = channel["upper"] - channel["lower"]
-    inside = np.minimum(channel["upper"] - bands["upper"], bands["lower"] - channel["lower"])
-    intensity = np.maximum(0.0, inside / width)
+    gaps = [channel["upper"] - bands["upper"], bands["lower"] - channel["lower"]]
+    inside = pd.concat(gaps, axis=1).min(axis=1, skipna=False)
+    intensity = (inside / width).clip(lower=0.0)
     return _frame(frame.index, value=intensity.where(width.abs() > 1e-10, 0.0))
 
 
