@@ -301,10 +301,11 @@ def regime(
     if n <= horizon:
         return labels
     steps = np.abs(np.diff(prices))
-    path = np.concatenate([[0.0], np.cumsum(steps)])
     count = n - horizon
     net = prices[horizon:] - prices[:count]
-    length = path[horizon:] - path[:count]
+    # One 1-D sum per bar, as KTRDR sums: other orders round differently and
+    # flip ratios that sit exactly on the threshold.
+    length = np.array([steps[t : t + horizon].sum() for t in range(count)])
     with np.errstate(divide="ignore", invalid="ignore"):
         efficiency = np.where(length == 0, 0.0, net / length)
     ratio = _volatility_ratio(prices, horizon, vol_lookback)[:count]
