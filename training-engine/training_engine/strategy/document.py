@@ -104,6 +104,27 @@ def _symbols_form(value: Any, info: ValidationInfo) -> Any:
     return [value["symbol"]] if "symbol" in value else []
 
 
+def _or_list_of_names(shorthand: dict[str, Any]) -> Any:
+    """JSON Schema: the field is a mapping (``shorthand``) or a plain list of names."""
+
+    def extend(schema: dict[str, Any]) -> None:
+        names = {"type": "array", "items": {"type": "string"}}
+        mapping = dict(schema) if "$ref" in schema else shorthand
+        schema.clear()
+        schema["anyOf"] = [names, mapping]
+
+    return extend
+
+
+_SYMBOLS_MAPPING = {
+    "type": "object",
+    "properties": {
+        "list": {"type": "array", "items": {"type": "string"}},
+        "symbol": {"type": "string"},
+    },
+}
+
+
 def _timeframes_form(value: Any) -> Any:
     return {"list": list(value)} if isinstance(value, list | tuple) else value
 
@@ -121,9 +142,11 @@ class TrainingDataSection(DocumentSection):
 
     known_unused = frozenset({"history_required", "start_date", "end_date"})
 
-    symbols: Annotated[tuple[Symbol, ...], BeforeValidator(_symbols_form)] = ()
+    symbols: Annotated[tuple[Symbol, ...], BeforeValidator(_symbols_form)] = Field(
+        default=(), json_schema_extra=_or_list_of_names(_SYMBOLS_MAPPING)
+    )
     timeframes: Annotated[TimeframesSection, BeforeValidator(_timeframes_form)] = Field(
-        default_factory=TimeframesSection
+        default_factory=TimeframesSection, json_schema_extra=_or_list_of_names({})
     )
 
 
@@ -135,9 +158,8 @@ def _indicator_form(value: Any) -> str | None:
 
 
 def _require_indicators(value: Any) -> Any:
-    if not value:
-        if value is None or isinstance(value, list | dict):
-            raise refuse("at least one indicator is required")
+    if value is None or (isinstance(value, list | dict) and not value):
+        raise refuse("at least one indicator is required")
     if not isinstance(value, list | dict):
         raise refuse("expected a list of {name, <params>, source}")
     return value
@@ -274,8 +296,8 @@ class TrainingSection(DocumentSection, TrainingSettings):
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    early_stopping: Annotated[EarlyStoppingSection, BeforeValidator(_early_stopping_form)] = (
-        Field(default_factory=EarlyStoppingSection)
+    early_stopping: Annotated[EarlyStoppingSection, BeforeValidator(_early_stopping_form)] = Field(
+        default_factory=EarlyStoppingSection
     )
 
 
@@ -399,7 +421,7 @@ class TrainingOverrides(TrainingSection):
     Keys left out keep the strategy's value; an unknown key is an error.
     """
 
-    model_config = ConfigDict(json_schema_extra=_overrides_schema)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_overrides_schema)
 
     @classmethod
     def used_keys(cls, data: Mapping[str, Any]) -> set[str]:

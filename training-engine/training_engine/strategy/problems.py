@@ -1,4 +1,4 @@
-"""Refusals: unknown keys with the nearest valid one, and pydantic errors as ``StrategyConfigError``.
+"""Refusals: unknown keys with the nearest valid one; pydantic errors as ``StrategyConfigError``.
 
 ``validate`` is the one place a model validates user input; the first error pydantic
 reports becomes a ``StrategyConfigError`` naming the dotted key
@@ -48,7 +48,7 @@ def refuse_misspellings(
 
 
 def dotted(parts: Iterable[str | int], prefix: str = "") -> str:
-    """``("model", "architecture", "hidden_layers", 1)`` -> ``model.architecture.hidden_layers[1]``."""
+    """``("model", "architecture", "layers", 1)`` -> ``model.architecture.layers[1]``."""
     text = prefix
     for part in parts:
         if isinstance(part, int):

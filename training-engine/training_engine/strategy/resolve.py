@@ -49,7 +49,9 @@ def unused_keys(section: DocumentSection, path: str) -> list[str]:
     found = [dotted([key], path) for key in section.unused_keys()]
     for name, value in section:
         if isinstance(value, DocumentSection):
-            found += unused_keys(value, dotted([type(section).model_fields[name].alias or name], path))
+            found += unused_keys(
+                value, dotted([type(section).model_fields[name].alias or name], path)
+            )
     return found
 
 
@@ -135,7 +137,9 @@ def _fuzzy_target(key: str, indicators: tuple[IndicatorSpec, ...]) -> str:
         return key
     head, *rest = key.split("_")
     kind = indicator_type(head)
-    candidates = [i.feature_id for i in indicators if i.type == kind or i.feature_id.split("_")[0] == key]
+    candidates = [
+        i.feature_id for i in indicators if i.type == kind or i.feature_id.split("_")[0] == key
+    ]
     if len(candidates) == 1:
         return candidates[0]
     # KTRDR names stochastic sets stochastic_14_3_3: match on the leading parameters.
