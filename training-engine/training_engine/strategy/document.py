@@ -375,10 +375,17 @@ def _name(value: Any) -> Any:
     return value
 
 
+def _document_schema(schema: dict[str, Any]) -> None:
+    # `indicators` has a default only so that its absence is refused in the usual words.
+    schema["properties"]["indicators"].pop("default", None)
+    schema["required"] = ["indicators"]
+    schema["examples"] = [STRATEGY_EXAMPLE]
+
+
 class StrategyDocument(DocumentSection):
     """A KTRDR-format strategy: a file under ``strategies/`` or an inline ``strategy``."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [STRATEGY_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra=_document_schema)
     known_unused = frozenset(
         {
             "description",

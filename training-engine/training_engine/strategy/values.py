@@ -136,18 +136,17 @@ def _layer_sizes(value: Any) -> Any:
     return value
 
 
-Count = Annotated[int, BeforeValidator(_integer(1)), Field(ge=1)]
-Seed = Annotated[int, BeforeValidator(_integer(0)), Field(ge=0)]
-Number = Annotated[float, BeforeValidator(_number())]
-NonNegative = Annotated[float, BeforeValidator(_number(low=0.0)), Field(ge=0.0)]
-Fraction = Annotated[float, BeforeValidator(_number(0.0, 1.0)), Field(ge=0.0, le=1.0)]
-Dropout = Annotated[float, BeforeValidator(_number(0.0, 0.95)), Field(ge=0.0, le=0.95)]
-ZigzagThreshold = Annotated[float, BeforeValidator(_number(1e-6, 1.0)), Field(ge=1e-6, le=1.0)]
-Positive = Annotated[float, BeforeValidator(_positive), Field(gt=0.0)]
+Count = Annotated[int, Field(ge=1), BeforeValidator(_integer(1))]
+Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
+NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
+Dropout = Annotated[float, Field(ge=0.0, le=0.95), BeforeValidator(_number(0.0, 0.95))]
+ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_number(1e-6, 1.0))]
+Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
 Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
 DeviceName = Annotated[
-    str, BeforeValidator(_device), Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"])
+    str, Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"]), BeforeValidator(_device)
 ]
-LayerSizes = Annotated[tuple[Count, ...], BeforeValidator(_layer_sizes), Field(min_length=1)]
+LayerSizes = Annotated[tuple[Count, ...], Field(min_length=1), BeforeValidator(_layer_sizes)]
