@@ -1,10 +1,12 @@
 """Strategy files: KTRDR-format YAML validated by pydantic models into one typed config.
 
     document.py    StrategyDocument (a file / inline ``strategy``), TrainingOverrides (``config``)
+    sections.py    the document's sections: misspelt keys refused, unused keys collected
     config.py      StrategyConfig and its sections: what the engine reads, and every default
     resolve.py     document -> config: indicator table, fuzzy targets, the unused-key list
     loading.py     parse_strategy, load_strategy, with_overrides, strategy_to_dict
     values.py      value types, and the refusals users see; problems.py: errors -> keys
+    names.py       names read from the registries (models.py, optim.py); indicator_table.py
 
 A value of the wrong kind, or a key that looks like a misspelling of one the engine reads
 (``epocs``), is rejected with a ``StrategyConfigError`` naming its dotted path. Keys the

@@ -80,7 +80,8 @@ class EarlyStoppingConfig(EngineModel):
     min_delta: NonNegative = 0.0
 
 
-def _early_stopping_form(value: Any) -> Any:
+def early_stopping_form(value: Any) -> Any:
+    """``early_stopping: false`` stands for ``{enabled: false}``."""
     return {"enabled": value} if isinstance(value, bool) else value
 
 
@@ -114,7 +115,7 @@ LabelSource = Annotated[
     Field(json_schema_extra=enum_of(lambda: LABEL_SOURCES)),
 ]
 GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
-EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(_early_stopping_form)]
+EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
 
 
 class TrainingSettings(EngineModel):

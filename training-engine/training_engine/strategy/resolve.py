@@ -23,13 +23,7 @@ from training_engine.strategy.config import (
     StrategyConfig,
     TrainingSettings,
 )
-from training_engine.strategy.document import (
-    DocumentSection,
-    FuzzyGroup,
-    IndicatorEntry,
-    StrategyDocument,
-    TrainingDataSection,
-)
+from training_engine.strategy.document import FuzzyGroup, IndicatorEntry, StrategyDocument
 from training_engine.strategy.indicator_table import (
     INDICATORS,
     PARAMETER_ALIASES,
@@ -37,6 +31,7 @@ from training_engine.strategy.indicator_table import (
     indicator_type,
 )
 from training_engine.strategy.problems import as_config_error, dotted, nearest
+from training_engine.strategy.sections import DocumentSection, TrainingDataSection
 from training_engine.strategy.values import Count, Positive
 
 E = TypeVar("E", bound=BaseModel)

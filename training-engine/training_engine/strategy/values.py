@@ -54,11 +54,20 @@ def _number(low: float | None = None, high: float | None = None) -> Callable[[An
             or (low is not None and number < low)
             or (high is not None and number > high)
         ):
-            bounds = f" in [{low}, {high}]" if high is not None else f" >= {low}"
+            bounds = f" in [{low}, {high}]" if high is not None else ""
+            bounds = f" >= {low}" if low is not None and high is None else bounds
             raise refuse(f"expected a number{bounds}, got {value!r}")
         return number
 
     return check
+
+
+def as_number(value: Any, at: str | None = None) -> float:
+    """A finite number (fuzzy set parameters), refused at ``at`` below the current place."""
+    try:
+        return _number()(value)
+    except PydanticCustomError as exc:
+        raise refuse(str((exc.context or {})["problem"]), at) from None
 
 
 def _positive(value: Any) -> float:
