@@ -1,5 +1,8 @@
 """The strategies the golden test pins: example files, the tests' inline ones, overrides, errors.
 
+The inline strategies private to other test modules are copied here as they were when the
+fixture was written; ``tests.engine.synthetic.make_strategy`` is shared, so it is called.
+
 Each case is a callable that parses (and maybe overrides) a strategy, so the fixture
 records exactly what ``parse_strategy``/``with_overrides`` produced when it was written.
 """
@@ -19,6 +22,8 @@ from training_engine.strategy import (
     with_overrides,
 )
 
+from tests.engine.synthetic import make_strategy
+
 ROOT = Path(__file__).resolve().parents[3]
 STRATEGIES_DIR = ROOT / "config" / "strategies"
 FIXTURE = Path(__file__).with_name("strategies.json")
@@ -29,35 +34,6 @@ Case = Callable[[], StrategyConfig]
 def _example() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((STRATEGIES_DIR / "momentum_mlp.yaml").read_text())
     return data
-
-
-def _synthetic(model: dict[str, Any] | None = None) -> dict[str, Any]:
-    """tests/engine/synthetic.py's make_strategy."""
-    return {
-        "name": "synthetic",
-        "training_data": {
-            "symbols": {"list": ["AAPL"]},
-            "timeframes": {"list": ["1h"], "base_timeframe": "1h"},
-        },
-        "indicators": [{"name": "rsi", "period": 14}],
-        "model": {
-            "type": (model or {}).get("type", "mlp"),
-            "architecture": {
-                "hidden_layers": [16, 8],
-                "dropout": 0.2,
-                **{k: v for k, v in (model or {}).items() if k != "type"},
-            },
-            "features": {"lookback_periods": 3},
-            "training": {
-                "learning_rate": 0.01,
-                "batch_size": 32,
-                "epochs": 2,
-                "optimizer": "adam",
-                "device": "cpu",
-                "seed": 3,
-            },
-        },
-    }
 
 
 FEATURES_TEST = {
@@ -142,12 +118,12 @@ def _momentum() -> StrategyConfig:
 
 PARSED: dict[str, Case] = {
     **_files(),
-    "synthetic": lambda: parse_strategy(_synthetic()),
-    "synthetic_lstm": lambda: parse_strategy(
-        _synthetic({"type": "lstm", "hidden_layers": [8], "num_layers": 2})
+    "synthetic": make_strategy,
+    "synthetic_lstm": lambda: make_strategy(
+        {"type": "lstm", "hidden_layers": [8], "num_layers": 2}
     ),
-    "synthetic_transformer": lambda: parse_strategy(
-        _synthetic({"type": "transformer", "hidden_layers": [8], "num_heads": 2})
+    "synthetic_transformer": lambda: make_strategy(
+        {"type": "transformer", "hidden_layers": [8], "num_heads": 2}
     ),
     "features_test": lambda: parse_strategy(copy.deepcopy(FEATURES_TEST)),
     "features_momentum_no_model": lambda: parse_strategy(
