@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,18 +33,7 @@ from training_engine.errors import ArtifactError
 from training_engine.evaluation import CLASS_NAMES
 from training_engine.job import ClassificationReport, EpochMetrics
 from training_engine.models import batched_logits, build_model
-from training_engine.strategy import (
-    DataSplit,
-    EarlyStoppingConfig,
-    FeatureConfig,
-    FuzzySetSpec,
-    IndicatorSpec,
-    LabelConfig,
-    ModelConfig,
-    StrategyConfig,
-    TrainingSettings,
-    strategy_to_dict,
-)
+from training_engine.strategy import ModelConfig, StrategyConfig, strategy_to_dict
 
 WEIGHTS_FILE = "model.safetensors"
 STRATEGY_FILE = "strategy.yaml"
@@ -96,7 +85,7 @@ def save_model_artifact(
         "base_timeframe": timeframe,
         "feature_names": list(feature_names),
         "normalization": normalization.to_dict() if normalization is not None else None,
-        "model_config": asdict(strategy.model),
+        "model_config": strategy.model.model_dump(mode="json"),
         "n_features": n_features,
         "lookback": lookback,
         "class_names": list(CLASS_NAMES),
@@ -229,34 +218,9 @@ def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
 
 
 def _model_config(data: Mapping[str, Any]) -> ModelConfig:
-    return replace(
-        ModelConfig(**{k: v for k, v in data.items() if k != "hidden_layers"}),
-        hidden_layers=tuple(data["hidden_layers"]),
-    )
+    return ModelConfig.model_validate(data)
 
 
 def _strategy_from_dict(data: Mapping[str, Any], raw: Mapping[str, Any]) -> StrategyConfig:
     """Rebuild the validated config ``strategy_to_dict`` wrote (overrides included)."""
-    training = dict(data["training"])
-    training["early_stopping"] = EarlyStoppingConfig(**training["early_stopping"])
-    return StrategyConfig(
-        name=data["name"],
-        symbols=tuple(data["symbols"]),
-        timeframes=tuple(data["timeframes"]),
-        base_timeframe=data["base_timeframe"],
-        indicators=tuple(IndicatorSpec(**spec) for spec in data["indicators"]),
-        fuzzy_sets={
-            key: tuple(
-                FuzzySetSpec(name=s["name"], type=s["type"], parameters=tuple(s["parameters"]))
-                for s in sets
-            )
-            for key, sets in data["fuzzy_sets"].items()
-        },
-        model=_model_config(data["model"]),
-        features=FeatureConfig(**data["features"]),
-        training=TrainingSettings(**training),
-        labels=LabelConfig(**data["labels"]),
-        data_split=DataSplit(**data["data_split"]),
-        raw=dict(raw),
-        ignored_keys=tuple(data.get("ignored_keys", ())),
-    )
+    return StrategyConfig.model_validate({**data, "raw": dict(raw)})
