@@ -66,7 +66,6 @@ class _Setup:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
-
     n_batches: int
 
     @property
@@ -266,25 +265,24 @@ def _train_epoch(
     ``cancel`` is polled after every batch: a stop lands after the batch in flight, at any
     position (the last batch of the epoch included), which ``run`` then holds.
     """
-    settings, model, schedule = setup.settings, run.model, run.schedule
+    settings, x, y, amp_dtype = setup.settings, setup.x_train, setup.y_train, setup.amp_dtype
+    model, optimizer, scaler, schedule = run.model, run.optimizer, run.scaler, run.schedule
     batch_size, n_batches = settings.batch_size, setup.n_batches
     accumulation = settings.gradient_accumulation_steps
     order = _epoch_permutation(setup.n_samples, settings.seed, run.epoch, setup.device)
-    loss_sum = run.loss_sum
+    loss_sum = run.loss_sum  # added to in place: run.loss_sum follows
     model.train()
     for batch in range(run.batch, n_batches):
         index = order[batch * batch_size : (batch + 1) * batch_size]
         # forward/backward; the optimizer steps once per `accumulation` batches
-        loss = _loss_step(
-            setup.forward, setup.x_train[index], setup.y_train[index], setup.amp_dtype
-        )
-        _backward(loss / accumulation if accumulation > 1 else loss, run.scaler)
+        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype)
+        _backward(loss / accumulation if accumulation > 1 else loss, scaler)
         if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
-            _optimizer_step(model, run.optimizer, run.scaler, settings.gradient_clip)
+            _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
             schedule.after_optimizer_step()
         loss_sum += loss.detach()
         run.batch = batch + 1
-        progress.batch(run.epoch + 1, batch + 1, loss, schedule.learning_rate)
+        progress.batch(run.epoch + 1, run.batch, loss, schedule.learning_rate)
         if cancel is not None and cancel.is_set():
             return True
     return False
