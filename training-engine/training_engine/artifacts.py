@@ -27,11 +27,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from training_engine.dataset import NormalizationStats
+from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.device import resolve_device
 from training_engine.errors import ArtifactError
 from training_engine.evaluation import CLASS_NAMES
-from training_engine.job import ClassificationReport, EpochMetrics
+from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
 from training_engine.strategy import ModelConfig, StrategyConfig, strategy_to_dict
 
@@ -51,16 +51,8 @@ def save_model_artifact(
     models_dir: Path,
     strategy: StrategyConfig,
     model: nn.Module,
-    *,
-    feature_names: list[str],
-    normalization: NormalizationStats | None,
-    lookback: int,
-    n_features: int,
-    history: list[EpochMetrics],
-    test_metrics: ClassificationReport | None,
-    baseline_metrics: ClassificationReport | None,
-    symbols: tuple[str, ...] | None = None,
-    base_timeframe: str | None = None,
+    data: PreparedDataset,
+    result: TrainingResult,
 ) -> Path:
     """Write a new versioned model directory and return its path.
 
@@ -68,28 +60,34 @@ def save_model_artifact(
     exclusive ``mkdir`` (two runs finishing together get different versions) and the
     files are written into a temporary sibling that replaces it in one rename, so a
     half-written model is never visible under the final name.
+
+    Args:
+        models_dir: the root of all model directories.
+        strategy: the strategy trained (its name, model config and source are saved).
+        model: the trained model.
+        data: the data it was trained on (features, normalisation, window shape, symbols).
+        result: the run's history and test metrics.
     """
-    symbols = tuple(symbols or strategy.symbols)
-    timeframe = base_timeframe or strategy.base_timeframe
     parent = Path(models_dir) / strategy.name
     parent.mkdir(parents=True, exist_ok=True)
-    target = _reserve_version_dir(parent, artifact_prefix(symbols, timeframe))
+    target = _reserve_version_dir(parent, artifact_prefix(data.symbols, data.base_timeframe))
     from training_engine import __version__
 
+    test_metrics, baseline_metrics = result.test_metrics, result.baseline_metrics
     metadata = {
         "format_version": ARTIFACT_FORMAT_VERSION,
         "engine_version": __version__,
         "created_at": datetime.now(UTC).isoformat(),
         "strategy_name": strategy.name,
-        "symbols": list(symbols),
-        "base_timeframe": timeframe,
-        "feature_names": list(feature_names),
-        "normalization": normalization.to_dict() if normalization is not None else None,
+        "symbols": list(data.symbols),
+        "base_timeframe": data.base_timeframe,
+        "feature_names": list(data.feature_names),
+        "normalization": data.normalization.to_dict() if data.normalization is not None else None,
         "model_config": strategy.model.model_dump(mode="json"),
-        "n_features": n_features,
-        "lookback": lookback,
+        "n_features": int(data.x_train.shape[2]),
+        "lookback": data.lookback,
         "class_names": list(CLASS_NAMES),
-        "history": [asdict(m) for m in history],
+        "history": [asdict(m) for m in result.history],
         "test_metrics": asdict(test_metrics) if test_metrics is not None else None,
         "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
     }
