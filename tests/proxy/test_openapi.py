@@ -64,9 +64,12 @@ def test_openapi_documents_every_body_and_error(scripted_backend: httpx.Client) 
 
 
 def answers(
-    client: httpx.Client, doc: dict[str, Any], training_id: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Status and performance of a completed training, checked against the document."""
+    client: httpx.Client, doc: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Start a training; its start, status and performance once completed, each checked."""
+    start = client.post("/api/trainings/start", json=SMALL_TRAINING)
+    started = assert_matches_document(doc, "POST", "/api/trainings/start", start)
+    training_id = started["training_id"]
     wait_for_status(client, training_id, {"completed"})
     status = assert_matches_document(
         doc, "GET", STATUS, client.get(f"/api/trainings/{training_id}/status")
@@ -74,7 +77,7 @@ def answers(
     performance = assert_matches_document(
         doc, "GET", PERFORMANCE, client.get(f"/api/trainings/{training_id}/performance")
     )
-    return status, performance
+    return started, status, performance
 
 
 @pytest.mark.slow
@@ -84,25 +87,13 @@ def test_host_and_local_trainings_answer_with_the_documented_bodies(
     settings = proxy_settings.model_copy(update={"training_host_service_url": host_service.url})
     with run_backend(settings) as backend:
         doc = backend.get("/openapi.json").json()
-        started = assert_matches_document(
-            doc,
-            "POST",
-            "/api/trainings/start",
-            backend.post("/api/trainings/start", json=SMALL_TRAINING),
-        )
-        host_status, host_performance = answers(backend, doc, started["training_id"])
+        started, host_status, host_performance = answers(backend, doc)
         missing = backend.get("/api/trainings/nope/status")
         bad_id = backend.get("/api/trainings/bad id!/status")
         bad_body = backend.post("/api/trainings/start", json={**SMALL_TRAINING, "epocs": 3})
     local_settings = settings.model_copy(update={"use_training_host_service": False})
     with run_backend(local_settings) as backend:
-        local = assert_matches_document(
-            doc,
-            "POST",
-            "/api/trainings/start",
-            backend.post("/api/trainings/start", json=SMALL_TRAINING),
-        )
-        local_status, local_performance = answers(backend, doc, local["training_id"])
+        local, local_status, local_performance = answers(backend, doc)
         listed = backend.get("/api/trainings")
     listing = assert_matches_document(doc, "GET", "/api/trainings", listed)
 

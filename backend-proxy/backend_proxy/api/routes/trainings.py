@@ -36,8 +36,7 @@ async def start_training(
     body: StartTrainingBody, dispatcher: DispatcherDep, response: Response
 ) -> RoutedStartResponse:
     """Start a training on the host service, or locally on CPU when it cannot take it."""
-    content, response.status_code = await dispatcher.start(_forwarded(body), multi_symbol=False)
-    return RoutedStartResponse.model_validate(content)
+    return await _start(dispatcher, body, response)
 
 
 @router.post("/start-multi-symbol", status_code=202, responses=START_RESPONSES)
@@ -45,8 +44,7 @@ async def start_multi_symbol_training(
     body: StartMultiSymbolBody, dispatcher: DispatcherDep, response: Response
 ) -> RoutedStartResponse:
     """Start a training on several symbols and timeframes."""
-    content, response.status_code = await dispatcher.start(_forwarded(body), multi_symbol=True)
-    return RoutedStartResponse.model_validate(content)
+    return await _start(dispatcher, body, response)
 
 
 @router.get("", responses=error_responses(422))
@@ -93,6 +91,11 @@ async def stop_training(
     return RoutedTrainingStatus.model_validate(content)
 
 
-def _forwarded(body: StartTrainingBody | StartMultiSymbolBody) -> dict[str, object]:
-    """The body as sent on to the host (unset fields left out)."""
-    return body.model_dump(exclude_none=True)
+async def _start(
+    dispatcher: DispatcherDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
+) -> RoutedStartResponse:
+    # The body goes on to the host as the client sent it (unset fields left out).
+    multi_symbol = isinstance(body, StartMultiSymbolBody)
+    forwarded = body.model_dump(exclude_none=True)
+    content, response.status_code = await dispatcher.start(forwarded, multi_symbol=multi_symbol)
+    return RoutedStartResponse.model_validate(content)
