@@ -33,10 +33,10 @@ def _jsonable(value: Any) -> Any:
 
 
 def view_body(view: SessionView) -> dict[str, Any]:
-    """A session in the host service's status shape (which leaves out the request)."""
+    """A session in the host service's status shape (the request summarised, not whole)."""
     body: dict[str, Any] = _jsonable(dataclasses.asdict(view))
     body.pop("request", None)
-    return body
+    return {**body, **view.request_summary()}
 
 
 def performance_body(performance: SessionPerformance) -> dict[str, Any]:

@@ -108,11 +108,15 @@ class TrainingStatusBody(BaseModel):
     model_path: str | None
     checkpoint_path: str | None
     resume_count: int
+    strategy: str | None = Field(default=None, description="null: the default strategy")
+    symbols: list[str] | None = None
+    timeframes: list[str] | None = None
 
     @classmethod
     def from_view(cls, view: SessionView) -> TrainingStatusBody:
         # The engine's dataclasses carry the same field names; read them as attributes.
-        return cls.model_validate(view, from_attributes=True)
+        body = cls.model_validate(view, from_attributes=True)
+        return body.model_copy(update=view.request_summary())
 
 
 class StartTrainingResponse(TrainingStatusBody):
