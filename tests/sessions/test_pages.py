@@ -16,7 +16,9 @@ from training_sessions.pages import prefers_html
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app
 from tests.host.conftest import host_settings
-from tests.proxy.conftest import run_backend
+
+# proxy_settings: imported so that this module can use the proxy package's fixture.
+from tests.proxy.conftest import proxy_settings, run_backend  # noqa: F401
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 TOKEN = "pages-s3cret"
@@ -31,15 +33,8 @@ def service(
 ) -> Iterator[tuple[str, str, httpx.Client]]:
     """(service name, its API prefix, a client bound to it) for each service in turn."""
     if request.param == "backend-proxy":
-        settings = ProxySettings(
-            use_training_host_service=False,
-            host_service_config_file=tmp_path / "absent.yaml",
-            database_url=f"sqlite:///{tmp_path / 'backend.sqlite3'}",
-            data_dir=sample_data_dir,
-            models_dir=tmp_path / "models",
-            strategies_dir=strategies_dir,
-            checkpoints_dir=tmp_path / "checkpoints",
-        )
+        proxy_settings: ProxySettings = request.getfixturevalue("proxy_settings")
+        settings = proxy_settings.model_copy(update={"use_training_host_service": False})
         with run_backend(settings) as client:
             yield request.param, "/api/trainings", client
         return
