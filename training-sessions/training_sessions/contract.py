@@ -140,11 +140,15 @@ class TrainingStatus(BaseModel):
     model_path: str | None
     checkpoint_path: str | None
     resume_count: int
+    strategy: str | None = Field(default=None, description="null: the default strategy")
+    symbols: list[str] | None = None
+    timeframes: list[str] | None = None
 
     @classmethod
     def from_view(cls, view: SessionView) -> TrainingStatus:
         # The runtime's dataclasses carry the same field names; read them as attributes.
-        return cls.model_validate(view, from_attributes=True)
+        body = cls.model_validate(view, from_attributes=True)
+        return body.model_copy(update=view.request_summary())
 
 
 class StartTrainingResponse(TrainingStatus):

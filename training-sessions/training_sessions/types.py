@@ -123,6 +123,17 @@ class SessionView:
     checkpoint_path: str | None
     resume_count: int = 0
 
+    def request_summary(self) -> dict[str, Any]:
+        """Strategy name (None: the default one), symbols and timeframes, for lists and pages."""
+        strategy = self.request.get("strategy")
+        if isinstance(strategy, dict):
+            strategy = str(strategy.get("name") or "inline strategy")
+        return {
+            "strategy": strategy,
+            "symbols": self.request.get("symbols"),
+            "timeframes": self.request.get("timeframes"),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class SessionPerformance:
