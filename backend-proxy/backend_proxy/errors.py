@@ -1,4 +1,4 @@
-"""The proxy's errors and their statuses; ``training_sessions.http_errors`` answers them.
+"""The proxy's errors and their statuses; ``training_sessions.http.errors`` answers them.
 
 ::
 
@@ -10,7 +10,7 @@
     └── TrainingNotFoundError    no training with this id in the routing table     -> 404
 
 Session and engine errors (raised by local trainings) map by class in
-``training_sessions.http_errors``. Every answer but a passed-through one has the
+``training_sessions.http.errors``. Every answer but a passed-through one has the
 body ``{"detail": "<message>", "error": "<type>"}``, the host service's error shape;
 a StartUnconfirmedError adds the ``training_id`` to retry with.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from training_sessions.http_errors import error_response
-from training_sessions.http_errors import install_error_handlers as install_shared_handlers
+from training_sessions.http.errors import error_response
+from training_sessions.http.errors import install_error_handlers as install_shared_handlers
 
 
 class ProxyError(Exception):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from backend_proxy.config import Settings as ProxySettings
 from training_host.main import create_app
-from training_sessions.pages import prefers_html
+from training_sessions.http.pages import prefers_html
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app

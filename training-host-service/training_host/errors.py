@@ -1,4 +1,4 @@
-"""The service's own errors and their statuses; ``training_sessions.http_errors`` answers them.
+"""The service's own errors and their statuses; ``training_sessions.http.errors`` answers them.
 
 ::
 
@@ -7,7 +7,7 @@
     └── InvalidParameterError a value the engine never sees is bad -> 422
         └── UnsafePathError   a path outside the allowed folder
 
-Session and engine errors map by class in ``training_sessions.http_errors``.
+Session and engine errors map by class in ``training_sessions.http.errors``.
 An oversized body is answered 413 by ``body_limit`` before any route runs.
 Every answer has the body ``{"detail": "<message>", "error": "<type>"}``.
 """
@@ -15,7 +15,7 @@ Every answer has the body ``{"detail": "<message>", "error": "<type>"}``.
 from __future__ import annotations
 
 from fastapi import FastAPI
-from training_sessions.http_errors import install_error_handlers as install_shared_handlers
+from training_sessions.http.errors import install_error_handlers as install_shared_handlers
 
 
 class ServiceError(Exception):

@@ -47,6 +47,14 @@ UtcTimestamp = Annotated[
 ]
 
 
+class ServiceIdentity(BaseModel):
+    """``GET /`` for an API client: which service answers, and that it is up."""
+
+    service: str = Field(examples=["training-host"])
+    version: str
+    status: str = Field(examples=["ok"])
+
+
 class ErrorBody(BaseModel):
     """The body of every error answer of both services."""
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from training_sessions.contract import StartMultiSymbolBody, StartTrainingBody
-from training_sessions.http_errors import error_responses
+from training_sessions.http.errors import error_responses
 from training_sessions.types import SessionStatus
 
 from backend_proxy.api.deps import DispatcherDep, TrainingIdPath

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from training_sessions.pages import create_pages_router
+from training_sessions.http.pages import create_pages_router
 
 router = create_pages_router(service="training-host", api_prefix="/trainings")

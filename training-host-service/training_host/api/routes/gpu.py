@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from training_sessions.http_errors import error_responses
+from training_sessions.http.errors import error_responses
 
 from training_host import gpu
 from training_host.api.deps import AUTH

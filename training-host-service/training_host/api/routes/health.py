@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from training_engine.device import resolve_device
 from training_engine.errors import DeviceUnavailableError
-from training_sessions.http_errors import error_responses
+from training_sessions.http.errors import error_responses
 
 from training_host import __version__
 from training_host.api.deps import AUTH, ManagerDep, SettingsDep

@@ -14,7 +14,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
 from training_sessions.contract import TrainingId
-from training_sessions.http_errors import error_responses
+from training_sessions.http.errors import error_responses
 from training_sessions.types import SessionView, TrainingRequest
 
 from training_host.api.deps import AUTH, ManagerDep, SettingsDep, TrainingIdPath

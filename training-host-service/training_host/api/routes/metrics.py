@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from training_sessions.http_errors import error_responses
+from training_sessions.http.errors import error_responses
 
 from training_host.api.deps import AUTH, MetricsDep
 

@@ -13,7 +13,7 @@ from training_sessions.contract import (
     TrainingPerformance,
     TrainingStatus,
 )
-from training_sessions.http_errors import error_responses
+from training_sessions.http.errors import error_responses
 from training_sessions.types import SESSION_STATUSES
 
 from training_host.api.deps import AUTH, ManagerDep, TrainingIdPath

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 import fastapi_offline
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+
+from training_sessions.contract import ServiceIdentity
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
@@ -79,7 +80,12 @@ def create_pages_router(*, service: str, api_prefix: str) -> APIRouter:
     template = (DASHBOARD_DIR / "index.html").read_text(encoding="utf-8")
     docs = f"{STATIC_PREFIX}/docs"
 
-    @router.get("/", summary="Dashboard (browsers) or the service's identity (JSON)")
+    @router.get(
+        "/",
+        summary="Dashboard (browsers) or the service's identity (JSON)",
+        response_model=ServiceIdentity,
+        responses={200: {"content": {"text/html": {}}}},
+    )
     async def read_root(request: Request) -> Response:
         """The dashboard when the client prefers HTML, else who this service is."""
         headers = {"Vary": "Accept"}
@@ -87,8 +93,8 @@ def create_pages_router(*, service: str, api_prefix: str) -> APIRouter:
         if prefers_html(request.headers.get("accept", "")):
             values = {"service": service, "api_prefix": api_prefix, "version": version}
             return HTMLResponse(_fill(template, values), headers=headers)
-        identity: dict[str, Any] = {"service": service, "version": version, "status": "ok"}
-        return JSONResponse(identity, headers=headers)
+        identity = ServiceIdentity(service=service, version=version, status="ok")
+        return JSONResponse(identity.model_dump(), headers=headers)
 
     @router.get(STATIC_PREFIX + "/{group}/{name}", include_in_schema=False)
     async def read_static_asset(group: str, name: str) -> FileResponse:
