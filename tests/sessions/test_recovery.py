@@ -21,7 +21,7 @@ from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.manager import SessionManager
 from training_sessions.requests import checkpoint_path
 from training_sessions.store import SessionStore
-from training_sessions.types import RuntimeSettings
+from training_sessions.types import RuntimeSettings, SessionStatus
 
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
 
@@ -184,7 +184,7 @@ def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(
     view, _ = first.submit(request(RESUMABLE_RUN))
     store = SessionStore(runtime_settings.database_url)
     # As a kill -9 leaves it: running in the database, no process anywhere.
-    store.update(view.training_id, status="running")
+    assert store.move(view.training_id, SessionStatus.QUEUED, SessionStatus.RUNNING)
     store.dispose()
 
     second = make_manager(resume_interrupted=False)
