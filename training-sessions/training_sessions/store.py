@@ -192,15 +192,15 @@ class SessionStore:
 
     # ------------------------------------------------------------ lifecycle
 
-    def migrate(self) -> None:
-        """Apply the Alembic migrations up to head (idempotent)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to ``revision`` (idempotent)."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         # ConfigParser interpolates '%': escape it in URLs with encoded passwords.
         config.set_main_option("sqlalchemy.url", self.database_url.replace("%", "%%"))
         with self.engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
