@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -41,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from training_sessions import schema_migrations
 from training_sessions.types import (
     SessionPerformance,
     SessionProgress,
@@ -194,13 +193,12 @@ class SessionStore:
 
     def migrate(self, revision: str = "head") -> None:
         """Apply the Alembic migrations up to ``revision`` (idempotent)."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        # ConfigParser interpolates '%': escape it in URLs with encoded passwords.
-        config.set_main_option("sqlalchemy.url", self.database_url.replace("%", "%%"))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        schema_migrations.upgrade(self.engine, MIGRATIONS_DIR, VERSION_TABLE, revision=revision)
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest migration of the session tables."""
+        return schema_migrations.head_revision(MIGRATIONS_DIR)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
