@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 import torch
 from safetensors.torch import load_file
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +22,7 @@ from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.manager import SessionManager
 from training_sessions.requests import checkpoint_path
 from training_sessions.session_job import SessionJob
-from training_sessions.store import SessionStore, utcnow
+from training_sessions.store import SessionRow, SessionStore, utcnow
 from training_sessions.types import RuntimeSettings, SessionStatus
 
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
@@ -255,13 +254,17 @@ def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
 ) -> None:
     store = SessionStore(runtime_settings.database_url)
     store.migrate("0001")  # the schema before the job column
+    sessions = SessionRow.__table__
     with store.engine.begin() as connection:
+        # Only the columns of revision 0001: the row an older runtime wrote.
         connection.execute(
-            sa.text(
-                "INSERT INTO training_sessions (id, request, fingerprint, status, metrics, "
-                "created_at) VALUES ('old', :request, 'f', 'queued', '{}', :created)"
-            ),
-            {"request": json.dumps(request(RESUMABLE_RUN).to_dict()), "created": utcnow()},
+            sessions.insert().values(
+                id="old",
+                request=request(RESUMABLE_RUN).to_dict(),
+                fingerprint="f",
+                status="queued",
+                created_at=utcnow(),
+            )
         )
     store.dispose()
 
