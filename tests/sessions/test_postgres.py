@@ -21,6 +21,7 @@ from tests.sessions.test_queue import (
 )
 from tests.sessions.test_recovery import (
     test_killed_service_session_resumes_on_next_start_with_same_weights,
+    test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch,
     uninterrupted_weights,
 )
 from tests.sessions.test_workers import (
@@ -33,6 +34,7 @@ __all__ = [
     "test_delete_queued_session_conflicts_then_works_once_stopped",
     "test_killed_service_session_resumes_on_next_start_with_same_weights",
     "test_list_is_newest_first_filtered_and_paginated",
+    "test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch",
     "test_sessions_run_to_completed_one_at_a_time_in_order",
     "test_shutdown_refuses_new_sessions_and_interrupts_queued",
     "test_submit_same_id_and_request_returns_existing_session",
