@@ -22,6 +22,7 @@ from training_engine.job import TrainingJob
 from training_engine.models import batched_logits
 from training_engine.strategy import load_strategy, with_overrides
 from training_engine.trainer import FitOutcome, fit, train
+from training_engine.windows import gather_windows
 
 from tests.engine.synthetic import make_dataset, make_strategy
 
@@ -48,7 +49,7 @@ def _save(outcome: FitOutcome, models_dir: Path) -> Path:
         feature_names=data.feature_names,
         normalization=NORMALIZATION,
         lookback=data.lookback,
-        n_features=data.x_train.shape[2],
+        n_features=data.n_features,
         history=outcome.result.history,
         test_metrics=outcome.result.test_metrics,
         baseline_metrics=outcome.result.baseline_metrics,
@@ -60,7 +61,7 @@ def test_loaded_model_predicts_from_raw_windows_like_the_in_memory_model(
 ) -> None:
     path = _save(trained, tmp_path)
     loaded = load_trained_model(path)
-    x_normalised = make_dataset().x_test
+    x_normalised = gather_windows(make_dataset(), "test")
     x_raw = x_normalised * NORMALIZATION.std + NORMALIZATION.mean
     expected = torch.softmax(batched_logits(trained.model, torch.from_numpy(x_normalised)), 1)
 
@@ -147,7 +148,7 @@ def test_multi_symbol_model_directory_joins_symbols_with_dashes(
         feature_names=data.feature_names,
         normalization=None,
         lookback=data.lookback,
-        n_features=data.x_train.shape[2],
+        n_features=data.n_features,
         history=[],
         test_metrics=None,
         baseline_metrics=None,
@@ -157,4 +158,4 @@ def test_multi_symbol_model_directory_joins_symbols_with_dashes(
     assert path == tmp_path / "synthetic" / "AAPL-MSFT_4h_v1"
     loaded = load_trained_model(path)
     assert loaded.normalization is None
-    assert loaded.predict(data.x_test[:5]).shape == (5,)
+    assert loaded.predict(gather_windows(data, "test")[:5]).shape == (5,)
