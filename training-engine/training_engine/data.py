@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from training_engine.errors import DataFileNotFoundError, DataValidationError
 from training_engine.strategy import validate_symbol, validate_timeframe
@@ -142,8 +144,10 @@ def _read_raw(path: Path) -> pd.DataFrame:
             if isinstance(frame.index, pd.DatetimeIndex):
                 frame = frame.reset_index()
             return frame
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        # pyarrow's multithreaded reader parses ISO timestamps natively; dates become
+        # datetime64 rather than Python objects.
+        return pa_csv.read_csv(path).to_pandas(date_as_object=False)
+    except (OSError, ValueError, pd.errors.ParserError, pa.ArrowException) as exc:
         raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
 
 
@@ -153,8 +157,7 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
         scale = 1000 if np.nanmax(np.abs(numbers.to_numpy())) > _EPOCH_MS_ABOVE else 1
         return pd.to_datetime(numbers / scale, unit="s", utc=True, errors="coerce")
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
-        return parsed
+        return pd.to_datetime(values, utc=True).dt.as_unit("ns")
     return pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="mixed")
 
 
@@ -202,15 +205,24 @@ def repair_ohlcv(
     volume = frame["volume"].to_numpy()
     negative_volume = (np.nan_to_num(volume, nan=0.0) < 0) & ~bad_ts & ~nan_prices & ~non_positive
     keep = ~(bad_ts | nan_prices | non_positive | negative_volume)
-    frame = frame.loc[keep]
+    # Each step copies the frame only when it has something to change.
+    if not keep.all():
+        frame = frame.loc[keep]
     nan_volume = int(frame["volume"].isna().sum())
-    frame = frame.assign(volume=frame["volume"].fillna(0.0))
+    if nan_volume:
+        frame = frame.assign(volume=frame["volume"].fillna(0.0))
 
-    stamps = frame["timestamp"].to_numpy()
+    # int64 nanoseconds: comparing tz-aware stamps as objects costs a Python call per row
+    stamps = frame["timestamp"].array.asi8
     unsorted = int((stamps[1:] < stamps[:-1]).sum()) if len(stamps) > 1 else 0
-    frame = frame.sort_values("timestamp", kind="stable")
-    duplicated = frame["timestamp"].duplicated(keep="last").to_numpy()
-    frame = frame.loc[~duplicated]
+    if unsorted:
+        frame = frame.sort_values("timestamp", kind="stable")
+        stamps = frame["timestamp"].array.asi8
+    # Sorted (stably), so a stamp is a duplicate to drop when the next row has it too.
+    duplicated = np.zeros(len(stamps), dtype=bool)
+    duplicated[:-1] = stamps[1:] == stamps[:-1]
+    if duplicated.any():
+        frame = frame.loc[~duplicated]
 
     o, h, low, c = (frame[col].to_numpy() for col in PRICE_COLUMNS)
     top = np.maximum.reduce([o, h, low, c])

@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from training_engine.data import load_ohlcv
 from training_engine.errors import DataValidationError
-from training_engine.features import compute_features
+from training_engine.features import compute_feature_matrix, compute_features
 from training_engine.labels import compute_labels
 from training_engine.strategy import StrategyConfig
 
@@ -229,11 +229,10 @@ def _prepare_symbol(
     }
     n_bars = len(frames[strategy.base_timeframe])
     labels = compute_labels(frames[strategy.base_timeframe]["close"], strategy.labels)
-    features = compute_features(strategy, frames)
+    features = compute_feature_matrix(strategy, frames, dtype=np.float32)
     del frames  # the per-timeframe bars are not needed once the features exist
-    row_labels = labels.reindex(features.index).fillna(-1).to_numpy(dtype=np.int64)
-    rows = features.to_numpy(dtype=np.float32)
-    index, names = features.index, tuple(str(name) for name in features.columns)
+    rows, index, names = features.values, features.index, features.names
+    row_labels = labels.reindex(index).fillna(-1).to_numpy(dtype=np.int64)
     del features, labels
 
     lookback = strategy.features.lookback_periods

@@ -111,17 +111,30 @@ def bbands(frame: pd.DataFrame, params: Mapping[str, float], source: str) -> pd.
 
 
 def _true_range(frame: pd.DataFrame) -> pd.Series:
-    previous_close = frame["close"].shift(1)
-    ranges = pd.concat(
-        [
-            frame["high"] - frame["low"],
-            (frame["high"] - previous_close).abs(),
-            (frame["low"] - previous_close).abs(),
-        ],
-        axis=1,
+    high, low = frame["high"].to_numpy(np.float64), frame["low"].to_numpy(np.float64)
+    previous_close = frame["close"].shift(1).to_numpy(np.float64)
+    # fmax skips NaN: the first bar has no previous close, so its range is high - low.
+    ranges = np.fmax.reduce(
+        [high - low, np.abs(high - previous_close), np.abs(low - previous_close)]
     )
-    # The first bar has no previous close: its range is high - low.
-    return ranges.max(axis=1, skipna=True)
+    return pd.Series(ranges, index=frame.index)
+
+
+def _mean_absolute_deviation(values: np.ndarray, period: int) -> np.ndarray:
+    """Mean |x - window mean| over each ``period``-bar window; NaN during warm-up.
+
+    Sums one lag at a time, so memory stays O(n) rather than O(n * period).
+    """
+    deviation = np.full(len(values), np.nan)
+    if len(values) < period:
+        return deviation
+    count = len(values) - period + 1
+    means = sliding_window_view(values, period).mean(axis=1)
+    total = np.zeros(count)
+    for lag in range(period):
+        total += np.abs(values[lag : lag + count] - means)
+    deviation[period - 1 :] = total / period
+    return deviation
 
 
 def atr(frame: pd.DataFrame, params: Mapping[str, float], source: str) -> pd.DataFrame:
@@ -175,11 +188,7 @@ def williams_r(frame: pd.DataFrame, params: Mapping[str, float], source: str) ->
 def cci(frame: pd.DataFrame, params: Mapping[str, float], source: str) -> pd.DataFrame:
     period = _period(params)
     typical = (frame["high"] + frame["low"] + frame["close"]) / 3.0
-    values = typical.to_numpy()
-    deviation = np.full(len(values), np.nan)
-    if len(values) >= period:
-        windows = sliding_window_view(values, period)
-        deviation[period - 1 :] = np.abs(windows - windows.mean(axis=1, keepdims=True)).mean(axis=1)
+    deviation = _mean_absolute_deviation(typical.to_numpy(np.float64), period)
     mean_deviation = pd.Series(deviation, index=frame.index)
     value = _neutral(typical - typical.rolling(period).mean(), 0.015 * mean_deviation, 0.0)
     return pd.DataFrame({"": value})
@@ -422,11 +431,7 @@ def ktrdr_williams_r(frame: pd.DataFrame, period: int = 14) -> pd.DataFrame:
 def ktrdr_cci(frame: pd.DataFrame, period: int = 20) -> pd.DataFrame:
     """CCIIndicator: (TP - SMA(TP)) / (0.015 * mean |TP - SMA(TP)|), TP = (H+L+C)/3."""
     typical = (frame["high"] + frame["low"] + frame["close"]) / 3
-    values = typical.to_numpy(dtype=np.float64)
-    deviation = np.full(len(values), np.nan)
-    if len(values) >= period:
-        windows = sliding_window_view(values, period)
-        deviation[period - 1 :] = np.abs(windows - windows.mean(axis=1, keepdims=True)).mean(1)
+    deviation = _mean_absolute_deviation(typical.to_numpy(np.float64), period)
     average = _sma(typical, period)
     return _frame(frame.index, value=(typical - average) / (0.015 * deviation))
 
