@@ -36,6 +36,7 @@ value is used (RSI 50, %B 0.5, %K 50, ...) so flat stretches are not NaN.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -314,15 +315,21 @@ def ktrdr_rsi(frame: pd.DataFrame, period: int = 14, source: str = "close") -> p
         values[period:] = 50.0
         return _frame(frame.index, value=values)
     gain, loss = np.clip(change, 0.0, None), np.clip(-change, 0.0, None)
-    average_gain, average_loss = gain[:period].mean(), loss[:period].mean()
-    for i in range(period, len(prices)):
-        if i > period:
-            average_gain = (average_gain * (period - 1) + gain[i - 1]) / period
-            average_loss = (average_loss * (period - 1) + loss[i - 1]) / period
-        if average_loss == 0:
-            values[i] = 50.0 if average_gain == 0 else 100.0
-        else:
-            values[i] = 100.0 - 100.0 / (1.0 + average_gain / average_loss)
+
+    def wilder(moves: np.ndarray) -> np.ndarray:
+        # avg[period] = mean of the first `period` moves, then avg = avg + (move - avg) / period:
+        # a recursive EMA (alpha 1/period) over [seed, moves[period:]], in pandas' C loop.
+        seeded = np.concatenate(([moves[:period].mean()], moves[period:]))
+        averaged: np.ndarray = (
+            pd.Series(seeded).ewm(alpha=1.0 / period, adjust=False).mean().to_numpy()
+        )
+        return averaged
+
+    average_gain, average_loss = wilder(gain), wilder(loss)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        strength = 100.0 - 100.0 / (1.0 + average_gain / average_loss)
+    flat = np.where(average_gain == 0, 50.0, 100.0)
+    values[period:] = np.where(average_loss == 0, flat, strength)
     return _frame(frame.index, value=values)
 
 
@@ -623,12 +630,14 @@ def ktrdr_parabolic_sar(
     is capped by the two previous lows and a new high raises EP and AF (+step,
     <= max); shorts mirror it.
     """
-    high = frame["high"].to_numpy(dtype=np.float64)
-    low = frame["low"].to_numpy(dtype=np.float64)
-    close = frame["close"].to_numpy(dtype=np.float64)
-    sar = np.full(len(close), np.nan)
+    # A path-dependent recursion: one pass over Python floats (lists index ~5x faster
+    # than numpy arrays element by element).
+    high: list[float] = frame["high"].to_numpy(dtype=np.float64).tolist()
+    low: list[float] = frame["low"].to_numpy(dtype=np.float64).tolist()
+    close: list[float] = frame["close"].to_numpy(dtype=np.float64).tolist()
+    sar = [math.nan] * len(close)
     if len(close) < 2:
-        return _frame(frame.index, value=sar)
+        return _frame(frame.index, value=np.asarray(sar))
     long = close[1] > close[0]
     extreme = high[1] if long else low[1]
     sar[1] = low[0] if long else high[0]
@@ -648,7 +657,7 @@ def ktrdr_parabolic_sar(
             if low[i] < extreme:
                 extreme, factor = low[i], min(factor + step_af, max_af)
         sar[i] = value
-    return _frame(frame.index, value=sar)
+    return _frame(frame.index, value=np.asarray(sar))
 
 
 def ktrdr_rvi(frame: pd.DataFrame, period: int = 10, signal_period: int = 4) -> pd.DataFrame:
@@ -705,12 +714,14 @@ def ktrdr_supertrend(
     KTRDR seeds its recursion on bar 0, where the ATR is NaN, so its output stays
     NaN (direction +1) forever; this one seeds on the first bar with an ATR.
     """
-    close = frame["close"].to_numpy(dtype=np.float64)
     atr_values = _sma(_true_range(frame), period).to_numpy(dtype=np.float64)
     median = ((frame["high"] + frame["low"]) / 2).to_numpy(dtype=np.float64)
-    upper_band, lower_band = median + multiplier * atr_values, median - multiplier * atr_values
-    trend, direction = np.full(len(close), np.nan), np.full(len(close), np.nan)
-    start = int(np.argmax(~np.isnan(atr_values))) if (~np.isnan(atr_values)).any() else len(close)
+    start = int(np.argmax(~np.isnan(atr_values))) if (~np.isnan(atr_values)).any() else len(median)
+    # Path-dependent: one pass over Python floats (faster than numpy element access).
+    close: list[float] = frame["close"].to_numpy(dtype=np.float64).tolist()
+    upper_band: list[float] = (median + multiplier * atr_values).tolist()
+    lower_band: list[float] = (median - multiplier * atr_values).tolist()
+    trend, direction = [math.nan] * len(close), [math.nan] * len(close)
     upper, lower, up = np.nan, np.nan, True
     for i in range(start, len(close)):
         if i == start:
@@ -722,7 +733,7 @@ def ktrdr_supertrend(
                 lower = lower_band[i]
             up = close[i] > lower if up else close[i] >= upper
         trend[i], direction[i] = (lower, 1.0) if up else (upper, -1.0)
-    return _frame(frame.index, trend=trend, direction=direction)
+    return _frame(frame.index, trend=np.asarray(trend), direction=np.asarray(direction))
 
 
 def ktrdr_volume_ratio(frame: pd.DataFrame, period: int = 20) -> pd.DataFrame:
