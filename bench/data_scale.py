@@ -6,7 +6,7 @@ lookback 24) a FRESH Python process loads the CSV files, runs ``prepare_dataset`
 then one short epoch of ``fit`` (``--train-batches`` batches of training, then
 validation and test predictions over the whole validation and test parts). It
 reports the prepare time, the train samples/s and the process's peak resident
-memory (``ru_maxrss``), also after subtracting the memory the process had once its
+memory (``VmHWM``), also after subtracting the memory the process had once its
 imports were done; on CUDA also the peak CUDA memory. The data is synthetic
 (a regime-switching random walk) and cached in ``--data-dir``.
 
@@ -106,16 +106,26 @@ def ensure_data(data_dir: Path, symbols: list[str], bars: int) -> Path:
 # ---------------------------------------------------------------- one measurement
 
 
-def _rss_bytes() -> int:
+def _status_bytes(key: str) -> int:
     with open("/proc/self/status", encoding="utf-8") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) * 1024
     return 0
 
 
+def _rss_bytes() -> int:
+    return _status_bytes("VmRSS")
+
+
 def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """This process's peak resident memory since it started.
+
+    ``VmHWM`` rather than ``ru_maxrss``: Linux carries ``ru_maxrss`` over a fork and
+    exec, so a child would report the parent's peak (e.g. after writing 3.2M rows).
+    """
+    peak = _status_bytes("VmHWM")
+    return peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _shorten(data: Any, samples: int) -> Any:
