@@ -96,11 +96,8 @@ ERA_A_START_BODY_2BDFF5E8: dict[str, Any] = {
 # TrainingHostClient.start_training_session with its defaults (caller passes a path here).
 ERA_A_HOST_CLIENT_START_BODY: dict[str, Any] = {
     "model_configuration": {
+        **ERA_A_START_BODY["model_configuration"],
         "strategy_config": "strategies/momentum_mlp.yaml",
-        "symbols": ["AAPL"],
-        "timeframes": ["1h"],
-        "model_type": "mlp",
-        "multi_symbol": False,
     },
     "training_configuration": {
         "epochs": 100,
@@ -118,7 +115,7 @@ ERA_A_HOST_CLIENT_START_BODY: dict[str, Any] = {
         "indicators": [],
         "fuzzy_config": {},
     },
-    "gpu_configuration": {"enable_gpu": True, "memory_fraction": 0.8, "mixed_precision": True},
+    "gpu_configuration": ERA_A_START_BODY["gpu_configuration"],
 }
 
 
