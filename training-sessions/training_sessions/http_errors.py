@@ -79,4 +79,4 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), "HTTPError")
+    return error_response(exc.status_code, str(exc.detail), "HTTPError", headers=exc.headers)
