@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         default=None, description="URL the backend reaches this host at; empty: http://host:port"
     )
     ktrdr_registration_check_seconds: float = Field(default=10.0, gt=0)
+    ktrdr_routes_without_token: bool = Field(
+        default=False, description="KTRDR's routes answer without the api_token (KTRDR sends none)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,7 @@ from training_sessions.errors import SessionNotFoundError
 from training_sessions.manager import SessionManager
 from training_sessions.types import FINAL_STATUSES, SessionView
 
-from training_host.api.deps import AUTH, ManagerDep, SettingsDep
+from training_host.api.deps import KTRDR_AUTH, ManagerDep, SettingsDep
 from training_host.gpu import gpu_status
 from training_host.ktrdr import snapshots
 from training_host.ktrdr.start_bodies import (
@@ -23,7 +23,7 @@ from training_host.ktrdr.start_bodies import (
     wants_gpu,
 )
 
-router = APIRouter(prefix="/training", tags=["ktrdr-compatible"], dependencies=AUTH)
+router = APIRouter(prefix="/training", tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH)
 
 # How long a stop waits for the run to checkpoint, so the answer can say whether it did.
 STOP_ANSWER_WAIT_SECONDS = 20.0

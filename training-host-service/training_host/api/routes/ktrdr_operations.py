@@ -14,12 +14,12 @@ from training_sessions.errors import SessionNotFoundError
 from training_sessions.manager import SessionManager
 from training_sessions.types import SessionView
 
-from training_host.api.deps import AUTH, ManagerDep
+from training_host.api.deps import KTRDR_AUTH, ManagerDep
 from training_host.gpu import gpu_status
 from training_host.ktrdr import snapshots
 
-router = APIRouter(prefix="/api/v1/operations", tags=["ktrdr-compatible"], dependencies=AUTH)
-shutdown_router = APIRouter(tags=["ktrdr-compatible"], dependencies=AUTH)
+router = APIRouter(prefix="/api/v1/operations", tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH)
+shutdown_router = APIRouter(tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH)
 
 HOST_OPERATION_PREFIX = "host_training_"
 
