@@ -96,6 +96,8 @@ def test_mlp_export_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
     assert {p.name for p in folder.iterdir()} == KTRDR_FILES
     assert loaded["model_path"] == folder
     assert loaded["metadata"]["is_trained"] is True
+    # KTRDR before its HEAD reads the architecture at the top of config.json
+    assert loaded["config"]["architecture"] == loaded["config"]["model"]["architecture"]
     assert loaded["metadata"]["model_type"] == "MLPTradingModel"
     assert loaded["metadata"]["input_size"] == loaded["features"]["feature_count"]
     assert loaded["features"]["feature_count"] == windows[0].numel()

@@ -228,7 +228,7 @@ def _point_latest(link: Path, target_name: str) -> None:
 
 
 def _ktrdr_config(job: TrainingJob, artifact_metadata: dict[str, Any]) -> dict[str, Any]:
-    """The strategy as KTRDR keeps it; ``model.architecture`` is what its MLP is built from."""
+    """The strategy as KTRDR keeps it, with the architecture its MLP is built from."""
     config: dict[str, Any] = dict(job.strategy.raw)
     model = dict(config.get("model") or {})
     model["type"] = job.strategy.model.type
@@ -241,6 +241,8 @@ def _ktrdr_config(job: TrainingJob, artifact_metadata: dict[str, Any]) -> dict[s
     model["output_format"] = "classification"
     config["name"] = job.strategy.name
     config["model"] = model
+    # KTRDR before its HEAD builds the network from config.json's top-level architecture.
+    config["architecture"] = model["architecture"]
     return config
 
 
