@@ -117,7 +117,8 @@ def best_metrics(history: list[dict[str, float | int]]) -> dict[str, float | int
 
 
 def resource_usage(view: SessionView, gpu: dict[str, Any] | None) -> dict[str, Any]:
-    device = (gpu or {}).get("devices", [{}])[0] if uses_gpu(view) and gpu else {}
+    devices = (gpu or {}).get("devices") or [{}]
+    device = devices[0] if uses_gpu(view) else {}
     return {
         "gpu_used": uses_gpu(view),
         "device": view.device,
