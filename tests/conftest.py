@@ -12,6 +12,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.postgres",
     "tests.fixtures.browser",
+    "tests.fixtures.fake_ktrdr_backend",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

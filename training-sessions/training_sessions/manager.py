@@ -358,6 +358,11 @@ class SessionManager:
             running = sum(1 for worker in self._running.values() if not worker.final)
             return {"running": running, "queued": len(self._queue)}
 
+    def active_ids(self) -> tuple[str, ...]:
+        """Ids of the sessions running now, oldest first; no database access."""
+        with self._lock:
+            return tuple(w.training_id for w in self._running.values() if not w.final)
+
     def database_reachable(self) -> bool:
         return self._store.ping()
 

@@ -21,6 +21,7 @@ from types import FrameType
 from training_engine.cancellation import CancellationSignal
 from training_engine.errors import EngineError
 from training_engine.job import TrainingJob, TrainingResult
+from training_engine.ktrdr_export import export_for_ktrdr
 from training_engine.progress import ProgressCallback, ProgressEvent
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,14 @@ def _send(conn: Connection, message: WorkerMessage) -> None:
         logger.warning("parent is gone; could not report %s", type(message).__name__)
 
 
+def _export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> None:
+    """KTRDR's model folder beside our artifact; failing here never fails the run."""
+    try:
+        export_for_ktrdr(job, result)
+    except Exception:
+        logger.exception("could not write the KTRDR model folder for %s", result.model_path)
+
+
 def run_worker(
     spec: WorkerSpec, cancel_event: CancellationSignal, conn: Connection, parent_pid: int
 ) -> None:
@@ -137,6 +146,8 @@ def run_worker(
         logger.exception("training %s crashed", spec.training_id)
         _send(conn, Failure(type(exc).__name__, str(exc)))
     else:
+        if result.status == "completed":
+            _export_for_ktrdr(spec.job, result)
         reason = cancel.reason or ("stop" if cancel_event.is_set() else None)
         _send(conn, Result(result, reason))
     finally:
