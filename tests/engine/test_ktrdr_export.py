@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -27,6 +26,7 @@ from training_engine.ktrdr_export import (
 )
 from training_engine.strategy import load_strategy, with_overrides
 from training_engine.trainer import train
+from training_engine.windows import gather_windows
 
 KTRDR_FILES = {"model.pt", "config.json", "metrics.json", "features.json", "metadata.json"}
 KTRDR_ACTIVATION = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -91,7 +91,7 @@ def test_mlp_export_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
     network.load_state_dict(loaded["model"], strict=True)
     ours = load_trained_model(result.model_path or Path()).model
     data = prepare_dataset(job.strategy, job.data_dir)
-    windows = torch.from_numpy(np.ascontiguousarray(data.x_test[:64]))
+    windows = torch.from_numpy(gather_windows(data, "test")[:64])
 
     assert {p.name for p in folder.iterdir()} == KTRDR_FILES
     assert loaded["model_path"] == folder

@@ -23,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +31,7 @@ from training_engine.artifacts import load_trained_model
 from training_engine.dataset import prepare_dataset
 from training_engine.job import TrainingJob, TrainingResult
 from training_engine.models import batched_logits
+from training_engine.windows import WindowedRows, to_device
 
 KTRDR_MODELS_SUBDIR = "ktrdr"
 SUMMARY_FILE = "ktrdr_export.json"
@@ -72,13 +72,12 @@ def ktrdr_state_dict(model: nn.Module, activation: str) -> dict[str, torch.Tenso
     return state
 
 
-def score_split(model: nn.Module, x: np.ndarray, y: np.ndarray) -> SplitScore:
-    """Loss and accuracy of ``model`` on normalised windows ``x`` with labels ``y``."""
+def score_split(model: nn.Module, x: WindowedRows, y: torch.Tensor) -> SplitScore:
+    """Loss and accuracy of ``model`` on the normalised windows ``x`` with labels ``y``."""
     if len(y) == 0:
         return SplitScore(loss=0.0, accuracy=0.0)
-    device = next(model.parameters()).device
-    logits = batched_logits(model, torch.from_numpy(np.ascontiguousarray(x)).to(device)).cpu()
-    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    logits = batched_logits(model, x).cpu()
+    labels = y.cpu()
     loss = float(F.cross_entropy(logits, labels).item())
     accuracy = float((logits.argmax(dim=1) == labels).float().mean().item())
     return SplitScore(loss=loss, accuracy=accuracy)
@@ -98,10 +97,11 @@ def export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> Path:
         raise ValueError("only a completed run with a saved model can be exported")
     trained = load_trained_model(result.model_path)
     data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
+    parts = to_device(data, next(trained.model.parameters()).device)
     scores = {
-        "train": score_split(trained.model, data.x_train, data.y_train),
-        "validation": score_split(trained.model, data.x_val, data.y_val),
-        "test": score_split(trained.model, data.x_test, data.y_test),
+        "train": score_split(trained.model, parts.x_train, parts.y_train),
+        "validation": score_split(trained.model, parts.x_val, parts.y_val),
+        "test": score_split(trained.model, parts.x_test, parts.y_test),
     }
     strategy = job.strategy
     lags = range(data.lookback - 1, -1, -1)  # oldest bar first, as the model flattens

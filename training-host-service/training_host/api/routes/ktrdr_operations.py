@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from training_engine.ktrdr_export import read_summary
 from training_sessions.errors import SessionNotFoundError
+from training_sessions.http.errors import error_responses
 from training_sessions.manager import SessionManager
 from training_sessions.types import SessionView
 
@@ -18,8 +19,15 @@ from training_host.api.deps import KTRDR_AUTH, ManagerDep
 from training_host.gpu import gpu_status
 from training_host.ktrdr import snapshots
 
-router = APIRouter(prefix="/api/v1/operations", tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH)
-shutdown_router = APIRouter(tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH)
+router = APIRouter(
+    prefix="/api/v1/operations",
+    tags=["ktrdr-compatible"],
+    dependencies=KTRDR_AUTH,
+    responses=error_responses(401, 404, 422),
+)
+shutdown_router = APIRouter(
+    tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH, responses=error_responses(401)
+)
 
 HOST_OPERATION_PREFIX = "host_training_"
 
