@@ -12,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,7 +103,7 @@ STARTS = [
 ]
 
 
-def _run(start: Start, tmp_path: Path) -> tuple[dict[str, object], str]:
+def _run(start: Start, tmp_path: Path) -> tuple[dict[str, Any], str]:
     report = tmp_path / "report.json"
     env = {
         key: value

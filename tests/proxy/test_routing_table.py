@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from backend_proxy.routing_table import RoutingTable
 
-import pytest
-from backend_proxy.routing_table import RoutedTrainingRow, RoutingTable
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from tests.fixtures.databases import on_both_databases
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'routes.sqlite3'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    table = RoutingTable(url)  # the server is shared by the session: start from an empty table
-    with Session(table._engine) as session, session.begin():
-        session.execute(delete(RoutedTrainingRow))
-    table.close()
-    yield url
+pytestmark = on_both_databases
 
 
 def test_routes_survive_a_restart_with_last_state_and_pending_stop(database_url: str) -> None:
