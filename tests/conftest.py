@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.market_data",
     "tests.fixtures.servers",
     "tests.fixtures.postgres",
+    "tests.fixtures.browser",
     "tests.fixtures.databases",
 ]
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from backend_proxy.api.routes import create_training_router, health
+from backend_proxy.api.routes import create_training_router, dashboard, health
 from backend_proxy.config import Settings, get_settings
 from backend_proxy.errors import install_error_handlers
 from backend_proxy.runtime import proxy_runtime
@@ -25,8 +25,16 @@ def create_app(
         async with proxy_runtime(app, settings, host_transport=host_transport):
             yield
 
-    app = FastAPI(title="Backend (training proxy)", version="0.1.0", lifespan=lifespan)
+    # docs_url/redoc_url: the dashboard router serves them with local assets.
+    app = FastAPI(
+        title="Backend (training proxy)",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     install_error_handlers(app)
     app.include_router(create_training_router())
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     return app

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any
 from uuid import uuid4
 
 from anyio import to_thread
@@ -29,13 +29,11 @@ from backend_proxy.host_client import HostClient
 from backend_proxy.local_trainings import LocalTrainings
 from backend_proxy.metrics import ProxyMetrics
 from backend_proxy.routing_table import Route, RoutingTable
+from backend_proxy.schemas import FallbackReason
 
 logger = logging.getLogger(__name__)
 
 HOST = "host_service"
-FallbackReason = Literal[
-    "disabled", "breaker_open", "host_unreachable", "host_error", "host_at_capacity"
-]
 
 
 class TrainingDispatcher:
@@ -106,17 +104,20 @@ class TrainingDispatcher:
             return {**await self.local.get(training_id), **_local_fields(route)}
         try:
             state = await self._host_request("GET", f"/trainings/{training_id}/status")
-        except HostUnavailableError:
-            return {**route.last_state, **_host_fields(False), "stop_pending": route.stop_pending}
+        except HostUnavailableError as exc:
+            if not route.confirmed:
+                # No state was ever seen: the start itself is still unconfirmed.
+                raise StartUnconfirmedError(training_id) from exc
+            return {**route.last_state, **_host_fields(False, route.stop_pending)}
         self._remember(training_id, state)
-        return {**state, **_host_fields(True), "stop_pending": route.stop_pending}
+        return {**state, **_host_fields(True, route.stop_pending)}
 
     async def performance(self, training_id: str) -> dict[str, Any]:
         route = await self._require(training_id)
         if route.routed_to == "local":
             return {**await self.local.performance(training_id), **_local_fields(route)}
         state = await self._host_request("GET", f"/trainings/{training_id}/performance")
-        return {**state, **_host_fields(True)}
+        return {**state, **_host_fields(True, route.stop_pending)}
 
     async def stop(self, training_id: str) -> tuple[dict[str, Any], int]:
         """Stop a training; a host training is kept as a pending stop while the host is down."""
@@ -125,12 +126,13 @@ class TrainingDispatcher:
             return {**await self.local.stop(training_id), **_local_fields(route)}, 200
         try:
             state = await self._host_request("POST", f"/trainings/{training_id}/stop")
-        except HostUnavailableError:
+        except HostUnavailableError as exc:
+            if not route.confirmed:
+                raise StartUnconfirmedError(training_id) from exc
             await self._write(self.routes.update, training_id, stop_pending=True)
-            body = {**route.last_state, **_host_fields(False), "stop_pending": True}
-            return body, 202
+            return {**route.last_state, **_host_fields(False, True)}, 202
         await self._write(self.routes.update, training_id, last_state=state, stop_pending=False)
-        return {**state, **_host_fields(True), "stop_pending": False}, 200
+        return {**state, **_host_fields(True)}, 200
 
     async def list_trainings(
         self, *, status: str | None, limit: int, offset: int
@@ -140,7 +142,8 @@ class TrainingDispatcher:
             lambda: self.routes.list_routes(status=status, limit=limit, offset=offset)
         )
         items = await asyncio.gather(*(self._fresh_item(route) for route in routes))
-        return {"items": list(items), "total": total, "limit": limit, "offset": offset}
+        known = [item for item in items if item is not None]
+        return {"items": known, "total": total, "limit": limit, "offset": offset}
 
     async def deliver_pending_stops(self) -> int:
         """Send the stops kept while the host was down; returns how many were delivered."""
@@ -175,10 +178,14 @@ class TrainingDispatcher:
         except HostUnavailableError as exc:
             if not route.confirmed:
                 raise StartUnconfirmedError(route.training_id) from exc
-            return {**route.last_state, "created": False, **_host_fields(False)}, 200
+            return {
+                **route.last_state,
+                "created": False,
+                **_host_fields(False, route.stop_pending),
+            }, 200
         state = response.json()
         await self._confirm(route.training_id, state)
-        return {**state, **_host_fields(True)}, response.status_code
+        return {**state, **_host_fields(True, route.stop_pending)}, response.status_code
 
     async def _start_local(
         self, training_id: str, body: dict[str, Any], reason: FallbackReason
@@ -216,12 +223,17 @@ class TrainingDispatcher:
         state: dict[str, Any] = response.json()
         return state
 
-    async def _fresh_item(self, route: Route) -> dict[str, Any]:
+    async def _fresh_item(self, route: Route) -> dict[str, Any] | None:
+        """The route's fresh state; the last one seen if that fails, None if none was seen."""
         try:
             return await self.status(route.training_id)
         except Exception as exc:  # one broken item must not fail the whole list
             logger.warning("list: %s answered from the table: %s", route.training_id, exc)
-            return {**route.last_state, "routed_to": route.routed_to}
+            if not route.confirmed:
+                return None
+            if route.routed_to == "local":
+                return {**route.last_state, **_local_fields(route)}
+            return {**route.last_state, **_host_fields(False, route.stop_pending)}
 
     async def _host_request(self, method: str, path: str) -> dict[str, Any]:
         state: dict[str, Any] = (await self._host_response(method, path)).json()
@@ -237,11 +249,12 @@ class TrainingDispatcher:
 
     def _remember(self, training_id: str, state: dict[str, Any]) -> None:
         cached = self.routes.cached(training_id)
-        if cached is not None and cached.last_state == state:
+        if cached is not None and cached.confirmed and cached.last_state == state:
             return
         # Keeping the last state must not slow the answer: write after responding.
+        # The host answered with the training: it certainly has it.
         task = asyncio.get_running_loop().create_task(
-            self._write(self.routes.update, training_id, last_state=state)
+            self._write(self.routes.update, training_id, last_state=state, confirmed=True)
         )
         _background.add(task)
         task.add_done_callback(_background.discard)
@@ -269,9 +282,21 @@ def _start_path(multi_symbol: bool) -> str:
     return "/trainings/start-multi-symbol" if multi_symbol else "/trainings/start"
 
 
-def _host_fields(reachable: bool) -> dict[str, Any]:
-    return {"routed_to": HOST, "fallback_reason": None, "host_reachable": reachable}
+def _host_fields(reachable: bool, stop_pending: bool = False) -> dict[str, Any]:
+    """The routing fields of a host training (``schemas.RoutingFields``)."""
+    return {
+        "routed_to": HOST,
+        "fallback_reason": None,
+        "host_reachable": reachable,
+        "stop_pending": stop_pending,
+    }
 
 
 def _local_fields(route: Route) -> dict[str, Any]:
-    return {"routed_to": "local", "fallback_reason": route.fallback_reason}
+    """A local training's: it never waits for the host, whose reachability is moot."""
+    return {
+        "routed_to": "local",
+        "fallback_reason": route.fallback_reason,
+        "host_reachable": None,
+        "stop_pending": False,
+    }

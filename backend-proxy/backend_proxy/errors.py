@@ -1,4 +1,4 @@
-"""The proxy's errors and the ONE place every error becomes an HTTP answer.
+"""The proxy's errors and their statuses; ``training_sessions.http.errors`` answers them.
 
 ::
 
@@ -9,30 +9,18 @@
     ├── StartUnconfirmedError    an ambiguous start the host could not confirm     -> 503
     └── TrainingNotFoundError    no training with this id in the routing table     -> 404
 
-Engine errors (``training_engine.errors``, raised by local trainings) map by class
-in ``STATUS_BY_ERROR``. Every answer but a passed-through one has the body
-``{"detail": "<message>", "error": "<type>"}``, the host service's error shape.
+Session and engine errors (raised by local trainings) map by class in
+``training_sessions.http.errors``. Every answer but a passed-through one has the
+body ``{"detail": "<message>", "error": "<type>"}``, the host service's error shape;
+a StartUnconfirmedError adds the ``training_id`` to retry with.
 """
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from training_engine.errors import EngineError
-from training_sessions.errors import SessionError
-from training_sessions.http_errors import (
-    ENGINE_ERROR_STATUS,
-    error_response,
-    handle_http_exception,
-    handle_validation_error,
-    status_for,
-)
-
-logger = logging.getLogger(__name__)
+from training_sessions.http.errors import error_response
+from training_sessions.http.errors import install_error_handlers as install_shared_handlers
 
 
 class ProxyError(Exception):
@@ -85,27 +73,24 @@ class TrainingNotFoundError(ProxyError):
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (TrainingNotFoundError, 404),
     (HostUnavailableError, 503),
-    (StartUnconfirmedError, 503),
-    *ENGINE_ERROR_STATUS,
 )
 
 
-async def _handle_domain(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, HostRejectedError):
-        # The host's 4xx is the caller's problem: same status, same body.
-        return Response(exc.body, status_code=exc.status_code, media_type=exc.content_type)
-    status = status_for(exc, STATUS_BY_ERROR)
-    if status == 500:
-        logger.exception("unmapped error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error", "InternalError")
-    extra = {"training_id": exc.training_id} if isinstance(exc, StartUnconfirmedError) else {}
-    return error_response(status, str(exc), type(exc).__name__, extra=extra)
+def _pass_through(exc: Exception) -> Response:
+    # The host's 4xx is the caller's problem: same status, same body.
+    assert isinstance(exc, HostRejectedError)
+    return Response(exc.body, status_code=exc.status_code, media_type=exc.content_type)
+
+
+def _unconfirmed(exc: Exception) -> Response:
+    assert isinstance(exc, StartUnconfirmedError)
+    return error_response(503, str(exc), type(exc).__name__, extra={"training_id": exc.training_id})
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the mapping above on ``app`` (a backend mounting the router calls this too)."""
-    app.add_exception_handler(ProxyError, _handle_domain)
-    app.add_exception_handler(EngineError, _handle_domain)
-    app.add_exception_handler(SessionError, _handle_domain)
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
-    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    """Answer the proxy's errors on ``app`` (a backend mounting the router calls this too)."""
+    install_shared_handlers(
+        app,
+        STATUS_BY_ERROR,
+        answers={HostRejectedError: _pass_through, StartUnconfirmedError: _unconfirmed},
+    )

@@ -3,64 +3,30 @@
 ``training_sessions.manager.SessionManager`` runs each training in a
 worker process with its own concurrency limit and FIFO queue, persists it and
 resumes it after a restart; this module only adapts it to async callers and to
-the host service's JSON shapes.
+the host service's JSON bodies (``training_sessions.contract``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from typing import Any
 
 from anyio import to_thread
+from training_sessions.contract import StartTrainingBody, TrainingPerformance, TrainingStatus
 from training_sessions.manager import SessionManager
-from training_sessions.types import (
-    RuntimeSettings,
-    SessionPerformance,
-    SessionView,
-    TrainingRequest,
-)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    return value
+from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
 
 def view_body(view: SessionView) -> dict[str, Any]:
-    """A session in the host service's status shape (which leaves out the request)."""
-    body: dict[str, Any] = _jsonable(dataclasses.asdict(view))
-    body.pop("request", None)
-    return body
-
-
-def performance_body(performance: SessionPerformance) -> dict[str, Any]:
-    """A session's history in the host service's performance shape."""
-    body: dict[str, Any] = _jsonable(dataclasses.asdict(performance))
-    return body
+    """A session as the host service writes its status (the shared contract's JSON)."""
+    return TrainingStatus.from_view(view).model_dump(mode="json")
 
 
 def training_request(body: dict[str, Any]) -> TrainingRequest:
-    """The runtime's request from a start body (``symbol``/``timeframe`` or the lists)."""
-    symbols = body.get("symbols") or ([body["symbol"]] if body.get("symbol") else None)
-    timeframes = body.get("timeframes") or ([body["timeframe"]] if body.get("timeframe") else None)
+    """The runtime's request from a start body (either start route's)."""
+    request = StartTrainingBody.model_validate(body).to_request()
     # Local trainings have no GPU: whatever device the client asked for, they run on CPU.
-    config = {**(body.get("config") or {}), "device": "cpu"}
-    return TrainingRequest.from_dict(
-        {
-            "strategy": body.get("strategy"),
-            "symbols": symbols,
-            "timeframes": timeframes,
-            "start_date": body.get("start_date"),
-            "end_date": body.get("end_date"),
-            "config": config,
-        }
-    )
+    return dataclasses.replace(request, config={**request.config, "device": "cpu"})
 
 
 class LocalTrainings:
@@ -84,7 +50,8 @@ class LocalTrainings:
         return view_body(await to_thread.run_sync(self._manager.get, training_id))
 
     async def performance(self, training_id: str) -> dict[str, Any]:
-        return performance_body(await to_thread.run_sync(self._manager.performance, training_id))
+        performance = await to_thread.run_sync(self._manager.performance, training_id)
+        return TrainingPerformance.from_performance(performance).model_dump(mode="json")
 
     async def stop(self, training_id: str) -> dict[str, Any]:
         return view_body(await to_thread.run_sync(self._manager.stop, training_id))

@@ -1,49 +1,63 @@
-"""Request bodies, compatible with the host service's ``/trainings`` routes.
+"""The proxy's answers: the shared training bodies plus where each training runs.
 
-The proxy may not import ``training_host``, so it models the bodies itself; they
-are forwarded to the host as the client sent them, plus the training_id.
+Requests and the bodies they extend are ``training_sessions.contract``'s, the
+host service's own, so a body valid here is valid there and the other way round.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
+from training_sessions.contract import (
+    ErrorBody,
+    StartTrainingResponse,
+    TrainingList,
+    TrainingPerformance,
+    TrainingStatus,
+)
 
-# The host service's own pattern: an id valid here is valid there.
-TRAINING_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+from backend_proxy.routing_table import RoutedTo
 
-
-class StartTrainingBody(BaseModel):
-    """``POST /api/trainings/start``: one symbol/timeframe or the lists, all optional."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    training_id: str | None = Field(default=None, pattern=TRAINING_ID_PATTERN)
-    strategy: str | dict[str, Any] | None = None
-    symbol: str | None = None
-    symbols: list[str] | None = None
-    timeframe: str | None = None
-    timeframes: list[str] | None = None
-    start_date: str | None = None
-    end_date: str | None = None
-    config: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _one_form_each(self) -> StartTrainingBody:
-        if self.symbol is not None and self.symbols is not None:
-            raise ValueError("give either 'symbol' or 'symbols', not both")
-        if self.timeframe is not None and self.timeframes is not None:
-            raise ValueError("give either 'timeframe' or 'timeframes', not both")
-        return self
-
-    def forwarded(self) -> dict[str, Any]:
-        """The body as sent on to the host (unset fields left out)."""
-        return self.model_dump(exclude_none=True)
+FallbackReason = Literal[
+    "disabled", "breaker_open", "host_unreachable", "host_error", "host_at_capacity"
+]
 
 
-class StartMultiSymbolBody(StartTrainingBody):
-    """``POST /api/trainings/start-multi-symbol``: the lists are required."""
+class RoutingFields(BaseModel):
+    """Where a training runs, in every answer about one."""
 
-    symbols: list[str] = Field(min_length=1)
-    timeframes: list[str] = Field(min_length=1)
+    routed_to: RoutedTo
+    fallback_reason: FallbackReason | None = Field(
+        description="why a training runs locally; null for a host training"
+    )
+    host_reachable: bool | None = Field(
+        description="whether the host answered this request; null for a local training"
+    )
+    stop_pending: bool = Field(description="a stop is kept here until the host is reachable again")
+
+
+class RoutedTrainingStatus(TrainingStatus, RoutingFields):
+    """A training's status; the last state seen while its host is unreachable."""
+
+
+class RoutedStartResponse(StartTrainingResponse, RoutingFields):
+    """The start answer: the status, ``created`` and the route."""
+
+
+class RoutedTrainingPerformance(TrainingPerformance, RoutingFields):
+    """A training's history and test metrics, with its route."""
+
+
+class RoutedTrainingList(TrainingList):
+    items: Sequence[RoutedTrainingStatus]
+
+
+class UnavailableBody(ErrorBody):
+    """A 503: the host is unreachable, or a start it may have taken is unconfirmed."""
+
+    training_id: str | None = Field(
+        default=None,
+        description="only with StartUnconfirmedError: retry the start with this id",
+    )

@@ -77,12 +77,12 @@ def test_the_packages_keep_every_contract(repo_root: Path, tmp_path: Path) -> No
         (
             "training-sessions/training_sessions/planted.py",
             "from fastapi import FastAPI\n",
-            "except its error-to-HTTP module BROKEN",
+            "except its HTTP glue (training_sessions.http) BROKEN",
         ),
         (
             "training-sessions/training_sessions/planted.py",
             "from starlette.requests import Request\n",
-            "except its error-to-HTTP module BROKEN",
+            "except its HTTP glue (training_sessions.http) BROKEN",
         ),
         (
             "training-host-service/training_host/planted.py",

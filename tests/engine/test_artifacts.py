@@ -16,21 +16,21 @@ from training_engine.artifacts import (
     load_trained_model,
     save_model_artifact,
 )
-from training_engine.dataset import NormalizationStats
 from training_engine.errors import ArtifactError
-from training_engine.job import TrainingJob
+from training_engine.job import TrainingJob, TrainingResult
 from training_engine.models import batched_logits
 from training_engine.strategy import load_strategy, with_overrides
 from training_engine.trainer import FitOutcome, fit, train
 
+from tests.engine.artifact_golden import (
+    GOLDEN_ARTIFACT,
+    NORMALIZATION,
+    VOLATILE_METADATA,
+    fixed_run,
+)
 from tests.engine.synthetic import make_dataset, make_strategy
 
 torch.set_num_threads(1)
-
-NORMALIZATION = NormalizationStats(
-    mean=np.array([100.0, -2.0, 0.5, 7.0], dtype=np.float32),
-    std=np.array([10.0, 0.5, 2.0, 3.0], dtype=np.float32),
-)
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +40,32 @@ def trained() -> FitOutcome:
 
 
 def _save(outcome: FitOutcome, models_dir: Path) -> Path:
-    data = make_dataset()
+    data = replace(make_dataset(), normalization=NORMALIZATION)
     return save_model_artifact(
-        models_dir,
-        make_strategy(epochs=2),
-        outcome.model,
-        feature_names=data.feature_names,
-        normalization=NORMALIZATION,
-        lookback=data.lookback,
-        n_features=data.x_train.shape[2],
-        history=outcome.result.history,
-        test_metrics=outcome.result.test_metrics,
-        baseline_metrics=outcome.result.baseline_metrics,
+        models_dir, make_strategy(epochs=2), outcome.model, data, outcome.result
     )
+
+
+def test_artifact_files_are_those_written_before_save_model_artifact_took_data_and_result(
+    tmp_path: Path,
+) -> None:
+    strategy, model, data, result = fixed_run()
+    path = save_model_artifact(tmp_path, strategy, model, data, result)
+
+    assert path == tmp_path / "synthetic" / "AAPL_1h_v1"
+    for name in (WEIGHTS_FILE, STRATEGY_FILE):
+        assert (path / name).read_bytes() == (GOLDEN_ARTIFACT / name).read_bytes(), name
+
+    # metadata.json as text, so that 3 and 3.0 differ; less its lines that change every run
+    volatile = tuple(f'"{key}":' for key in VOLATILE_METADATA)
+
+    def stable_lines(directory: Path) -> list[str]:
+        lines = (directory / METADATA_FILE).read_text(encoding="utf-8").splitlines()
+        return [line for line in lines if not line.lstrip().startswith(volatile)]
+
+    metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
+    assert set(VOLATILE_METADATA) <= metadata.keys()
+    assert stable_lines(path) == stable_lines(GOLDEN_ARTIFACT)
 
 
 def test_loaded_model_predicts_from_raw_windows_like_the_in_memory_model(
@@ -139,21 +152,11 @@ def test_training_on_generated_data_beats_the_majority_baseline(
 def test_multi_symbol_model_directory_joins_symbols_with_dashes(
     trained: FitOutcome, tmp_path: Path
 ) -> None:
-    data = make_dataset()
-    path = save_model_artifact(
-        tmp_path,
-        make_strategy(epochs=2),
-        trained.model,
-        feature_names=data.feature_names,
-        normalization=None,
-        lookback=data.lookback,
-        n_features=data.x_train.shape[2],
-        history=[],
-        test_metrics=None,
-        baseline_metrics=None,
-        symbols=("AAPL", "MSFT"),
-        base_timeframe="4h",
+    data = replace(
+        make_dataset(), normalization=None, symbols=("AAPL", "MSFT"), base_timeframe="4h"
     )
+    untested = TrainingResult(status="completed", device="cpu", epochs_completed=0, total_epochs=2)
+    path = save_model_artifact(tmp_path, make_strategy(epochs=2), trained.model, data, untested)
     assert path == tmp_path / "synthetic" / "AAPL-MSFT_4h_v1"
     loaded = load_trained_model(path)
     assert loaded.normalization is None

@@ -1,20 +1,39 @@
-"""The checkpoint format: atomic writes, clear errors, RNG capture."""
+"""The checkpoint format: atomic writes, clear errors, RNG capture, older files resumed."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from training_engine.checkpoint import (
+    RunState,
     capture_rng_state,
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
 from training_engine.errors import CheckpointError
+from training_engine.job import EpochMetrics
+from training_engine.models import build_model
+from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
+from training_engine.trainer import fit
+
+from tests.engine.synthetic import make_dataset, make_strategy
+
+# Written by the trainer as of commit 0a71f04, before RunState: ``fit`` of this strategy on
+# ``make_dataset(n_train=160)`` (5 batches an epoch), cancelled after batch 2 of epoch 2,
+# inside an accumulation group (so it holds gradients), early stopping keeping best weights.
+CHECKPOINT_V1 = Path(__file__).parent / "data" / "checkpoint_format_v1.pt"
+CHECKPOINT_V1_TRAINING: dict[str, Any] = {
+    "epochs": 3,
+    "gradient_accumulation_steps": 3,
+    "scheduler": "cosine",
+    "early_stopping": {"enabled": True, "patience": 5, "min_delta": 0.0},
+}
 
 
 def test_saved_checkpoint_loads_back_with_tensors_and_plain_values(tmp_path: Path) -> None:
@@ -80,3 +99,65 @@ def test_rng_state_survives_a_checkpoint_round_trip(tmp_path: Path) -> None:
     assert expected[0] == again[0]
     assert np.array_equal(expected[1], again[1])
     assert torch.equal(expected[2], again[2])
+
+
+def _assert_same_state(left: Any, right: Any, where: str = "checkpoint") -> None:
+    if isinstance(left, torch.Tensor):
+        assert isinstance(right, torch.Tensor) and torch.equal(left, right), where
+    elif isinstance(left, dict):
+        assert isinstance(right, dict) and left.keys() == right.keys(), where
+        for key in left:
+            _assert_same_state(left[key], right[key], f"{where}.{key}")
+    elif isinstance(left, list | tuple):
+        assert isinstance(right, list | tuple) and len(left) == len(right), where
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            _assert_same_state(a, b, f"{where}[{index}]")
+    else:
+        assert left == right, where
+
+
+def test_checkpoint_of_the_format_before_run_state_loads_into_a_run_state_completely() -> None:
+    written = load_checkpoint(CHECKPOINT_V1)
+    strategy = make_strategy(**CHECKPOINT_V1_TRAINING)
+    settings = strategy.training
+    model = build_model(strategy.model, n_features=4, lookback=3)
+    optimizer = build_optimizer(settings, model.parameters())
+    run = RunState(
+        fingerprint=written["fingerprint"],
+        model=model,
+        optimizer=optimizer,
+        schedule=build_scheduler(settings, optimizer, 2),
+        scaler=None,
+        early_stopping=EarlyStopping.from_settings(settings),
+        loss_sum=torch.zeros(()),
+        epoch=7,
+        batch=9,
+        stopped_early=True,
+    )
+
+    run.load_state_dict(written)
+
+    assert (run.epoch, run.batch, run.stopped_early) == (1, 2, False)
+    assert run.history == [EpochMetrics(**written["history"][0])]
+    # Written back, it is the same file content: no key was dropped, renamed or added.
+    del written["format_version"]
+    _assert_same_state(run.state_dict(), written)
+
+
+def test_checkpoint_of_the_format_before_run_state_resumes_to_the_end_of_the_run(
+    tmp_path: Path,
+) -> None:
+    written = load_checkpoint(CHECKPOINT_V1)
+    checkpoint = tmp_path / "resumed.pt"
+
+    resumed = fit(
+        make_dataset(n_train=160),
+        make_strategy(**CHECKPOINT_V1_TRAINING),
+        checkpoint_path=checkpoint,
+        resume_from=CHECKPOINT_V1,
+    )
+
+    assert resumed.result.status == "completed"
+    assert [m.epoch for m in resumed.result.history] == [1, 2, 3]
+    assert resumed.result.history[0] == EpochMetrics(**written["history"][0])
+    assert load_checkpoint(checkpoint).keys() == written.keys()

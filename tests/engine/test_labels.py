@@ -9,15 +9,15 @@ from training_engine.labels import (
     HOLD,
     SELL,
     compute_labels,
-    forward_return_labels,
-    zigzag_labels,
+    lookahead_move_labels,
+    threshold_return_labels,
 )
 from training_engine.strategy import LabelConfig
 
 
 def test_zigzag_labels_by_the_larger_move_past_the_threshold() -> None:
     close = np.array([100.0, 101.0, 106.0, 103.0, 97.0, 96.0, 99.0, 100.0])
-    labels = zigzag_labels(close, threshold=0.03, lookahead=2)
+    labels = lookahead_move_labels(close, threshold=0.03, lookahead=2)
     # bar 0 sees 101, 106: +6%      -> BUY
     # bar 1 sees 106, 103: +5%      -> BUY
     # bar 2 sees 103, 97: -8.5%     -> SELL
@@ -29,14 +29,14 @@ def test_zigzag_labels_by_the_larger_move_past_the_threshold() -> None:
 
 def test_zigzag_move_both_ways_goes_to_the_larger_one() -> None:
     close = np.array([100.0, 95.0, 110.0])
-    assert zigzag_labels(close, 0.03, 2).tolist() == [BUY]
+    assert lookahead_move_labels(close, 0.03, 2).tolist() == [BUY]
     close = np.array([100.0, 104.0, 90.0])
-    assert zigzag_labels(close, 0.03, 2).tolist() == [SELL]
+    assert lookahead_move_labels(close, 0.03, 2).tolist() == [SELL]
 
 
 def test_forward_return_labels_compare_the_return_over_the_horizon() -> None:
     close = np.array([100.0, 100.0, 102.0, 99.5, 98.5, 98.0])
-    labels = forward_return_labels(close, horizon=2, threshold=0.01)
+    labels = threshold_return_labels(close, horizon=2, threshold=0.01)
     # 102/100 +2% BUY; 99.5/100 -0.5% HOLD; 98.5/102 -3.4% SELL; 98/99.5 -1.5% SELL
     assert labels.tolist() == [BUY, HOLD, SELL, SELL]
 
@@ -57,6 +57,7 @@ def test_labels_ignore_prices_beyond_their_lookahead() -> None:
     changed[5] = 50.0
     # bar 0 and 1 with lookahead 3 see at most bar 4
     assert (
-        zigzag_labels(close, 0.02, 3)[:2].tolist() == zigzag_labels(changed, 0.02, 3)[:2].tolist()
+        lookahead_move_labels(close, 0.02, 3)[:2].tolist()
+        == lookahead_move_labels(changed, 0.02, 3)[:2].tolist()
     )
-    assert len(zigzag_labels(close[:3], 0.02, 3)) == 0
+    assert len(lookahead_move_labels(close[:3], 0.02, 3)) == 0

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,37 @@ import httpx
 import pytest
 from backend_proxy.app import create_app
 from backend_proxy.config import Settings
+from training_sessions.contract import TrainingPerformance, TrainingProgress, TrainingStatus
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app
 from tests.fixtures.waiting import wait_until
 
 SMALL_TRAINING = {"strategy": "momentum_mlp", "config": {"epochs": 2}}
+
+
+def host_status_body(training_id: str, status: str = "running") -> dict[str, Any]:
+    """A status body as the host service writes it: half way through two epochs."""
+    now = datetime.now(UTC)
+    body = TrainingStatus.model_validate(
+        {
+            "training_id": training_id,
+            "status": status,
+            "progress": TrainingProgress(
+                epoch=1, total_epochs=2, batch=0, total_batches=4, percent=50.0, eta_seconds=1.0
+            ),
+            "metrics": {"train_loss": 0.69},
+            "device": "cuda:0",
+            "created_at": now,
+            "started_at": now,
+            "finished_at": None,
+            "error": None,
+            "model_path": None,
+            "checkpoint_path": None,
+            "resume_count": 0,
+        }
+    )
+    return body.model_dump(mode="json")
 
 
 @dataclass
@@ -60,7 +86,14 @@ class ScriptedHost:
                 self.stops.append(parts[1])
                 state["status"] = "cancelled"
             if parts[2] == "performance":
-                return httpx.Response(200, json={"training_id": parts[1], "history": []})
+                performance = TrainingPerformance(
+                    training_id=parts[1],
+                    status=state["status"],
+                    history=[],
+                    test_metrics=None,
+                    baseline_metrics=None,
+                )
+                return httpx.Response(200, json=performance.model_dump(mode="json"))
             return httpx.Response(200, json=state)
         return httpx.Response(404, json={"detail": "not found", "error": "NotFound"})
 
@@ -72,11 +105,7 @@ class ScriptedHost:
         training_id = body["training_id"]
         created = training_id not in self.trainings
         if created:
-            self.trainings[training_id] = {
-                "training_id": training_id,
-                "status": "running",
-                "progress": {"epoch": 1, "total_epochs": 2, "percent": 50.0},
-            }
+            self.trainings[training_id] = host_status_body(training_id)
         if self.timeout_after_start:
             # The host took the training; its answer is lost on the way back.
             raise httpx.ReadTimeout("timed out", request=request)

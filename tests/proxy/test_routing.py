@@ -7,7 +7,13 @@ from typing import Any
 import httpx
 from backend_proxy.config import Settings
 
-from tests.proxy.conftest import SMALL_TRAINING, ScriptedHost, run_backend, wait_until
+from tests.proxy.conftest import (
+    SMALL_TRAINING,
+    ScriptedHost,
+    host_status_body,
+    run_backend,
+    wait_until,
+)
 
 
 def start(client: httpx.Client, body: dict[str, Any] | None = None) -> httpx.Response:
@@ -82,13 +88,32 @@ def test_ambiguous_start_that_cannot_be_confirmed_answers_503_with_the_id(
     assert response.json()["error"] == "StartUnconfirmedError"
     training_id = response.json()["training_id"]
     scripted_host.fail_status = None
-    scripted_host.trainings[training_id] = {"training_id": training_id, "status": "running"}
+    scripted_host.trainings[training_id] = host_status_body(training_id)
 
     retry = start(scripted_backend, {**SMALL_TRAINING, "training_id": training_id})
 
     assert retry.status_code == 200, retry.text
     assert retry.json()["routed_to"] == "host_service"
     assert list(scripted_host.trainings) == [training_id]
+
+
+def test_status_of_unconfirmed_start_while_host_down_answers_503_with_the_id(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    scripted_host.fail_status = 500
+    training_id = start(scripted_backend).json()["training_id"]
+    scripted_host.fail_status = None
+    scripted_host.down = True
+
+    response = scripted_backend.get(f"/api/trainings/{training_id}/status")
+    listed = scripted_backend.get("/api/trainings").json()
+
+    # No state of it was ever seen: the proxy cannot claim any status.
+    assert response.status_code == 503
+    assert response.json()["error"] == "StartUnconfirmedError"
+    assert response.json()["training_id"] == training_id
+    assert listed["items"] == []
+    assert listed["total"] == 1
 
 
 def test_status_of_host_training_while_host_down_answers_last_state(

@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,24 +27,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from training_engine.dataset import NormalizationStats
+from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.device import resolve_device
 from training_engine.errors import ArtifactError
 from training_engine.evaluation import CLASS_NAMES
-from training_engine.job import ClassificationReport, EpochMetrics
+from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
-from training_engine.strategy import (
-    DataSplit,
-    EarlyStoppingConfig,
-    FeatureConfig,
-    FuzzySetSpec,
-    IndicatorSpec,
-    LabelConfig,
-    ModelConfig,
-    StrategyConfig,
-    TrainingSettings,
-    strategy_to_dict,
-)
+from training_engine.strategy import ModelConfig, StrategyConfig, strategy_to_dict
 
 WEIGHTS_FILE = "model.safetensors"
 STRATEGY_FILE = "strategy.yaml"
@@ -62,16 +51,8 @@ def save_model_artifact(
     models_dir: Path,
     strategy: StrategyConfig,
     model: nn.Module,
-    *,
-    feature_names: list[str],
-    normalization: NormalizationStats | None,
-    lookback: int,
-    n_features: int,
-    history: list[EpochMetrics],
-    test_metrics: ClassificationReport | None,
-    baseline_metrics: ClassificationReport | None,
-    symbols: tuple[str, ...] | None = None,
-    base_timeframe: str | None = None,
+    data: PreparedDataset,
+    result: TrainingResult,
 ) -> Path:
     """Write a new versioned model directory and return its path.
 
@@ -79,28 +60,34 @@ def save_model_artifact(
     exclusive ``mkdir`` (two runs finishing together get different versions) and the
     files are written into a temporary sibling that replaces it in one rename, so a
     half-written model is never visible under the final name.
+
+    Args:
+        models_dir: the root of all model directories.
+        strategy: the strategy trained (its name, model config and source are saved).
+        model: the trained model.
+        data: the data it was trained on (features, normalisation, window shape, symbols).
+        result: the run's history and test metrics.
     """
-    symbols = tuple(symbols or strategy.symbols)
-    timeframe = base_timeframe or strategy.base_timeframe
     parent = Path(models_dir) / strategy.name
     parent.mkdir(parents=True, exist_ok=True)
-    target = _reserve_version_dir(parent, artifact_prefix(symbols, timeframe))
+    target = _reserve_version_dir(parent, artifact_prefix(data.symbols, data.base_timeframe))
     from training_engine import __version__
 
+    test_metrics, baseline_metrics = result.test_metrics, result.baseline_metrics
     metadata = {
         "format_version": ARTIFACT_FORMAT_VERSION,
         "engine_version": __version__,
         "created_at": datetime.now(UTC).isoformat(),
         "strategy_name": strategy.name,
-        "symbols": list(symbols),
-        "base_timeframe": timeframe,
-        "feature_names": list(feature_names),
-        "normalization": normalization.to_dict() if normalization is not None else None,
-        "model_config": asdict(strategy.model),
-        "n_features": n_features,
-        "lookback": lookback,
+        "symbols": list(data.symbols),
+        "base_timeframe": data.base_timeframe,
+        "feature_names": list(data.feature_names),
+        "normalization": data.normalization.to_dict() if data.normalization is not None else None,
+        "model_config": strategy.model.model_dump(mode="json"),
+        "n_features": int(data.x_train.shape[2]),
+        "lookback": data.lookback,
         "class_names": list(CLASS_NAMES),
-        "history": [asdict(m) for m in history],
+        "history": [asdict(m) for m in result.history],
         "test_metrics": asdict(test_metrics) if test_metrics is not None else None,
         "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
     }
@@ -229,34 +216,9 @@ def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
 
 
 def _model_config(data: Mapping[str, Any]) -> ModelConfig:
-    return replace(
-        ModelConfig(**{k: v for k, v in data.items() if k != "hidden_layers"}),
-        hidden_layers=tuple(data["hidden_layers"]),
-    )
+    return ModelConfig.model_validate(data)
 
 
 def _strategy_from_dict(data: Mapping[str, Any], raw: Mapping[str, Any]) -> StrategyConfig:
     """Rebuild the validated config ``strategy_to_dict`` wrote (overrides included)."""
-    training = dict(data["training"])
-    training["early_stopping"] = EarlyStoppingConfig(**training["early_stopping"])
-    return StrategyConfig(
-        name=data["name"],
-        symbols=tuple(data["symbols"]),
-        timeframes=tuple(data["timeframes"]),
-        base_timeframe=data["base_timeframe"],
-        indicators=tuple(IndicatorSpec(**spec) for spec in data["indicators"]),
-        fuzzy_sets={
-            key: tuple(
-                FuzzySetSpec(name=s["name"], type=s["type"], parameters=tuple(s["parameters"]))
-                for s in sets
-            )
-            for key, sets in data["fuzzy_sets"].items()
-        },
-        model=_model_config(data["model"]),
-        features=FeatureConfig(**data["features"]),
-        training=TrainingSettings(**training),
-        labels=LabelConfig(**data["labels"]),
-        data_split=DataSplit(**data["data_split"]),
-        raw=dict(raw),
-        ignored_keys=tuple(data.get("ignored_keys", ())),
-    )
+    return StrategyConfig.model_validate({**data, "raw": dict(raw)})

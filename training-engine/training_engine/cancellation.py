@@ -36,7 +36,3 @@ class CancellationToken:
     def is_set(self) -> bool:
         """True once :meth:`cancel` has been called."""
         return self._event.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()

@@ -2,7 +2,7 @@
 
 A checkpoint holds everything a run needs to continue exactly where it stopped::
 
-    format_version   int, CHECKPOINT_FORMAT_VERSION
+    format_version   int, CHECKPOINT_FORMAT_VERSION (added by save_checkpoint)
     fingerprint      str, hash of the training config and data shape (see config_fingerprint)
     model            state dict
     optimizer        state dict
@@ -14,8 +14,13 @@ A checkpoint holds everything a run needs to continue exactly where it stopped::
     epoch            0-based epoch in progress
     batch            batches of that epoch already trained
     loss_sum         running train loss of that epoch (tensor)
+    stopped_early    bool, early stopping ended the run after ``epoch``
     history          list of EpochMetrics as dicts
     best_val_loss    float
+
+:class:`RunState` writes and reads every key but the first
+(``state_dict``/``load_state_dict``); :func:`save_run`/:func:`resume_run` put it in a file
+and back.
 
 It is loaded with ``weights_only=True``: only tensors and plain Python values, so a
 checkpoint file can never run code.
@@ -29,15 +34,108 @@ import os
 import pickle
 import random
 import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from training_engine.errors import CheckpointError
+from training_engine.job import EpochMetrics
+from training_engine.optim import EarlyStopping, LRSchedule
 
 CHECKPOINT_FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything a checkpoint holds: the objects being trained and where the loop is.
+
+    ``epoch`` is the 0-based epoch in progress and ``batch`` the batches of it already
+    trained; ``loss_sum`` is the sum of those batches' losses, kept on the device.
+    """
+
+    fingerprint: str
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: torch.amp.GradScaler | None
+    early_stopping: EarlyStopping
+    loss_sum: torch.Tensor
+    history: list[EpochMetrics] = field(default_factory=list)
+    epoch: int = 0
+    batch: int = 0
+    stopped_early: bool = False
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint's keys (all but ``format_version``), RNG states as of now."""
+        # Gradients are only pending when stopped inside an accumulation group.
+        grads = [p.grad for p in self.model.parameters()]
+        return {
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "early_stopping": self.early_stopping.state_dict(),
+            "grads": grads if any(g is not None for g in grads) else None,
+            "rng": capture_rng_state(),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "loss_sum": self.loss_sum,
+            "stopped_early": self.stopped_early,
+            "history": [asdict(m) for m in self.history],
+            "best_val_loss": self.early_stopping.best_loss,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore every object and the position from :meth:`state_dict`'s keys, the RNGs last.
+
+        Raises:
+            KeyError, TypeError, ValueError, RuntimeError: a key is missing or does not fit.
+        """
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["grad_scaler"] is not None:
+            self.scaler.load_state_dict(state["grad_scaler"])
+        self.early_stopping.load_state_dict(state["early_stopping"])
+        if state["grads"] is not None:
+            for param, grad in zip(self.model.parameters(), state["grads"], strict=True):
+                param.grad = None if grad is None else grad.to(param.device)
+        self.history[:] = [EpochMetrics(**row) for row in state["history"]]
+        self.epoch = int(state["epoch"])
+        self.batch = int(state["batch"])
+        self.loss_sum = state["loss_sum"].to(self.loss_sum.device)
+        self.stopped_early = bool(state["stopped_early"])
+        restore_rng_state(state["rng"])
+
+
+def save_run(path: Path, run: RunState) -> None:
+    """Checkpoint ``run`` to ``path`` (atomically, see :func:`save_checkpoint`)."""
+    save_checkpoint(path, run.state_dict())
+
+
+def resume_run(path: Path, run: RunState) -> None:
+    """Load the checkpoint at ``path`` into ``run``.
+
+    Raises:
+        CheckpointError: the file is unreadable, of another run (its fingerprint differs
+            from ``run.fingerprint``), or does not fit the run's objects.
+    """
+    state = load_checkpoint(path)
+    if state.get("fingerprint") != run.fingerprint:
+        raise CheckpointError(
+            f"checkpoint {path} belongs to a different run: the strategy, training "
+            "settings or data shape differ from this one"
+        )
+    try:
+        run.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path} cannot be restored: {exc}") from exc
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -14,7 +14,9 @@ from torch import nn
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy import ModelConfig
 
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+# The registries strategies are validated against (training_engine.strategy.names).
+MODEL_TYPES = ("mlp", "lstm", "gru", "transformer")
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
@@ -26,12 +28,12 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
+    if name not in ACTIVATIONS:
         raise StrategyConfigError(
             "model.architecture.activation",
-            f"expected one of {', '.join(_ACTIVATIONS)}, got {name!r}",
+            f"expected one of {', '.join(ACTIVATIONS)}, got {name!r}",
         )
-    return _ACTIVATIONS[name]()
+    return ACTIVATIONS[name]()
 
 
 class MLPClassifier(nn.Module):
@@ -156,7 +158,7 @@ def build_model(
     if config.type == "transformer":
         return TransformerClassifier(config, n_features, lookback, n_classes)
     raise StrategyConfigError(
-        "model.type", f"expected one of mlp, lstm, gru, transformer, got {config.type!r}"
+        "model.type", f"expected one of {', '.join(MODEL_TYPES)}, got {config.type!r}"
     )
 
 

@@ -13,6 +13,10 @@ from torch import nn
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy import TrainingSettings
 
+# The registries strategies are validated against (training_engine.strategy.names).
+OPTIMIZERS = ("adam", "adamw", "sgd", "muon")
+SCHEDULERS = ("none", "cosine", "onecycle", "plateau")
+
 
 class MuonWithAdamW(torch.optim.Optimizer):
     """Muon for 2-D weight matrices and AdamW for everything else, stepped together.
@@ -73,7 +77,7 @@ def build_optimizer(
             )
         return MuonWithAdamW(params, settings)
     raise StrategyConfigError(
-        "model.training.optimizer", f"expected one of adam, adamw, sgd, muon, got {name!r}"
+        "model.training.optimizer", f"expected one of {', '.join(OPTIMIZERS)}, got {name!r}"
     )
 
 
@@ -151,7 +155,7 @@ def build_scheduler(
     else:
         raise StrategyConfigError(
             "model.training.scheduler",
-            f"expected one of none, cosine, onecycle, plateau, got {name!r}",
+            f"expected one of {', '.join(SCHEDULERS)}, got {name!r}",
         )
     return LRSchedule(name, optimizer, scheduler)
 

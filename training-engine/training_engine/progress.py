@@ -1,10 +1,17 @@
-"""Structured progress events emitted by the training loop."""
+"""Structured progress events emitted by the training loop, and the emitter that sends them."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
+
+    from training_engine.job import EpochMetrics
 
 ProgressKind = Literal["started", "batch", "epoch", "finished"]
 
@@ -39,10 +46,91 @@ class ProgressEvent:
         done = (self.epoch - 1) * self.total_batches + self.batch
         return max(0.0, min(100.0, 100.0 * done / total))
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["percent"] = self.percent
-        return data
-
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class ProgressEmitter:
+    """Builds the four events of a run for one callback; does nothing without one.
+
+    Epochs are 1-based here, as in the events. ``batch`` events are thinned to one per
+    ``batch_event_interval`` seconds, except each epoch's last batch: reading a batch's
+    loss waits for the device, so a listener that wants only a few updates a second
+    should not make every batch wait.
+    """
+
+    def __init__(
+        self,
+        callback: ProgressCallback | None,
+        *,
+        total_epochs: int,
+        total_batches: int,
+        batch_event_interval: float = 0.0,
+    ) -> None:
+        self._callback = callback
+        self._total_epochs = total_epochs
+        self._total_batches = total_batches
+        self._batch_event_interval = batch_event_interval
+        self._last_batch_event = -math.inf
+        self._started = time.perf_counter()
+        self._first_epoch = 1
+
+    def started(self, epoch: int, batch: int) -> None:
+        """The run starts (or resumes) at ``batch`` batches into ``epoch``."""
+        self._started, self._first_epoch = time.perf_counter(), epoch
+        self._send("started", epoch, batch)
+
+    def batch(self, epoch: int, batch: int, loss: torch.Tensor, learning_rate: float) -> None:
+        """Batch ``batch`` of ``epoch`` is trained; ``loss`` is read only if an event is sent."""
+        if self._callback is None:
+            return
+        now = time.perf_counter()
+        if (
+            batch < self._total_batches
+            and now - self._last_batch_event < self._batch_event_interval
+        ):
+            return
+        self._last_batch_event = now
+        self._send(
+            "batch", epoch, batch, train_loss=float(loss.item()), learning_rate=learning_rate
+        )
+
+    def epoch(self, metrics: EpochMetrics) -> None:
+        """Epoch ``metrics.epoch`` is trained and validated; the ETA assumes alike epochs."""
+        if self._callback is None:
+            return
+        epochs_done = metrics.epoch - self._first_epoch + 1
+        elapsed = time.perf_counter() - self._started
+        self._send(
+            "epoch",
+            metrics.epoch,
+            self._total_batches,
+            train_loss=metrics.train_loss,
+            val_loss=metrics.val_loss,
+            val_accuracy=metrics.val_accuracy,
+            learning_rate=metrics.learning_rate,
+            samples_per_second=metrics.samples_per_second,
+            eta_seconds=elapsed / max(1, epochs_done) * (self._total_epochs - metrics.epoch),
+            epoch_seconds=metrics.epoch_seconds,
+        )
+
+    def finished(
+        self, epoch: int, batch: int, last: EpochMetrics | None, learning_rate: float
+    ) -> None:
+        """The run ends at ``batch`` batches into ``epoch``; ``last`` is its last epoch's row."""
+        self._send(
+            "finished",
+            epoch,
+            batch,
+            train_loss=last.train_loss if last else None,
+            val_loss=last.val_loss if last else None,
+            val_accuracy=last.val_accuracy if last else None,
+            learning_rate=learning_rate,
+        )
+
+    def _send(self, kind: ProgressKind, epoch: int, batch: int, **metrics: float | None) -> None:
+        if self._callback is not None:
+            event = ProgressEvent(
+                kind, epoch, self._total_epochs, batch, self._total_batches, **metrics
+            )
+            self._callback(event)

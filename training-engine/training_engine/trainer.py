@@ -1,14 +1,14 @@
 """THE training loop of the codebase.
 
-``train(job)`` loads the data a strategy names and calls ``fit``; ``fit`` trains on
-arrays already in memory (the benchmark calls it directly). Read ``fit`` top to
-bottom: setup, resume, the epoch loop (forward/backward/update, cancellation,
-progress), validation and checkpointing, then evaluation on the test part.
+``train(job)`` loads the data a strategy names, calls ``fit`` and saves the model;
+``fit`` trains on arrays already in memory (the benchmark calls it directly). Read
+``fit`` top to bottom: setup, resume, the epoch loop (one epoch of batches, then the
+end of the epoch: validation, schedule, early stopping, checkpoint), evaluation.
 
 Batches are index slices of a per-epoch permutation drawn from a generator seeded
 by (seed, epoch), over tensors moved to the device once: no DataLoader. Together
-with the RNG states saved in every checkpoint, this lets a run stopped at any
-batch resume to bit-identical weights on the CPU.
+with the RNG states saved in every checkpoint (:class:`RunState`), this lets a run
+stopped at any batch resume to bit-identical weights on the CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +30,15 @@ from torch import nn
 
 from training_engine.artifacts import save_model_artifact
 from training_engine.cancellation import CancellationSignal
-from training_engine.checkpoint import (
-    capture_rng_state,
-    config_fingerprint,
-    load_checkpoint,
-    restore_rng_state,
-    save_checkpoint,
-)
+from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
 from training_engine.dataset import PreparedDataset, prepare_dataset
 from training_engine.device import resolve_device
-from training_engine.errors import CheckpointError, DataError
+from training_engine.errors import DataError
 from training_engine.evaluation import classification_report, majority_baseline_report
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
 from training_engine.models import batched_logits, build_model
-from training_engine.optim import EarlyStopping, LRSchedule, build_optimizer, build_scheduler
-from training_engine.progress import ProgressCallback, ProgressEvent
+from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
+from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 
 logger = logging.getLogger(__name__)
@@ -60,26 +54,23 @@ class FitOutcome:
     model: nn.Module
 
 
-@dataclass(slots=True)
-class _RunState:
-    """The objects a checkpoint saves and a resume restores."""
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What setup builds once and the loop only reads: settings, device, data on the device."""
 
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: LRSchedule
-    scaler: torch.amp.GradScaler | None
-    early_stopping: EarlyStopping
-    history: list[EpochMetrics]
+    settings: TrainingSettings
+    device: torch.device
+    forward: Callable[[torch.Tensor], torch.Tensor]  # the model, compiled when asked
+    amp_dtype: torch.dtype | None
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    n_batches: int
 
-
-@dataclass(slots=True)
-class _Position:
-    """Where the loop is: the epoch in progress and the batches of it already trained."""
-
-    epoch: int
-    batch: int
-    loss_sum: torch.Tensor  # sum of this epoch's batch losses, kept on the device
-    stopped_early: bool = False
+    @property
+    def n_samples(self) -> int:
+        return int(self.x_train.shape[0])
 
 
 def train(
@@ -124,18 +115,7 @@ def train(
     result = outcome.result
     if result.status == "completed":
         result.model_path = save_model_artifact(
-            job.models_dir,
-            job.strategy,
-            outcome.model,
-            feature_names=list(data.feature_names),
-            normalization=data.normalization,
-            lookback=data.lookback,
-            n_features=int(data.x_train.shape[2]),
-            history=result.history,
-            test_metrics=result.test_metrics,
-            baseline_metrics=result.baseline_metrics,
-            symbols=tuple(data.symbols),
-            base_timeframe=data.base_timeframe,
+            job.models_dir, job.strategy, outcome.model, data, result
         )
     return result
 
@@ -182,186 +162,177 @@ def fit(
     device = resolve_device(settings.device)
     _check_data(data)
     with _deterministic_mode(settings.deterministic):
-        return _fit(
-            data,
-            strategy,
-            settings,
-            device,
-            checkpoint_path,
-            resume_from,
-            cancel,
+        # ---- setup: seeds, model, data on the device once, optimizer, schedule
+        setup, run = _setup(data, strategy, device)
+
+        # ---- resume: restores every state, the RNGs last
+        if resume_from is not None:
+            resume_run(resume_from, run)
+
+        progress = ProgressEmitter(
             on_progress,
-            batch_event_interval,
+            total_epochs=settings.epochs,
+            total_batches=setup.n_batches,
+            batch_event_interval=batch_event_interval,
         )
+        progress.started(run.epoch + 1, run.batch)
+
+        # ---- the epoch loop
+        status: RunStatus = "completed"
+        while run.epoch < settings.epochs and not run.stopped_early:
+            epoch_started, first_batch = time.perf_counter(), run.batch
+            # train the epoch's batches; cancellation stops after the batch in flight
+            if _train_epoch(setup, run, progress=progress, cancel=cancel):
+                _checkpoint(run, checkpoint_path)
+                status = "cancelled"
+                break
+            # end of epoch: validate, schedule, early stopping, then checkpoint
+            metrics = _end_epoch(setup, run, epoch_started=epoch_started, first_batch=first_batch)
+            _checkpoint(run, checkpoint_path)
+            progress.epoch(metrics)
+            if run.stopped_early:
+                logger.info(
+                    "early stopping after epoch %d (val loss %.4f)", metrics.epoch, metrics.val_loss
+                )
+
+        # ---- evaluation on the test part
+        result = TrainingResult(
+            status=status,
+            device=str(device),
+            epochs_completed=run.history[-1].epoch if run.history else 0,
+            total_epochs=settings.epochs,
+            history=run.history,
+            checkpoint_path=checkpoint_path,
+            stopped_early=run.stopped_early,
+            feature_names=list(data.feature_names),
+        )
+        if status == "completed":
+            _evaluate(setup, run, data, result)
+            progress.finished(run.epoch, setup.n_batches, _last(run), run.schedule.learning_rate)
+        else:
+            progress.finished(run.epoch + 1, run.batch, _last(run), run.schedule.learning_rate)
+    return FitOutcome(result=result, model=run.model)
 
 
-def _fit(
-    data: PreparedDataset,
-    strategy: StrategyConfig,
-    settings: TrainingSettings,
-    device: torch.device,
-    checkpoint_path: Path | None,
-    resume_from: Path | None,
-    cancel: CancellationSignal | None,
-    on_progress: ProgressCallback | None,
-    batch_event_interval: float,
-) -> FitOutcome:
-    # ---- setup: seeds, model, data on the device once, optimizer, schedule
+def _setup(
+    data: PreparedDataset, strategy: StrategyConfig, device: torch.device
+) -> tuple[_Setup, RunState]:
+    """Seed, build the model, move the data to the device, build optimizer and schedule."""
+    settings = strategy.training
     _seed_everything(settings.seed)
     n_samples, lookback, n_features = (int(s) for s in data.x_train.shape)
     model = build_model(strategy.model, n_features, lookback, N_CLASSES).to(device)
     x_train, y_train = _to_device(data.x_train, data.y_train, device)
     x_val, y_val = _to_device(data.x_val, data.y_val, device)
-    batch_size = settings.batch_size
-    n_batches = math.ceil(n_samples / batch_size)
-    accumulation = settings.gradient_accumulation_steps
+    n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
-    schedule = build_scheduler(settings, optimizer, math.ceil(n_batches / accumulation))
-    early_stopping = EarlyStopping.from_settings(settings)
+    optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
+    schedule = build_scheduler(settings, optimizer, optimizer_steps)
     amp_dtype = _autocast_dtype(settings.mixed_precision, device)
-    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
-    forward = _maybe_compile(model, settings.compile, x_train[:2])
-    fingerprint = config_fingerprint(_run_description(strategy, data))
-    history: list[EpochMetrics] = []
-    position = _Position(0, 0, torch.zeros((), device=device))
-
-    # ---- resume: restores every state, the RNGs last
-    run = _RunState(model, optimizer, schedule, scaler, early_stopping, history)
-    if resume_from is not None:
-        position = _resume(resume_from, fingerprint, run)
-        position.loss_sum = position.loss_sum.to(device)
-
-    def checkpoint(pos: _Position) -> None:
-        if checkpoint_path is None:
-            return
-        save_checkpoint(checkpoint_path, _checkpoint_state(fingerprint, run, pos))
-
-    epochs = settings.epochs
-    if on_progress is not None:
-        on_progress(ProgressEvent("started", position.epoch + 1, epochs, position.batch, n_batches))
-    status: RunStatus = "completed"
-    run_started, first_epoch = time.perf_counter(), position.epoch
-    last_batch_event = -math.inf
-
-    # ---- the epoch loop
-    while position.epoch < epochs and not position.stopped_early:
-        epoch = position.epoch
-        order = _epoch_permutation(n_samples, settings.seed, epoch, device)
-        loss_sum = position.loss_sum
-        first_batch = position.batch
-        model.train()
-        epoch_started = time.perf_counter()
-        for batch in range(first_batch, n_batches):
-            index = order[batch * batch_size : (batch + 1) * batch_size]
-            # forward/backward; the optimizer steps once per `accumulation` batches
-            loss = _loss_step(forward, x_train[index], y_train[index], amp_dtype)
-            _backward(loss / accumulation if accumulation > 1 else loss, scaler)
-            if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
-                _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
-                schedule.after_optimizer_step()
-            loss_sum += loss.detach()
-            if on_progress is not None and (
-                batch + 1 == n_batches
-                or time.perf_counter() - last_batch_event >= batch_event_interval
-            ):
-                last_batch_event = time.perf_counter()
-                on_progress(
-                    ProgressEvent(
-                        "batch",
-                        epoch + 1,
-                        epochs,
-                        batch + 1,
-                        n_batches,
-                        train_loss=float(loss.item()),
-                        learning_rate=schedule.learning_rate,
-                    )
-                )
-            # cancellation: stop after the batch in flight, at any position
-            if cancel is not None and cancel.is_set():
-                position = _Position(epoch, batch + 1, loss_sum)
-                checkpoint(position)
-                status = "cancelled"
-                break
-        if status == "cancelled":
-            break
-        train_seconds = time.perf_counter() - epoch_started
-
-        # ---- end of epoch: validate, schedule, early stopping, checkpoint
-        val_loss, val_accuracy = _validate(model, x_val, y_val, amp_dtype)
-        train_loss = float(loss_sum.item()) / n_batches
-        schedule.after_epoch(val_loss)
-        stop = early_stopping.update(val_loss, model)
-        trained = min(n_samples, (n_batches - first_batch) * batch_size)
-        metrics = EpochMetrics(
-            epoch=epoch + 1,
-            train_loss=train_loss,
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            learning_rate=schedule.learning_rate,
-            epoch_seconds=time.perf_counter() - epoch_started,
-            samples_per_second=trained / train_seconds if train_seconds > 0 else 0.0,
-        )
-        history.append(metrics)
-        position = _Position(epoch + 1, 0, torch.zeros((), device=device), stop)
-        checkpoint(position)
-        if on_progress is not None:
-            elapsed = time.perf_counter() - run_started
-            done = epoch + 1 - first_epoch
-            on_progress(
-                ProgressEvent(
-                    "epoch",
-                    epoch + 1,
-                    epochs,
-                    n_batches,
-                    n_batches,
-                    train_loss=train_loss,
-                    val_loss=val_loss,
-                    val_accuracy=val_accuracy,
-                    learning_rate=metrics.learning_rate,
-                    samples_per_second=metrics.samples_per_second,
-                    eta_seconds=(elapsed / max(1, done)) * (epochs - epoch - 1),
-                    epoch_seconds=metrics.epoch_seconds,
-                )
-            )
-        if stop:
-            logger.info("early stopping after epoch %d (val loss %.4f)", epoch + 1, val_loss)
-
-    # ---- evaluation on the test part
-    result = TrainingResult(
-        status=status,
-        device=str(device),
-        epochs_completed=history[-1].epoch if history else 0,
-        total_epochs=epochs,
-        history=history,
-        checkpoint_path=checkpoint_path,
-        stopped_early=position.stopped_early,
-        feature_names=list(data.feature_names),
+    run = RunState(
+        fingerprint=config_fingerprint(_run_description(strategy, data)),
+        model=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        scaler=torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None,
+        early_stopping=EarlyStopping.from_settings(settings),
+        loss_sum=torch.zeros((), device=device),
     )
-    if status == "completed":
-        # The model that is evaluated and saved is the best epoch's, not the last one's.
-        if early_stopping.restore_best(model):
-            logger.info(
-                "restored the weights of the best epoch (val loss %.4f)", early_stopping.best_loss
-            )
-        predictions = _predict(model, data.x_test, device, amp_dtype)
-        result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
-        result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
-    if on_progress is not None:
-        last = history[-1] if history else None
-        on_progress(
-            ProgressEvent(
-                "finished",
-                position.epoch if status == "completed" else position.epoch + 1,
-                epochs,
-                position.batch if status == "cancelled" else n_batches,
-                n_batches,
-                train_loss=last.train_loss if last else None,
-                val_loss=last.val_loss if last else None,
-                val_accuracy=last.val_accuracy if last else None,
-                learning_rate=schedule.learning_rate,
-            )
+    setup = _Setup(
+        settings=settings,
+        device=device,
+        # Compiling runs one forward pass (dropout draws random numbers): after the rest.
+        forward=_maybe_compile(model, settings.compile, x_train[:2]),
+        amp_dtype=amp_dtype,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        n_batches=n_batches,
+    )
+    return setup, run
+
+
+def _train_epoch(
+    setup: _Setup,
+    run: RunState,
+    *,
+    progress: ProgressEmitter,
+    cancel: CancellationSignal | None,
+) -> bool:
+    """Train the batches of ``run.epoch`` from ``run.batch`` on; True if ``cancel`` stopped it.
+
+    ``cancel`` is polled after every batch: a stop lands after the batch in flight, at any
+    position (the last batch of the epoch included), which ``run`` then holds.
+    """
+    settings, x, y, amp_dtype = setup.settings, setup.x_train, setup.y_train, setup.amp_dtype
+    model, optimizer, scaler, schedule = run.model, run.optimizer, run.scaler, run.schedule
+    batch_size, n_batches = settings.batch_size, setup.n_batches
+    accumulation = settings.gradient_accumulation_steps
+    order = _epoch_permutation(setup.n_samples, settings.seed, run.epoch, setup.device)
+    loss_sum = run.loss_sum  # added to in place: run.loss_sum follows
+    model.train()
+    for batch in range(run.batch, n_batches):
+        index = order[batch * batch_size : (batch + 1) * batch_size]
+        # forward/backward; the optimizer steps once per `accumulation` batches
+        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype)
+        _backward(loss / accumulation if accumulation > 1 else loss, scaler)
+        if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
+            _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
+            schedule.after_optimizer_step()
+        loss_sum += loss.detach()
+        run.batch = batch + 1
+        progress.batch(run.epoch + 1, run.batch, loss, schedule.learning_rate)
+        if cancel is not None and cancel.is_set():
+            return True
+    return False
+
+
+def _end_epoch(
+    setup: _Setup, run: RunState, *, epoch_started: float, first_batch: int
+) -> EpochMetrics:
+    """Validate, step the schedule and early stopping, record the epoch; move to the next."""
+    train_seconds = time.perf_counter() - epoch_started
+    val_loss, val_accuracy = _validate(run.model, setup.x_val, setup.y_val, setup.amp_dtype)
+    n_batches = setup.n_batches
+    train_loss = float(run.loss_sum.item()) / n_batches
+    run.schedule.after_epoch(val_loss)
+    stop = run.early_stopping.update(val_loss, run.model)
+    trained = min(setup.n_samples, (n_batches - first_batch) * setup.settings.batch_size)
+    metrics = EpochMetrics(
+        epoch=run.epoch + 1,
+        train_loss=train_loss,
+        val_loss=val_loss,
+        val_accuracy=val_accuracy,
+        learning_rate=run.schedule.learning_rate,
+        epoch_seconds=time.perf_counter() - epoch_started,
+        samples_per_second=trained / train_seconds if train_seconds > 0 else 0.0,
+    )
+    run.history.append(metrics)
+    run.epoch, run.batch, run.stopped_early = run.epoch + 1, 0, stop
+    run.loss_sum = torch.zeros((), device=setup.device)
+    return metrics
+
+
+def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult) -> None:
+    """Test metrics of the model and of the majority baseline, into ``result``."""
+    # The model that is evaluated and saved is the best epoch's, not the last one's.
+    if run.early_stopping.restore_best(run.model):
+        logger.info(
+            "restored the weights of the best epoch (val loss %.4f)", run.early_stopping.best_loss
         )
-    return FitOutcome(result=result, model=model)
+    predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
+    result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
+    result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+
+
+def _checkpoint(run: RunState, path: Path | None) -> None:
+    if path is not None:
+        save_run(path, run)
+
+
+def _last(run: RunState) -> EpochMetrics | None:
+    return run.history[-1] if run.history else None
 
 
 # ---------------------------------------------------------------- setup helpers
@@ -525,60 +496,3 @@ def _autocast(
     if amp_dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-
-def _checkpoint_state(fingerprint: str, run: _RunState, position: _Position) -> dict[str, Any]:
-    model, early_stopping, scaler = run.model, run.early_stopping, run.scaler
-    # Gradients are only pending when stopped inside an accumulation group.
-    grads = [p.grad for p in model.parameters()]
-    return {
-        "fingerprint": fingerprint,
-        "model": model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.schedule.state_dict(),
-        "grad_scaler": scaler.state_dict() if scaler is not None else None,
-        "early_stopping": early_stopping.state_dict(),
-        "grads": grads if any(g is not None for g in grads) else None,
-        "rng": capture_rng_state(),
-        "epoch": position.epoch,
-        "batch": position.batch,
-        "loss_sum": position.loss_sum,
-        "stopped_early": position.stopped_early,
-        "history": [asdict(m) for m in run.history],
-        "best_val_loss": early_stopping.best_loss,
-    }
-
-
-def _resume(path: Path, fingerprint: str, run: _RunState) -> _Position:
-    """Load ``path`` into the run's objects; refuse a checkpoint of another run."""
-    model, scaler = run.model, run.scaler
-    state = load_checkpoint(path)
-    if state.get("fingerprint") != fingerprint:
-        raise CheckpointError(
-            f"checkpoint {path} belongs to a different run: the strategy, training "
-            "settings or data shape differ from this one"
-        )
-    try:
-        model.load_state_dict(state["model"])
-        run.optimizer.load_state_dict(state["optimizer"])
-        run.schedule.load_state_dict(state["scheduler"])
-        if scaler is not None and state["grad_scaler"] is not None:
-            scaler.load_state_dict(state["grad_scaler"])
-        run.early_stopping.load_state_dict(state["early_stopping"])
-        if state["grads"] is not None:
-            for param, grad in zip(model.parameters(), state["grads"], strict=True):
-                param.grad = None if grad is None else grad.to(param.device)
-        run.history[:] = [EpochMetrics(**row) for row in state["history"]]
-        position = _Position(
-            epoch=int(state["epoch"]),
-            batch=int(state["batch"]),
-            loss_sum=state["loss_sum"],
-            stopped_early=bool(state["stopped_early"]),
-        )
-        restore_rng_state(state["rng"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be restored: {exc}") from exc
-    return position

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from training_sessions.http_errors import error_response
+from training_sessions.http.errors import error_response
 
 
 class BodySizeLimitMiddleware:

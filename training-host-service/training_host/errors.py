@@ -1,4 +1,4 @@
-"""The service's own errors and the ONE place every error becomes an HTTP answer.
+"""The service's own errors and their statuses; ``training_sessions.http.errors`` answers them.
 
 ::
 
@@ -7,30 +7,15 @@
     └── InvalidParameterError a value the engine never sees is bad -> 422
         └── UnsafePathError   a path outside the allowed folder
 
-Engine errors (``training_engine.errors``) map by class in ``STATUS_BY_ERROR``.
+Session and engine errors map by class in ``training_sessions.http.errors``.
 An oversized body is answered 413 by ``body_limit`` before any route runs.
 Every answer has the body ``{"detail": "<message>", "error": "<type>"}``.
 """
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from training_engine.errors import EngineError
-from training_sessions.errors import SessionError
-from training_sessions.http_errors import (
-    ENGINE_ERROR_STATUS,
-    error_response,
-    handle_http_exception,
-    handle_validation_error,
-    status_for,
-)
-
-logger = logging.getLogger(__name__)
+from fastapi import FastAPI
+from training_sessions.http.errors import install_error_handlers as install_shared_handlers
 
 
 class ServiceError(Exception):
@@ -53,23 +38,9 @@ class UnsafePathError(InvalidParameterError):
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationError, 401),
     (InvalidParameterError, 422),
-    *ENGINE_ERROR_STATUS,
 )
 
 
-async def _handle_domain(request: Request, exc: Exception) -> JSONResponse:
-    status = status_for(exc, STATUS_BY_ERROR)
-    if status == 500:
-        logger.exception("unmapped error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error", "InternalError")
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, str(exc), type(exc).__name__, headers=headers)
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the mapping above on ``app``."""
-    app.add_exception_handler(EngineError, _handle_domain)
-    app.add_exception_handler(SessionError, _handle_domain)
-    app.add_exception_handler(ServiceError, _handle_domain)
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
-    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    """Answer this service's errors, the runtime's and the engine's on ``app``."""
+    install_shared_handlers(app, STATUS_BY_ERROR, headers={401: {"WWW-Authenticate": "Bearer"}})

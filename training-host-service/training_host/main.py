@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from training_sessions.manager import SessionManager
 
 from training_host import __version__
-from training_host.api.routes import gpu, health, ktrdr_compat, metrics, trainings
+from training_host.api.routes import dashboard, gpu, health, ktrdr_compat, metrics, trainings
 from training_host.body_limit import BodySizeLimitMiddleware
 from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
@@ -44,12 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Runs training sessions on this host's GPU through training_engine.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from the dashboard router, with local assets
+        redoc_url=None,
     )
     app.state.settings = settings or get_settings()
     app.state.metrics = ServiceMetrics()
     app.state.started_at = time.monotonic()
     install_error_handlers(app)
-    for module in (health, trainings, ktrdr_compat, gpu, metrics):
+    for module in (health, trainings, ktrdr_compat, gpu, metrics, dashboard):
         app.include_router(module.router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=app.state.settings.max_body_bytes)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from training_sessions.contract import TRAINING_ID_PATTERN
 
 from backend_proxy.dispatcher import TrainingDispatcher
 from backend_proxy.runtime import ProxyRuntime
@@ -25,3 +26,4 @@ async def get_dispatcher(request: Request) -> TrainingDispatcher:
 
 RuntimeDep = Annotated[ProxyRuntime, Depends(get_runtime)]
 DispatcherDep = Annotated[TrainingDispatcher, Depends(get_dispatcher)]
+TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from training_sessions.contract import TRAINING_ID_PATTERN
 from training_sessions.manager import SessionManager
 
 from training_host.config import Settings
@@ -33,6 +34,7 @@ def get_metrics(request: Request) -> ServiceMetrics:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ManagerDep = Annotated[SessionManager, Depends(get_manager)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 
 
 def require_token(request: Request, settings: SettingsDep) -> None:

@@ -2,65 +2,100 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
-from training_sessions.types import SESSION_STATUSES, SessionStatus
+from fastapi import APIRouter, Query, Response
+from training_sessions.contract import StartMultiSymbolBody, StartTrainingBody
+from training_sessions.http.errors import error_responses
+from training_sessions.types import SessionStatus
 
-from backend_proxy.api.deps import DispatcherDep
-from backend_proxy.schemas import TRAINING_ID_PATTERN, StartMultiSymbolBody, StartTrainingBody
+from backend_proxy.api.deps import DispatcherDep, TrainingIdPath
+from backend_proxy.schemas import (
+    RoutedStartResponse,
+    RoutedTrainingList,
+    RoutedTrainingPerformance,
+    RoutedTrainingStatus,
+    UnavailableBody,
+)
 
 router = APIRouter(prefix="/api/trainings", tags=["trainings"])
-TrainingId = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
+# The host's 4xx are passed through: its 401 (a wrong host token) and 413 too.
+START_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": RoutedStartResponse, "description": "This id already names the same training"},
+    **error_responses(401, 409, 413, 422, 429),
+    **error_responses(503, model=UnavailableBody),
+}
+ONE_TRAINING_ERRORS = {
+    **error_responses(401, 404, 422),
+    **error_responses(503, model=UnavailableBody),
+}
 
 
-@router.post("/start", status_code=202)
-async def start_training(body: StartTrainingBody, dispatcher: DispatcherDep) -> JSONResponse:
+@router.post("/start", status_code=202, responses=START_RESPONSES)
+async def start_training(
+    body: StartTrainingBody, dispatcher: DispatcherDep, response: Response
+) -> RoutedStartResponse:
     """Start a training on the host service, or locally on CPU when it cannot take it."""
-    content, status = await dispatcher.start(body.forwarded(), multi_symbol=False)
-    return JSONResponse(content, status_code=status)
+    return await _start(dispatcher, body, response)
 
 
-@router.post("/start-multi-symbol", status_code=202)
+@router.post("/start-multi-symbol", status_code=202, responses=START_RESPONSES)
 async def start_multi_symbol_training(
-    body: StartMultiSymbolBody, dispatcher: DispatcherDep
-) -> JSONResponse:
+    body: StartMultiSymbolBody, dispatcher: DispatcherDep, response: Response
+) -> RoutedStartResponse:
     """Start a training on several symbols and timeframes."""
-    content, status = await dispatcher.start(body.forwarded(), multi_symbol=True)
-    return JSONResponse(content, status_code=status)
+    return await _start(dispatcher, body, response)
 
 
-@router.get("")
+@router.get("", responses=error_responses(422))
 @router.get("/", include_in_schema=False)
 async def list_trainings(
     dispatcher: DispatcherDep,
     status: SessionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> JSONResponse:
+) -> RoutedTrainingList:
     """Trainings started through this backend, newest first."""
-    assert status is None or status in SESSION_STATUSES
     content = await dispatcher.list_trainings(status=status, limit=limit, offset=offset)
-    return JSONResponse(content)
+    return RoutedTrainingList.model_validate(content)
 
 
-@router.get("/{training_id}/status")
-async def read_training_status(training_id: TrainingId, dispatcher: DispatcherDep) -> JSONResponse:
+@router.get("/{training_id}/status", responses=ONE_TRAINING_ERRORS)
+async def read_training_status(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep
+) -> RoutedTrainingStatus:
     """Progress and latest metrics; the last state seen when the host is unreachable."""
-    return JSONResponse(await dispatcher.status(training_id))
+    return RoutedTrainingStatus.model_validate(await dispatcher.status(training_id))
 
 
-@router.get("/{training_id}/performance")
+@router.get("/{training_id}/performance", responses=ONE_TRAINING_ERRORS)
 async def read_training_performance(
-    training_id: TrainingId, dispatcher: DispatcherDep
-) -> JSONResponse:
+    training_id: TrainingIdPath, dispatcher: DispatcherDep
+) -> RoutedTrainingPerformance:
     """Per-epoch history, test metrics and the majority baseline."""
-    return JSONResponse(await dispatcher.performance(training_id))
+    return RoutedTrainingPerformance.model_validate(await dispatcher.performance(training_id))
 
 
-@router.post("/{training_id}/stop")
-async def stop_training(training_id: TrainingId, dispatcher: DispatcherDep) -> JSONResponse:
+@router.post(
+    "/{training_id}/stop",
+    responses={
+        202: {"model": RoutedTrainingStatus, "description": "Kept until the host is back"},
+        **ONE_TRAINING_ERRORS,
+    },
+)
+async def stop_training(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep, response: Response
+) -> RoutedTrainingStatus:
     """Cooperative stop; kept and delivered later (202) while the host is down."""
-    content, status = await dispatcher.stop(training_id)
-    return JSONResponse(content, status_code=status)
+    content, response.status_code = await dispatcher.stop(training_id)
+    return RoutedTrainingStatus.model_validate(content)
+
+
+async def _start(
+    dispatcher: DispatcherDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
+) -> RoutedStartResponse:
+    # The body goes on to the host as the client sent it (unset fields left out).
+    multi_symbol = isinstance(body, StartMultiSymbolBody)
+    forwarded = body.model_dump(exclude_none=True)
+    content, response.status_code = await dispatcher.start(forwarded, multi_symbol=multi_symbol)
+    return RoutedStartResponse.model_validate(content)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from training_sessions.http.errors import error_responses
 
 from training_host import gpu
 from training_host.api.deps import AUTH
 
-router = APIRouter(prefix="/gpu", tags=["gpu"], dependencies=AUTH)
+router = APIRouter(prefix="/gpu", tags=["gpu"], dependencies=AUTH, responses=error_responses(401))
 
 
 @router.get("/status")

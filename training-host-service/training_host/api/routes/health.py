@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from training_engine.device import resolve_device
 from training_engine.errors import DeviceUnavailableError
+from training_sessions.http.errors import error_responses
 
 from training_host import __version__
 from training_host.api.deps import AUTH, ManagerDep, SettingsDep
@@ -22,7 +23,7 @@ async def read_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/detailed", dependencies=AUTH)
+@router.get("/detailed", dependencies=AUTH, responses=error_responses(401))
 def read_health_detailed(
     request: Request, settings: SettingsDep, manager: ManagerDep
 ) -> dict[str, Any]:

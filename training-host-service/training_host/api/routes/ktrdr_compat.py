@@ -7,19 +7,25 @@ allowed; the values that are used are checked strictly. The mapping onto
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Any
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
+from training_sessions.contract import TrainingId
+from training_sessions.http.errors import error_responses
 from training_sessions.types import SessionView, TrainingRequest
 
-from training_host.api.deps import AUTH, ManagerDep, SettingsDep
+from training_host.api.deps import AUTH, ManagerDep, SettingsDep, TrainingIdPath
 from training_host.errors import UnsafePathError
-from training_host.schemas import TRAINING_ID_PATTERN
 
-router = APIRouter(prefix="/training", tags=["ktrdr-compatible"], dependencies=AUTH)
+router = APIRouter(
+    prefix="/training",
+    tags=["ktrdr-compatible"],
+    dependencies=AUTH,
+    responses=error_responses(401),
+)
 
 # training_configuration keys that are model.training overrides in the engine.
 TRAINING_OVERRIDE_KEYS = (
@@ -62,7 +68,7 @@ class KtrdrGpuConfiguration(_Lenient):
 
 
 class KtrdrStartBody(_Lenient):
-    session_id: str | None = Field(default=None, pattern=TRAINING_ID_PATTERN)
+    session_id: TrainingId | None = None
     model_configuration: KtrdrModelConfiguration
     training_configuration: KtrdrTrainingConfiguration = Field(
         default_factory=KtrdrTrainingConfiguration
@@ -76,14 +82,14 @@ class KtrdrStopBody(_Lenient):
     save_checkpoint: bool = True
 
 
-def strategy_name_from(strategy_config: str, strategies_dir: Path) -> str:
+def strategy_name_from(strategy_config: str, strategies_dir: FilePath) -> str:
     """The strategy file name a KTRDR ``strategy_config`` points at.
 
     KTRDR backends send paths from their own tree (``strategies/x.yaml``): a relative
     path counts by its file name alone, looked up in ``strategies_dir``. An absolute
     path must be a file directly inside ``strategies_dir``; ``..`` is refused outright.
     """
-    candidate = Path(strategy_config)
+    candidate = FilePath(strategy_config)
     if ".." in candidate.parts:
         raise UnsafePathError(f"strategy_config '{strategy_config}' must not contain '..'")
     if candidate.is_absolute():
@@ -98,7 +104,7 @@ def strategy_name_from(strategy_config: str, strategies_dir: Path) -> str:
     return candidate.name
 
 
-def request_from(body: KtrdrStartBody, strategies_dir: Path) -> TrainingRequest:
+def request_from(body: KtrdrStartBody, strategies_dir: FilePath) -> TrainingRequest:
     """Map a KTRDR start body onto the engine's request."""
     model = body.model_configuration
     training = body.training_configuration
@@ -136,7 +142,9 @@ def _last_updated(view: SessionView) -> str:
     return (view.finished_at or view.started_at or view.created_at).isoformat()
 
 
-@router.post("/start", status_code=status.HTTP_200_OK)
+@router.post(
+    "/start", status_code=status.HTTP_200_OK, responses=error_responses(409, 413, 422, 429, 503)
+)
 def start_ktrdr_training(
     body: KtrdrStartBody, manager: ManagerDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -152,7 +160,7 @@ def start_ktrdr_training(
     }
 
 
-@router.post("/stop")
+@router.post("/stop", responses=error_responses(404, 413, 422))
 def stop_ktrdr_training(body: KtrdrStopBody, manager: ManagerDep) -> dict[str, Any]:
     """Stop a training; the engine always checkpoints when it is cancelled."""
     view = manager.stop(body.session_id)
@@ -164,8 +172,8 @@ def stop_ktrdr_training(body: KtrdrStopBody, manager: ManagerDep) -> dict[str, A
     }
 
 
-@router.get("/status/{session_id}")
-def read_ktrdr_status(session_id: str, manager: ManagerDep) -> dict[str, Any]:
+@router.get("/status/{session_id}", responses=error_responses(404, 422))
+def read_ktrdr_status(session_id: TrainingIdPath, manager: ManagerDep) -> dict[str, Any]:
     """Status in the shape the KTRDR client reads."""
     view = manager.get(session_id)
     return {
@@ -198,8 +206,8 @@ def list_ktrdr_sessions(manager: ManagerDep) -> dict[str, Any]:
     return {"total_sessions": total, "sessions": sessions}
 
 
-@router.delete("/sessions/{session_id}")
-def delete_ktrdr_session(session_id: str, manager: ManagerDep) -> dict[str, Any]:
+@router.delete("/sessions/{session_id}", responses=error_responses(404, 409, 413, 422))
+def delete_ktrdr_session(session_id: TrainingIdPath, manager: ManagerDep) -> dict[str, Any]:
     """Forget a finished session (409 while it is queued or running)."""
     manager.delete(session_id)
     return {"session_id": session_id, "message": "session deleted"}

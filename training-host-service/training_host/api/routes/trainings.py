@@ -2,79 +2,90 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
-from training_sessions.types import SESSION_STATUSES, TrainingRequest
+from typing import Any
 
-from training_host.api.deps import AUTH, ManagerDep
-from training_host.errors import InvalidParameterError
-from training_host.schemas import (
-    PerformanceBody,
+from fastapi import APIRouter, Query, Response, status
+from training_sessions.contract import (
     StartMultiSymbolBody,
     StartTrainingBody,
     StartTrainingResponse,
-    TrainingListBody,
-    TrainingStatusBody,
+    TrainingList,
+    TrainingPerformance,
+    TrainingStatus,
 )
+from training_sessions.http.errors import error_responses
+from training_sessions.types import SESSION_STATUSES
 
-router = APIRouter(prefix="/trainings", tags=["trainings"], dependencies=AUTH)
+from training_host.api.deps import AUTH, ManagerDep, TrainingIdPath
+from training_host.errors import InvalidParameterError
+
+router = APIRouter(
+    prefix="/trainings", tags=["trainings"], dependencies=AUTH, responses=error_responses(401)
+)
+START_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": StartTrainingResponse, "description": "This id already names the same training"},
+    **error_responses(409, 413, 422, 429, 503),
+}
+ONE_TRAINING_ERRORS = error_responses(404, 422)
 
 
 def _start(
-    manager: ManagerDep, request: TrainingRequest, training_id: str | None, response: Response
+    manager: ManagerDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
 ) -> StartTrainingResponse:
-    view, created = manager.submit(request, training_id)
+    view, created = manager.submit(body.to_request(), body.training_id)
     # 202: accepted for background work; 200: this id already names the same training.
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-    body = TrainingStatusBody.from_view(view)
-    return StartTrainingResponse(**body.model_dump(), created=created)
+    return StartTrainingResponse(**TrainingStatus.from_view(view).model_dump(), created=created)
 
 
-@router.post("/start", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/start", status_code=status.HTTP_202_ACCEPTED, responses=START_RESPONSES)
 def start_training(
     body: StartTrainingBody, manager: ManagerDep, response: Response
 ) -> StartTrainingResponse:
     """Queue a training (the default strategy when none is named)."""
-    return _start(manager, body.to_request(), body.training_id, response)
+    return _start(manager, body, response)
 
 
-@router.post("/start-multi-symbol", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/start-multi-symbol", status_code=status.HTTP_202_ACCEPTED, responses=START_RESPONSES)
 def start_multi_symbol_training(
     body: StartMultiSymbolBody, manager: ManagerDep, response: Response
 ) -> StartTrainingResponse:
     """Queue a training over several symbols and timeframes."""
-    return _start(manager, body.to_request(), body.training_id, response)
+    return _start(manager, body, response)
 
 
-@router.get("")
+@router.get("", responses=error_responses(422))
 def list_trainings(
     manager: ManagerDep,
     status_filter: str | None = Query(default=None, alias="status"),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
-) -> TrainingListBody:
+) -> TrainingList:
     """Trainings, newest first, optionally filtered by status."""
     if status_filter is not None and status_filter not in SESSION_STATUSES:
         raise InvalidParameterError(
             f"unknown status '{status_filter}'; expected one of {', '.join(SESSION_STATUSES)}"
         )
     views, total = manager.list(status=status_filter, limit=limit, offset=offset)
-    items = [TrainingStatusBody.from_view(v) for v in views]
-    return TrainingListBody(items=items, total=total, limit=limit, offset=offset)
+    items = [TrainingStatus.from_view(v) for v in views]
+    return TrainingList(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{training_id}/status")
-def read_training_status(training_id: str, manager: ManagerDep) -> TrainingStatusBody:
+@router.get("/{training_id}/status", responses=ONE_TRAINING_ERRORS)
+def read_training_status(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Status, progress and latest metrics of one training."""
-    return TrainingStatusBody.from_view(manager.get(training_id))
+    return TrainingStatus.from_view(manager.get(training_id))
 
 
-@router.get("/{training_id}/performance")
-def read_training_performance(training_id: str, manager: ManagerDep) -> PerformanceBody:
+@router.get("/{training_id}/performance", responses=ONE_TRAINING_ERRORS)
+def read_training_performance(
+    training_id: TrainingIdPath, manager: ManagerDep
+) -> TrainingPerformance:
     """Per-epoch history, test metrics and the majority baseline."""
-    return PerformanceBody.from_performance(manager.performance(training_id))
+    return TrainingPerformance.from_performance(manager.performance(training_id))
 
 
-@router.post("/{training_id}/stop")
-def stop_training(training_id: str, manager: ManagerDep) -> TrainingStatusBody:
+@router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
+def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Ask a training to stop; a finished one answers with its final state."""
-    return TrainingStatusBody.from_view(manager.stop(training_id))
+    return TrainingStatus.from_view(manager.stop(training_id))

@@ -1,0 +1,63 @@
+"""The dashboard in a real browser against the real host service process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.fixtures.servers import run_host_service
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "dashboard-s3cret"
+# Long enough that the stop button finds it running after its first epochs.
+LONG_TRAINING = {
+    "symbol": "AAPL",
+    "timeframe": "1h",
+    "config": {"epochs": 40, "early_stopping": {"enabled": False}},
+}
+
+
+def test_dashboard_follows_and_stops_a_training(
+    browser_page: Page, tmp_path: Path, free_port: int, sample_data_dir: Path
+) -> None:
+    env = {"TRAINING_HOST_API_TOKEN": TOKEN}
+    with (
+        run_host_service(tmp_path / "host", free_port, env=env, data_dir=sample_data_dir) as host,
+        httpx.Client(
+            base_url=host.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as client,
+    ):
+        started = client.post("/trainings/start", json=LONG_TRAINING)
+        assert started.status_code == 202, started.text
+        training_id = started.json()["training_id"]
+        page = browser_page
+
+        page.goto(host.url + "/")
+        # The API answers 401 without the token: the page asks for it once.
+        expect(page.locator("#token-form")).to_be_visible(timeout=10_000)
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button[type=submit]")
+        expect(page.locator("#token-form")).to_be_hidden()
+
+        row = page.locator(f'#trainings tr[data-training-id="{training_id}"]')
+        expect(row).to_be_visible(timeout=10_000)
+        expect(row).to_contain_text("AAPL")
+        expect(row).to_contain_text("this host")
+        expect(page.locator("[data-role=gpu]")).to_be_visible()
+
+        # Train and validation loss of the first finished epoch are drawn.
+        points = page.locator("#loss-chart circle.point")
+        expect(points.nth(1)).to_be_attached(timeout=60_000)
+
+        row.locator("button.stop").click()
+        expect(row.locator("[data-role=status]")).to_have_text("cancelled", timeout=30_000)
+        assert client.get(f"/trainings/{training_id}/status").json()["status"] == "cancelled"
+        expect(row.locator("button.resume")).to_be_visible()
+
+        screenshot = tmp_path / "dashboard.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        assert screenshot.read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,179 @@
+"""The validated strategy the engine reads: frozen pydantic models, and the only defaults.
+
+These are what ``parse_strategy`` returns and what artifacts store. Their fields carry the
+value types of ``values``; names that must match a registry (model type, activation) are
+checked where a strategy document is read (``document``), so code and tests can build a
+``ModelConfig`` for any type and let ``build_model`` refuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from training_engine.strategy.names import LABEL_SOURCES, PRECISIONS, optimizers, schedulers
+from training_engine.strategy.values import (
+    Count,
+    DeviceName,
+    Dropout,
+    Flag,
+    Fraction,
+    LayerSizes,
+    NonNegative,
+    Positive,
+    Seed,
+    ZigzagThreshold,
+    choice,
+    enum_of,
+)
+
+
+class EngineModel(BaseModel):
+    """Immutable; keys it does not know are dropped (documents keep them, see ``document``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class IndicatorSpec(EngineModel):
+    """One indicator: its type (``rsi``), parameters, price source and feature id."""
+
+    feature_id: str
+    type: str
+    params: Mapping[str, int | float]
+    source: str = "close"
+
+
+class FuzzySetSpec(EngineModel):
+    """A membership function over one indicator's main output."""
+
+    name: str
+    type: str
+    parameters: tuple[float, ...]
+
+
+class FeatureConfig(EngineModel):
+    """``model.features``: how many bars each sample sees and how features are scaled."""
+
+    lookback_periods: Count = 1
+    include_price_context: Flag = False
+    scale_features: Flag = True
+
+
+class ModelConfig(EngineModel):
+    """Network shape. ``hidden_layers`` sizes the MLP, and the recurrent/attention width."""
+
+    type: str = "mlp"
+    hidden_layers: LayerSizes = (64, 32)
+    activation: str = "relu"
+    dropout: Dropout = 0.2
+    num_layers: Count = 1
+    num_heads: Count = 4
+
+
+class EarlyStoppingConfig(EngineModel):
+    """``model.training.early_stopping``; ``false`` in a file stands for ``enabled: false``."""
+
+    enabled: Flag = True
+    patience: Count = 10
+    min_delta: NonNegative = 0.0
+
+
+def early_stopping_form(value: Any) -> Any:
+    """``early_stopping: false`` stands for ``{enabled: false}``."""
+    return {"enabled": value} if isinstance(value, bool) else value
+
+
+def _precision_form(value: Any) -> Any:
+    # KTRDR files write mixed_precision as a switch.
+    return "off" if value is False else "auto" if value is True else value
+
+
+def _clip_form(value: Any) -> Any:
+    return None if value in (None, 0) else value
+
+
+OptimizerName = Annotated[
+    str, BeforeValidator(choice(optimizers)), Field(json_schema_extra=enum_of(optimizers))
+]
+SchedulerName = Annotated[
+    str,
+    BeforeValidator(choice(schedulers)),
+    BeforeValidator(lambda value: "none" if value is None else value),
+    Field(json_schema_extra=enum_of(schedulers)),
+]
+Precision = Annotated[
+    str,
+    BeforeValidator(choice(lambda: PRECISIONS)),
+    BeforeValidator(_precision_form),
+    Field(json_schema_extra=enum_of(lambda: PRECISIONS)),
+]
+LabelSource = Annotated[
+    str,
+    BeforeValidator(choice(lambda: LABEL_SOURCES)),
+    Field(json_schema_extra=enum_of(lambda: LABEL_SOURCES)),
+]
+GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
+EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
+
+
+class TrainingSettings(EngineModel):
+    """``model.training`` in the strategy file; also what service ``config`` overrides."""
+
+    learning_rate: Positive = 1e-3
+    batch_size: Count = 32
+    epochs: Count = 20
+    optimizer: OptimizerName = "adam"
+    weight_decay: NonNegative = 0.0
+    momentum: Fraction = 0.9
+    scheduler: SchedulerName = "none"
+    early_stopping: EarlyStopping = EarlyStoppingConfig()
+    gradient_clip: GradientClip = 1.0
+    gradient_accumulation_steps: Count = 1
+    mixed_precision: Precision = "auto"
+    seed: Seed = 42
+    deterministic: Flag = False
+    compile: Flag = False
+    device: DeviceName = "auto"
+
+
+class LabelConfig(EngineModel):
+    """How each bar gets its BUY(0)/HOLD(1)/SELL(2) class."""
+
+    source: LabelSource = "zigzag"
+    zigzag_threshold: ZigzagThreshold = 0.03
+    label_lookahead: Count = 20
+    horizon: Count = 5
+    threshold: Fraction = 0.01
+
+    @property
+    def lookahead(self) -> int:
+        """How many future bars a label may look at (the split gap must be at least this)."""
+        return self.label_lookahead if self.source == "zigzag" else self.horizon
+
+
+class DataSplit(EngineModel):
+    """``training.data_split``: shares of the bars for training, validation and test."""
+
+    train: Fraction = 0.6
+    validation: Fraction = 0.2
+    test: Fraction = 0.2
+
+
+class StrategyConfig(EngineModel):
+    """Everything the engine reads from a strategy file, validated."""
+
+    name: str
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    base_timeframe: str
+    indicators: tuple[IndicatorSpec, ...]
+    fuzzy_sets: Mapping[str, tuple[FuzzySetSpec, ...]]
+    model: ModelConfig
+    features: FeatureConfig
+    training: TrainingSettings
+    labels: LabelConfig
+    data_split: DataSplit
+    raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
+    ignored_keys: tuple[str, ...] = ()

@@ -1,0 +1,206 @@
+"""The strategy document as KTRDR writes it, and the training overrides a request may send.
+
+``StrategyDocument`` is the shape of a strategy file and of an inline ``strategy`` object;
+``TrainingOverrides`` is the shape of a request's ``config`` (and of the CLI's flags). Both
+are public so the services can put their JSON Schema in their OpenAPI documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+
+from training_engine.strategy.examples import OVERRIDES_EXAMPLE, STRATEGY_EXAMPLE
+from training_engine.strategy.names import FUZZY_TYPES, PRICE_SOURCES
+from training_engine.strategy.sections import (
+    DocumentSection,
+    LabelsAndSplitSection,
+    ModelSection,
+    TrainingDataSection,
+    TrainingSection,
+)
+from training_engine.strategy.values import as_number, choice, enum_of, refuse
+
+# ---------------------------------------------------------------- indicators
+
+
+def _indicator_form(value: Any) -> str | None:
+    return "list" if isinstance(value, list) else "by_id" if isinstance(value, dict) else None
+
+
+def _require_indicators(value: Any) -> Any:
+    if value is None or (isinstance(value, list | dict) and not value):
+        raise refuse("at least one indicator is required")
+    if not isinstance(value, list | dict):
+        raise refuse("expected a list of {name, <params>, source}")
+    return value
+
+
+PriceSource = Annotated[
+    str,
+    BeforeValidator(choice(lambda: PRICE_SOURCES)),
+    Field(json_schema_extra=enum_of(lambda: PRICE_SOURCES)),
+]
+
+
+class IndicatorEntry(BaseModel):
+    """One indicator: its type, its parameters (``period: 14``), source and feature id.
+
+    In a list the type is ``name``; keyed by id (KTRDR v3) it is ``type``. Parameters are
+    checked against the indicator table when the strategy is resolved.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    __pydantic_extra__: dict[str, Any]  # the parameters, checked against the indicator table
+
+    name: str | None = None
+    type: str | None = None
+    feature_id: str | None = None
+    source: PriceSource = "close"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_is_empty(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+Indicators = Annotated[
+    Annotated[list[IndicatorEntry], Tag("list")]
+    | Annotated[dict[str, IndicatorEntry], Tag("by_id")],
+    Discriminator(_indicator_form),
+    BeforeValidator(_require_indicators),
+]
+
+
+# ---------------------------------------------------------------- fuzzy_sets
+
+
+def _fuzzy_type_names() -> tuple[str, ...]:
+    return tuple(FUZZY_TYPES)
+
+
+class FuzzySetBody(DocumentSection):
+    """One membership function: ``{type: triangular, parameters: [0, 20, 40]}``."""
+
+    type: Annotated[
+        str,
+        BeforeValidator(choice(_fuzzy_type_names)),
+        Field(json_schema_extra=enum_of(_fuzzy_type_names)),
+    ] = "triangular"
+    parameters: list[Any] | None = Field(
+        default=None, description="triangular: 3, trapezoidal: 4, gaussian: [mean, sigma]"
+    )
+
+    @model_validator(mode="after")
+    def _check_parameters(self) -> FuzzySetBody:
+        count, numbers = FUZZY_TYPES[self.type], self.parameters
+        if not isinstance(numbers, list) or len(numbers) != count:
+            raise refuse(f"a {self.type} set takes {count} numbers, got {numbers!r}", "parameters")
+        floats = [as_number(value, "parameters") for value in numbers]
+        if self.type != "gaussian" and floats != sorted(floats):
+            raise refuse(f"must be in increasing order, got {floats}", "parameters")
+        if self.type == "gaussian" and floats[1] <= 0:
+            raise refuse("gaussian takes [mean, sigma] with sigma > 0", "parameters")
+        return self
+
+
+class FuzzyGroup(BaseModel):
+    """Sets over one indicator; KTRDR v3 names the group freely and sets ``indicator``."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    __pydantic_extra__: dict[str, FuzzySetBody]
+
+    indicator: Any = Field(default=None, description="the indicator's feature id")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_is_empty(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+    def sets(self) -> dict[str, FuzzySetBody]:
+        return dict(self.model_extra or {})
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _name(value: Any) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _document_schema(schema: dict[str, Any]) -> None:
+    # `indicators` has a default only so that its absence is refused in the usual words.
+    schema["properties"]["indicators"].pop("default", None)
+    schema["required"] = ["indicators"]
+    schema["examples"] = [STRATEGY_EXAMPLE]
+
+
+class StrategyDocument(DocumentSection):
+    """A KTRDR-format strategy: a file under ``strategies/`` or an inline ``strategy``."""
+
+    model_config = ConfigDict(json_schema_extra=_document_schema)
+    known_unused = frozenset(
+        {
+            "description",
+            "version",
+            "hypothesis",
+            "scope",
+            "deployment",
+            "decisions",
+            "nn_inputs",
+            "orchestrator",
+            "risk_management",
+            "backtesting",
+            "metadata",
+            "author",
+            "created",
+            "tags",
+        }
+    )
+
+    name: Annotated[str | None, BeforeValidator(_name)] = Field(
+        default=None, description="defaults to the file's stem, or 'inline'"
+    )
+    training_data: TrainingDataSection = Field(default_factory=TrainingDataSection)
+    indicators: Indicators = Field(default=None, validate_default=True)
+    fuzzy_sets: dict[str, FuzzyGroup] | None = None
+    model: ModelSection = Field(default_factory=ModelSection)
+    training: LabelsAndSplitSection = Field(default_factory=LabelsAndSplitSection)
+
+
+def _overrides_schema(schema: dict[str, Any]) -> None:
+    # A key left out keeps the strategy's value, so the engine's defaults would mislead.
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)
+    schema["examples"] = [OVERRIDES_EXAMPLE]
+
+
+class TrainingOverrides(TrainingSection):
+    """A request's ``config``: ``model.training`` keys that replace the strategy's values.
+
+    Keys left out keep the strategy's value; an unknown key is an error.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_overrides_schema)
+
+    @classmethod
+    def used_keys(cls, data: Mapping[str, Any]) -> set[str]:
+        known = set(cls.model_fields)
+        for key in data:
+            if key not in known:
+                raise refuse(
+                    f"unknown setting; expected one of {', '.join(sorted(known))}", at=str(key)
+                )
+        return known

@@ -1,0 +1,38 @@
+"""The names a strategy may use, read from the registries that build the things they name.
+
+Model types and activations come from ``training_engine.models``, optimizers and schedules
+from ``training_engine.optim``. Those modules import torch, so they are read when a value is
+validated or a schema is generated, not when this package is imported.
+"""
+
+from __future__ import annotations
+
+PRICE_SOURCES = ("open", "high", "low", "close")
+PRECISIONS = ("auto", "off", "bf16", "fp16")
+LABEL_SOURCES = ("zigzag", "forward_return")
+# Fuzzy membership function -> how many parameters it takes.
+FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
+
+
+def model_types() -> tuple[str, ...]:
+    from training_engine.models import MODEL_TYPES
+
+    return MODEL_TYPES
+
+
+def activations() -> tuple[str, ...]:
+    from training_engine.models import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
+def optimizers() -> tuple[str, ...]:
+    from training_engine.optim import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def schedulers() -> tuple[str, ...]:
+    from training_engine.optim import SCHEDULERS
+
+    return SCHEDULERS

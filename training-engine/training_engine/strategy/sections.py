@@ -1,0 +1,235 @@
+"""The sections of a strategy document (``training_data``, ``model``, ``training``).
+
+Each section accepts keys it does not use (KTRDR files carry many): a key that looks like a
+misspelling of a used one is refused naming the nearest valid key; the others are listed in
+one warning by ``parse_strategy``. Sections that mirror an engine model inherit its fields,
+types and defaults (``config``); the others take their defaults from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
+
+from training_engine.strategy.config import (
+    DataSplit,
+    EarlyStoppingConfig,
+    FeatureConfig,
+    LabelConfig,
+    ModelConfig,
+    TrainingSettings,
+    early_stopping_form,
+)
+from training_engine.strategy.names import activations, model_types
+from training_engine.strategy.problems import DESCRIPTIVE_KEYS, refuse_misspellings
+from training_engine.strategy.values import (
+    Count,
+    Dropout,
+    LayerSizes,
+    Symbol,
+    Timeframe,
+    choice,
+    enum_of,
+    refuse,
+)
+
+
+class DocumentSection(BaseModel):
+    """A section of a strategy file: misspelt keys refused, unused keys kept for the warning."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    # Keys KTRDR files carry here that the engine does not read (never "misspellings").
+    known_unused: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_keys(cls, data: Any) -> Any:
+        if data is None:
+            return {}
+        if isinstance(data, Mapping):
+            refuse_misspellings(data, cls.used_keys(data), cls.known_unused)
+        return data
+
+    @classmethod
+    def used_keys(cls, data: Mapping[str, Any]) -> set[str]:
+        """The keys this section reads (by their names in the file)."""
+        return {field.alias or name for name, field in cls.model_fields.items()}
+
+    def unused_keys(self) -> list[str]:
+        """Keys of this section (not below it) the engine does not read, in file order."""
+        return [key for key in self.model_extra or {} if key not in DESCRIPTIVE_KEYS]
+
+
+def _default(model: type[BaseModel], name: str) -> Any:
+    """The engine model's default for a field: the one place defaults are written."""
+    return model.model_fields[name].default
+
+
+# ---------------------------------------------------------------- training_data
+
+
+def _symbols_form(value: Any, info: ValidationInfo) -> Any:
+    """``[AAPL]``, ``{list: [AAPL]}`` or ``{symbol: AAPL}`` -> a list of symbols."""
+    if value is None or isinstance(value, list | tuple):
+        return list(value or [])
+    if not isinstance(value, Mapping):
+        raise refuse(f"expected a mapping, got {type(value).__name__}")
+    refuse_misspellings(value, {"list", "symbol"}, frozenset())
+    if isinstance(info.context, dict):
+        unused = [k for k in value if k not in ("list", "symbol") and k not in DESCRIPTIVE_KEYS]
+        info.context["symbols_unused"] = [f"training_data.symbols.{k}" for k in unused]
+    if "list" in value:
+        if not isinstance(value["list"], list):
+            raise refuse("expected a list", at="list")
+        return value["list"]
+    return [value["symbol"]] if "symbol" in value else []
+
+
+def _or_list_of_names(shorthand: dict[str, Any]) -> Any:
+    """JSON Schema: the field is a mapping (``shorthand``) or a plain list of names."""
+
+    def extend(schema: dict[str, Any]) -> None:
+        names = {"type": "array", "items": {"type": "string"}}
+        mapping = dict(schema) if "$ref" in schema else shorthand
+        schema.clear()
+        schema["anyOf"] = [names, mapping]
+
+    return extend
+
+
+_SYMBOLS_MAPPING = {
+    "type": "object",
+    "properties": {
+        "list": {"type": "array", "items": {"type": "string"}},
+        "symbol": {"type": "string"},
+    },
+}
+
+
+def _timeframes_form(value: Any) -> Any:
+    return {"list": list(value)} if isinstance(value, list | tuple) else value
+
+
+class TimeframesSection(DocumentSection):
+    """``training_data.timeframes``: the list, or one ``timeframe``, and the base one."""
+
+    items: tuple[Timeframe, ...] = Field(default=(), alias="list")
+    timeframe: Timeframe | None = None
+    base_timeframe: Timeframe | None = None
+
+
+class TrainingDataSection(DocumentSection):
+    """``training_data``: which symbols and timeframes to train on."""
+
+    known_unused = frozenset({"history_required", "start_date", "end_date"})
+
+    symbols: Annotated[tuple[Symbol, ...], BeforeValidator(_symbols_form)] = Field(
+        default=(), json_schema_extra=_or_list_of_names(_SYMBOLS_MAPPING)
+    )
+    timeframes: Annotated[TimeframesSection, BeforeValidator(_timeframes_form)] = Field(
+        default_factory=TimeframesSection, json_schema_extra=_or_list_of_names({})
+    )
+
+
+# ---------------------------------------------------------------- model
+
+
+class ArchitectureSection(DocumentSection):
+    """``model.architecture``: the network's shape."""
+
+    known_unused = frozenset({"output_activation"})
+
+    hidden_layers: LayerSizes = _default(ModelConfig, "hidden_layers")
+    activation: Annotated[
+        str, BeforeValidator(choice(activations)), Field(json_schema_extra=enum_of(activations))
+    ] = _default(ModelConfig, "activation")
+    dropout: Dropout = _default(ModelConfig, "dropout")
+    num_layers: Count = _default(ModelConfig, "num_layers")
+    num_heads: Count = _default(ModelConfig, "num_heads")
+
+
+class FeaturesSection(DocumentSection, FeatureConfig):
+    """``model.features``."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class EarlyStoppingSection(DocumentSection, EarlyStoppingConfig):
+    """``model.training.early_stopping`` (or ``false``)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    known_unused = frozenset({"monitor"})
+
+
+class TrainingSection(DocumentSection, TrainingSettings):
+    """``model.training``: the optimisation settings."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    early_stopping: Annotated[EarlyStoppingSection, BeforeValidator(early_stopping_form)] = Field(
+        default_factory=EarlyStoppingSection
+    )
+
+
+class ModelSection(DocumentSection):
+    """``model``: the network type, its shape, its inputs and how it is trained."""
+
+    known_unused = frozenset({"name", "version"})
+
+    type: Annotated[
+        str,
+        BeforeValidator(choice(model_types)),
+        Field(json_schema_extra=enum_of(model_types)),
+    ] = _default(ModelConfig, "type")
+    architecture: ArchitectureSection = Field(default_factory=ArchitectureSection)
+    features: FeaturesSection = Field(default_factory=FeaturesSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+
+
+# ---------------------------------------------------------------- training
+
+
+class LabelsSection(DocumentSection, LabelConfig):
+    """``training.labels``: zigzag swings, or the sign of the forward return."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    _BY_SOURCE: ClassVar[dict[str, set[str]]] = {
+        "zigzag": {"source", "zigzag_threshold", "label_lookahead"},
+        "forward_return": {"source", "horizon", "threshold"},
+    }
+
+    @classmethod
+    def used_keys(cls, data: Mapping[str, Any]) -> set[str]:
+        source = data.get("source", "zigzag")
+        source = source.strip().lower() if isinstance(source, str) else source
+        return cls._BY_SOURCE.get(source, cls._BY_SOURCE["zigzag"])
+
+    def unused_keys(self) -> list[str]:
+        # The other source's settings are validated (and kept) but not used.
+        used = self._BY_SOURCE[self.source]
+        given = [name for name in type(self).model_fields if name in self.model_fields_set]
+        return [key for key in given if key not in used] + super().unused_keys()
+
+
+class DataSplitSection(DocumentSection, DataSplit):
+    """``training.data_split``: each share > 0, summing to 1."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    @model_validator(mode="after")
+    def _check_sum(self) -> DataSplitSection:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6 or min(self.train, self.validation, self.test) <= 0:
+            raise refuse(f"train, validation and test must each be > 0 and sum to 1, got {total:g}")
+        return self
+
+
+class LabelsAndSplitSection(DocumentSection):
+    """``training``: labels and the train/validation/test split."""
+
+    known_unused = frozenset({"method"})
+
+    labels: LabelsSection = Field(default_factory=LabelsSection)
+    data_split: DataSplitSection = Field(default_factory=DataSplitSection)

@@ -1,0 +1,161 @@
+"""The value types of a strategy, each refusing bad input in the words users already know.
+
+Every type is an ``Annotated`` alias: a before-validator that checks the value the way the
+engine always has (``2.0`` is an integer, ``true`` is not a number) and a ``Field`` that
+documents the same bounds in the JSON Schema. A refusal is a ``PydanticCustomError`` of type
+``strategy_value`` whose ``problem`` becomes ``StrategyConfigError.problem``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from training_engine.errors import StrategyConfigError
+
+_TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+def refuse(problem: str, at: str | None = None) -> PydanticCustomError:
+    """A validation error carrying the user-facing problem; ``at`` names a key below its place."""
+    context: dict[str, str] = {"problem": problem}
+    if at is not None:
+        context["at"] = at
+    return PydanticCustomError("strategy_value", "{problem}", context)
+
+
+def _integer(minimum: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or int(value) != value
+            or value < minimum
+        ):
+            raise refuse(f"expected an integer >= {minimum}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+def _number(low: float | None = None, high: float | None = None) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise refuse(f"expected a number, got {value!r}")
+        number = float(value)
+        if (
+            math.isnan(number)
+            or (low is not None and number < low)
+            or (high is not None and number > high)
+        ):
+            bounds = f" in [{low}, {high}]" if high is not None else ""
+            bounds = f" >= {low}" if low is not None and high is None else bounds
+            raise refuse(f"expected a number{bounds}, got {value!r}")
+        return number
+
+    return check
+
+
+def as_number(value: Any, at: str | None = None) -> float:
+    """A finite number (fuzzy set parameters), refused at ``at`` below the current place."""
+    try:
+        return _number()(value)
+    except PydanticCustomError as exc:
+        raise refuse(str((exc.context or {})["problem"]), at) from None
+
+
+def _positive(value: Any) -> float:
+    number = _number(low=0.0)(value)
+    if number <= 0:
+        raise refuse(f"expected a number > 0, got {value!r}")
+    return number
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise refuse(f"expected true or false, got {value!r}")
+    return value
+
+
+def choice(names: Callable[[], Iterable[str]]) -> Callable[[Any], str]:
+    """A case-insensitive name from ``names()`` (read when validating: registries load late)."""
+
+    def check(value: Any) -> str:
+        allowed = tuple(names())
+        text = value.strip().lower() if isinstance(value, str) else None
+        if text not in allowed:
+            raise refuse(f"expected one of {', '.join(allowed)}, got {value!r}")
+        return text
+
+    return check
+
+
+def enum_of(names: Callable[[], Iterable[str]]) -> Callable[[dict[str, Any]], None]:
+    """Adds the allowed names to a field's JSON Schema when the schema is generated."""
+
+    def extend(schema: dict[str, Any]) -> None:
+        schema["enum"] = list(names())
+
+    return extend
+
+
+def validate_symbol(value: Any, key: str = "symbol") -> str:
+    """A ticker that is safe to put in a file name (letters, digits, ``.``, ``_``, ``-``)."""
+    if not isinstance(value, str) or not _SYMBOL.match(value):
+        raise StrategyConfigError(
+            key, f"expected a symbol of letters, digits, '.', '_' or '-', got {value!r}"
+        )
+    return value
+
+
+def validate_timeframe(value: Any, key: str = "timeframe") -> str:
+    """A timeframe like ``5m``, ``1h``, ``1d``, ``1w``."""
+    if not isinstance(value, str) or not _TIMEFRAME.match(value.strip()):
+        raise StrategyConfigError(key, f"expected a timeframe like 5m, 1h, 4h, 1d, got {value!r}")
+    return value.strip()
+
+
+def _as_value_error(check: Callable[[Any, str], str]) -> Callable[[Any], str]:
+    def run(value: Any) -> str:
+        try:
+            return check(value, "")
+        except StrategyConfigError as exc:
+            raise refuse(exc.problem) from exc
+
+    return run
+
+
+def _device(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"expected a device name (auto, cpu, cuda, cuda:N, mps), got {value!r}")
+    return value.strip().lower()
+
+
+def _layer_sizes(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    if not isinstance(value, list | tuple) or not value:
+        raise refuse(f"expected a non-empty list of layer sizes, got {value!r}")
+    return value
+
+
+Count = Annotated[int, Field(ge=1), BeforeValidator(_integer(1))]
+Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
+NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
+Dropout = Annotated[float, Field(ge=0.0, le=0.95), BeforeValidator(_number(0.0, 0.95))]
+ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_number(1e-6, 1.0))]
+Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
+Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
+DeviceName = Annotated[
+    str, Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"]), BeforeValidator(_device)
+]
+LayerSizes = Annotated[tuple[Count, ...], Field(min_length=1), BeforeValidator(_layer_sizes)]

@@ -1,0 +1,7 @@
+"""``/`` (the dashboard, or this service's identity as JSON) and offline ``/docs``, ``/redoc``."""
+
+from __future__ import annotations
+
+from training_sessions.http.pages import create_pages_router
+
+router = create_pages_router(service="training-host", api_prefix="/trainings")

@@ -1,0 +1,186 @@
+"""The HTTP contract of a training, shared by the host service and the backend proxy.
+
+Pydantic models only (no FastAPI): the bodies of ``POST .../start``, the status,
+performance and list answers, and the error body. Both services use them as
+``response_model``, so the two OpenAPI documents describe the same bodies and a
+timestamp is always written one way: UTC with a ``Z`` suffix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+from training_sessions.types import (
+    SessionPerformance,
+    SessionStatus,
+    SessionView,
+    TrainingRequest,
+)
+
+TRAINING_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+TrainingId = Annotated[
+    str,
+    Field(
+        pattern=TRAINING_ID_PATTERN,
+        description="letters, digits, '.', '_' or '-'; at most 128 characters",
+        examples=["nightly-aapl-1h"],
+    ),
+]
+
+# The one place the types of an inline strategy and of the overrides are declared.
+StrategySpec = dict[str, Any]
+TrainingOverrides = dict[str, Any]
+
+
+def _utc_z(value: datetime) -> str:
+    # A naive time is a UTC time: that is how the session store keeps them.
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+UtcTimestamp = Annotated[
+    datetime, PlainSerializer(_utc_z, return_type=str, when_used="json-unless-none")
+]
+
+
+class ServiceIdentity(BaseModel):
+    """``GET /`` for an API client: which service answers, and that it is up."""
+
+    service: str = Field(examples=["training-host"])
+    version: str
+    status: str = Field(examples=["ok"])
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer of both services."""
+
+    detail: str = Field(description="what went wrong, naming the bad field or value")
+    error: str = Field(description="the error's type", examples=["SessionNotFoundError"])
+
+
+class _StartBody(BaseModel):
+    """What both start routes accept; unknown fields are a 422 naming them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    training_id: TrainingId | None = None
+    strategy: str | StrategySpec | None = Field(
+        default=None, description="strategy file name (without .yaml) or an inline strategy"
+    )
+    start_date: str | None = None
+    end_date: str | None = None
+    config: TrainingOverrides = Field(default_factory=dict, description="training overrides")
+
+    def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
+        raise NotImplementedError
+
+    def to_request(self) -> TrainingRequest:
+        """The session runtime's request."""
+        symbols, timeframes = self._symbols_and_timeframes()
+        return TrainingRequest(
+            strategy=self.strategy,
+            symbols=tuple(symbols) if symbols is not None else None,
+            timeframes=tuple(timeframes) if timeframes is not None else None,
+            start_date=self.start_date,
+            end_date=self.end_date,
+            config=dict(self.config),
+        )
+
+
+class StartTrainingBody(_StartBody):
+    """``POST .../start``: one symbol/timeframe or the lists; everything optional."""
+
+    symbol: str | None = None
+    symbols: list[str] | None = Field(default=None, min_length=1)
+    timeframe: str | None = None
+    timeframes: list[str] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_spelling(self) -> StartTrainingBody:
+        if self.symbol is not None and self.symbols is not None:
+            raise ValueError("give either 'symbol' or 'symbols', not both")
+        if self.timeframe is not None and self.timeframes is not None:
+            raise ValueError("give either 'timeframe' or 'timeframes', not both")
+        return self
+
+    def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
+        # ``symbol`` is ``symbols=[symbol]``.
+        symbols = [self.symbol] if self.symbol is not None else self.symbols
+        timeframes = [self.timeframe] if self.timeframe is not None else self.timeframes
+        return symbols, timeframes
+
+
+class StartMultiSymbolBody(_StartBody):
+    """``POST .../start-multi-symbol``: ``symbols`` and ``timeframes`` are required lists."""
+
+    symbols: list[str] = Field(min_length=1)
+    timeframes: list[str] = Field(min_length=1)
+
+    def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
+        return self.symbols, self.timeframes
+
+
+class TrainingProgress(BaseModel):
+    epoch: int
+    total_epochs: int
+    batch: int
+    total_batches: int
+    percent: float
+    eta_seconds: float | None
+
+
+class TrainingStatus(BaseModel):
+    """``GET .../{id}/status``: bounded in size however long the run."""
+
+    training_id: str
+    status: SessionStatus
+    progress: TrainingProgress
+    metrics: dict[str, float | None]
+    device: str | None
+    created_at: UtcTimestamp
+    started_at: UtcTimestamp | None
+    finished_at: UtcTimestamp | None
+    error: str | None
+    model_path: str | None
+    checkpoint_path: str | None
+    resume_count: int
+    strategy: str | None = Field(default=None, description="null: the default strategy")
+    symbols: list[str] | None = None
+    timeframes: list[str] | None = None
+
+    @classmethod
+    def from_view(cls, view: SessionView) -> TrainingStatus:
+        # The runtime's dataclasses carry the same field names; read them as attributes.
+        body = cls.model_validate(view, from_attributes=True)
+        return body.model_copy(update=view.request_summary())
+
+
+class StartTrainingResponse(TrainingStatus):
+    """The status body plus whether this call created the training."""
+
+    created: bool
+
+
+class TrainingList(BaseModel):
+    items: Sequence[TrainingStatus]
+    total: int
+    limit: int
+    offset: int
+
+
+class TrainingPerformance(BaseModel):
+    """Per-epoch history and, once completed, test metrics against the majority baseline."""
+
+    training_id: str
+    status: SessionStatus
+    history: list[dict[str, float | int]]
+    test_metrics: dict[str, Any] | None
+    baseline_metrics: dict[str, Any] | None
+
+    @classmethod
+    def from_performance(cls, performance: SessionPerformance) -> TrainingPerformance:
+        return cls.model_validate(performance, from_attributes=True)

@@ -1,0 +1,165 @@
+"""The ONE place errors become HTTP answers, for the host service and the backend proxy.
+
+Every error of both services is answered with the body :class:`ErrorBody`,
+``{"detail": "<message>", "error": "<type>"}``. A service calls
+:func:`install_error_handlers` with the statuses of its own errors; the session
+runtime's (``training_sessions.errors``) and the engine's
+(``training_engine.errors``) are in :data:`RUNTIME_ERROR_STATUS` and always
+apply. :func:`error_responses` documents the same bodies in OpenAPI. This is the
+only module of ``training_sessions`` that imports FastAPI or Starlette.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from training_engine.errors import (
+    DataError,
+    DeviceUnavailableError,
+    EngineError,
+    StrategyConfigError,
+)
+
+from training_sessions.contract import ErrorBody
+from training_sessions.errors import (
+    InvalidRequestError,
+    QueueFullError,
+    SessionConflictError,
+    SessionError,
+    SessionNotFoundError,
+    ShuttingDownError,
+)
+
+logger = logging.getLogger(__name__)
+
+StatusTable = Sequence[tuple[type[Exception], int]]
+# An answer of its own for one error class (the proxy passes the host's 4xx through).
+ErrorAnswer = Callable[[Exception], Response]
+
+# A client's mistake is a 4xx; a busy or stopping runtime says so.
+RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (SessionNotFoundError, 404),
+    (SessionConflictError, 409),
+    (InvalidRequestError, 422),
+    (StrategyConfigError, 422),
+    (DataError, 422),
+    (DeviceUnavailableError, 422),
+    (QueueFullError, 429),
+    (ShuttingDownError, 503),
+)
+
+_WHEN: dict[int, str] = {
+    400: "The request cannot be read",
+    401: "Missing or wrong bearer token",
+    404: "No training with this id",
+    409: "The request conflicts with the training's state",
+    413: "The request body is larger than the limit",
+    422: "A field, parameter or referenced file is invalid; the detail names it",
+    429: "Every worker is busy and the queue is full",
+    503: "The service is stopping or cannot reach what it needs",
+}
+
+
+def error_responses(
+    *statuses: int, model: type[BaseModel] = ErrorBody
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status documented with the body really sent."""
+    return {
+        status: {"model": model, "description": _WHEN.get(status, HTTPStatus(status).phrase)}
+        for status in statuses
+    }
+
+
+def error_response(
+    status: int,
+    detail: str,
+    error: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """The one error body shape every route of both services answers with."""
+    body = {**ErrorBody(detail=detail, error=error).model_dump(), **(extra or {})}
+    return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
+
+
+def status_for(exc: Exception, table: StatusTable) -> int:
+    """The status of the first class in ``table`` that ``exc`` is (500 when none: a bug)."""
+    for kind, status in table:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def describe_validation(exc: RequestValidationError) -> str:
+    """One line naming each bad field as the client spelt it."""
+    problems = []
+    for item in exc.errors():
+        # Drop the "body" prefix: clients think in their own field names.
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        message = str(item.get("msg", "invalid value"))
+        if item.get("type") == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{location}: {message}" if location else message)
+    return "; ".join(problems) or "invalid request"
+
+
+def install_error_handlers(
+    app: FastAPI,
+    statuses: StatusTable = (),
+    *,
+    headers: Mapping[int, Mapping[str, str]] | None = None,
+    answers: Mapping[type[Exception], ErrorAnswer] | None = None,
+) -> None:
+    """Answer every known error of ``app`` with :class:`ErrorBody`.
+
+    Args:
+        statuses: the service's own error classes and their statuses, most specific
+            first; :data:`RUNTIME_ERROR_STATUS` follows them.
+        headers: extra response headers by status (``401: WWW-Authenticate``).
+        answers: error classes that make their own answer.
+    """
+    table = (*statuses, *RUNTIME_ERROR_STATUS)
+    extra_headers = dict(headers or {})
+
+    async def handle_error(request: Request, exc: Exception) -> Response:
+        status = status_for(exc, table)
+        if status == 500:
+            logger.exception("unmapped error on %s %s", request.method, request.url.path)
+            return error_response(500, "internal error", "InternalError")
+        return error_response(
+            status, str(exc), type(exc).__name__, headers=extra_headers.get(status)
+        )
+
+    handled: set[type[Exception]] = {EngineError, SessionError, *(kind for kind, _ in table)}
+    for kind in handled:
+        app.add_exception_handler(kind, handle_error)
+    for kind, answer in (answers or {}).items():
+        app.add_exception_handler(kind, _answering_with(answer))
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+
+
+def _answering_with(answer: ErrorAnswer) -> Callable[[Request, Exception], Any]:
+    async def handle(request: Request, exc: Exception) -> Response:
+        return answer(exc)
+
+    return handle
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, describe_validation(exc), "ValidationError")
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, str(exc.detail), "HTTPError", headers=exc.headers)
