@@ -56,6 +56,18 @@ class Start:
         return " ".join(part for part in (settings, command, *self.args) if part)
 
 
+def bad_port_setting(cli: str, variable: str, prog: str) -> Start:
+    """``serve`` with a port setting that is no number: exit 2 with one message."""
+    return Start(
+        "main",
+        cli,
+        ("serve",),
+        code=2,
+        env={variable: "not-a-port"},
+        stderr_has=f"{prog}: invalid configuration",
+    )
+
+
 ENGINE = "training_engine.cli:main"
 HOST = "training_host.cli:main"
 PROXY = "backend_proxy.cli:main"
@@ -81,25 +93,11 @@ STARTS = [
     Start("-m", "training_host", ("--help",)),
     Start("main", HOST, ("serve", "--host", "0.0.0.0"), code=2, stderr_has=NO_TOKEN_PUBLIC),
     Start("-m", "training_host", ("--host", "0.0.0.0"), code=2, stderr_has=NO_TOKEN_PUBLIC),
-    Start(
-        "main",
-        HOST,
-        ("serve",),
-        code=2,
-        env={"TRAINING_HOST_PORT": "not-a-port"},
-        stderr_has="training-host: invalid configuration",
-    ),
+    bad_port_setting(HOST, "TRAINING_HOST_PORT", "training-host"),
     Start("main", PROXY, ("--help",)),
     Start("main", PROXY, ("serve", "--help")),
     Start("-m", "backend_proxy", ("--help",)),
-    Start(
-        "main",
-        PROXY,
-        ("serve",),
-        code=2,
-        env={"BACKEND_PORT": "not-a-port"},
-        stderr_has="backend-proxy: invalid configuration",
-    ),
+    bad_port_setting(PROXY, "BACKEND_PORT", "backend-proxy"),
 ]
 
 
