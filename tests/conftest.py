@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.browser",
     "tests.fixtures.fake_ktrdr_backend",
+    "tests.fixtures.databases",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -3,9 +3,7 @@ schema comes from its own Alembic migrations."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,19 +12,9 @@ from training_sessions.schema_migrations import SchemaMismatchError
 from training_sessions.store import VERSION_TABLE as SESSIONS_VERSION_TABLE
 from training_sessions.store import SessionStore
 
-from tests.host.test_persistence import _drop_all_tables
+from tests.fixtures.databases import on_both_databases
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a new SQLite file, or the test server's database with no tables."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'backend.sqlite3'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    _drop_all_tables(url)
-    yield url
-    _drop_all_tables(url)
+pytestmark = on_both_databases
 
 
 def _versions(database_url: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from training_sessions.session_job import SessionJob
 from training_sessions.store import SessionRow, SessionStore, utcnow
 from training_sessions.types import RuntimeSettings, SessionStatus
 
+from tests.fixtures.databases import on_both_databases
+from tests.fixtures.waiting import wait_until
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
 
 pytestmark = pytest.mark.slow
@@ -59,23 +60,20 @@ def _assert_same_weights(left: dict[str, torch.Tensor], right: dict[str, torch.T
 
 
 def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.is_file():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+    wait_until(path.is_file, timeout, f"{path} written")
 
 
 def _wait_for_first_epoch_row(database_url: str, training_id: str, timeout: float = 60.0) -> None:
     """Until the service has stored the first epoch (it writes it just after the checkpoint)."""
     store = SessionStore(database_url)
-    deadline = time.monotonic() + timeout
+
+    def stored() -> bool:
+        with contextlib.suppress(SQLAlchemyError):  # tables not created yet
+            return bool(store.epochs(training_id))
+        return False
+
     try:
-        while True:
-            with contextlib.suppress(SQLAlchemyError):  # tables not created yet
-                if store.epochs(training_id):
-                    return
-            assert time.monotonic() < deadline, "the first epoch was never stored"
-            time.sleep(0.02)
+        wait_until(stored, timeout, "the first epoch stored", interval=0.02)
     finally:
         store.dispose()
 
@@ -160,6 +158,7 @@ def _kill_service_after_first_epoch(
         service.wait()
 
 
+@on_both_databases
 def test_killed_service_session_resumes_on_next_start_with_same_weights(
     runtime_settings: RuntimeSettings,
     make_manager: Callable[..., SessionManager],
@@ -247,6 +246,7 @@ def test_queued_session_trains_what_was_submitted_after_its_file_changes(
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
+@on_both_databases
 def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
     runtime_settings: RuntimeSettings,
     make_manager: Callable[..., SessionManager],
