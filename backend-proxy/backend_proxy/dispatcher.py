@@ -134,6 +134,15 @@ class TrainingDispatcher:
         await self._write(self.routes.update, training_id, last_state=state, stop_pending=False)
         return {**state, **_host_fields(True)}, 200
 
+    async def resume(self, training_id: str) -> dict[str, Any]:
+        """Resume a failed, cancelled or interrupted training where it runs (host or local)."""
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return {**await self.local.resume(training_id), **_local_fields(route)}
+        state = await self._host_request("POST", f"/trainings/{training_id}/resume")
+        await self._write(self.routes.update, training_id, last_state=state, confirmed=True)
+        return {**state, **_host_fields(True, route.stop_pending)}
+
     async def list_trainings(
         self, *, status: str | None, limit: int, offset: int
     ) -> dict[str, Any]:

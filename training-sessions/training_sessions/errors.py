@@ -5,7 +5,8 @@
     SessionError                 the session runtime refused a request
     ├── SessionNotFoundError     no session with that id
     ├── SessionConflictError     same id with another request; delete while running
-    │   └── InvalidTransitionError   a status move the transition table forbids
+    │   ├── InvalidTransitionError   a status move the transition table forbids
+    │   └── NotResumableError        resume of an active or completed session, or no checkpoint
     ├── QueueFullError           workers busy and the queue full
     ├── ShuttingDownError        the runtime is stopping
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
@@ -47,3 +48,7 @@ class InvalidRequestError(SessionError):
 
 class InvalidTransitionError(SessionConflictError):
     """A status change out of a terminal status, or one the transition table does not allow."""
+
+
+class NotResumableError(SessionConflictError):
+    """Resume asked of a queued, running or completed session, or of one with no checkpoint."""

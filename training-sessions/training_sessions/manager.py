@@ -43,6 +43,7 @@ from training_engine.progress import ProgressEvent
 
 from training_sessions.errors import (
     InvalidTransitionError,
+    NotResumableError,
     QueueFullError,
     SessionConflictError,
     SessionError,
@@ -66,6 +67,7 @@ from training_sessions.store import (
 )
 from training_sessions.types import (
     ACTIVE_STATUSES,
+    RESUMABLE_STATUSES,
     RuntimeSettings,
     SessionPerformance,
     SessionStatus,
@@ -329,6 +331,50 @@ class SessionManager:
                 row = self._row(training_id)
         return to_view(row)
 
+    def resume(self, training_id: str) -> SessionView:
+        """Queue a failed, cancelled or interrupted session again, from its checkpoint.
+
+        It continues where its last checkpoint left it (bit-identical on CPU to a
+        run never stopped) and keeps its id, request and history.
+
+        Raises:
+            SessionNotFoundError: unknown id.
+            NotResumableError: queued, running or completed, or no checkpoint to resume from.
+            QueueFullError: every worker busy and the queue at its limit.
+            ShuttingDownError: the runtime is stopping.
+        """
+        self._require_started()
+        with self._lock:
+            row = self._row(training_id)
+            status = SessionStatus(row.status)
+            worker = self._running.get(training_id)
+            # A worker whose result is recorded may still be exiting: that is no conflict.
+            if status not in RESUMABLE_STATUSES or (worker is not None and not worker.final):
+                raise NotResumableError(
+                    f"training '{training_id}' is {status}: only failed, cancelled or "
+                    "interrupted trainings can be resumed"
+                )
+            if self._existing_checkpoint(training_id) is None:
+                raise NotResumableError(
+                    f"training '{training_id}' has no checkpoint to resume from (it stopped "
+                    "before its first checkpoint); start a new training instead"
+                )
+            self._check_capacity()
+            self._set_status(
+                training_id,
+                status,
+                QUEUED,
+                resume_count=row.resume_count + 1,
+                finished_at=None,
+                error=None,
+            )
+            self._queue.append(training_id)
+            self._notify_queue_length()
+            row = self._row(training_id)
+        logger.info("training %s resumed by request (was %s)", training_id, status)
+        self._wake()
+        return to_view(row)
+
     def delete(self, training_id: str) -> None:
         """Remove a finished session's rows (model files stay).
 
@@ -517,6 +563,8 @@ class SessionManager:
     def _launch_ready(self) -> None:
         """Start queued sessions, oldest first, while slots are free."""
         while self._queue and len(self._running) < self.settings.max_concurrent_jobs:
+            if self._queue[0] in self._running:
+                return  # resumed while its last worker still exits: launched once reaped
             training_id = self._queue.popleft()
             self._notify_queue_length()
             row = self._store.get(training_id)
@@ -604,7 +652,13 @@ class SessionManager:
             case Result(result, cancel_reason):
                 self._record_result(worker, result, cancel_reason)
             case Failure(error_type, text):
-                self._finish(worker, FAILED, error=f"{error_type}: {text}")
+                self._finish(
+                    worker,
+                    FAILED,
+                    error=f"{error_type}: {text}",
+                    # The last good checkpoint stays: the session can be resumed from it.
+                    checkpoint_path=self._existing_checkpoint(worker.training_id),
+                )
 
     def _record_progress(self, worker: _Worker, event: ProgressEvent) -> None:
         # Never let percent go backwards, e.g. when a resume replays lost batches.

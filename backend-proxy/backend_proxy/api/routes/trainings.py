@@ -91,6 +91,18 @@ async def stop_training(
     return RoutedTrainingStatus.model_validate(content)
 
 
+@router.post(
+    "/{training_id}/resume",
+    status_code=202,
+    responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413, 429)},
+)
+async def resume_training(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep
+) -> RoutedTrainingStatus:
+    """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
+    return RoutedTrainingStatus.model_validate(await dispatcher.resume(training_id))
+
+
 async def _start(
     dispatcher: DispatcherDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
 ) -> RoutedStartResponse:

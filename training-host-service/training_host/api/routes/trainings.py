@@ -89,3 +89,13 @@ def read_training_performance(
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Ask a training to stop; a finished one answers with its final state."""
     return TrainingStatus.from_view(manager.stop(training_id))
+
+
+@router.post(
+    "/{training_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413, 429, 503)},
+)
+def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
+    """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
+    return TrainingStatus.from_view(manager.resume(training_id))
