@@ -8,6 +8,7 @@ timestamp is always written one way: UTC with a ``Z`` suffix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -44,6 +45,16 @@ def _utc_z(value: datetime) -> str:
 
 UtcTimestamp = Annotated[
     datetime, PlainSerializer(_utc_z, return_type=str, when_used="json-unless-none")
+]
+
+
+def _finite_or_null(value: float | None) -> float | None:
+    # JSON has no NaN or Infinity: a diverged metric is written as null, never a failed answer.
+    return value if value is None or math.isfinite(value) else None
+
+
+MetricValue = Annotated[
+    float | None, PlainSerializer(_finite_or_null, return_type=float | None, when_used="json")
 ]
 
 
@@ -130,7 +141,7 @@ class TrainingProgress(BaseModel):
     batch: int
     total_batches: int
     percent: float
-    eta_seconds: float | None
+    eta_seconds: MetricValue
 
 
 class TrainingStatus(BaseModel):
@@ -139,7 +150,7 @@ class TrainingStatus(BaseModel):
     training_id: str
     status: SessionStatus
     progress: TrainingProgress
-    metrics: dict[str, float | None]
+    metrics: dict[str, MetricValue] = Field(description="latest values; NaN or infinite: null")
     device: str | None
     created_at: UtcTimestamp
     started_at: UtcTimestamp | None
@@ -177,7 +188,7 @@ class TrainingPerformance(BaseModel):
 
     training_id: str
     status: SessionStatus
-    history: list[dict[str, float | int]]
+    history: list[dict[str, int | MetricValue]]
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import socket
@@ -666,7 +667,8 @@ class SessionManager:
         for name in METRIC_NAMES:
             value = getattr(event, name)
             if value is not None:
-                worker.metrics[name] = value
+                # A diverged loss is kept as null: JSON (and PostgreSQL's json) has no NaN.
+                worker.metrics[name] = value if math.isfinite(value) else None
         self._store.update(
             worker.training_id,
             epoch=event.epoch,
