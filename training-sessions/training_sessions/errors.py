@@ -6,7 +6,8 @@
     ├── SessionNotFoundError     no session with that id
     ├── SessionConflictError     same id with another request; delete while running
     │   ├── InvalidTransitionError   a status move the transition table forbids
-    │   └── NotResumableError        resume of an active or completed session, or no checkpoint
+    │   ├── NotResumableError        resume of an active or completed session, or no checkpoint
+    │   └── StartDeadlinePassedError a start read after the caller's start_deadline
     ├── QueueFullError           workers busy and the queue full
     ├── ShuttingDownError        the runtime is stopping
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
@@ -52,3 +53,8 @@ class InvalidTransitionError(SessionConflictError):
 
 class NotResumableError(SessionConflictError):
     """Resume asked of a queued, running or completed session, or of one with no checkpoint."""
+
+
+class StartDeadlinePassedError(SessionConflictError):
+    """A start arrived after its ``start_deadline``: the caller has given up waiting for it,
+    so it is not created (the caller may run it elsewhere)."""
