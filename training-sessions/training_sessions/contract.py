@@ -85,6 +85,13 @@ class _StartBody(BaseModel):
     start_date: str | None = None
     end_date: str | None = None
     config: TrainingOverrides = Field(default_factory=dict, description="training overrides")
+    start_deadline: datetime | None = Field(
+        default=None,
+        description=(
+            "set by the backend proxy: an instant (with offset) after which the caller no "
+            "longer waits; a start read later creates nothing (409 StartDeadlinePassedError)"
+        ),
+    )
 
     def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
         raise NotImplementedError

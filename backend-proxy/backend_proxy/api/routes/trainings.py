@@ -47,7 +47,7 @@ async def start_multi_symbol_training(
     return await _start(dispatcher, body, response)
 
 
-@router.get("", responses=error_responses(422))
+@router.get("", responses={**error_responses(422), **error_responses(503, model=UnavailableBody)})
 @router.get("/", include_in_schema=False)
 async def list_trainings(
     dispatcher: DispatcherDep,
