@@ -32,16 +32,23 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _finish_with_database_down(
-    manager: SessionManager, settings: RuntimeSettings, server: PostgresServer
-) -> Path:
-    """Submit two sessions, stop PostgreSQL while the first runs; wait until it has finished."""
+    make_manager: Callable[..., SessionManager],
+    runtime_settings: RuntimeSettings,
+    server: PostgresServer,
+) -> tuple[SessionManager, RuntimeSettings, Path]:
+    """Submit two sessions on ``server``, stop it while the first runs, wait until it ended.
+
+    Returns the manager, its settings and the file its result is kept in.
+    """
+    settings = dataclasses.replace(runtime_settings, database_url=server.url)
+    manager = make_manager(database_url=server.url)
     manager.submit(request(RESUMABLE_RUN), training_id="first")
     manager.submit(request(SHORT_RUN), training_id="second")
     manager.wait_for("first", {"running"}, 120)
     server.stop()
     kept = pending_result_file(settings.checkpoints_dir, "first")
     _wait_for(kept.is_file, 300, "the result kept beside the checkpoint")
-    return kept
+    return manager, settings, kept
 
 
 def test_result_written_once_the_database_is_back_and_the_queue_moves_on(
@@ -49,9 +56,9 @@ def test_result_written_once_the_database_is_back_and_the_queue_moves_on(
     runtime_settings: RuntimeSettings,
     make_manager: Callable[..., SessionManager],
 ) -> None:
-    settings = dataclasses.replace(runtime_settings, database_url=postgres_server.url)
-    manager = make_manager(database_url=postgres_server.url)
-    kept = _finish_with_database_down(manager, settings, postgres_server)
+    manager, settings, kept = _finish_with_database_down(
+        make_manager, runtime_settings, postgres_server
+    )
     time.sleep(2.0)  # several supervisor rounds against a dead database
     supervisor_alive = manager._supervisor is not None and manager._supervisor.is_alive()
 
@@ -73,9 +80,9 @@ def test_result_kept_during_the_outage_is_recorded_at_the_next_start_not_retrain
     runtime_settings: RuntimeSettings,
     make_manager: Callable[..., SessionManager],
 ) -> None:
-    settings = dataclasses.replace(runtime_settings, database_url=postgres_server.url)
-    manager = make_manager(database_url=postgres_server.url)
-    kept = _finish_with_database_down(manager, settings, postgres_server)
+    manager, settings, kept = _finish_with_database_down(
+        make_manager, runtime_settings, postgres_server
+    )
     manager.shutdown(grace_seconds=5.0)  # the service stops while the database is down
     models_before = _model_dirs(settings)
 

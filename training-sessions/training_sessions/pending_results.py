@@ -10,12 +10,12 @@ records the result at start instead of training the session again.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from training_engine.atomic_files import write_atomically
 
 from training_sessions.store import EpochRecord
 from training_sessions.types import SessionStatus
@@ -59,18 +59,9 @@ def pending_result_file(checkpoints_dir: Path, training_id: str) -> Path:
 
 
 def keep(path: Path, result: PendingResult) -> None:
-    """Write ``result`` to ``path`` atomically (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(result.to_dict(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Write ``result`` to ``path`` atomically (a crash leaves the old file or the new one)."""
+    data = json.dumps(result.to_dict()).encode("utf-8")
+    write_atomically(path, lambda handle: handle.write(data))
 
 
 def load(path: Path) -> PendingResult | None:
