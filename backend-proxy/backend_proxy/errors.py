@@ -84,7 +84,9 @@ def _pass_through(exc: Exception) -> Response:
 
 def _unconfirmed(exc: Exception) -> Response:
     assert isinstance(exc, StartUnconfirmedError)
-    return error_response(503, str(exc), type(exc).__name__, extra={"training_id": exc.training_id})
+    # What is known of it: nothing yet, and the host could not be asked (the poller retries).
+    extra = {"training_id": exc.training_id, "status": "unknown", "host_reachable": False}
+    return error_response(503, str(exc), type(exc).__name__, extra=extra)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -56,6 +56,9 @@ class LocalTrainings:
     async def stop(self, training_id: str) -> dict[str, Any]:
         return view_body(await to_thread.run_sync(self._manager.stop, training_id))
 
+    async def resume(self, training_id: str) -> dict[str, Any]:
+        return view_body(await to_thread.run_sync(self._manager.resume, training_id))
+
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)
         return counts

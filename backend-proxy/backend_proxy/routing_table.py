@@ -143,6 +143,17 @@ class RoutingTable:
             if row is not None:
                 session.delete(row)
 
+    def unconfirmed_host_routes(self) -> list[Route]:
+        """Host starts whose fate is still unknown (ambiguous and not yet settled)."""
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(RoutedTrainingRow).where(
+                    RoutedTrainingRow.routed_to == "host_service",
+                    RoutedTrainingRow.confirmed.is_(False),
+                )
+            ).all()
+            return [_to_route(row) for row in rows]
+
     def pending_stops(self) -> list[Route]:
         with Session(self._engine) as session:
             rows = session.scalars(

@@ -10,6 +10,7 @@ service can translate the whole family to a client error in one place::
     │   └── DataValidationError      the file exists but its content cannot be used
     ├── DeviceUnavailableError   an explicitly requested device does not exist here
     ├── CheckpointError          a checkpoint cannot be read or does not fit the run
+    ├── NonFiniteLossError       the loss became NaN or infinite: the run diverged
     └── ArtifactError            a saved model directory is missing or incomplete
 
 The session runtime's errors (queue full, unknown session, ...) live in
@@ -66,3 +67,16 @@ class CheckpointError(EngineError):
 
 class ArtifactError(EngineError):
     """A model directory is missing files or cannot be loaded."""
+
+
+class NonFiniteLossError(EngineError):
+    """The loss became NaN or infinite; the run stops at once instead of saving a useless model."""
+
+    def __init__(self, what: str, value: float, epoch: int, last_finite: float | None) -> None:
+        self.epoch = epoch
+        self.last_finite = last_finite
+        last = f"{last_finite:.6g}" if last_finite is not None else "none yet"
+        super().__init__(
+            f"the {what} became {value} in epoch {epoch} (last finite loss: {last}); the run "
+            "diverged: lower the learning rate or check the data"
+        )

@@ -34,7 +34,7 @@ from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
 from training_engine.dataset import PreparedDataset, prepare_dataset
 from training_engine.device import resolve_device
-from training_engine.errors import DataError
+from training_engine.errors import DataError, NonFiniteLossError
 from training_engine.evaluation import classification_report, majority_baseline_report
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
 from training_engine.models import batched_logits, build_model
@@ -286,7 +286,10 @@ def _train_epoch(
             schedule.after_optimizer_step()
         loss_sum += loss.detach()
         run.batch = batch + 1
-        progress.batch(run.epoch + 1, run.batch, loss, schedule.learning_rate)
+        # Only a loss already read for an event is checked: no extra device sync per batch.
+        read = progress.batch(run.epoch + 1, run.batch, loss, schedule.learning_rate)
+        if read is not None:
+            _check_finite("training loss", read, run)
         if cancel is not None and cancel.is_set():
             return True
     return False
@@ -300,6 +303,9 @@ def _end_epoch(
     val_loss, val_accuracy = _validate(run.model, setup.x_val, setup.y_val, setup.amp_dtype)
     n_batches = setup.n_batches
     train_loss = float(run.loss_sum.item()) / n_batches
+    # Before anything is recorded or checkpointed: the last good checkpoint stays.
+    _check_finite("training loss", train_loss, run)
+    _check_finite("validation loss", val_loss, run)
     run.schedule.after_epoch(val_loss)
     stop = run.early_stopping.update(val_loss, run.model)
     trained = min(setup.n_samples, (n_batches - first_batch) * setup.settings.batch_size)
@@ -328,6 +334,13 @@ def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: Train
     predictions = _predict(run.model, setup.x_test, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+
+
+def _check_finite(what: str, value: float, run: RunState) -> None:
+    """Stop a diverged run at once (NaN or infinite loss) rather than save a useless model."""
+    if not math.isfinite(value):
+        last = run.history[-1].train_loss if run.history else None
+        raise NonFiniteLossError(what, value, run.epoch + 1, last)
 
 
 def _checkpoint(run: RunState, path: Path | None) -> None:

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     default_strategy: str = "momentum_mlp"
     default_device: str = "auto"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # /health/detailed says "degraded" when models_dir's disk has less free space than this.
+    min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"
     # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
     ktrdr_backend_url: str | None = Field(

@@ -8,6 +8,7 @@ timestamp is always written one way: UTC with a ``Z`` suffix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -47,6 +48,16 @@ UtcTimestamp = Annotated[
 ]
 
 
+def _finite_or_null(value: float | None) -> float | None:
+    # JSON has no NaN or Infinity: a diverged metric is written as null, never a failed answer.
+    return value if value is None or math.isfinite(value) else None
+
+
+MetricValue = Annotated[
+    float | None, PlainSerializer(_finite_or_null, return_type=float | None, when_used="json")
+]
+
+
 class ServiceIdentity(BaseModel):
     """``GET /`` for an API client: which service answers, and that it is up."""
 
@@ -74,6 +85,13 @@ class _StartBody(BaseModel):
     start_date: str | None = None
     end_date: str | None = None
     config: TrainingOverrides = Field(default_factory=dict, description="training overrides")
+    start_deadline: datetime | None = Field(
+        default=None,
+        description=(
+            "set by the backend proxy: an instant (with offset) after which the caller no "
+            "longer waits; a start read later creates nothing (409 StartDeadlinePassedError)"
+        ),
+    )
 
     def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
         raise NotImplementedError
@@ -130,7 +148,7 @@ class TrainingProgress(BaseModel):
     batch: int
     total_batches: int
     percent: float
-    eta_seconds: float | None
+    eta_seconds: MetricValue
 
 
 class TrainingStatus(BaseModel):
@@ -139,7 +157,7 @@ class TrainingStatus(BaseModel):
     training_id: str
     status: SessionStatus
     progress: TrainingProgress
-    metrics: dict[str, float | None]
+    metrics: dict[str, MetricValue] = Field(description="latest values; NaN or infinite: null")
     device: str | None
     created_at: UtcTimestamp
     started_at: UtcTimestamp | None
@@ -177,7 +195,7 @@ class TrainingPerformance(BaseModel):
 
     training_id: str
     status: SessionStatus
-    history: list[dict[str, float | int]]
+    history: list[dict[str, int | MetricValue]]
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
 

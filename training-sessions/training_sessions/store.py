@@ -214,10 +214,19 @@ class SessionStore:
 
     # ------------------------------------------------------------ sessions
 
-    def insert(self, row: SessionRow) -> None:
-        """Insert a new session; IntegrityError when the id exists."""
+    def insert(self, row: SessionRow, *, deadline: datetime | None = None) -> bool:
+        """Insert a new session; IntegrityError when the id exists.
+
+        With a ``deadline``, the clock is read inside the transaction after the insert:
+        past the deadline the transaction is rolled back and False is returned.
+        """
         with self._sessions.begin() as session:
             session.add(row)
+            session.flush()
+            if deadline is not None and utcnow() > deadline:
+                session.rollback()
+                return False
+        return True
 
     def get(self, training_id: str) -> SessionRow | None:
         with self._sessions() as session:

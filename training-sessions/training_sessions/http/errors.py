@@ -20,6 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from training_engine.errors import (
     DataError,
@@ -54,6 +56,12 @@ RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (DeviceUnavailableError, 422),
     (QueueFullError, 429),
     (ShuttingDownError, 503),
+)
+# The database is down or unreachable: the client may retry (503), never a plain 500.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
 )
 
 _WHEN: dict[int, str] = {
@@ -131,6 +139,11 @@ def install_error_handlers(
     extra_headers = dict(headers or {})
 
     async def handle_error(request: Request, exc: Exception) -> Response:
+        if _database_unavailable(exc):
+            logger.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, exc
+            )
+            return error_response(503, "database unavailable", type(exc).__name__)
         status = status_for(exc, table)
         if status == 500:
             logger.exception("unmapped error on %s %s", request.method, request.url.path)
@@ -139,13 +152,26 @@ def install_error_handlers(
             status, str(exc), type(exc).__name__, headers=extra_headers.get(status)
         )
 
-    handled: set[type[Exception]] = {EngineError, SessionError, *(kind for kind, _ in table)}
+    handled: set[type[Exception]] = {
+        EngineError,
+        SessionError,
+        DBAPIError,
+        *DATABASE_UNAVAILABLE_ERRORS,
+        *(kind for kind, _ in table),
+    }
     for kind in handled:
         app.add_exception_handler(kind, handle_error)
     for kind, answer in (answers or {}).items():
         app.add_exception_handler(kind, _answering_with(answer))
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    # A DBAPIError on a connection found dead is an outage too, whatever its class.
+    return isinstance(exc, DATABASE_UNAVAILABLE_ERRORS) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _answering_with(answer: ErrorAnswer) -> Callable[[Request, Exception], Any]:

@@ -47,7 +47,7 @@ async def start_multi_symbol_training(
     return await _start(dispatcher, body, response)
 
 
-@router.get("", responses=error_responses(422))
+@router.get("", responses={**error_responses(422), **error_responses(503, model=UnavailableBody)})
 @router.get("/", include_in_schema=False)
 async def list_trainings(
     dispatcher: DispatcherDep,
@@ -89,6 +89,18 @@ async def stop_training(
     """Cooperative stop; kept and delivered later (202) while the host is down."""
     content, response.status_code = await dispatcher.stop(training_id)
     return RoutedTrainingStatus.model_validate(content)
+
+
+@router.post(
+    "/{training_id}/resume",
+    status_code=202,
+    responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413, 429)},
+)
+async def resume_training(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep
+) -> RoutedTrainingStatus:
+    """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
+    return RoutedTrainingStatus.model_validate(await dispatcher.resume(training_id))
 
 
 async def _start(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -19,8 +20,9 @@ from training_sessions.types import SESSION_STATUSES
 from training_host.api.deps import AUTH, ManagerDep, TrainingIdPath
 from training_host.errors import InvalidParameterError
 
+# 503 on every route: the service is stopping, or its database is unavailable.
 router = APIRouter(
-    prefix="/trainings", tags=["trainings"], dependencies=AUTH, responses=error_responses(401)
+    prefix="/trainings", tags=["trainings"], dependencies=AUTH, responses=error_responses(401, 503)
 )
 START_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": StartTrainingResponse, "description": "This id already names the same training"},
@@ -32,10 +34,19 @@ ONE_TRAINING_ERRORS = error_responses(404, 422)
 def _start(
     manager: ManagerDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
 ) -> StartTrainingResponse:
-    view, created = manager.submit(body.to_request(), body.training_id)
+    view, created = manager.submit(
+        body.to_request(), body.training_id, deadline=_aware(body.start_deadline)
+    )
     # 202: accepted for background work; 200: this id already names the same training.
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
     return StartTrainingResponse(**TrainingStatus.from_view(view).model_dump(), created=created)
+
+
+def _aware(instant: datetime | None) -> datetime | None:
+    # An instant without an offset is read as UTC, as every timestamp of this API.
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=UTC)
 
 
 @router.post("/start", status_code=status.HTTP_202_ACCEPTED, responses=START_RESPONSES)
@@ -89,3 +100,13 @@ def read_training_performance(
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Ask a training to stop; a finished one answers with its final state."""
     return TrainingStatus.from_view(manager.stop(training_id))
+
+
+@router.post(
+    "/{training_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413, 429, 503)},
+)
+def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
+    """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
+    return TrainingStatus.from_view(manager.resume(training_id))
