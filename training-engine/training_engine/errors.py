@@ -10,7 +10,8 @@ service can translate the whole family to a client error in one place::
     │   └── DataValidationError      the file exists but its content cannot be used
     ├── DeviceUnavailableError   an explicitly requested device does not exist here
     ├── CheckpointError          a checkpoint cannot be read or does not fit the run
-    └── ArtifactError            a saved model directory is missing or incomplete
+    ├── ArtifactError            a saved model directory is missing or incomplete
+    └── UnsafePathError          a path to write would leave its configured folder
 
 The session runtime's errors (queue full, unknown session, ...) live in
 ``training_sessions.errors``: they are about running services, not training.
@@ -66,3 +67,7 @@ class CheckpointError(EngineError):
 
 class ArtifactError(EngineError):
     """A model directory is missing files or cannot be loaded."""
+
+
+class UnsafePathError(EngineError):
+    """A path built from names (strategy, symbol, training id) would leave its folder."""
