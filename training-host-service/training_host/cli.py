@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from training_sessions.http.auth import is_loopback
 
 from training_host import __version__, service_install
 from training_host.config import CONFIG_FILE_ENV, Settings
 
 EXIT_USAGE = 2
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.manager import SessionManager
 
 from training_host import __version__
 from training_host.api.routes import dashboard, gpu, health, ktrdr_compat, metrics, trainings
-from training_host.body_limit import BodySizeLimitMiddleware
 from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
 from training_host.metrics import MetricsMiddleware, ServiceMetrics
@@ -47,13 +47,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # /docs and /redoc come from the dashboard router, with local assets
         redoc_url=None,
     )
-    app.state.settings = settings or get_settings()
+    settings = settings or get_settings()
+    app.state.settings = settings
     app.state.metrics = ServiceMetrics()
     app.state.started_at = time.monotonic()
-    install_error_handlers(app)
+    install_error_handlers(app, settings.directories())
     for module in (health, trainings, ktrdr_compat, gpu, metrics, dashboard):
         app.include_router(module.router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=app.state.settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,6 +27,7 @@ from training_engine.errors import (
     DeviceUnavailableError,
     EngineError,
     StrategyConfigError,
+    UnsafePathError,
 )
 
 from training_sessions.contract import ErrorBody
@@ -37,6 +39,7 @@ from training_sessions.errors import (
     SessionNotFoundError,
     ShuttingDownError,
 )
+from training_sessions.http.auth import AuthenticationError
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +49,14 @@ ErrorAnswer = Callable[[Exception], Response]
 
 # A client's mistake is a 4xx; a busy or stopping runtime says so.
 RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (AuthenticationError, 401),
     (SessionNotFoundError, 404),
     (SessionConflictError, 409),
     (InvalidRequestError, 422),
     (StrategyConfigError, 422),
     (DataError, 422),
     (DeviceUnavailableError, 422),
+    (UnsafePathError, 422),
     (QueueFullError, 429),
     (ShuttingDownError, 503),
 )
@@ -112,12 +117,29 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
+def hide_directories(message: str, directories: Mapping[str, Path]) -> str:
+    """``message`` with each directory written as its setting's name (``<data_dir>``).
+
+    Clients learn which file was missing, never where the service keeps its files.
+    """
+    spellings: list[tuple[str, str]] = []
+    for name, directory in directories.items():
+        for spelling in {str(directory), str(Path(directory).expanduser().resolve())}:
+            if spelling not in {"", ".", "/"}:
+                spellings.append((spelling, f"<{name}>"))
+    # Longest first: a folder inside another is replaced by its own name.
+    for spelling, placeholder in sorted(spellings, key=lambda item: -len(item[0])):
+        message = message.replace(spelling, placeholder)
+    return message
+
+
 def install_error_handlers(
     app: FastAPI,
     statuses: StatusTable = (),
     *,
     headers: Mapping[int, Mapping[str, str]] | None = None,
     answers: Mapping[type[Exception], ErrorAnswer] | None = None,
+    directories: Mapping[str, Path] | None = None,
 ) -> None:
     """Answer every known error of ``app`` with :class:`ErrorBody`.
 
@@ -126,9 +148,11 @@ def install_error_handlers(
             first; :data:`RUNTIME_ERROR_STATUS` follows them.
         headers: extra response headers by status (``401: WWW-Authenticate``).
         answers: error classes that make their own answer.
+        directories: the service's folders by setting name, hidden from every message.
     """
     table = (*statuses, *RUNTIME_ERROR_STATUS)
-    extra_headers = dict(headers or {})
+    extra_headers = {401: {"WWW-Authenticate": "Bearer"}, **(headers or {})}
+    hidden = dict(directories or {})
 
     async def handle_error(request: Request, exc: Exception) -> Response:
         status = status_for(exc, table)
@@ -136,7 +160,10 @@ def install_error_handlers(
             logger.exception("unmapped error on %s %s", request.method, request.url.path)
             return error_response(500, "internal error", "InternalError")
         return error_response(
-            status, str(exc), type(exc).__name__, headers=extra_headers.get(status)
+            status,
+            hide_directories(str(exc), hidden),
+            type(exc).__name__,
+            headers=extra_headers.get(status),
         )
 
     handled: set[type[Exception]] = {EngineError, SessionError, *(kind for kind, _ in table)}
