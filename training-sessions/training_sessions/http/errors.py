@@ -187,6 +187,13 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
     return error_response(422, describe_validation(exc), "ValidationError")
 
 
+# FastAPI's answer to a body it cannot decode (not UTF-8): a 400 no route documents.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        # Like invalid JSON, an undecodable body is a 422 (documented on every body route).
+        return error_response(422, "body: not valid JSON (it must be UTF-8)", "ValidationError")
     return error_response(exc.status_code, str(exc.detail), "HTTPError", headers=exc.headers)

@@ -20,7 +20,11 @@ async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
     return {"status": "ok", "host_service_enabled": runtime.host is not None, "breaker": breaker}
 
 
-@router.get("/metrics", dependencies=AUTH, responses=error_responses(401))
+@router.get(
+    "/metrics",
+    dependencies=AUTH,
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401)},
+)
 async def read_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this backend (its own registry)."""
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
