@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-from training_sessions.http.auth import is_loopback
+from training_sessions.http.auth import open_bind_refusal
 
 from backend_proxy.config import Settings
 
@@ -28,12 +28,11 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"backend-proxy: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not is_loopback(settings.host) and settings.api_token is None:
-        print(
-            f"backend-proxy: refusing to listen on {settings.host} without an API token; "
-            "set BACKEND_API_TOKEN or bind 127.0.0.1",
-            file=sys.stderr,
-        )
+    refusal = open_bind_refusal(
+        "backend-proxy", settings.host, settings.api_token, "BACKEND_API_TOKEN"
+    )
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
         return EXIT_USAGE
     # Imported late: a bad configuration is refused before torch loads.
     import uvicorn

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import yaml
 from backend_proxy.config import Settings
-from sqlalchemy.engine import make_url
 
 from tests.conftest import REPO_ROOT, find_free_port
+from tests.fixtures.postgres import fresh_database
 from tests.fixtures.servers import HostServiceProcess, run_host_service
 from tests.proxy.conftest import run_backend
 
@@ -323,14 +321,8 @@ def start_twice_at_once(base_url: str, body: dict[str, Any]) -> list[httpx.Respo
 @pytest.fixture(scope="module")
 def postgres_database(postgres_url: str) -> Iterator[str]:
     """A database of its own on the test PostgreSQL server, for one backend's routing table."""
-    url = make_url(postgres_url)
-    name = f"hostile_{uuid.uuid4().hex[:12]}"
-    server = {"host": url.host, "port": url.port, "user": url.username, "dbname": "postgres"}
-    with psycopg.connect(**server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(**server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_url, "hostile") as url:
+        yield url
 
 
 @pytest.mark.postgres

@@ -5,13 +5,11 @@ Each test gets a database of its own on that server, so lists and counts start e
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
+from tests.fixtures.postgres import fresh_database
 from tests.sessions.test_queue import (
     test_delete_queued_session_conflicts_then_works_once_stopped,
     test_list_is_newest_first_filtered_and_paginated,
@@ -44,11 +42,5 @@ __all__ = [
 @pytest.fixture
 def database_url(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database on the test PostgreSQL server."""
-    url = make_url(postgres_url)
-    name = f"sessions_{uuid.uuid4().hex[:12]}"
-    server = {"host": url.host, "port": url.port, "user": url.username, "dbname": "postgres"}
-    with psycopg.connect(**server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(**server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres_url, "sessions") as url:
+        yield url

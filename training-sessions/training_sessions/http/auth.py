@@ -42,6 +42,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def open_bind_refusal(
+    prog: str, host: str, token: SecretStr | None, token_variable: str
+) -> str | None:
+    """The message a command prints to refuse ``host`` without a token; None when allowed."""
+    if is_loopback(host) or token is not None:
+        return None
+    return (
+        f"{prog}: refusing to listen on {host} without an API token; "
+        f"set {token_variable} or bind 127.0.0.1"
+    )
+
+
 def check_bearer(authorization: str, expected: SecretStr | None) -> None:
     """Accept ``authorization`` when it carries ``expected`` (anything when there is none).
 
