@@ -18,6 +18,7 @@ from typing import Any
 from uuid import uuid4
 
 from anyio import to_thread
+from training_sessions.errors import SessionConflictError
 
 from backend_proxy.errors import (
     BreakerOpenError,
@@ -80,19 +81,17 @@ class TrainingDispatcher:
         # The deadline is the proxy's to set, never the client's.
         body = {k: v for k, v in body.items() if k != "start_deadline"}
         body = {**body, "training_id": training_id}
-        existing = await self._route(training_id)
+        existing = await self._route(training_id) or await self._claim(training_id)
         if existing is not None:
             return await self._repeat_start(existing, body, multi_symbol)
         if self.host is None:
             return await self._start_local(training_id, body, "disabled")
 
         deadline = datetime.now(UTC) + self._start_timeout
+        # The claimed route learns the deadline: the poller settles an ambiguous start by it.
         await self._write(
-            self.routes.add,
+            self.routes.update,
             training_id,
-            HOST,
-            fallback_reason=None,
-            confirmed=False,
             last_state=_unconfirmed_state(training_id, deadline, body, multi_symbol),
         )
         try:
@@ -115,6 +114,10 @@ class TrainingDispatcher:
         except HostRejectedError as exc:
             if exc.status_code == 429 and self._fallback_on_capacity:
                 return await self._start_local(training_id, body, "host_at_capacity")
+            await self._write(self.routes.delete, training_id)
+            raise
+        except Exception:
+            # Not sent, or refused before sending (a body that cannot be encoded): no ghost.
             await self._write(self.routes.delete, training_id)
             raise
         state = response.json()
@@ -258,6 +261,28 @@ class TrainingDispatcher:
         state = response.json()
         await self._confirm(route.training_id, state)
         return {**state, **_host_fields(True, route.stop_pending)}, response.status_code
+
+    async def _claim(self, training_id: str) -> Route | None:
+        """Take the id for this start; the route of the start that has it when another does.
+
+        Of two concurrent starts of one id exactly one claims it; the other becomes a
+        repeat of it (one training, two 2xx answers).
+        """
+        claimed = await self._write(
+            self.routes.claim,
+            training_id,
+            HOST if self.host is not None else "local",
+            fallback_reason=None if self.host is not None else "disabled",
+            last_state={"training_id": training_id, "status": "unknown"},
+        )
+        if claimed is not None:
+            return None
+        route: Route | None = await self._write(self.routes.get, training_id)
+        if route is None:  # claimed and given up again in between
+            raise SessionConflictError(
+                f"another start of '{training_id}' was just refused; retry the start"
+            )
+        return route
 
     async def _start_local(
         self, training_id: str, body: dict[str, Any], reason: FallbackReason

@@ -33,6 +33,7 @@ from training_engine.errors import ArtifactError
 from training_engine.evaluation import CLASS_NAMES
 from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
+from training_engine.paths import path_inside
 from training_engine.strategy import ModelConfig, StrategyConfig, strategy_to_dict
 
 WEIGHTS_FILE = "model.safetensors"
@@ -68,7 +69,7 @@ def save_model_artifact(
         data: the data it was trained on (features, normalisation, window shape, symbols).
         result: the run's history and test metrics.
     """
-    parent = Path(models_dir) / strategy.name
+    parent = path_inside(Path(models_dir), strategy.name, what="strategy name")
     parent.mkdir(parents=True, exist_ok=True)
     target = _reserve_version_dir(parent, artifact_prefix(data.symbols, data.base_timeframe))
     from training_engine import __version__
@@ -117,7 +118,7 @@ def _reserve_version_dir(parent: Path, prefix: str) -> Path:
     ]
     version = max(versions, default=0) + 1
     while True:
-        candidate = parent / f"{prefix}_v{version}"
+        candidate = path_inside(parent, f"{prefix}_v{version}", what="model folder")
         try:
             candidate.mkdir(exist_ok=False)
         except FileExistsError:

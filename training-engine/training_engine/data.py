@@ -272,11 +272,22 @@ def repair_ohlcv(
     return result, report
 
 
-def _parse_bound(value: str, key: str, end: bool) -> pd.Timestamp:
+def parse_date_bound(value: str, key: str, *, end: bool) -> pd.Timestamp:
+    """A ``start_date``/``end_date`` as a UTC instant: offsets honoured, naive times are UTC.
+
+    Every comparison of request dates goes through here, so ``2024-01-01T00:00+05:00``
+    is before ``2023-12-31T23:00Z`` wherever it is compared. A bare date as ``end``
+    means the whole of that day.
+
+    Raises:
+        DataValidationError: not a date, naming ``key``.
+    """
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise DataValidationError(f"{key} {value!r} is not a date (use YYYY-MM-DD)") from exc
+    if pd.isna(stamp):
+        raise DataValidationError(f"{key} {value!r} is not a date (use YYYY-MM-DD)")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     # A bare date as end means the whole of that day.
     if end and stamp == stamp.normalize() and len(value.strip()) <= 10:
@@ -295,9 +306,9 @@ def load_ohlcv_with_report(
     path = find_data_file(data_dir, symbol, timeframe)
     frame, report = repair_ohlcv(_read_raw(path), str(path))
     if start_date is not None:
-        frame = frame.loc[frame.index >= _parse_bound(start_date, "start_date", end=False)]
+        frame = frame.loc[frame.index >= parse_date_bound(start_date, "start_date", end=False)]
     if end_date is not None:
-        frame = frame.loc[frame.index <= _parse_bound(end_date, "end_date", end=True)]
+        frame = frame.loc[frame.index <= parse_date_bound(end_date, "end_date", end=True)]
     if frame.empty:
         raise DataValidationError(
             f"{path}: no bars between {start_date or 'the start'} and {end_date or 'the end'}"

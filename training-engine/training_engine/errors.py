@@ -11,7 +11,8 @@ service can translate the whole family to a client error in one place::
     ├── DeviceUnavailableError   an explicitly requested device does not exist here
     ├── CheckpointError          a checkpoint cannot be read or does not fit the run
     ├── NonFiniteLossError       the loss became NaN or infinite: the run diverged
-    └── ArtifactError            a saved model directory is missing or incomplete
+    ├── ArtifactError            a saved model directory is missing or incomplete
+    └── UnsafePathError          a path to write would leave its configured folder
 
 The session runtime's errors (queue full, unknown session, ...) live in
 ``training_sessions.errors``: they are about running services, not training.
@@ -80,3 +81,7 @@ class NonFiniteLossError(EngineError):
             f"the {what} became {value} in epoch {epoch} (last finite loss: {last}); the run "
             "diverged: lower the learning rate or check the data"
         )
+
+
+class UnsafePathError(EngineError):
+    """A path built from names (strategy, symbol, training id) would leave its folder."""

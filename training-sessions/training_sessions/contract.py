@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic_core import PydanticCustomError
 
 from training_sessions.types import (
     SessionPerformance,
@@ -35,6 +36,47 @@ TrainingId = Annotated[
 # The one place the types of an inline strategy and of the overrides are declared.
 StrategySpec = dict[str, Any]
 TrainingOverrides = dict[str, Any]
+
+# The largest ``offset`` of a list: beyond it every database answers nothing (or fails).
+MAX_LIST_OFFSET = 2**31 - 1
+# JSON nested deeper than this is no strategy: refused before anything walks it.
+MAX_BODY_DEPTH = 32
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "text may not contain a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text may not contain an unpaired surrogate (not valid UTF-8)"
+    return None
+
+
+def find_unstorable_value(body: Any) -> tuple[str, str] | None:
+    """The first value no store or JSON encoder takes: ``(dotted path, problem)``.
+
+    NaN and infinities, NUL characters and lone surrogates (in keys too) cannot be
+    written to PostgreSQL nor sent on as JSON, so they are refused where they arrive.
+    """
+    stack: list[tuple[str, Any, int]] = [("", body, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            return path, f"nested deeper than {MAX_BODY_DEPTH} levels"
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, f"expected a finite number, got {value!r}"
+        if isinstance(value, str) and (problem := _text_problem(value)):
+            return path, problem
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and (problem := _text_problem(key)):
+                    return child, f"key {problem}"
+                stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+    return None
 
 
 def _utc_z(value: datetime) -> str:
@@ -92,6 +134,17 @@ class _StartBody(BaseModel):
             "longer waits; a start read later creates nothing (409 StartDeadlinePassedError)"
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        found = find_unstorable_value(data)
+        if found is not None:
+            path, problem = found
+            raise PydanticCustomError(
+                "unstorable_value", "{path}: {problem}", {"path": path, "problem": problem}
+            )
+        return data
 
     def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
         raise NotImplementedError

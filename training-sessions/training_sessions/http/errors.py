@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,7 @@ from training_engine.errors import (
     DeviceUnavailableError,
     EngineError,
     StrategyConfigError,
+    UnsafePathError,
 )
 
 from training_sessions.contract import ErrorBody
@@ -39,6 +41,7 @@ from training_sessions.errors import (
     SessionNotFoundError,
     ShuttingDownError,
 )
+from training_sessions.http.auth import AuthenticationError
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +51,14 @@ ErrorAnswer = Callable[[Exception], Response]
 
 # A client's mistake is a 4xx; a busy or stopping runtime says so.
 RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (AuthenticationError, 401),
     (SessionNotFoundError, 404),
     (SessionConflictError, 409),
     (InvalidRequestError, 422),
     (StrategyConfigError, 422),
     (DataError, 422),
     (DeviceUnavailableError, 422),
+    (UnsafePathError, 422),
     (QueueFullError, 429),
     (ShuttingDownError, 503),
 )
@@ -120,12 +125,29 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
+def hide_directories(message: str, directories: Mapping[str, Path]) -> str:
+    """``message`` with each directory written as its setting's name (``<data_dir>``).
+
+    Clients learn which file was missing, never where the service keeps its files.
+    """
+    spellings: list[tuple[str, str]] = []
+    for name, directory in directories.items():
+        for spelling in {str(directory), str(Path(directory).expanduser().resolve())}:
+            if spelling not in {"", ".", "/"}:
+                spellings.append((spelling, f"<{name}>"))
+    # Longest first: a folder inside another is replaced by its own name.
+    for spelling, placeholder in sorted(spellings, key=lambda item: -len(item[0])):
+        message = message.replace(spelling, placeholder)
+    return message
+
+
 def install_error_handlers(
     app: FastAPI,
     statuses: StatusTable = (),
     *,
     headers: Mapping[int, Mapping[str, str]] | None = None,
     answers: Mapping[type[Exception], ErrorAnswer] | None = None,
+    directories: Mapping[str, Path] | None = None,
 ) -> None:
     """Answer every known error of ``app`` with :class:`ErrorBody`.
 
@@ -134,9 +156,11 @@ def install_error_handlers(
             first; :data:`RUNTIME_ERROR_STATUS` follows them.
         headers: extra response headers by status (``401: WWW-Authenticate``).
         answers: error classes that make their own answer.
+        directories: the service's folders by setting name, hidden from every message.
     """
     table = (*statuses, *RUNTIME_ERROR_STATUS)
-    extra_headers = dict(headers or {})
+    extra_headers = {401: {"WWW-Authenticate": "Bearer"}, **(headers or {})}
+    hidden = dict(directories or {})
 
     async def handle_error(request: Request, exc: Exception) -> Response:
         if _database_unavailable(exc):
@@ -149,7 +173,10 @@ def install_error_handlers(
             logger.exception("unmapped error on %s %s", request.method, request.url.path)
             return error_response(500, "internal error", "InternalError")
         return error_response(
-            status, str(exc), type(exc).__name__, headers=extra_headers.get(status)
+            status,
+            hide_directories(str(exc), hidden),
+            type(exc).__name__,
+            headers=extra_headers.get(status),
         )
 
     handled: set[type[Exception]] = {
@@ -186,6 +213,13 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
     return error_response(422, describe_validation(exc), "ValidationError")
 
 
+# FastAPI's answer to a body it cannot decode (not UTF-8): a 400 no route documents.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        # Like invalid JSON, an undecodable body is a 422 (documented on every body route).
+        return error_response(422, "body: not valid JSON (it must be UTF-8)", "ValidationError")
     return error_response(exc.status_code, str(exc.detail), "HTTPError", headers=exc.headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from training_sessions.contract import StartMultiSymbolBody, StartTrainingBody
+from training_sessions.contract import MAX_LIST_OFFSET, StartMultiSymbolBody, StartTrainingBody
 from training_sessions.http.errors import error_responses
 from training_sessions.types import SessionStatus
 
@@ -53,7 +53,7 @@ async def list_trainings(
     dispatcher: DispatcherDep,
     status: SessionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> RoutedTrainingList:
     """Trainings started through this backend, newest first."""
     content = await dispatcher.list_trainings(status=status, limit=limit, offset=offset)

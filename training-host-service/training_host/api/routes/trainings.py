@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 from training_sessions.contract import (
+    MAX_LIST_OFFSET,
     StartMultiSymbolBody,
     StartTrainingBody,
     StartTrainingResponse,
@@ -70,7 +71,7 @@ def list_trainings(
     manager: ManagerDep,
     status_filter: str | None = Query(default=None, alias="status"),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_LIST_OFFSET),
 ) -> TrainingList:
     """Trainings, newest first, optionally filtered by status."""
     if status_filter is not None and status_filter not in SESSION_STATUSES:

@@ -1,9 +1,16 @@
-"""Reject request bodies larger than ``max_body_bytes`` with 413 before any route parses them."""
+"""Reject request bodies larger than ``max_body_bytes`` with 413 before any route parses them.
+
+Both services add :class:`BodySizeLimitMiddleware` with their ``max_body_bytes`` setting.
+"""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from training_sessions.http.errors import error_response
+
+# The default limit of both services: far above any real strategy, far below harm.
+DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 
 class BodySizeLimitMiddleware:
