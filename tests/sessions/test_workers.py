@@ -33,6 +33,15 @@ def _wait_for_progress(manager: SessionManager, training_id: str, timeout: float
         time.sleep(0.05)
 
 
+VERDICTS = (
+    "beats both baselines",
+    "beats a random guess but not the majority baseline",
+    "beats the majority baseline but not a random guess",
+    "no better than guessing",
+    "worse than guessing",
+)
+
+
 def test_sessions_run_to_completed_one_at_a_time_in_order(manager: SessionManager) -> None:
     first, _ = manager.submit(request(SHORT_RUN))
     second, _ = manager.submit(request(SHORT_RUN))
@@ -56,6 +65,8 @@ def test_sessions_run_to_completed_one_at_a_time_in_order(manager: SessionManage
     )
     assert performance.test_metrics is not None and performance.baseline_metrics is not None
     assert "accuracy" in performance.test_metrics
+    assert performance.evaluation is not None
+    assert performance.evaluation["verdict"]["verdict"] in VERDICTS
     assert manager.counts() == {"running": 0, "queued": 0}
 
 

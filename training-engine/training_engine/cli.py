@@ -23,6 +23,7 @@ from training_engine.cancellation import CancellationToken
 from training_engine.errors import EngineError
 from training_engine.job import ClassificationReport, TrainingJob, TrainingResult
 from training_engine.progress import ProgressEvent
+from training_engine.run_report import evaluation_lines
 from training_engine.sample_data import write_sample_data
 from training_engine.strategy import StrategyConfig, load_strategy, with_overrides
 from training_engine.trainer import train
@@ -210,8 +211,8 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     if result.test_metrics is not None and result.baseline_metrics is not None:
         print(_metrics_line("test", result.test_metrics))
         print(_metrics_line("majority baseline", result.baseline_metrics))
-        beats = result.test_metrics.macro_f1 > result.baseline_metrics.macro_f1
-        print("the model beats the baseline" if beats else "the model does NOT beat the baseline")
+    for line in evaluation_lines(result.evaluation):
+        print(line)
     print(f"model: {result.model_path}")
 
 

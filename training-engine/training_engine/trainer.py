@@ -40,6 +40,7 @@ from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
+from training_engine.verdict import FoldPredictions, compare_with_baselines
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class FitOutcome:
 
     result: TrainingResult
     model: nn.Module
+    test_predictions: np.ndarray | None = None  # None unless completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,12 +208,13 @@ def fit(
             stopped_early=run.stopped_early,
             feature_names=list(data.feature_names),
         )
+        predictions = None
         if status == "completed":
-            _evaluate(setup, run, data, result)
+            predictions = _evaluate(setup, run, data, result)
             progress.finished(run.epoch, setup.n_batches, _last(run), run.schedule.learning_rate)
         else:
             progress.finished(run.epoch + 1, run.batch, _last(run), run.schedule.learning_rate)
-    return FitOutcome(result=result, model=run.model)
+    return FitOutcome(result=result, model=run.model, test_predictions=predictions)
 
 
 def _setup(
@@ -314,8 +317,10 @@ def _end_epoch(
     return metrics
 
 
-def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult) -> None:
-    """Test metrics of the model and of the majority baseline, into ``result``."""
+def _evaluate(
+    setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
+) -> np.ndarray:
+    """Test metrics of the model and of the baselines, into ``result``; the predictions."""
     # The model that is evaluated and saved is the best epoch's, not the last one's.
     if run.early_stopping.restore_best(run.model):
         logger.info(
@@ -324,6 +329,10 @@ def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: Train
     predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+    fold = FoldPredictions(data.y_train, data.y_test, predictions)
+    verdict = compare_with_baselines([fold], n_classes=N_CLASSES, seed=setup.settings.seed)
+    result.evaluation["verdict"] = verdict.to_dict()
+    return predictions
 
 
 def _checkpoint(run: RunState, path: Path | None) -> None:

@@ -1,0 +1,20 @@
+"""The lines a person reads about a finished run's evaluation (the CLI prints them).
+
+They are built from ``TrainingResult.evaluation``, the same JSON-safe mapping the model's
+metadata and ``/performance`` carry, so the three never say different things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from training_engine.verdict import verdict_lines
+
+
+def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
+    """Every section present in ``evaluation``, in reading order."""
+    lines: list[str] = []
+    if "verdict" in evaluation:
+        lines += verdict_lines(evaluation["verdict"])
+    return lines
