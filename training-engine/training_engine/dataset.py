@@ -104,6 +104,9 @@ class PreparedDataset:
     symbols: tuple[str, ...]
     base_timeframe: str
     splits: tuple[SplitRange, ...] = ()
+    # Per-sample loss weights of the train part (the labeller's, e.g. triple-barrier
+    # uniqueness weights); None: every sample counts the same.
+    w_train: np.ndarray | None = None
 
 
 def make_windows(features: np.ndarray, lookback: int) -> np.ndarray:

@@ -9,12 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from training_engine.verdict import verdict_lines
+from training_engine.verdict import class_balance_lines, verdict_lines
 
 
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """Every section present in ``evaluation``, in reading order."""
     lines: list[str] = []
+    if "class_shares" in evaluation:
+        lines += class_balance_lines(evaluation["class_shares"])
+    if "loss" in evaluation:
+        loss = evaluation["loss"]
+        lines.append(
+            f"loss: class weights {loss['class_weights']}"
+            + (f" {loss['weights']}" if loss.get("weights") else "")
+            + (", labeller's sample weights" if loss.get("sample_weights") else "")
+        )
     if "verdict" in evaluation:
         lines += verdict_lines(evaluation["verdict"])
     return lines

@@ -36,11 +36,12 @@ from training_engine.device import resolve_device
 from training_engine.errors import DataError
 from training_engine.evaluation import classification_report, majority_baseline_report
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
+from training_engine.loss import loss_class_weights, weighted_cross_entropy
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
-from training_engine.verdict import FoldPredictions, compare_with_baselines
+from training_engine.verdict import FoldPredictions, class_balance, compare_with_baselines
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class _Setup:
     x_val: torch.Tensor
     y_val: torch.Tensor
     n_batches: int
+    class_weight: torch.Tensor | None  # model.training.class_weights, None: unweighted
+    w_train: torch.Tensor | None  # per-sample weights of the train part, None: unweighted
 
     @property
     def n_samples(self) -> int:
@@ -227,6 +230,7 @@ def _setup(
     model = build_model(strategy.model, n_features, lookback, N_CLASSES).to(device)
     x_train, y_train = _to_device(data.x_train, data.y_train, device)
     x_val, y_val = _to_device(data.x_val, data.y_val, device)
+    class_weight = loss_class_weights(settings.class_weights, data.y_train, N_CLASSES)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
@@ -252,6 +256,10 @@ def _setup(
         x_val=x_val,
         y_val=y_val,
         n_batches=n_batches,
+        class_weight=None if class_weight is None else torch.from_numpy(class_weight).to(device),
+        w_train=None
+        if data.w_train is None
+        else torch.from_numpy(np.ascontiguousarray(data.w_train, dtype=np.float32)).to(device),
     )
     return setup, run
 
@@ -274,11 +282,13 @@ def _train_epoch(
     accumulation = settings.gradient_accumulation_steps
     order = _epoch_permutation(setup.n_samples, settings.seed, run.epoch, setup.device)
     loss_sum = run.loss_sum  # added to in place: run.loss_sum follows
+    class_weight, w_train = setup.class_weight, setup.w_train
     model.train()
     for batch in range(run.batch, n_batches):
         index = order[batch * batch_size : (batch + 1) * batch_size]
         # forward/backward; the optimizer steps once per `accumulation` batches
-        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype)
+        weights = None if w_train is None else w_train[index]
+        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype, class_weight, weights)
         _backward(loss / accumulation if accumulation > 1 else loss, scaler)
         if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
             _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
@@ -296,7 +306,9 @@ def _end_epoch(
 ) -> EpochMetrics:
     """Validate, step the schedule and early stopping, record the epoch; move to the next."""
     train_seconds = time.perf_counter() - epoch_started
-    val_loss, val_accuracy = _validate(run.model, setup.x_val, setup.y_val, setup.amp_dtype)
+    val_loss, val_accuracy = _validate(
+        run.model, setup.x_val, setup.y_val, setup.amp_dtype, setup.class_weight
+    )
     n_batches = setup.n_batches
     train_loss = float(run.loss_sum.item()) / n_batches
     run.schedule.after_epoch(val_loss)
@@ -329,6 +341,14 @@ def _evaluate(
     predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+    parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
+    result.evaluation["class_shares"] = class_balance(parts, N_CLASSES)
+    class_weight = setup.class_weight
+    result.evaluation["loss"] = {
+        "class_weights": setup.settings.class_weights,
+        "weights": None if class_weight is None else [float(w) for w in class_weight.cpu()],
+        "sample_weights": setup.w_train is not None,
+    }
     fold = FoldPredictions(data.y_train, data.y_test, predictions)
     verdict = compare_with_baselines([fold], n_classes=N_CLASSES, seed=setup.settings.seed)
     result.evaluation["verdict"] = verdict.to_dict()
@@ -360,6 +380,9 @@ def _check_data(data: PreparedDataset) -> None:
             )
         if x.shape[1:] != data.x_train.shape[1:]:
             raise DataError(f"x_{part} windows {x.shape[1:]} differ from x_train's")
+    weights = data.w_train
+    if weights is not None and (weights.shape != data.y_train.shape or not (weights >= 0).all()):
+        raise DataError("w_train must hold one weight >= 0 per train sample")
 
 
 def _seed_everything(seed: int) -> None:
@@ -424,6 +447,7 @@ def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[st
     for key in ("device", "compile"):
         config["training"].pop(key, None)
     config["data"] = {
+        "sample_weights": data.w_train is not None,
         "x_train": list(data.x_train.shape),
         "x_val": list(data.x_val.shape),
         "feature_names": list(data.feature_names),
@@ -445,11 +469,13 @@ def _loss_step(
     x: torch.Tensor,
     y: torch.Tensor,
     amp_dtype: torch.dtype | None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if amp_dtype is None:
-        return F.cross_entropy(forward(x), y)
+        return weighted_cross_entropy(forward(x), y, class_weight, sample_weight)
     with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
-        return F.cross_entropy(forward(x), y)
+        return weighted_cross_entropy(forward(x), y, class_weight, sample_weight)
 
 
 def _backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
@@ -479,12 +505,16 @@ def _optimizer_step(
 
 
 def _validate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp_dtype: torch.dtype | None
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    amp_dtype: torch.dtype | None,
+    class_weight: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """Validation loss and accuracy; eval mode, so no random numbers are drawn."""
+    """Validation loss (class-weighted as training is) and accuracy; draws no random numbers."""
     with _autocast(x.device, amp_dtype):
         logits = batched_logits(model, x)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits, y, weight=class_weight)
     accuracy = (logits.argmax(dim=1) == y).float().mean()
     return float(loss.item()), float(accuracy.item())
 

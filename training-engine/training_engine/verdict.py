@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from training_engine.errors import DataError
+from training_engine.evaluation import CLASS_NAMES
 
 BASELINES = ("majority", "random")
 METRICS = ("accuracy", "macro_f1")
@@ -150,6 +151,15 @@ def compare_with_baselines(
     )
 
 
+def class_balance_lines(balance: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """One line per part: ``train  1200 samples  BUY 0.31  HOLD 0.40  SELL 0.29``."""
+    lines = ["class shares:"]
+    for part, row in balance.items():
+        shares = "  ".join(f"{name} {row[name]:.2f}" for name in CLASS_NAMES if name in row)
+        lines.append(f"  {part:<10} {int(row['samples']):>7} samples  {shares}")
+    return lines
+
+
 def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
     """Human-readable lines of a verdict's dict form: one per comparison, then the verdict."""
     rows = [
@@ -191,6 +201,17 @@ def class_shares(labels: np.ndarray, n_classes: int = 3) -> list[float]:
     counts = np.bincount(np.asarray(labels, dtype=np.int64).ravel(), minlength=n_classes)
     total = counts.sum()
     return [float(c / total) if total else 0.0 for c in counts[:n_classes]]
+
+
+def class_balance(parts: Mapping[str, np.ndarray], n_classes: int = 3) -> dict[str, Any]:
+    """Per part: its sample count and the share of each class, by class name."""
+    return {
+        name: {
+            "samples": len(labels),
+            **dict(zip(CLASS_NAMES, class_shares(labels, n_classes), strict=False)),
+        }
+        for name, labels in parts.items()
+    }
 
 
 def _train_rates(y_train: np.ndarray, n_classes: int) -> np.ndarray:

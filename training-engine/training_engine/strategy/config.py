@@ -13,7 +13,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from training_engine.strategy.names import LABEL_SOURCES, PRECISIONS, optimizers, schedulers
+from training_engine.strategy.names import (
+    CLASS_WEIGHTINGS,
+    LABEL_SOURCES,
+    PRECISIONS,
+    optimizers,
+    schedulers,
+)
 from training_engine.strategy.values import (
     Count,
     DeviceName,
@@ -114,6 +120,12 @@ LabelSource = Annotated[
     BeforeValidator(choice(lambda: LABEL_SOURCES)),
     Field(json_schema_extra=enum_of(lambda: LABEL_SOURCES)),
 ]
+ClassWeighting = Annotated[
+    str,
+    BeforeValidator(choice(lambda: CLASS_WEIGHTINGS)),
+    BeforeValidator(lambda value: "none" if value is None or value is False else value),
+    Field(json_schema_extra=enum_of(lambda: CLASS_WEIGHTINGS)),
+]
 GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
 EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
 
@@ -136,6 +148,7 @@ class TrainingSettings(EngineModel):
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
+    class_weights: ClassWeighting = "none"
 
 
 class LabelConfig(EngineModel):

@@ -10,6 +10,8 @@ from __future__ import annotations
 PRICE_SOURCES = ("open", "high", "low", "close")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 LABEL_SOURCES = ("zigzag", "forward_return")
+# model.training.class_weights: none, or each class weighted by n / (classes * its train count).
+CLASS_WEIGHTINGS = ("none", "balanced")
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 
