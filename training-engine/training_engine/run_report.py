@@ -24,6 +24,13 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
             + (f" {loss['weights']}" if loss.get("weights") else "")
             + (", labeller's sample weights" if loss.get("sample_weights") else "")
         )
+    if evaluation.get("weights"):
+        weights = evaluation["weights"]
+        if weights.get("epoch"):
+            lines.append(
+                f"weights: epoch {weights['epoch']}, {weights['chosen_by']} "
+                f"({weights['val_loss']:.4f})"
+            )
     if "verdict" in evaluation:
         lines += verdict_lines(evaluation["verdict"])
     return lines

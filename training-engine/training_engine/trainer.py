@@ -3,7 +3,8 @@
 ``train(job)`` loads the data a strategy names, calls ``fit`` and saves the model;
 ``fit`` trains on arrays already in memory (the benchmark calls it directly). Read
 ``fit`` top to bottom: setup, resume, the epoch loop (one epoch of batches, then the
-end of the epoch: validation, schedule, early stopping, checkpoint), evaluation.
+end of the epoch: validation, schedule, early stopping, checkpoint), evaluation of the
+epoch with the lowest validation loss (with or without early stopping).
 
 Batches are index slices of a per-epoch permutation drawn from a generator seeded
 by (seed, epoch), over tensors moved to the device once: no DataLoader. Together
@@ -333,11 +334,21 @@ def _evaluate(
     setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
 ) -> np.ndarray:
     """Test metrics of the model and of the baselines, into ``result``; the predictions."""
-    # The model that is evaluated and saved is the best epoch's, not the last one's.
-    if run.early_stopping.restore_best(run.model):
-        logger.info(
-            "restored the weights of the best epoch (val loss %.4f)", run.early_stopping.best_loss
-        )
+    # The model that is evaluated and saved is the best epoch's by validation loss, not the
+    # last one's, whether or not early stopping is enabled.
+    best = run.early_stopping
+    restored = best.restore_best(run.model)
+    # The history is checkpointed, so the best epoch is found there, resumed or not.
+    epoch = next((m.epoch for m in run.history if m.val_loss == best.best_loss), None)
+    if restored:
+        logger.info("restored the weights of epoch %s (val loss %.4f)", epoch, best.best_loss)
+    last = _last(run)
+    result.evaluation["weights"] = {
+        "chosen_by": "lowest validation loss" if restored else "last epoch",
+        "epoch": epoch if restored else (last.epoch if last else None),
+        "val_loss": best.best_loss if restored else (last.val_loss if last else None),
+        "early_stopping": best.enabled,
+    }
     predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
@@ -446,12 +457,16 @@ def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[st
     config.pop("ignored_keys", None)
     for key in ("device", "compile"):
         config["training"].pop(key, None)
+    # Settings added later count only when used, so older checkpoints still resume.
+    if config["training"].get("class_weights") == "none":
+        del config["training"]["class_weights"]
     config["data"] = {
-        "sample_weights": data.w_train is not None,
         "x_train": list(data.x_train.shape),
         "x_val": list(data.x_val.shape),
         "feature_names": list(data.feature_names),
     }
+    if data.w_train is not None:
+        config["data"]["sample_weights"] = True
     return config
 
 
