@@ -6,6 +6,10 @@ case-insensitive; ``date``, ``datetime`` or ``time`` stand in for ``timestamp``.
 Timestamps are bar OPEN times; they may be naive (taken as UTC), timezone-aware
 (converted to UTC), or epoch numbers (seconds, or milliseconds above 1e11).
 
+When the file has an adjusted close (``adj_close``, ``Adj Close``, ...), prices are
+taken from it: open, high, low and close are scaled by adj_close / close, so splits and
+dividends do not show as jumps; the report names the column used.
+
 Damage is counted, logged with the counts and then repaired:
 
 - unsorted timestamps: sorted;
@@ -41,6 +45,8 @@ TIMESTAMP_ALIASES = ("timestamp", "date", "datetime", "time")
 # What pandas calls an index written without a name (to_csv, to_parquet): the timestamps
 # of a frame saved straight from a DatetimeIndex.
 UNNAMED_INDEX_COLUMNS = ("unnamed: 0", "index", "")
+# Split- and dividend-adjusted closes (lower-cased headers); the first one present is used.
+ADJUSTED_CLOSE_ALIASES = ("adj_close", "adj close", "adjclose", "adjusted_close", "adjusted close")
 DATA_SUFFIXES = (".csv", ".parquet")
 MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
@@ -61,6 +67,7 @@ class DataQualityReport:
     non_positive_prices: int = 0
     negative_volume: int = 0
     high_low_fixed: int = 0
+    close_column: str = "close"  # the file's column the prices were taken from
 
     @property
     def rows_dropped(self) -> int:
@@ -158,7 +165,7 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="mixed")
 
 
-def _standardise_columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+def _standardise_columns(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
     renamed = raw.rename(columns={c: str(c).strip().lower() for c in raw.columns})
     ts_column = next((name for name in TIMESTAMP_ALIASES if name in renamed.columns), None)
     first = str(renamed.columns[0]) if len(renamed.columns) else None
@@ -177,7 +184,18 @@ def _standardise_columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
         {c: pd.to_numeric(renamed[c], errors="coerce").astype("float64") for c in OHLCV_COLUMNS}
     )
     frame.insert(0, "timestamp", _parse_timestamps(renamed[ts_column]))
-    return frame
+    adjusted = next((name for name in ADJUSTED_CLOSE_ALIASES if name in renamed.columns), None)
+    if adjusted is None:
+        return frame, "close"
+    return _adjust_prices(frame, renamed[adjusted]), str(
+        raw.columns[renamed.columns.get_loc(adjusted)]
+    )
+
+
+def _adjust_prices(frame: pd.DataFrame, adjusted_close: pd.Series) -> pd.DataFrame:
+    """Scale open/high/low/close by adj_close/close, as the adjusted close was scaled."""
+    factor = pd.to_numeric(adjusted_close, errors="coerce").astype("float64") / frame["close"]
+    return frame.assign(**{c: frame[c] * factor for c in PRICE_COLUMNS})
 
 
 def repair_ohlcv(
@@ -192,7 +210,7 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
-    frame = _standardise_columns(raw, source)
+    frame, close_column = _standardise_columns(raw, source)
     rows_read = len(frame)
 
     bad_ts = frame["timestamp"].isna().to_numpy()
@@ -232,6 +250,7 @@ def repair_ohlcv(
         non_positive_prices=int(non_positive.sum()),
         negative_volume=int(negative_volume.sum()),
         high_low_fixed=int(fixed.sum()),
+        close_column=close_column,
     )
     if report.rows_kept == 0:
         raise DataValidationError(f"{source}: no usable rows ({report.summary()})")

@@ -19,12 +19,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from training_engine.data import load_ohlcv
+from training_engine.data import load_ohlcv_with_report
+from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_features
 from training_engine.labels import compute_labels
@@ -107,6 +109,8 @@ class PreparedDataset:
     # Per-sample loss weights of the train part (the labeller's, e.g. triple-barrier
     # uniqueness weights); None: every sample counts the same.
     w_train: np.ndarray | None = None
+    # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
+    data_report: tuple[dict[str, Any], ...] = ()
 
 
 def make_windows(features: np.ndarray, lookback: int) -> np.ndarray:
@@ -132,6 +136,7 @@ class _SymbolData:
     features: pd.DataFrame
     labels: np.ndarray  # int64 per feature row, -1 where the row has no label
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # sample end rows of each part
+    reports: tuple[dict[str, Any], ...] = ()
 
 
 def _prepare_symbol(
@@ -141,9 +146,7 @@ def _prepare_symbol(
     start_date: str | None,
     end_date: str | None,
 ) -> _SymbolData:
-    frames = {
-        tf: load_ohlcv(data_dir, symbol, tf, start_date, end_date) for tf in strategy.timeframes
-    }
+    frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
     base_close = frames[strategy.base_timeframe]["close"]
     features = compute_features(strategy, frames)
     labels = compute_labels(base_close, strategy.labels)
@@ -177,7 +180,24 @@ def _prepare_symbol(
     val_start = n_train + gap
     test_start = val_start + n_val + gap
     parts = (ends[:n_train], ends[val_start : val_start + n_val], ends[test_start:])
-    return _SymbolData(symbol, features, row_labels, parts)
+    return _SymbolData(symbol, features, row_labels, parts, reports)
+
+
+def _load_frames(
+    strategy: StrategyConfig,
+    data_dir: Path,
+    symbol: str,
+    start_date: str | None,
+    end_date: str | None,
+) -> tuple[dict[str, pd.DataFrame], tuple[dict[str, Any], ...]]:
+    """Every timeframe's bars of ``symbol``, and the data report of each file."""
+    frames: dict[str, pd.DataFrame] = {}
+    reports: list[dict[str, Any]] = []
+    for timeframe in strategy.timeframes:
+        frame, quality = load_ohlcv_with_report(data_dir, symbol, timeframe, start_date, end_date)
+        frames[timeframe] = frame
+        reports.append(file_report(symbol, timeframe, frame, quality))
+    return frames, tuple(reports)
 
 
 def prepare_dataset(
@@ -249,4 +269,5 @@ def prepare_dataset(
         symbols=tuple(strategy.symbols),
         base_timeframe=strategy.base_timeframe,
         splits=tuple(splits),
+        data_report=tuple(report for item in per_symbol for report in item.reports),
     )

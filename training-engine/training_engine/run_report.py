@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from training_engine.data_report import data_report_lines
 from training_engine.verdict import class_balance_lines, verdict_lines
 
 
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """Every section present in ``evaluation``, in reading order."""
     lines: list[str] = []
+    if evaluation.get("data_report"):
+        lines += data_report_lines(evaluation["data_report"])
     if "class_shares" in evaluation:
         lines += class_balance_lines(evaluation["class_shares"])
     if "loss" in evaluation:

@@ -352,6 +352,7 @@ def _evaluate(
     predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+    result.evaluation["data_report"] = list(data.data_report)
     parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
     result.evaluation["class_shares"] = class_balance(parts, N_CLASSES)
     class_weight = setup.class_weight
