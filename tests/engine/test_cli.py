@@ -202,7 +202,7 @@ def test_train_prints_the_data_report_class_shares_and_the_verdict(
     out = capsys.readouterr().out
     assert code == 0
     assert "verdict: " in out
-    assert "class shares:" in out and "weights: epoch" in out
+    assert "split (single symbol):" in out and "class shares:" in out and "weights: epoch" in out
     assert "AAPL 1h:" in out and "close: close" in out and "missing bars" in out
     for baseline in ("majority", "random"):
         assert f"accuracy  vs {baseline}" in out and f"macro_f1  vs {baseline}" in out

@@ -15,9 +15,10 @@ train windows use, of all symbols together, and applied to every part.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,15 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from training_engine.calendar_split import SymbolTimeline, common_boundaries, parts_by_time
 from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_features
 from training_engine.labels import compute_labels
 from training_engine.strategy import StrategyConfig
+
+logger = logging.getLogger(__name__)
 
 MIN_SAMPLES_PER_PART = 10
 PART_NAMES = ("train", "validation", "test")
@@ -86,8 +90,18 @@ class SplitRange:
     symbol: str
     part: str
     samples: int
-    first_bar: pd.Timestamp
-    last_bar: pd.Timestamp
+    first_bar: pd.Timestamp | None  # None: no sample of this symbol in this part
+    last_bar: pd.Timestamp | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, bars as ISO strings."""
+        return {
+            "symbol": self.symbol,
+            "part": self.part,
+            "samples": self.samples,
+            "first_bar": None if self.first_bar is None else self.first_bar.isoformat(),
+            "last_bar": None if self.last_bar is None else self.last_bar.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ class PreparedDataset:
     w_train: np.ndarray | None = None
     # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
     data_report: tuple[dict[str, Any], ...] = ()
+    split_mode: str = "single symbol"  # calendar, per_symbol, or single symbol
 
 
 def make_windows(features: np.ndarray, lookback: int) -> np.ndarray:
@@ -137,6 +152,7 @@ class _SymbolData:
     labels: np.ndarray  # int64 per feature row, -1 where the row has no label
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # sample end rows of each part
     reports: tuple[dict[str, Any], ...] = ()
+    timeline: SymbolTimeline | None = None
 
 
 def _prepare_symbol(
@@ -180,7 +196,48 @@ def _prepare_symbol(
     val_start = n_train + gap
     test_start = val_start + n_val + gap
     parts = (ends[:n_train], ends[val_start : val_start + n_val], ends[test_start:])
-    return _SymbolData(symbol, features, row_labels, parts, reports)
+    timeline = _timeline(symbol, features, base_close.index, ends, sizes, gap, lookback, lookahead)
+    return _SymbolData(symbol, features, row_labels, parts, reports, timeline)
+
+
+def _timeline(
+    symbol: str,
+    features: pd.DataFrame,
+    base_index: pd.Index,
+    ends: np.ndarray,
+    sizes: tuple[int, int, int],
+    gap: int,
+    lookback: int,
+    lookahead: int,
+) -> SymbolTimeline:
+    """The times of ``symbol``'s candidate samples, for a split on common boundaries."""
+    rows = pd.DatetimeIndex(features.index)
+    stamps = rows.asi8
+    positions = pd.DatetimeIndex(base_index).get_indexer(rows[ends])
+    base = pd.DatetimeIndex(base_index).asi8
+    label_end = base[np.minimum(positions + lookahead, len(base) - 1)]
+    n_train, n_val, _ = sizes
+    val_start, test_start = n_train + gap, n_train + gap + n_val + gap
+    own = (
+        np.arange(n_train),
+        np.arange(val_start, val_start + n_val),
+        np.arange(test_start, len(ends)),
+    )
+    return SymbolTimeline(symbol, ends, stamps[ends - lookback + 1], stamps[ends], label_end, own)
+
+
+def _split_on_common_calendar(
+    per_symbol: list[_SymbolData], boundaries: tuple[int, ...] | None = None
+) -> list[_SymbolData]:
+    """Every symbol's parts cut at the same instants (``calendar_split``)."""
+    timelines = [item.timeline for item in per_symbol if item.timeline is not None]
+    cuts = boundaries or common_boundaries(timelines)
+    result = []
+    for item, timeline in zip(per_symbol, timelines, strict=True):
+        train, validation, test = parts_by_time(timeline, *cuts)
+        rows = timeline.rows
+        result.append(replace(item, parts=(rows[train], rows[validation], rows[test])))
+    return result
 
 
 def _load_frames(
@@ -225,12 +282,22 @@ def prepare_dataset(
         for symbol in strategy.symbols
     ]
     names = list(per_symbol[0].features.columns)
+    split_mode = strategy.data_split.mode
+    if len(per_symbol) > 1 and split_mode == "calendar":
+        per_symbol = _split_on_common_calendar(per_symbol)
+        _check_part_sizes(per_symbol)
+    elif len(per_symbol) > 1:
+        logger.warning(
+            "data_split.mode per_symbol: each symbol is split on its own dates, so one "
+            "symbol's validation/test period may lie inside another's train period"
+        )
 
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
         train_rows = [
             item.features.to_numpy()[item.parts[0][0] - lookback + 1 : item.parts[0][-1] + 1]
             for item in per_symbol
+            if len(item.parts[0])
         ]
         normalization = NormalizationStats.fit(np.concatenate(train_rows))
 
@@ -250,8 +317,8 @@ def prepare_dataset(
                     symbol=item.symbol,
                     part=PART_NAMES[index],
                     samples=len(ends),
-                    first_bar=item.features.index[ends[0]],
-                    last_bar=item.features.index[ends[-1]],
+                    first_bar=item.features.index[ends[0]] if len(ends) else None,
+                    last_bar=item.features.index[ends[-1]] if len(ends) else None,
                 )
             )
     x_train, x_val, x_test = (np.concatenate(parts).astype(np.float32) for parts in xs)
@@ -270,4 +337,22 @@ def prepare_dataset(
         base_timeframe=strategy.base_timeframe,
         splits=tuple(splits),
         data_report=tuple(report for item in per_symbol for report in item.reports),
+        split_mode=split_mode if len(per_symbol) > 1 else "single symbol",
     )
+
+
+def _check_part_sizes(per_symbol: list[_SymbolData]) -> None:
+    """Each part of all symbols together needs ``MIN_SAMPLES_PER_PART`` samples."""
+    for index, name in enumerate(PART_NAMES):
+        total = sum(len(item.parts[index]) for item in per_symbol)
+        if total < MIN_SAMPLES_PER_PART:
+            spans = ", ".join(
+                f"{item.symbol} {item.features.index[0]:%Y-%m-%d}.."
+                f"{item.features.index[-1]:%Y-%m-%d}"
+                for item in per_symbol
+            )
+            raise DataValidationError(
+                f"split on common calendar boundaries, the {name} part holds {total} samples "
+                f"(at least {MIN_SAMPLES_PER_PART} needed): the symbols' dates overlap too "
+                f"little ({spans}); use data that overlaps more, or data_split.mode per_symbol"
+            )

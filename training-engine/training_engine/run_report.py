@@ -13,11 +13,22 @@ from training_engine.data_report import data_report_lines
 from training_engine.verdict import class_balance_lines, verdict_lines
 
 
+def split_lines(splits: Mapping[str, Any]) -> list[str]:
+    """Each symbol's part with its samples and first and last bar."""
+    lines = [f"split ({splits['mode']}):"]
+    for part in splits["parts"]:
+        span = f"{part['first_bar']} .. {part['last_bar']}" if part["samples"] else "no samples"
+        lines.append(f"  {part['symbol']:<8} {part['part']:<10} {part['samples']:>7}  {span}")
+    return lines
+
+
 def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
     """Every section present in ``evaluation``, in reading order."""
     lines: list[str] = []
     if evaluation.get("data_report"):
         lines += data_report_lines(evaluation["data_report"])
+    if evaluation.get("splits"):
+        lines += split_lines(evaluation["splits"])
     if "class_shares" in evaluation:
         lines += class_balance_lines(evaluation["class_shares"])
     if "loss" in evaluation:

@@ -353,6 +353,10 @@ def _evaluate(
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
     result.evaluation["data_report"] = list(data.data_report)
+    result.evaluation["splits"] = {
+        "mode": data.split_mode,
+        "parts": [part.to_dict() for part in data.splits],
+    }
     parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
     result.evaluation["class_shares"] = class_balance(parts, N_CLASSES)
     class_weight = setup.class_weight
@@ -452,6 +456,10 @@ def _maybe_compile(
     return compiled
 
 
+# (section, key, default) of settings added after checkpoints were first written.
+_ADDED_SETTINGS = (("training", "class_weights", "none"), ("data_split", "mode", "calendar"))
+
+
 def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[str, Any]:
     """What must match for a checkpoint to belong to this run (device/compile may differ)."""
     config = strategy_to_dict(strategy)
@@ -459,8 +467,9 @@ def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[st
     for key in ("device", "compile"):
         config["training"].pop(key, None)
     # Settings added later count only when used, so older checkpoints still resume.
-    if config["training"].get("class_weights") == "none":
-        del config["training"]["class_weights"]
+    for section, key, default in _ADDED_SETTINGS:
+        if config[section].get(key) == default:
+            del config[section][key]
     config["data"] = {
         "x_train": list(data.x_train.shape),
         "x_val": list(data.x_val.shape),

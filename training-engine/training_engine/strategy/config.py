@@ -17,6 +17,7 @@ from training_engine.strategy.names import (
     CLASS_WEIGHTINGS,
     LABEL_SOURCES,
     PRECISIONS,
+    SPLIT_MODES,
     optimizers,
     schedulers,
 )
@@ -126,6 +127,11 @@ ClassWeighting = Annotated[
     BeforeValidator(lambda value: "none" if value is None or value is False else value),
     Field(json_schema_extra=enum_of(lambda: CLASS_WEIGHTINGS)),
 ]
+SplitMode = Annotated[
+    str,
+    BeforeValidator(choice(lambda: SPLIT_MODES)),
+    Field(json_schema_extra=enum_of(lambda: SPLIT_MODES)),
+]
 GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
 EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
 
@@ -172,6 +178,8 @@ class DataSplit(EngineModel):
     train: Fraction = 0.6
     validation: Fraction = 0.2
     test: Fraction = 0.2
+    # calendar: every symbol's parts are cut at the same dates; per_symbol: each on its own.
+    mode: SplitMode = "calendar"
 
 
 class StrategyConfig(EngineModel):

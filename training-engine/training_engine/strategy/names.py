@@ -12,6 +12,8 @@ PRECISIONS = ("auto", "off", "bf16", "fp16")
 LABEL_SOURCES = ("zigzag", "forward_return")
 # model.training.class_weights: none, or each class weighted by n / (classes * its train count).
 CLASS_WEIGHTINGS = ("none", "balanced")
+# training.data_split.mode: several symbols cut at common dates, or each on its own.
+SPLIT_MODES = ("calendar", "per_symbol")
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 
