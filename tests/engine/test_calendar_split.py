@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from training_engine.dataset import PreparedDataset, SplitRange, prepare_dataset
+from training_engine.errors import StrategyConfigError
 from training_engine.sample_data import generate_hourly
 from training_engine.strategy import StrategyConfig, parse_strategy
 
@@ -123,5 +124,5 @@ def test_symbols_one_after_the_other_keep_the_order_of_the_parts(tmp_path: Path)
 
 
 def test_mode_is_validated() -> None:
-    with pytest.raises(Exception, match="data_split.mode"):
+    with pytest.raises(StrategyConfigError, match=r"data_split\.mode"):
         _strategy(["MSFT"], "by_symbol")
