@@ -3,8 +3,10 @@
 A file is ``{data_dir}/{SYMBOL}_{TIMEFRAME}.csv`` or ``.parquet`` (CSV is tried
 first) with the columns timestamp, open, high, low, close, volume. Headers are
 case-insensitive; ``date``, ``datetime`` or ``time`` stand in for ``timestamp``.
-Timestamps are bar OPEN times; they may be naive (taken as UTC), timezone-aware
-(converted to UTC), or epoch numbers (seconds, or milliseconds above 1e11).
+Timestamps are bar OPEN times, or CLOSE times where the strategy says so
+(``training_data.bar_timestamp``, see ``bar_times``); they may be naive (wall-clock
+times of ``training_data.timezone``, UTC by default), timezone-aware (converted to
+UTC), or epoch numbers (seconds, or milliseconds above 1e11).
 
 When the file has an adjusted close (``adj_close``, ``Adj Close``, ...), prices are
 taken from it: open, high, low and close are scaled by adj_close / close, so splits and
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from training_engine.bar_times import open_times_from_closes
 from training_engine.errors import DataFileNotFoundError, DataValidationError
 from training_engine.strategy import validate_symbol, validate_timeframe
 
@@ -154,7 +157,24 @@ def _read_raw(path: Path) -> pd.DataFrame:
         raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
 
 
-def _parse_timestamps(values: pd.Series) -> pd.Series:
+def _naive_stamps(values: pd.Series) -> pd.Series | None:
+    """The stamps as naive datetimes when the file writes them without an offset, else None."""
+    if pd.api.types.is_datetime64_dtype(values):
+        return values
+    if pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.DatetimeTZDtype):
+        return None
+    try:
+        parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # offsets in some rows: not naive
+        return None
+    return parsed if pd.api.types.is_datetime64_dtype(parsed) else None
+
+
+def _parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    if timezone != "UTC" and (naive := _naive_stamps(values)) is not None:
+        # Wall-clock times of `timezone`; an hour that occurs twice (or never) is unusable.
+        local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        return local.dt.tz_convert("UTC")
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce").astype("float64")
         scale = 1000 if np.nanmax(np.abs(numbers.to_numpy())) > _EPOCH_MS_ABOVE else 1
@@ -165,7 +185,9 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="mixed")
 
 
-def _standardise_columns(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, str]:
+def _standardise_columns(
+    raw: pd.DataFrame, source: str, timezone: str = "UTC"
+) -> tuple[pd.DataFrame, str]:
     renamed = raw.rename(columns={c: str(c).strip().lower() for c in raw.columns})
     ts_column = next((name for name in TIMESTAMP_ALIASES if name in renamed.columns), None)
     first = str(renamed.columns[0]) if len(renamed.columns) else None
@@ -183,7 +205,7 @@ def _standardise_columns(raw: pd.DataFrame, source: str) -> tuple[pd.DataFrame, 
     frame = pd.DataFrame(
         {c: pd.to_numeric(renamed[c], errors="coerce").astype("float64") for c in OHLCV_COLUMNS}
     )
-    frame.insert(0, "timestamp", _parse_timestamps(renamed[ts_column]))
+    frame.insert(0, "timestamp", _parse_timestamps(renamed[ts_column], timezone))
     adjusted = next((name for name in ADJUSTED_CLOSE_ALIASES if name in renamed.columns), None)
     if adjusted is None:
         return frame, "close"
@@ -199,7 +221,7 @@ def _adjust_prices(frame: pd.DataFrame, adjusted_close: pd.Series) -> pd.DataFra
 
 
 def repair_ohlcv(
-    raw: pd.DataFrame, source: str = "<frame>"
+    raw: pd.DataFrame, source: str = "<frame>", timezone: str = "UTC"
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """Validate and repair a raw OHLCV table (any accepted header spelling).
 
@@ -210,7 +232,7 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
-    frame, close_column = _standardise_columns(raw, source)
+    frame, close_column = _standardise_columns(raw, source, timezone)
     rows_read = len(frame)
 
     bad_ts = frame["timestamp"].isna().to_numpy()
@@ -282,10 +304,20 @@ def load_ohlcv_with_report(
     timeframe: str,
     start_date: str | None = None,
     end_date: str | None = None,
+    bar_timestamp: str = "open",
+    timezone: str = "UTC",
 ) -> tuple[pd.DataFrame, DataQualityReport]:
-    """Like :func:`load_ohlcv`, also returning the file's quality report."""
+    """Like :func:`load_ohlcv`, also returning the file's quality report.
+
+    ``timezone``: where naive stamps are wall-clock times; ``bar_timestamp``: ``close``
+    when the file stamps bars at their close (they are moved to open times, ``bar_times``).
+    """
     path = find_data_file(data_dir, symbol, timeframe)
-    frame, report = repair_ohlcv(_read_raw(path), str(path))
+    frame, report = repair_ohlcv(_read_raw(path), str(path), timezone)
+    if bar_timestamp == "close":
+        stamps = pd.DatetimeIndex(frame.index)
+        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
+        frame.index = opens.rename("timestamp")
     if start_date is not None:
         frame = frame.loc[frame.index >= _parse_bound(start_date, "start_date", end=False)]
     if end_date is not None:

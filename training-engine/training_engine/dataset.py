@@ -251,7 +251,15 @@ def _load_frames(
     frames: dict[str, pd.DataFrame] = {}
     reports: list[dict[str, Any]] = []
     for timeframe in strategy.timeframes:
-        frame, quality = load_ohlcv_with_report(data_dir, symbol, timeframe, start_date, end_date)
+        frame, quality = load_ohlcv_with_report(
+            data_dir,
+            symbol,
+            timeframe,
+            start_date,
+            end_date,
+            bar_timestamp=strategy.bar_timestamp,
+            timezone=strategy.timezone,
+        )
         frames[timeframe] = frame
         reports.append(file_report(symbol, timeframe, frame, quality))
     return frames, tuple(reports)

@@ -1,8 +1,8 @@
 """Features of one symbol: indicators on every timeframe, aligned onto the base timeframe.
 
 Timestamp convention: every timestamp is a bar's OPEN time, and a bar's values
-are known at its close, ``open + timeframe``. A base bar therefore sees a
-higher-timeframe bar only once that bar has closed: a 4h bar stamped 08:00
+are known at its close (``open + timeframe``; daily bars: ``bar_times``). A base bar
+therefore sees a higher-timeframe bar only once that bar has closed: a 4h bar stamped 08:00
 closes at 12:00 and is first visible to the 1h bar stamped 11:00 (which also
 closes at 12:00); the 1h bars stamped 08:00-10:00 still see the 4h bar of 04:00.
 
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from training_engine.bar_times import bar_close_times
 from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
@@ -67,15 +68,22 @@ def timeframe_features(strategy: StrategyConfig, frame: pd.DataFrame) -> pd.Data
 
 
 def align_to_base(
-    features: pd.DataFrame, timeframe: str, base_index: pd.DatetimeIndex, base_timeframe: str
+    features: pd.DataFrame,
+    timeframe: str,
+    base_index: pd.DatetimeIndex,
+    base_timeframe: str,
+    timezone: str = "UTC",
 ) -> pd.DataFrame:
     """For each base bar, the latest ``timeframe`` row whose bar had closed by the base close.
 
-    Base bars before the first such close get NaN (dropped later as warm-up).
+    Closes are :func:`~training_engine.bar_times.bar_close_times` (a daily bar on a 25-hour
+    day closes 25 hours after it opens). Base bars before the first such close get NaN
+    (dropped later as warm-up).
     """
-    closes = pd.DatetimeIndex(features.index) + timeframe_delta(timeframe)
+    closes = bar_close_times(pd.DatetimeIndex(features.index), timeframe_delta(timeframe), timezone)
     right = features.set_axis(pd.DatetimeIndex(closes, name="_available_at"), axis=0)
-    left = pd.DataFrame({"_available_at": base_index + timeframe_delta(base_timeframe)})
+    base_closes = bar_close_times(base_index, timeframe_delta(base_timeframe), timezone)
+    left = pd.DataFrame({"_available_at": base_closes})
     merged = pd.merge_asof(
         left,
         right.reset_index(),
@@ -109,7 +117,7 @@ def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame
     for timeframe in strategy.timeframes:
         own = timeframe_features(strategy, frames[timeframe])
         if timeframe != base:
-            own = align_to_base(own, timeframe, base_index, base)
+            own = align_to_base(own, timeframe, base_index, base, strategy.timezone)
         columns.append(own.add_prefix(f"{timeframe}_"))
     combined = pd.concat(columns, axis=1).astype("float64")
     # Only the leading warm-up can be NaN; dropping per row keeps the rest contiguous.

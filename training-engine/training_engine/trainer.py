@@ -457,7 +457,12 @@ def _maybe_compile(
 
 
 # (section, key, default) of settings added after checkpoints were first written.
-_ADDED_SETTINGS = (("training", "class_weights", "none"), ("data_split", "mode", "calendar"))
+_ADDED_SETTINGS: tuple[tuple[str | None, str, str], ...] = (
+    ("training", "class_weights", "none"),
+    ("data_split", "mode", "calendar"),
+    (None, "bar_timestamp", "open"),
+    (None, "timezone", "UTC"),
+)
 
 
 def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[str, Any]:
@@ -468,8 +473,9 @@ def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[st
         config["training"].pop(key, None)
     # Settings added later count only when used, so older checkpoints still resume.
     for section, key, default in _ADDED_SETTINGS:
-        if config[section].get(key) == default:
-            del config[section][key]
+        holder = config if section is None else config[section]
+        if holder.get(key) == default:
+            del holder[key]
     config["data"] = {
         "x_train": list(data.x_train.shape),
         "x_val": list(data.x_val.shape),

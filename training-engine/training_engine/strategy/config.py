@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from training_engine.strategy.names import (
+    BAR_TIMESTAMPS,
     CLASS_WEIGHTINGS,
     LABEL_SOURCES,
     PRECISIONS,
@@ -34,6 +36,7 @@ from training_engine.strategy.values import (
     ZigzagThreshold,
     choice,
     enum_of,
+    refuse,
 )
 
 
@@ -127,6 +130,25 @@ ClassWeighting = Annotated[
     BeforeValidator(lambda value: "none" if value is None or value is False else value),
     Field(json_schema_extra=enum_of(lambda: CLASS_WEIGHTINGS)),
 ]
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise refuse(f"expected a timezone name such as America/New_York, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown timezone {value!r}; use an IANA name such as America/New_York"
+        raise refuse(message) from None
+    return value
+
+
+TimezoneName = Annotated[str, BeforeValidator(_timezone)]
+BarTimestamp = Annotated[
+    str,
+    BeforeValidator(choice(lambda: BAR_TIMESTAMPS)),
+    Field(json_schema_extra=enum_of(lambda: BAR_TIMESTAMPS)),
+]
 SplitMode = Annotated[
     str,
     BeforeValidator(choice(lambda: SPLIT_MODES)),
@@ -196,5 +218,8 @@ class StrategyConfig(EngineModel):
     training: TrainingSettings
     labels: LabelConfig
     data_split: DataSplit
+    # How the data files stamp bars (training_data.bar_timestamp / timezone, see bar_times).
+    bar_timestamp: BarTimestamp = "open"
+    timezone: TimezoneName = "UTC"
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     ignored_keys: tuple[str, ...] = ()

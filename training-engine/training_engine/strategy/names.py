@@ -14,6 +14,8 @@ LABEL_SOURCES = ("zigzag", "forward_return")
 CLASS_WEIGHTINGS = ("none", "balanced")
 # training.data_split.mode: several symbols cut at common dates, or each on its own.
 SPLIT_MODES = ("calendar", "per_symbol")
+# training_data.bar_timestamp: what a data file's stamps mark.
+BAR_TIMESTAMPS = ("open", "close")
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 

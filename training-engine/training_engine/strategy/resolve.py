@@ -217,6 +217,8 @@ def resolve(
         training=_engine_view(TrainingSettings, document.model.training),
         labels=_engine_view(LabelConfig, document.training.labels),
         data_split=_engine_view(DataSplit, document.training.data_split),
+        bar_timestamp=data.bar_timestamp,
+        timezone=data.timezone,
         raw=dict(raw),
         ignored_keys=tuple(unused),
     )

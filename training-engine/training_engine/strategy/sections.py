@@ -14,11 +14,14 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from training_engine.strategy.config import (
+    BarTimestamp,
     DataSplit,
     EarlyStoppingConfig,
     FeatureConfig,
     LabelConfig,
     ModelConfig,
+    StrategyConfig,
+    TimezoneName,
     TrainingSettings,
     early_stopping_form,
 )
@@ -131,6 +134,8 @@ class TrainingDataSection(DocumentSection):
     timeframes: Annotated[TimeframesSection, BeforeValidator(_timeframes_form)] = Field(
         default_factory=TimeframesSection, json_schema_extra=_or_list_of_names({})
     )
+    bar_timestamp: BarTimestamp = _default(StrategyConfig, "bar_timestamp")
+    timezone: TimezoneName = _default(StrategyConfig, "timezone")
 
 
 # ---------------------------------------------------------------- model
