@@ -51,13 +51,31 @@ class SymbolTimeline:
 
 def common_boundaries(timelines: Sequence[SymbolTimeline]) -> tuple[int, int]:
     """``(b1, b2)``: the symbols' own boundaries, averaged with their sample counts as weights."""
-    weights = [len(t.sample_end) for t in timelines]
     own = [t.own_boundaries() for t in timelines]
-    total = sum(weights)
-    # Python integers: exact on nanosecond epochs, so equal calendars give their own dates.
-    b1 = sum(w * first for w, (first, _) in zip(weights, own, strict=True)) // total
-    b2 = sum(w * second for w, (_, second) in zip(weights, own, strict=True)) // total
+    b1 = _weighted_mean(timelines, [first for first, _ in own])
+    b2 = _weighted_mean(timelines, [second for _, second in own])
     return b1, b2
+
+
+def boundaries_at(
+    timelines: Sequence[SymbolTimeline], fractions: Sequence[float]
+) -> tuple[int, ...]:
+    """For each fraction q: the window start of the sample at q of each symbol's samples,
+    averaged over the symbols with their sample counts as weights (walk-forward folds)."""
+    cuts = []
+    for fraction in fractions:
+        own = []
+        for timeline in timelines:
+            n = len(timeline.window_start)
+            own.append(int(timeline.window_start[min(int(fraction * n), n - 1)]))
+        cuts.append(_weighted_mean(timelines, own))
+    return tuple(cuts)
+
+
+def _weighted_mean(timelines: Sequence[SymbolTimeline], times: Sequence[int]) -> int:
+    # Python integers: exact on nanosecond epochs, so equal calendars give their own dates.
+    weights = [len(t.sample_end) for t in timelines]
+    return sum(w * t for w, t in zip(weights, times, strict=True)) // sum(weights)
 
 
 def parts_by_time(

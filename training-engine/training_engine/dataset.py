@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from training_engine.calendar_split import SymbolTimeline, common_boundaries, parts_by_time
+from training_engine.calendar_split import (
+    SymbolTimeline,
+    boundaries_at,
+    common_boundaries,
+    parts_by_time,
+)
 from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
@@ -282,14 +287,7 @@ def prepare_dataset(
         DataFileNotFoundError: a symbol/timeframe file is missing.
         DataValidationError: bad data, or too little of it for the split.
     """
-    if not strategy.symbols:
-        raise DataValidationError(f"strategy '{strategy.name}' names no symbols")
-    lookback = strategy.features.lookback_periods
-    per_symbol = [
-        _prepare_symbol(strategy, Path(data_dir), symbol, start_date, end_date)
-        for symbol in strategy.symbols
-    ]
-    names = list(per_symbol[0].features.columns)
+    per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
     split_mode = strategy.data_split.mode
     if len(per_symbol) > 1 and split_mode == "calendar":
         per_symbol = _split_on_common_calendar(per_symbol)
@@ -299,7 +297,57 @@ def prepare_dataset(
             "data_split.mode per_symbol: each symbol is split on its own dates, so one "
             "symbol's validation/test period may lie inside another's train period"
         )
+    return _assemble(strategy, per_symbol, split_mode if len(per_symbol) > 1 else "single symbol")
 
+
+def prepare_walk_forward(
+    strategy: StrategyConfig,
+    data_dir: Path,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> Iterator[PreparedDataset]:
+    """The folds of ``evaluation: {method: walk_forward, folds: K}``, one after the other.
+
+    Expanding window: the last ``1 - (train + validation)`` of the samples is cut into K
+    consecutive test blocks; fold k tests on block k, validates on the block of
+    ``validation / test`` its size just before it, and trains on everything earlier. Parts
+    are cut at common instants for all symbols (``calendar_split``), with the gap in time,
+    and the test part ends where the next fold's test begins.
+    """
+    per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
+    split, folds = strategy.data_split, strategy.evaluation.folds
+    first_test = split.train + split.validation
+    block = (1.0 - first_test) / folds
+    validation = block * split.validation / split.test
+    timelines = [item.timeline for item in per_symbol if item.timeline is not None]
+    for fold in range(folds):
+        test_start = first_test + fold * block
+        fractions = [test_start - validation, test_start]
+        if fold + 1 < folds:
+            fractions.append(test_start + block)
+        cuts = boundaries_at(timelines, fractions)
+        parts = _split_on_common_calendar(per_symbol, cuts)
+        _check_part_sizes(parts, f"walk-forward fold {fold + 1} of {folds}")
+        yield _assemble(strategy, parts, "walk_forward")
+
+
+def _load_symbols(
+    strategy: StrategyConfig, data_dir: Path, start_date: str | None, end_date: str | None
+) -> list[_SymbolData]:
+    if not strategy.symbols:
+        raise DataValidationError(f"strategy '{strategy.name}' names no symbols")
+    return [
+        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date)
+        for symbol in strategy.symbols
+    ]
+
+
+def _assemble(
+    strategy: StrategyConfig, per_symbol: list[_SymbolData], split_mode: str
+) -> PreparedDataset:
+    """Normalise on the train rows and gather every part's windows and labels."""
+    lookback = strategy.features.lookback_periods
+    names = list(per_symbol[0].features.columns)
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
         train_rows = [
@@ -345,11 +393,13 @@ def prepare_dataset(
         base_timeframe=strategy.base_timeframe,
         splits=tuple(splits),
         data_report=tuple(report for item in per_symbol for report in item.reports),
-        split_mode=split_mode if len(per_symbol) > 1 else "single symbol",
+        split_mode=split_mode,
     )
 
 
-def _check_part_sizes(per_symbol: list[_SymbolData]) -> None:
+def _check_part_sizes(
+    per_symbol: list[_SymbolData], split: str = "split on common calendar boundaries"
+) -> None:
     """Each part of all symbols together needs ``MIN_SAMPLES_PER_PART`` samples."""
     for index, name in enumerate(PART_NAMES):
         total = sum(len(item.parts[index]) for item in per_symbol)
@@ -360,7 +410,7 @@ def _check_part_sizes(per_symbol: list[_SymbolData]) -> None:
                 for item in per_symbol
             )
             raise DataValidationError(
-                f"split on common calendar boundaries, the {name} part holds {total} samples "
+                f"{split}, the {name} part holds {total} samples "
                 f"(at least {MIN_SAMPLES_PER_PART} needed): the symbols' dates overlap too "
                 f"little ({spans}); use data that overlaps more, or data_split.mode per_symbol"
             )

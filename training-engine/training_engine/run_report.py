@@ -11,6 +11,7 @@ from typing import Any
 
 from training_engine.data_report import data_report_lines
 from training_engine.verdict import class_balance_lines, verdict_lines
+from training_engine.walk_forward import fold_lines
 
 
 def split_lines(splits: Mapping[str, Any]) -> list[str]:
@@ -45,6 +46,8 @@ def evaluation_lines(evaluation: Mapping[str, Any]) -> list[str]:
                 f"weights: epoch {weights['epoch']}, {weights['chosen_by']} "
                 f"({weights['val_loss']:.4f})"
             )
+    if evaluation.get("method") == "walk_forward":
+        lines += fold_lines(evaluation)
     if "verdict" in evaluation:
         lines += verdict_lines(evaluation["verdict"])
     return lines

@@ -32,7 +32,7 @@ from torch import nn
 from training_engine.artifacts import save_model_artifact
 from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
-from training_engine.dataset import PreparedDataset, prepare_dataset
+from training_engine.dataset import PreparedDataset, prepare_dataset, prepare_walk_forward
 from training_engine.device import resolve_device
 from training_engine.errors import DataError
 from training_engine.evaluation import classification_report, majority_baseline_report
@@ -43,6 +43,7 @@ from training_engine.optim import EarlyStopping, build_optimizer, build_schedule
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 from training_engine.verdict import FoldPredictions, class_balance, compare_with_baselines
+from training_engine.walk_forward import run_walk_forward
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,10 @@ def train(
     # A stop that arrives while the worker is still starting up needs no batch at all.
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
+    if job.strategy.evaluation.method == "walk_forward":
+        return _train_walk_forward(
+            job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
+        )
     data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
@@ -123,6 +128,32 @@ def train(
         result.model_path = save_model_artifact(
             job.models_dir, job.strategy, outcome.model, data, result
         )
+    return result
+
+
+def _train_walk_forward(
+    job: TrainingJob,
+    *,
+    cancel: CancellationSignal | None,
+    on_progress: ProgressCallback | None,
+    batch_event_interval: float,
+) -> TrainingResult:
+    """K folds trained in turn (``walk_forward``); the last fold's model is saved."""
+
+    def fit_fold(data: PreparedDataset) -> tuple[TrainingResult, Any, np.ndarray | None]:
+        outcome = fit(
+            data,
+            job.strategy,
+            cancel=cancel,
+            on_progress=on_progress,
+            batch_event_interval=batch_event_interval,
+        )
+        return outcome.result, outcome.model, outcome.test_predictions
+
+    folds = prepare_walk_forward(job.strategy, job.data_dir, job.start_date, job.end_date)
+    result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
+    if result.status == "completed" and data is not None:
+        result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
     return result
 
 
@@ -457,11 +488,12 @@ def _maybe_compile(
 
 
 # (section, key, default) of settings added after checkpoints were first written.
-_ADDED_SETTINGS: tuple[tuple[str | None, str, str], ...] = (
+_ADDED_SETTINGS: tuple[tuple[str | None, str, Any], ...] = (
     ("training", "class_weights", "none"),
     ("data_split", "mode", "calendar"),
     (None, "bar_timestamp", "open"),
     (None, "timezone", "UTC"),
+    (None, "evaluation", {"method": "single_split", "folds": 3}),
 )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from training_engine.strategy.names import (
     BAR_TIMESTAMPS,
     CLASS_WEIGHTINGS,
+    EVALUATION_METHODS,
     LABEL_SOURCES,
     PRECISIONS,
     SPLIT_MODES,
@@ -149,6 +150,11 @@ BarTimestamp = Annotated[
     BeforeValidator(choice(lambda: BAR_TIMESTAMPS)),
     Field(json_schema_extra=enum_of(lambda: BAR_TIMESTAMPS)),
 ]
+EvaluationMethod = Annotated[
+    str,
+    BeforeValidator(choice(lambda: EVALUATION_METHODS)),
+    Field(json_schema_extra=enum_of(lambda: EVALUATION_METHODS)),
+]
 SplitMode = Annotated[
     str,
     BeforeValidator(choice(lambda: SPLIT_MODES)),
@@ -204,6 +210,13 @@ class DataSplit(EngineModel):
     mode: SplitMode = "calendar"
 
 
+class EvaluationConfig(EngineModel):
+    """``evaluation``: one train/validation/test split, or K walk-forward folds."""
+
+    method: EvaluationMethod = "single_split"
+    folds: Count = 3
+
+
 class StrategyConfig(EngineModel):
     """Everything the engine reads from a strategy file, validated."""
 
@@ -219,6 +232,7 @@ class StrategyConfig(EngineModel):
     labels: LabelConfig
     data_split: DataSplit
     # How the data files stamp bars (training_data.bar_timestamp / timezone, see bar_times).
+    evaluation: EvaluationConfig = EvaluationConfig()
     bar_timestamp: BarTimestamp = "open"
     timezone: TimezoneName = "UTC"
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)

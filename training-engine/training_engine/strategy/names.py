@@ -16,6 +16,8 @@ CLASS_WEIGHTINGS = ("none", "balanced")
 SPLIT_MODES = ("calendar", "per_symbol")
 # training_data.bar_timestamp: what a data file's stamps mark.
 BAR_TIMESTAMPS = ("open", "close")
+# evaluation.method: one split, or K expanding-window folds.
+EVALUATION_METHODS = ("single_split", "walk_forward")
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 

@@ -17,6 +17,7 @@ from training_engine.strategy.config import (
     BarTimestamp,
     DataSplit,
     EarlyStoppingConfig,
+    EvaluationConfig,
     FeatureConfig,
     LabelConfig,
     ModelConfig,
@@ -228,6 +229,18 @@ class DataSplitSection(DocumentSection, DataSplit):
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-6 or min(self.train, self.validation, self.test) <= 0:
             raise refuse(f"train, validation and test must each be > 0 and sum to 1, got {total:g}")
+        return self
+
+
+class EvaluationSection(DocumentSection, EvaluationConfig):
+    """``evaluation``: ``{method: walk_forward, folds: K}`` trains K models in turn."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    @model_validator(mode="after")
+    def _check_folds(self) -> EvaluationSection:
+        if self.method == "walk_forward" and self.folds < 2:
+            raise refuse("walk_forward needs folds >= 2", at="folds")
         return self
 
 
