@@ -19,25 +19,9 @@ from tests.engine.synthetic import make_dataset, make_strategy
 torch.set_num_threads(1)
 
 
-def _imbalanced(seed: int = 0) -> PreparedDataset:
+def _imbalanced() -> PreparedDataset:
     """HOLD on ~90% of samples; BUY/SELL follow a weak, noisy signal in feature 0."""
-    rng = np.random.default_rng(seed)
-    parts: list[np.ndarray] = []
-    for n in (1500, 400, 400):
-        x = rng.normal(size=(n, 3, 4)).astype(np.float32)
-        signal = x[:, -1, 0] + rng.normal(scale=0.8, size=n)
-        y = np.where(signal > 1.9, 0, np.where(signal < -1.9, 2, 1)).astype(np.int64)
-        parts += [x, y]
-    base = make_dataset()
-    return replace(
-        base,
-        x_train=parts[0],
-        y_train=parts[1],
-        x_val=parts[2],
-        y_val=parts[3],
-        x_test=parts[4],
-        y_test=parts[5],
-    )
+    return make_dataset(n_train=1500, n_val=400, n_test=400, threshold=1.9, noise=0.8)
 
 
 def test_balanced_weights_follow_the_train_counts() -> None:

@@ -45,27 +45,28 @@ def bar_close_times(
     open_times: pd.DatetimeIndex, step: pd.Timedelta, timezone: str = "UTC"
 ) -> pd.DatetimeIndex:
     """The close of each bar of length ``step`` whose open times (UTC, sorted) are given."""
-    index = pd.DatetimeIndex(open_times)
-    offset = _calendar_offset(step)
-    if offset is None:
-        return index + step
-    calendar = _shift_local(index, offset, timezone)
-    following = pd.DatetimeIndex(index[1:].append(pd.DatetimeIndex([pd.NaT], tz="UTC")))
-    adjacent = np.asarray((following - index) <= step + _DST_SLACK)  # NaT: False
-    closes = pd.DatetimeIndex(calendar.where(~adjacent, following))
-    return pd.DatetimeIndex(closes.where(closes.notna(), index + step))
+    return _other_end(pd.DatetimeIndex(open_times), step, timezone, forward=True)
 
 
 def open_times_from_closes(
     close_times: pd.DatetimeIndex, step: pd.Timedelta, timezone: str = "UTC"
 ) -> pd.DatetimeIndex:
     """The open of each bar stamped at its close (UTC, sorted): the mirror of the above."""
-    index = pd.DatetimeIndex(close_times)
+    return _other_end(pd.DatetimeIndex(close_times), step, timezone, forward=False)
+
+
+def _other_end(
+    index: pd.DatetimeIndex, step: pd.Timedelta, timezone: str, *, forward: bool
+) -> pd.DatetimeIndex:
+    """Closes from opens (``forward``) or opens from closes."""
+    sign = 1 if forward else -1
     offset = _calendar_offset(step)
     if offset is None:
-        return index - step
-    calendar = _shift_local(index, -offset, timezone)
-    previous = pd.DatetimeIndex(pd.DatetimeIndex([pd.NaT], tz="UTC").append(index[:-1]))
-    adjacent = np.asarray((index - previous) <= step + _DST_SLACK)
-    opens = pd.DatetimeIndex(calendar.where(~adjacent, previous))
-    return pd.DatetimeIndex(opens.where(opens.notna(), index - step))
+        return index + sign * step
+    calendar = _shift_local(index, offset if forward else -offset, timezone)
+    none = pd.DatetimeIndex([pd.NaT], tz="UTC")
+    # The neighbouring bar: the next one's open for a close, the previous one's close.
+    neighbour = pd.DatetimeIndex(index[1:].append(none) if forward else none.append(index[:-1]))
+    adjacent = np.asarray(sign * (neighbour - index) <= step + _DST_SLACK)  # NaT: False
+    ends = pd.DatetimeIndex(calendar.where(~adjacent, neighbour))
+    return pd.DatetimeIndex(ends.where(ends.notna(), index + sign * step))
