@@ -125,3 +125,23 @@ def test_worker_crash_fails_session_and_manager_keeps_working(manager: SessionMa
     assert failed.error == "worker exited with code -9"
     assert failed.finished_at is not None
     assert completed.status == "completed", completed.error
+
+
+def test_a_walk_forward_session_reports_every_fold_in_its_performance(
+    manager: SessionManager,
+) -> None:
+    strategy = {
+        "name": "walk",
+        "training_data": {"symbols": ["AAPL"], "timeframes": ["1h"]},
+        "indicators": [{"name": "rsi", "period": 14}],
+        "model": {"training": {"epochs": 1}},
+        "evaluation": {"method": "walk_forward", "folds": 2},
+    }
+    view, _ = manager.submit(request(strategy=strategy))
+    done = manager.wait_for(view.training_id, FINAL, 180)
+    assert done.status == "completed", done.error
+    evaluation = manager.performance(view.training_id).evaluation
+    assert evaluation is not None
+    assert [row["fold"] for row in evaluation["folds"]] == [1, 2]
+    assert set(evaluation["spread"]) == {"accuracy", "macro_f1"}
+    assert evaluation["verdict"]["verdict"] in VERDICTS
