@@ -14,6 +14,7 @@ from training_engine.job import TrainingJob
 from training_engine.progress import ProgressEvent
 from training_engine.strategy import load_strategy
 from training_engine.trainer import fit, train
+from training_engine.windows import gather_windows
 
 from tests.engine.synthetic import make_dataset, make_strategy
 
@@ -303,6 +304,6 @@ def test_without_early_stopping_the_best_epoch_by_validation_loss_is_kept() -> N
     assert weights["epoch"] == history[best].epoch and weights["early_stopping"] is False
     model = outcome.model.eval()
     with torch.no_grad():
-        logits = model(torch.from_numpy(data.x_val))
+        logits = model(torch.from_numpy(gather_windows(data, "val")))
     val_loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.y_val))
     assert val_loss.item() == pytest.approx(losses[best], rel=1e-5)

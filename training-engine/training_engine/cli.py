@@ -17,16 +17,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+# torch and pandas load inside the commands that use them: --help and a bad strategy file
+# answer without them.
 from training_engine import __version__
-from training_engine.artifacts import artifact_prefix
 from training_engine.cancellation import CancellationToken
 from training_engine.errors import EngineError
 from training_engine.job import ClassificationReport, TrainingJob, TrainingResult
 from training_engine.progress import ProgressEvent
-from training_engine.run_report import evaluation_lines
-from training_engine.sample_data import write_sample_data
 from training_engine.strategy import StrategyConfig, load_strategy, with_overrides
-from training_engine.trainer import train
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -160,6 +158,8 @@ def _job_from_args(args: argparse.Namespace) -> TrainingJob:
     strategy = with_overrides(
         strategy, training=overrides, symbols=args.symbols, timeframes=args.timeframes
     )
+    from training_engine.artifacts import artifact_prefix
+
     prefix = artifact_prefix(strategy.symbols, strategy.base_timeframe)
     checkpoint = (
         args.checkpoint
@@ -180,6 +180,8 @@ def _job_from_args(args: argparse.Namespace) -> TrainingJob:
 def run_train(args: argparse.Namespace) -> int:
     """Train with a progress bar; Ctrl-C cancels after the current batch."""
     job = _job_from_args(args)
+    from training_engine.trainer import train
+
     token = CancellationToken()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -211,6 +213,8 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     if result.test_metrics is not None and result.baseline_metrics is not None:
         print(_metrics_line("test", result.test_metrics))
         print(_metrics_line("majority baseline", result.baseline_metrics))
+    from training_engine.run_report import evaluation_lines  # loads pandas
+
     for line in evaluation_lines(result.evaluation):
         print(line)
     print(f"model: {result.model_path}")
@@ -222,6 +226,8 @@ def _metrics_line(label: str, report: ClassificationReport) -> str:
 
 def run_sample_data(args: argparse.Namespace) -> int:
     """Write the generated files and list them."""
+    from training_engine.sample_data import write_sample_data
+
     try:
         paths = write_sample_data(
             args.out,

@@ -11,6 +11,10 @@ separately and their parts concatenated in symbol order; nothing is shuffled.
 
 Normalisation (mean/std per feature) is fitted on the feature rows that the
 train windows use, of all symbols together, and applied to every part.
+
+Each feature row is stored once: the result holds the rows of all symbols and,
+per part, the row each sample's window ends at. Windows are gathered per batch
+(:mod:`training_engine.windows`), so memory grows with rows, not rows x lookback.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from training_engine.calendar_split import (
 from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
-from training_engine.features import compute_features
+from training_engine.features import compute_feature_matrix, compute_features
 from training_engine.labels import compute_labels
 from training_engine.strategy import StrategyConfig
 
@@ -49,6 +53,7 @@ __all__ = [
     "PreparedDataset",
     "SplitRange",
     "compute_features",
+    "dataset_from_windows",
     "make_windows",
     "prepare_dataset",
     "split_sizes",
@@ -65,14 +70,36 @@ class NormalizationStats:
     @classmethod
     def fit(cls, rows: np.ndarray) -> NormalizationStats:
         """Fit on feature rows ``[n, n_features]``."""
-        values = np.asarray(rows, dtype=np.float64)
-        std = values.std(axis=0)
+        return cls.fit_blocks([rows])
+
+    @classmethod
+    def fit_blocks(cls, blocks: Sequence[np.ndarray]) -> NormalizationStats:
+        """Fit on the rows of several ``[n_i, n_features]`` blocks taken together.
+
+        Two passes in float64 over chunks, so no float64 copy of all rows is made.
+        """
+        count = sum(len(block) for block in blocks)
+        total = sum(
+            (chunk.sum(axis=0, dtype=np.float64) for chunk in _chunks(blocks)),
+            start=np.zeros(blocks[0].shape[1]),
+        )
+        mean = total / count
+        squares = sum(
+            (((chunk.astype(np.float64) - mean) ** 2).sum(axis=0) for chunk in _chunks(blocks)),
+            start=np.zeros_like(mean),
+        )
+        std = np.sqrt(squares / count)
         std = np.where(std > 1e-12, std, 1.0)
-        return cls(mean=values.mean(axis=0).astype(np.float32), std=std.astype(np.float32))
+        return cls(mean=mean.astype(np.float32), std=std.astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Standardise an array whose last axis is the features."""
         return ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def apply_in_place(self, rows: np.ndarray) -> None:
+        """Standardise float32 ``rows`` in place; the same float32 arithmetic as :meth:`apply`."""
+        rows -= self.mean
+        rows /= self.std
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
@@ -86,6 +113,12 @@ class NormalizationStats:
                 f"mean and std must be equal-length lists, got {mean.shape}, {std.shape}"
             )
         return cls(mean=mean, std=np.where(std > 0, std, 1.0).astype(np.float32))
+
+
+def _chunks(blocks: Sequence[np.ndarray], rows: int = 65_536) -> Iterator[np.ndarray]:
+    for block in blocks:
+        for start in range(0, len(block), rows):
+            yield block[start : start + rows]
 
 
 @dataclass(frozen=True)
@@ -111,13 +144,22 @@ class SplitRange:
 
 @dataclass(frozen=True)
 class PreparedDataset:
-    """Everything the trainer needs; ``x_*`` are float32, ``y_*`` int64 (0 BUY, 1 HOLD, 2 SELL)."""
+    """Everything the trainer needs, with each feature row stored once.
 
-    x_train: np.ndarray  # [n, lookback, n_features], normalised when scale_features
+    ``rows`` holds every symbol's feature rows one symbol after another (float32,
+    normalised when scale_features). A sample is the window of ``lookback`` rows
+    ending at one of a part's ``*_ends`` (int64 row indices, never closer than
+    ``lookback - 1`` to a symbol's first row, so no window spans two symbols);
+    ``y_*`` are its labels (int64: 0 BUY, 1 HOLD, 2 SELL). The windows themselves are
+    gathered batch by batch (:mod:`training_engine.windows`), never stored.
+    """
+
+    rows: np.ndarray  # float32 [n_rows, n_features]
+    train_ends: np.ndarray  # int64 [n_train]
     y_train: np.ndarray
-    x_val: np.ndarray
+    val_ends: np.ndarray
     y_val: np.ndarray
-    x_test: np.ndarray
+    test_ends: np.ndarray
     y_test: np.ndarray
     feature_names: list[str]
     normalization: NormalizationStats | None  # None when scale_features is false
@@ -132,9 +174,51 @@ class PreparedDataset:
     data_report: tuple[dict[str, Any], ...] = ()
     split_mode: str = "single symbol"  # calendar, per_symbol, or single symbol
 
+    @property
+    def n_features(self) -> int:
+        return int(self.rows.shape[1])
+
+
+def dataset_from_windows(
+    parts: Sequence[tuple[np.ndarray, np.ndarray]],
+    feature_names: Sequence[str],
+    normalization: NormalizationStats | None = None,
+    symbols: tuple[str, ...] = ("SYNTHETIC",),
+    base_timeframe: str = "1h",
+) -> PreparedDataset:
+    """A dataset from ready-made (train, validation, test) windows ``[n, lookback, f]``.
+
+    The windows are laid end to end as rows, so each row belongs to one window; for
+    synthetic data in tests and benchmarks, where windows need not overlap.
+    """
+    lookback = int(parts[0][0].shape[1])
+    rows = np.concatenate([x.reshape(-1, x.shape[2]) for x, _ in parts]).astype(np.float32)
+    starts = np.cumsum([0] + [len(x) for x, _ in parts])[:-1]
+    ends = [
+        (start + np.arange(len(x))) * lookback + lookback - 1
+        for start, (x, _) in zip(starts, parts, strict=True)
+    ]
+    return PreparedDataset(
+        rows=rows,
+        train_ends=ends[0].astype(np.int64),
+        y_train=np.asarray(parts[0][1], dtype=np.int64),
+        val_ends=ends[1].astype(np.int64),
+        y_val=np.asarray(parts[1][1], dtype=np.int64),
+        test_ends=ends[2].astype(np.int64),
+        y_test=np.asarray(parts[2][1], dtype=np.int64),
+        feature_names=list(feature_names),
+        normalization=normalization,
+        lookback=lookback,
+        symbols=symbols,
+        base_timeframe=base_timeframe,
+    )
+
 
 def make_windows(features: np.ndarray, lookback: int) -> np.ndarray:
-    """``[n, f]`` -> ``[n - lookback + 1, lookback, f]``; window k ends at row k + lookback - 1."""
+    """``[n, f]`` -> ``[n - lookback + 1, lookback, f]``; window k ends at row k + lookback - 1.
+
+    A materialised copy, ``lookback`` times the rows' size: for small inputs and tests.
+    """
     rows = np.asarray(features)
     if len(rows) < lookback:
         return np.empty((0, lookback, rows.shape[1]), dtype=rows.dtype)
@@ -153,9 +237,11 @@ def split_sizes(n_samples: int, fractions: Sequence[float], gap: int) -> tuple[i
 @dataclass(frozen=True)
 class _SymbolData:
     symbol: str
-    features: pd.DataFrame
+    rows: np.ndarray  # float32 [n_rows, n_features], raw (not normalised)
     labels: np.ndarray  # int64 per feature row, -1 where the row has no label
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # sample end rows of each part
+    index: pd.DatetimeIndex  # the base bar of each row
+    feature_names: tuple[str, ...]
     reports: tuple[dict[str, Any], ...] = ()
     timeline: SymbolTimeline | None = None
 
@@ -168,20 +254,24 @@ def _prepare_symbol(
     end_date: str | None,
 ) -> _SymbolData:
     frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
-    base_close = frames[strategy.base_timeframe]["close"]
-    features = compute_features(strategy, frames)
-    labels = compute_labels(base_close, strategy.labels)
-    row_labels = labels.reindex(features.index).fillna(-1).to_numpy(dtype=np.int64)
+    base_index = pd.DatetimeIndex(frames[strategy.base_timeframe].index)
+    n_bars = len(base_index)
+    labels = compute_labels(frames[strategy.base_timeframe]["close"], strategy.labels)
+    features = compute_feature_matrix(strategy, frames, dtype=np.float32)
+    del frames  # the per-timeframe bars are not needed once the features exist
+    rows, index, names = features.values, features.index, features.names
+    row_labels = labels.reindex(index).fillna(-1).to_numpy(dtype=np.int64)
+    del features, labels
 
     lookback = strategy.features.lookback_periods
     lookahead = strategy.labels.lookahead
     gap = lookahead + lookback - 1
-    ends = np.flatnonzero((row_labels >= 0) & (np.arange(len(features)) >= lookback - 1))
+    ends = np.flatnonzero((row_labels >= 0) & (np.arange(len(rows)) >= lookback - 1))
     split = strategy.data_split
     fractions = (split.train, split.validation, split.test)
     sizes = split_sizes(len(ends), fractions, gap)
     if min(sizes) < MIN_SAMPLES_PER_PART:
-        warm_up = len(base_close) - len(features)
+        warm_up = n_bars - len(rows)
         needed = (
             warm_up
             + lookback
@@ -192,7 +282,7 @@ def _prepare_symbol(
         )
         raise DataValidationError(
             f"{symbol} {strategy.base_timeframe}: too little data for a "
-            f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(base_close)} bars "
+            f"{split.train:g}/{split.validation:g}/{split.test:g} split: {n_bars} bars "
             f"present, at least {needed} needed ({warm_up} indicator warm-up, lookback "
             f"{lookback}, label lookahead {lookahead}, two gaps of {gap}, and "
             f"{MIN_SAMPLES_PER_PART} samples in the smallest part)"
@@ -201,14 +291,14 @@ def _prepare_symbol(
     val_start = n_train + gap
     test_start = val_start + n_val + gap
     parts = (ends[:n_train], ends[val_start : val_start + n_val], ends[test_start:])
-    timeline = _timeline(symbol, features, base_close.index, ends, sizes, gap, lookback, lookahead)
-    return _SymbolData(symbol, features, row_labels, parts, reports, timeline)
+    timeline = _timeline(symbol, index, base_index, ends, sizes, gap, lookback, lookahead)
+    return _SymbolData(symbol, rows, row_labels, parts, index, names, reports, timeline)
 
 
 def _timeline(
     symbol: str,
-    features: pd.DataFrame,
-    base_index: pd.Index,
+    index: pd.DatetimeIndex,
+    base_index: pd.DatetimeIndex,
     ends: np.ndarray,
     sizes: tuple[int, int, int],
     gap: int,
@@ -216,10 +306,9 @@ def _timeline(
     lookahead: int,
 ) -> SymbolTimeline:
     """The times of ``symbol``'s candidate samples, for a split on common boundaries."""
-    rows = pd.DatetimeIndex(features.index)
-    stamps = rows.asi8
-    positions = pd.DatetimeIndex(base_index).get_indexer(rows[ends])
-    base = pd.DatetimeIndex(base_index).asi8
+    stamps = index.asi8
+    positions = base_index.get_indexer(index[ends])
+    base = base_index.asi8
     label_end = base[np.minimum(positions + lookahead, len(base) - 1)]
     n_train, n_val, _ = sizes
     val_start, test_start = n_train + gap, n_train + gap + n_val + gap
@@ -270,6 +359,26 @@ def _load_frames(
     return frames, tuple(reports)
 
 
+def _train_rows(item: _SymbolData, lookback: int) -> np.ndarray:
+    """The rows the symbol's train windows read (a view)."""
+    train = item.parts[0]
+    return item.rows[train[0] - lookback + 1 : train[-1] + 1]
+
+
+def _split_ranges(item: _SymbolData) -> tuple[SplitRange, ...]:
+    """Where each part of the symbol lies; a part with no sample has no bars."""
+    return tuple(
+        SplitRange(
+            symbol=item.symbol,
+            part=name,
+            samples=len(part),
+            first_bar=item.index[part[0]] if len(part) else None,
+            last_bar=item.index[part[-1]] if len(part) else None,
+        )
+        for name, part in zip(PART_NAMES, item.parts, strict=True)
+    )
+
+
 def prepare_dataset(
     strategy: StrategyConfig,
     data_dir: Path,
@@ -277,6 +386,9 @@ def prepare_dataset(
     end_date: str | None = None,
 ) -> PreparedDataset:
     """Load, featurise, label, split and normalise the strategy's data.
+
+    Memory stays a small multiple of the feature rows: each row is stored once
+    (float32), and a symbol's bars are dropped once its features exist.
 
     Args:
         strategy: symbols, timeframes, indicators, labels, split, lookback.
@@ -328,7 +440,7 @@ def prepare_walk_forward(
         cuts = boundaries_at(timelines, fractions)
         parts = _split_on_common_calendar(per_symbol, cuts)
         _check_part_sizes(parts, f"walk-forward fold {fold + 1} of {folds}")
-        yield _assemble(strategy, parts, "walk_forward")
+        yield _assemble(strategy, parts, "walk_forward", in_place=False)
 
 
 def _load_symbols(
@@ -343,56 +455,62 @@ def _load_symbols(
 
 
 def _assemble(
-    strategy: StrategyConfig, per_symbol: list[_SymbolData], split_mode: str
+    strategy: StrategyConfig,
+    per_symbol: list[_SymbolData],
+    split_mode: str,
+    *,
+    in_place: bool = True,
 ) -> PreparedDataset:
-    """Normalise on the train rows and gather every part's windows and labels."""
+    """Normalise on the train rows; every symbol's rows, and each part's ends and labels.
+
+    ``in_place``: the symbols' rows may be normalised where they lie (they are not used
+    again); otherwise (walk-forward folds) a normalised copy is made.
+    """
     lookback = strategy.features.lookback_periods
-    names = list(per_symbol[0].features.columns)
+    names = list(per_symbol[0].feature_names)
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
-        train_rows = [
-            item.features.to_numpy()[item.parts[0][0] - lookback + 1 : item.parts[0][-1] + 1]
-            for item in per_symbol
-            if len(item.parts[0])
-        ]
-        normalization = NormalizationStats.fit(np.concatenate(train_rows))
+        normalization = NormalizationStats.fit_blocks(
+            [_train_rows(item, lookback) for item in per_symbol if len(item.parts[0])]
+        )
 
-    xs: list[list[np.ndarray]] = [[], [], []]
-    ys: list[list[np.ndarray]] = [[], [], []]
-    splits: list[SplitRange] = []
-    for item in per_symbol:
-        rows = item.features.to_numpy(dtype=np.float32)
+    offsets = np.cumsum([0] + [len(item.rows) for item in per_symbol])[:-1]
+    ends = [
+        np.concatenate(
+            [item.parts[k] + offset for item, offset in zip(per_symbol, offsets, strict=True)]
+        )
+        for k in range(3)
+    ]
+    labels = [np.concatenate([item.labels[item.parts[k]] for item in per_symbol]) for k in range(3)]
+    splits = tuple(split for item in per_symbol for split in _split_ranges(item))
+    report = tuple(entry for item in per_symbol for entry in item.reports)
+    rows_of_each = [item.rows for item in per_symbol]
+    del per_symbol
+    if in_place:  # the symbols' rows are not used again: normalise them where they lie
         if normalization is not None:
-            rows = normalization.apply(rows)
-        windows = make_windows(rows, lookback)
-        for index, ends in enumerate(item.parts):
-            xs[index].append(windows[ends - (lookback - 1)])
-            ys[index].append(item.labels[ends])
-            splits.append(
-                SplitRange(
-                    symbol=item.symbol,
-                    part=PART_NAMES[index],
-                    samples=len(ends),
-                    first_bar=item.features.index[ends[0]] if len(ends) else None,
-                    last_bar=item.features.index[ends[-1]] if len(ends) else None,
-                )
-            )
-    x_train, x_val, x_test = (np.concatenate(parts).astype(np.float32) for parts in xs)
-    y_train, y_val, y_test = (np.concatenate(parts).astype(np.int64) for parts in ys)
+            for symbol_rows in rows_of_each:
+                normalization.apply_in_place(symbol_rows)
+        rows = rows_of_each[0] if len(rows_of_each) == 1 else np.concatenate(rows_of_each)
+    else:  # the raw rows serve other folds: normalise a copy
+        rows = np.concatenate(rows_of_each)
+        if normalization is not None:
+            normalization.apply_in_place(rows)
+    del rows_of_each
     return PreparedDataset(
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
+        rows=rows,
+        train_ends=ends[0].astype(np.int64),
+        y_train=labels[0].astype(np.int64),
+        val_ends=ends[1].astype(np.int64),
+        y_val=labels[1].astype(np.int64),
+        test_ends=ends[2].astype(np.int64),
+        y_test=labels[2].astype(np.int64),
         feature_names=names,
         normalization=normalization,
         lookback=lookback,
         symbols=tuple(strategy.symbols),
         base_timeframe=strategy.base_timeframe,
-        splits=tuple(splits),
-        data_report=tuple(report for item in per_symbol for report in item.reports),
+        splits=splits,
+        data_report=report,
         split_mode=split_mode,
     )
 
@@ -405,8 +523,7 @@ def _check_part_sizes(
         total = sum(len(item.parts[index]) for item in per_symbol)
         if total < MIN_SAMPLES_PER_PART:
             spans = ", ".join(
-                f"{item.symbol} {item.features.index[0]:%Y-%m-%d}.."
-                f"{item.features.index[-1]:%Y-%m-%d}"
+                f"{item.symbol} {item.index[0]:%Y-%m-%d}..{item.index[-1]:%Y-%m-%d}"
                 for item in per_symbol
             )
             raise DataValidationError(

@@ -16,7 +16,9 @@ its fuzzy sets; then price context.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,25 +48,57 @@ def price_context(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def timeframe_features(strategy: StrategyConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    """Indicator outputs and fuzzy memberships on one timeframe's own bars (unprefixed)."""
-    parts: list[pd.DataFrame] = []
+def _timeframe_columns(strategy: StrategyConfig, frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """Indicator outputs and fuzzy memberships on one timeframe's own bars, in feature order."""
     for spec in strategy.indicators:
         outputs = compute_indicator(spec, frame)
-        parts.append(outputs)
+        yield outputs
         main = outputs.iloc[:, 0].to_numpy()
         for fuzzy_set in strategy.fuzzy_sets.get(spec.feature_id, ()):
             name = f"{spec.feature_id}_{fuzzy_set.name}"
-            parts.append(pd.DataFrame({name: membership(main, fuzzy_set)}, index=frame.index))
+            yield pd.DataFrame({name: membership(main, fuzzy_set)}, index=frame.index)
     if strategy.features.include_price_context:
-        parts.append(price_context(frame))
-    result = pd.concat(parts, axis=1)
-    duplicated = result.columns[result.columns.duplicated()].tolist()
+        yield price_context(frame)
+
+
+def _check_unique(names: Sequence[str]) -> None:
+    duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise StrategyConfigError(
             "fuzzy_sets", f"feature names collide: {duplicated}; rename the fuzzy set"
         )
+
+
+def timeframe_features(strategy: StrategyConfig, frame: pd.DataFrame) -> pd.DataFrame:
+    """Indicator outputs and fuzzy memberships on one timeframe's own bars (unprefixed)."""
+    result = pd.concat(list(_timeframe_columns(strategy, frame)), axis=1)
+    _check_unique([str(name) for name in result.columns])
     return result
+
+
+def _latest_closed(
+    index: pd.DatetimeIndex,
+    timeframe: str,
+    base_index: pd.DatetimeIndex,
+    base_timeframe: str,
+    timezone: str = "UTC",
+) -> np.ndarray:
+    """Per base bar, the position of the latest ``timeframe`` bar closed by its close; -1: none.
+
+    Closes are :func:`~training_engine.bar_times.bar_close_times`.
+    """
+    closes = bar_close_times(pd.DatetimeIndex(index), timeframe_delta(timeframe), timezone).asi8
+    base_closes = bar_close_times(
+        pd.DatetimeIndex(base_index), timeframe_delta(base_timeframe), timezone
+    ).asi8
+    positions: np.ndarray = np.searchsorted(closes, base_closes, side="right") - 1
+    return positions
+
+
+def _take_aligned(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    taken = values[np.maximum(positions, 0)].astype(np.float64)
+    taken[positions < 0] = np.nan
+    return taken
 
 
 def align_to_base(
@@ -80,18 +114,85 @@ def align_to_base(
     day closes 25 hours after it opens). Base bars before the first such close get NaN
     (dropped later as warm-up).
     """
-    closes = bar_close_times(pd.DatetimeIndex(features.index), timeframe_delta(timeframe), timezone)
-    right = features.set_axis(pd.DatetimeIndex(closes, name="_available_at"), axis=0)
-    base_closes = bar_close_times(base_index, timeframe_delta(base_timeframe), timezone)
-    left = pd.DataFrame({"_available_at": base_closes})
-    merged = pd.merge_asof(
-        left,
-        right.reset_index(),
-        on="_available_at",
-        direction="backward",
-        allow_exact_matches=True,
+    positions = _latest_closed(
+        pd.DatetimeIndex(features.index), timeframe, base_index, base_timeframe, timezone
     )
-    return merged.drop(columns="_available_at").set_axis(base_index, axis=0)
+    return pd.DataFrame(
+        {
+            name: _take_aligned(features[name].to_numpy(np.float64), positions)
+            for name in features.columns
+        },
+        index=base_index,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """A symbol's features as one ``[rows, features]`` array, warm-up rows dropped."""
+
+    values: np.ndarray  # C-contiguous [rows, features], the dtype asked for
+    index: pd.DatetimeIndex  # the base bars of the rows
+    names: tuple[str, ...]
+
+
+def compute_feature_matrix(
+    strategy: StrategyConfig,
+    frames: Mapping[str, pd.DataFrame],
+    dtype: type[np.floating[Any]] = np.float64,
+) -> FeatureMatrix:
+    """Raw (unnormalised) features of one symbol, written column by column into one array.
+
+    Each column is cast into the result as soon as it is computed, so memory holds
+    the result plus one indicator's intermediates, never a frame of all columns.
+
+    Args:
+        strategy: which indicators, fuzzy sets and timeframes.
+        frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
+        dtype: of the result (float32 for training; the indicators run in float64).
+
+    Raises:
+        DataValidationError: a timeframe of the strategy has no frame.
+    """
+    missing = [tf for tf in strategy.timeframes if tf not in frames]
+    if missing:
+        raise DataValidationError(f"no data frame for timeframe(s) {', '.join(missing)}")
+    base = strategy.base_timeframe
+    base_index = pd.DatetimeIndex(frames[base].index)
+    capacity = 16
+    values = np.empty((len(base_index), capacity), dtype=dtype)
+    incomplete = np.zeros(len(base_index), dtype=bool)
+    names: list[str] = []
+    for timeframe in strategy.timeframes:
+        frame = frames[timeframe]
+        positions = (
+            None
+            if timeframe == base
+            else _latest_closed(
+                pd.DatetimeIndex(frame.index), timeframe, base_index, base, strategy.timezone
+            )
+        )
+        for block in _timeframe_columns(strategy, frame):
+            for name in block.columns:
+                column = block[name].to_numpy(np.float64)
+                if positions is not None:
+                    column = _take_aligned(column, positions)
+                if len(names) == capacity:  # grow by doubling (rarely more than once)
+                    capacity *= 2
+                    grown = np.empty((len(base_index), capacity), dtype=dtype)
+                    grown[:, : len(names)] = values
+                    values = grown
+                values[:, len(names)] = column
+                incomplete |= np.isnan(column)
+                names.append(f"{timeframe}_{name}")
+    _check_unique(names)
+    # Only the leading warm-up can be NaN; when it is, the rows kept are a view.
+    first = int(np.argmin(incomplete)) if not incomplete.all() else len(incomplete)
+    if incomplete[first:].any():
+        keep = ~incomplete
+        kept, index = values[keep, : len(names)], base_index[keep]
+    else:
+        kept, index = values[first:, : len(names)], base_index[first:]
+    return FeatureMatrix(np.ascontiguousarray(kept), index, tuple(names))
 
 
 def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -102,26 +203,11 @@ def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame
         frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
 
     Returns:
-        One row per base bar (index: base bar open time), columns in
+        One row per base bar (index: base bar open time), float64 columns in
         feature-name order; the warm-up rows with any NaN are dropped.
 
     Raises:
         DataValidationError: a timeframe of the strategy has no frame.
     """
-    missing = [tf for tf in strategy.timeframes if tf not in frames]
-    if missing:
-        raise DataValidationError(f"no data frame for timeframe(s) {', '.join(missing)}")
-    base = strategy.base_timeframe
-    base_index = pd.DatetimeIndex(frames[base].index)
-    columns: list[pd.DataFrame] = []
-    for timeframe in strategy.timeframes:
-        own = timeframe_features(strategy, frames[timeframe])
-        if timeframe != base:
-            own = align_to_base(own, timeframe, base_index, base, strategy.timezone)
-        columns.append(own.add_prefix(f"{timeframe}_"))
-    combined = pd.concat(columns, axis=1).astype("float64")
-    # Only the leading warm-up can be NaN; dropping per row keeps the rest contiguous.
-    valid = combined.notna().all(axis=1).to_numpy()
-    first_valid = int(np.argmax(valid)) if valid.any() else len(valid)
-    result = combined.iloc[first_valid:]
-    return result.loc[result.notna().all(axis=1)]
+    matrix = compute_feature_matrix(strategy, frames)
+    return pd.DataFrame(matrix.values, index=matrix.index, columns=list(matrix.names))

@@ -7,9 +7,10 @@ end of the epoch: validation, schedule, early stopping, checkpoint), evaluation 
 epoch with the lowest validation loss (with or without early stopping).
 
 Batches are index slices of a per-epoch permutation drawn from a generator seeded
-by (seed, epoch), over tensors moved to the device once: no DataLoader. Together
-with the RNG states saved in every checkpoint (:class:`RunState`), this lets a run
-stopped at any batch resume to bit-identical weights on the CPU.
+by (seed, epoch); the feature rows are moved to the device once and each batch's
+windows gathered there (``training_engine.windows``): no DataLoader. Together with
+the RNG states saved in every checkpoint (:class:`RunState`), this lets a run stopped
+at any batch resume to bit-identical weights on the CPU.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 from training_engine.verdict import FoldPredictions, class_balance, compare_with_baselines
 from training_engine.walk_forward import run_walk_forward
+from training_engine.windows import WindowedRows, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +69,11 @@ class _Setup:
     device: torch.device
     forward: Callable[[torch.Tensor], torch.Tensor]  # the model, compiled when asked
     amp_dtype: torch.dtype | None
-    x_train: torch.Tensor
+    x_train: WindowedRows  # indexes like [samples, lookback, features]; gathered per batch
     y_train: torch.Tensor
-    x_val: torch.Tensor
+    x_val: WindowedRows
     y_val: torch.Tensor
+    x_test: WindowedRows
     n_batches: int
     class_weight: torch.Tensor | None  # model.training.class_weights, None: unweighted
     w_train: torch.Tensor | None  # per-sample weights of the train part, None: unweighted
@@ -258,10 +261,10 @@ def _setup(
     """Seed, build the model, move the data to the device, build optimizer and schedule."""
     settings = strategy.training
     _seed_everything(settings.seed)
-    n_samples, lookback, n_features = (int(s) for s in data.x_train.shape)
+    n_samples, lookback, n_features = len(data.train_ends), data.lookback, data.n_features
     model = build_model(strategy.model, n_features, lookback, N_CLASSES).to(device)
-    x_train, y_train = _to_device(data.x_train, data.y_train, device)
-    x_val, y_val = _to_device(data.x_val, data.y_val, device)
+    on_device = to_device(data, device)  # the rows once; windows are gathered per batch
+    x_train, y_train = on_device.x_train, on_device.y_train
     class_weight = loss_class_weights(settings.class_weights, data.y_train, N_CLASSES)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
@@ -285,8 +288,9 @@ def _setup(
         amp_dtype=amp_dtype,
         x_train=x_train,
         y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
+        x_val=on_device.x_val,
+        y_val=on_device.y_val,
+        x_test=on_device.x_test,
         n_batches=n_batches,
         class_weight=None if class_weight is None else torch.from_numpy(class_weight).to(device),
         w_train=None
@@ -380,7 +384,7 @@ def _evaluate(
         "val_loss": best.best_loss if restored else (last.val_loss if last else None),
         "early_stopping": best.enabled,
     }
-    predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
+    predictions = _predict(run.model, setup.x_test, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
     result.evaluation["data_report"] = list(data.data_report)
@@ -415,18 +419,23 @@ def _last(run: RunState) -> EpochMetrics | None:
 
 
 def _check_data(data: PreparedDataset) -> None:
+    if data.rows.ndim != 2:
+        raise DataError(f"rows must be [rows, features], got shape {data.rows.shape}")
     for part in ("train", "val", "test"):
-        x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
-        if x.ndim != 3:
-            raise DataError(f"x_{part} must be [samples, lookback, features], got shape {x.shape}")
-        if len(x) != len(y):
-            raise DataError(f"x_{part} has {len(x)} samples but y_{part} has {len(y)}")
-        if len(x) == 0:
+        ends, y = getattr(data, f"{part}_ends"), getattr(data, f"y_{part}")
+        if ends.ndim != 1:
+            raise DataError(f"{part}_ends must be one row index per sample, got {ends.shape}")
+        if len(ends) != len(y):
+            raise DataError(f"the {part} part has {len(ends)} windows but {len(y)} labels")
+        if len(ends) == 0:
             raise DataError(
                 f"the {part} part is empty: use more data or a different data_split/date range"
             )
-        if x.shape[1:] != data.x_train.shape[1:]:
-            raise DataError(f"x_{part} windows {x.shape[1:]} differ from x_train's")
+        if ends.min() < data.lookback - 1 or ends.max() >= len(data.rows):
+            raise DataError(
+                f"{part}_ends must lie in [{data.lookback - 1}, {len(data.rows) - 1}] "
+                f"(a window of {data.lookback} rows ends there)"
+            )
     weights = data.w_train
     if weights is not None and (weights.shape != data.y_train.shape or not (weights >= 0).all()):
         raise DataError("w_train must hold one weight >= 0 per train sample")
@@ -451,14 +460,6 @@ def _deterministic_mode(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
-
-
-def _to_device(
-    x: np.ndarray, y: np.ndarray, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    x_tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    y_tensor = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(device)
-    return x_tensor, y_tensor
 
 
 def _autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -508,9 +509,10 @@ def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[st
         holder = config if section is None else config[section]
         if holder.get(key) == default:
             del holder[key]
+    windows = [data.lookback, data.n_features]
     config["data"] = {
-        "x_train": list(data.x_train.shape),
-        "x_val": list(data.x_val.shape),
+        "x_train": [len(data.train_ends), *windows],
+        "x_val": [len(data.val_ends), *windows],
         "feature_names": list(data.feature_names),
     }
     if data.w_train is not None:
@@ -569,7 +571,7 @@ def _optimizer_step(
 
 def _validate(
     model: nn.Module,
-    x: torch.Tensor,
+    x: WindowedRows,
     y: torch.Tensor,
     amp_dtype: torch.dtype | None,
     class_weight: torch.Tensor | None = None,
@@ -582,12 +584,9 @@ def _validate(
     return float(loss.item()), float(accuracy.item())
 
 
-def _predict(
-    model: nn.Module, x: np.ndarray, device: torch.device, amp_dtype: torch.dtype | None
-) -> np.ndarray:
-    x_tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    with _autocast(device, amp_dtype):
-        logits = batched_logits(model, x_tensor)
+def _predict(model: nn.Module, x: WindowedRows, amp_dtype: torch.dtype | None) -> np.ndarray:
+    with _autocast(x.device, amp_dtype):
+        logits = batched_logits(model, x)
     predictions: np.ndarray = logits.argmax(dim=1).cpu().numpy()
     return predictions
 
