@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -20,14 +21,16 @@ HOUR = pd.Timedelta(hours=1)
 LOOKBACK, LOOKAHEAD = 4, 9
 
 
-def _strategy(folds: int = 3, method: str = "walk_forward", **extra: object) -> StrategyConfig:
+def _strategy(
+    folds: int = 3, method: str = "walk_forward", model_scale: bool = True, **extra: object
+) -> StrategyConfig:
     return parse_strategy(
         {
             "name": "walk",
             "training_data": {"symbols": ["AAPL", "MSFT"], "timeframes": ["1h"]},
             "indicators": [{"name": "rsi", "period": 14}, {"name": "roc", "period": 10}],
             "model": {
-                "features": {"lookback_periods": LOOKBACK},
+                "features": {"lookback_periods": LOOKBACK, "scale_features": model_scale},
                 "training": {"epochs": 2, "device": "cpu", "batch_size": 64},
             },
             "training": {"labels": {"zigzag_threshold": 0.01, "label_lookahead": LOOKAHEAD}},
@@ -60,6 +63,18 @@ def test_folds_expand_and_their_test_blocks_follow_each_other(sample_data_dir: P
     # The last fold ends with the data, as a single split's test part does.
     single = prepare_dataset(_strategy(method="single_split"), sample_data_dir)
     assert tests[-1][1] == _range(single, "test")[1]
+
+
+def test_each_fold_normalises_the_raw_rows_with_its_own_statistics(
+    sample_data_dir: Path,
+) -> None:
+    # The folds share the symbols' raw rows: normalising one fold must not change the next.
+    raw = list(prepare_walk_forward(_strategy(model_scale=False), sample_data_dir))
+    scaled = list(prepare_walk_forward(_strategy(), sample_data_dir))
+    for plain, fold in zip(raw, scaled, strict=True):
+        assert plain.normalization is None and fold.normalization is not None
+        assert np.allclose(fold.rows, fold.normalization.apply(plain.rows), atol=1e-5)
+    assert not np.allclose(scaled[0].normalization.mean, scaled[-1].normalization.mean)
 
 
 def test_walk_forward_trains_one_model_per_fold_and_judges_them_together(
