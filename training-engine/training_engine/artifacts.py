@@ -91,6 +91,8 @@ def save_model_artifact(
         "history": [asdict(m) for m in result.history],
         "test_metrics": asdict(test_metrics) if test_metrics is not None else None,
         "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
+        # Added after format 1 was pinned: only written when there is something to say.
+        **({"evaluation": result.evaluation} if result.evaluation else {}),
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
@@ -108,6 +110,18 @@ def save_model_artifact(
         target.rmdir()
         raise
     return target
+
+
+def read_model_evaluation(path: Path | str | None) -> dict[str, Any] | None:
+    """The ``evaluation`` a model directory's metadata holds; None when it has none or is gone."""
+    if path is None:
+        return None
+    try:
+        metadata = json.loads((Path(path) / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    evaluation = metadata.get("evaluation") if isinstance(metadata, dict) else None
+    return evaluation if isinstance(evaluation, dict) else None
 
 
 def _reserve_version_dir(parent: Path, prefix: str) -> Path:

@@ -213,8 +213,10 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     if result.test_metrics is not None and result.baseline_metrics is not None:
         print(_metrics_line("test", result.test_metrics))
         print(_metrics_line("majority baseline", result.baseline_metrics))
-        beats = result.test_metrics.macro_f1 > result.baseline_metrics.macro_f1
-        print("the model beats the baseline" if beats else "the model does NOT beat the baseline")
+    from training_engine.run_report import evaluation_lines  # loads pandas
+
+    for line in evaluation_lines(result.evaluation):
+        print(line)
     print(f"model: {result.model_path}")
 
 

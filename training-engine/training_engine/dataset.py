@@ -19,20 +19,31 @@ per part, the row each sample's window ends at. Windows are gathered per batch
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from training_engine.data import load_ohlcv
+from training_engine.calendar_split import (
+    SymbolTimeline,
+    boundaries_at,
+    common_boundaries,
+    parts_by_time,
+)
+from training_engine.data import load_ohlcv_with_report
+from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_feature_matrix, compute_features
 from training_engine.labels import compute_labels
 from training_engine.strategy import StrategyConfig
+
+logger = logging.getLogger(__name__)
 
 MIN_SAMPLES_PER_PART = 10
 PART_NAMES = ("train", "validation", "test")
@@ -117,8 +128,18 @@ class SplitRange:
     symbol: str
     part: str
     samples: int
-    first_bar: pd.Timestamp
-    last_bar: pd.Timestamp
+    first_bar: pd.Timestamp | None  # None: no sample of this symbol in this part
+    last_bar: pd.Timestamp | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, bars as ISO strings."""
+        return {
+            "symbol": self.symbol,
+            "part": self.part,
+            "samples": self.samples,
+            "first_bar": None if self.first_bar is None else self.first_bar.isoformat(),
+            "last_bar": None if self.last_bar is None else self.last_bar.isoformat(),
+        }
 
 
 @dataclass(frozen=True)
@@ -146,6 +167,12 @@ class PreparedDataset:
     symbols: tuple[str, ...]
     base_timeframe: str
     splits: tuple[SplitRange, ...] = ()
+    # Per-sample loss weights of the train part (the labeller's, e.g. triple-barrier
+    # uniqueness weights); None: every sample counts the same.
+    w_train: np.ndarray | None = None
+    # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
+    data_report: tuple[dict[str, Any], ...] = ()
+    split_mode: str = "single symbol"  # calendar, per_symbol, or single symbol
 
     @property
     def n_features(self) -> int:
@@ -213,8 +240,10 @@ class _SymbolData:
     rows: np.ndarray  # float32 [n_rows, n_features], raw (not normalised)
     labels: np.ndarray  # int64 per feature row, -1 where the row has no label
     parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # sample end rows of each part
-    splits: tuple[SplitRange, ...]
+    index: pd.DatetimeIndex  # the base bar of each row
     feature_names: tuple[str, ...]
+    reports: tuple[dict[str, Any], ...] = ()
+    timeline: SymbolTimeline | None = None
 
 
 def _prepare_symbol(
@@ -224,10 +253,9 @@ def _prepare_symbol(
     start_date: str | None,
     end_date: str | None,
 ) -> _SymbolData:
-    frames = {
-        tf: load_ohlcv(data_dir, symbol, tf, start_date, end_date) for tf in strategy.timeframes
-    }
-    n_bars = len(frames[strategy.base_timeframe])
+    frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
+    base_index = pd.DatetimeIndex(frames[strategy.base_timeframe].index)
+    n_bars = len(base_index)
     labels = compute_labels(frames[strategy.base_timeframe]["close"], strategy.labels)
     features = compute_feature_matrix(strategy, frames, dtype=np.float32)
     del frames  # the per-timeframe bars are not needed once the features exist
@@ -263,23 +291,92 @@ def _prepare_symbol(
     val_start = n_train + gap
     test_start = val_start + n_val + gap
     parts = (ends[:n_train], ends[val_start : val_start + n_val], ends[test_start:])
-    splits = tuple(
-        SplitRange(
-            symbol=symbol,
-            part=name,
-            samples=len(part),
-            first_bar=index[part[0]],
-            last_bar=index[part[-1]],
-        )
-        for name, part in zip(PART_NAMES, parts, strict=True)
+    timeline = _timeline(symbol, index, base_index, ends, sizes, gap, lookback, lookahead)
+    return _SymbolData(symbol, rows, row_labels, parts, index, names, reports, timeline)
+
+
+def _timeline(
+    symbol: str,
+    index: pd.DatetimeIndex,
+    base_index: pd.DatetimeIndex,
+    ends: np.ndarray,
+    sizes: tuple[int, int, int],
+    gap: int,
+    lookback: int,
+    lookahead: int,
+) -> SymbolTimeline:
+    """The times of ``symbol``'s candidate samples, for a split on common boundaries."""
+    stamps = index.asi8
+    positions = base_index.get_indexer(index[ends])
+    base = base_index.asi8
+    label_end = base[np.minimum(positions + lookahead, len(base) - 1)]
+    n_train, n_val, _ = sizes
+    val_start, test_start = n_train + gap, n_train + gap + n_val + gap
+    own = (
+        np.arange(n_train),
+        np.arange(val_start, val_start + n_val),
+        np.arange(test_start, len(ends)),
     )
-    return _SymbolData(symbol, rows, row_labels, parts, splits, names)
+    return SymbolTimeline(symbol, ends, stamps[ends - lookback + 1], stamps[ends], label_end, own)
+
+
+def _split_on_common_calendar(
+    per_symbol: list[_SymbolData], boundaries: tuple[int, ...] | None = None
+) -> list[_SymbolData]:
+    """Every symbol's parts cut at the same instants (``calendar_split``)."""
+    timelines = [item.timeline for item in per_symbol if item.timeline is not None]
+    cuts = boundaries or common_boundaries(timelines)
+    result = []
+    for item, timeline in zip(per_symbol, timelines, strict=True):
+        train, validation, test = parts_by_time(timeline, *cuts)
+        rows = timeline.rows
+        result.append(replace(item, parts=(rows[train], rows[validation], rows[test])))
+    return result
+
+
+def _load_frames(
+    strategy: StrategyConfig,
+    data_dir: Path,
+    symbol: str,
+    start_date: str | None,
+    end_date: str | None,
+) -> tuple[dict[str, pd.DataFrame], tuple[dict[str, Any], ...]]:
+    """Every timeframe's bars of ``symbol``, and the data report of each file."""
+    frames: dict[str, pd.DataFrame] = {}
+    reports: list[dict[str, Any]] = []
+    for timeframe in strategy.timeframes:
+        frame, quality = load_ohlcv_with_report(
+            data_dir,
+            symbol,
+            timeframe,
+            start_date,
+            end_date,
+            bar_timestamp=strategy.bar_timestamp,
+            timezone=strategy.timezone,
+        )
+        frames[timeframe] = frame
+        reports.append(file_report(symbol, timeframe, frame, quality))
+    return frames, tuple(reports)
 
 
 def _train_rows(item: _SymbolData, lookback: int) -> np.ndarray:
     """The rows the symbol's train windows read (a view)."""
     train = item.parts[0]
     return item.rows[train[0] - lookback + 1 : train[-1] + 1]
+
+
+def _split_ranges(item: _SymbolData) -> tuple[SplitRange, ...]:
+    """Where each part of the symbol lies; a part with no sample has no bars."""
+    return tuple(
+        SplitRange(
+            symbol=item.symbol,
+            part=name,
+            samples=len(part),
+            first_bar=item.index[part[0]] if len(part) else None,
+            last_bar=item.index[part[-1]] if len(part) else None,
+        )
+        for name, part in zip(PART_NAMES, item.parts, strict=True)
+    )
 
 
 def prepare_dataset(
@@ -302,22 +399,80 @@ def prepare_dataset(
         DataFileNotFoundError: a symbol/timeframe file is missing.
         DataValidationError: bad data, or too little of it for the split.
     """
+    per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
+    split_mode = strategy.data_split.mode
+    if len(per_symbol) > 1 and split_mode == "calendar":
+        per_symbol = _split_on_common_calendar(per_symbol)
+        _check_part_sizes(per_symbol)
+    elif len(per_symbol) > 1:
+        logger.warning(
+            "data_split.mode per_symbol: each symbol is split on its own dates, so one "
+            "symbol's validation/test period may lie inside another's train period"
+        )
+    return _assemble(strategy, per_symbol, split_mode if len(per_symbol) > 1 else "single symbol")
+
+
+def prepare_walk_forward(
+    strategy: StrategyConfig,
+    data_dir: Path,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> Iterator[PreparedDataset]:
+    """The folds of ``evaluation: {method: walk_forward, folds: K}``, one after the other.
+
+    Expanding window: the last ``1 - (train + validation)`` of the samples is cut into K
+    consecutive test blocks; fold k tests on block k, validates on the block of
+    ``validation / test`` its size just before it, and trains on everything earlier. Parts
+    are cut at common instants for all symbols (``calendar_split``), with the gap in time,
+    and the test part ends where the next fold's test begins.
+    """
+    per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
+    split, folds = strategy.data_split, strategy.evaluation.folds
+    first_test = split.train + split.validation
+    block = (1.0 - first_test) / folds
+    validation = block * split.validation / split.test
+    timelines = [item.timeline for item in per_symbol if item.timeline is not None]
+    for fold in range(folds):
+        test_start = first_test + fold * block
+        fractions = [test_start - validation, test_start]
+        if fold + 1 < folds:
+            fractions.append(test_start + block)
+        cuts = boundaries_at(timelines, fractions)
+        parts = _split_on_common_calendar(per_symbol, cuts)
+        _check_part_sizes(parts, f"walk-forward fold {fold + 1} of {folds}")
+        yield _assemble(strategy, parts, "walk_forward", in_place=False)
+
+
+def _load_symbols(
+    strategy: StrategyConfig, data_dir: Path, start_date: str | None, end_date: str | None
+) -> list[_SymbolData]:
     if not strategy.symbols:
         raise DataValidationError(f"strategy '{strategy.name}' names no symbols")
-    lookback = strategy.features.lookback_periods
-    per_symbol = [
-        _prepare_symbol(strategy, Path(data_dir), symbol, start_date, end_date)
+    return [
+        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date)
         for symbol in strategy.symbols
     ]
-    names = list(per_symbol[0].feature_names)
 
+
+def _assemble(
+    strategy: StrategyConfig,
+    per_symbol: list[_SymbolData],
+    split_mode: str,
+    *,
+    in_place: bool = True,
+) -> PreparedDataset:
+    """Normalise on the train rows; every symbol's rows, and each part's ends and labels.
+
+    ``in_place``: the symbols' rows may be normalised where they lie (they are not used
+    again); otherwise (walk-forward folds) a normalised copy is made.
+    """
+    lookback = strategy.features.lookback_periods
+    names = list(per_symbol[0].feature_names)
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
         normalization = NormalizationStats.fit_blocks(
-            [_train_rows(item, lookback) for item in per_symbol]
+            [_train_rows(item, lookback) for item in per_symbol if len(item.parts[0])]
         )
-        for item in per_symbol:
-            normalization.apply_in_place(item.rows)
 
     offsets = np.cumsum([0] + [len(item.rows) for item in per_symbol])[:-1]
     ends = [
@@ -327,10 +482,19 @@ def prepare_dataset(
         for k in range(3)
     ]
     labels = [np.concatenate([item.labels[item.parts[k]] for item in per_symbol]) for k in range(3)]
+    splits = tuple(split for item in per_symbol for split in _split_ranges(item))
+    report = tuple(entry for item in per_symbol for entry in item.reports)
     rows_of_each = [item.rows for item in per_symbol]
-    splits = tuple(split for item in per_symbol for split in item.splits)
     del per_symbol
-    rows = rows_of_each[0] if len(rows_of_each) == 1 else np.concatenate(rows_of_each)
+    if in_place:  # the symbols' rows are not used again: normalise them where they lie
+        if normalization is not None:
+            for symbol_rows in rows_of_each:
+                normalization.apply_in_place(symbol_rows)
+        rows = rows_of_each[0] if len(rows_of_each) == 1 else np.concatenate(rows_of_each)
+    else:  # the raw rows serve other folds: normalise a copy
+        rows = np.concatenate(rows_of_each)
+        if normalization is not None:
+            normalization.apply_in_place(rows)
     del rows_of_each
     return PreparedDataset(
         rows=rows,
@@ -346,4 +510,24 @@ def prepare_dataset(
         symbols=tuple(strategy.symbols),
         base_timeframe=strategy.base_timeframe,
         splits=splits,
+        data_report=report,
+        split_mode=split_mode,
     )
+
+
+def _check_part_sizes(
+    per_symbol: list[_SymbolData], split: str = "split on common calendar boundaries"
+) -> None:
+    """Each part of all symbols together needs ``MIN_SAMPLES_PER_PART`` samples."""
+    for index, name in enumerate(PART_NAMES):
+        total = sum(len(item.parts[index]) for item in per_symbol)
+        if total < MIN_SAMPLES_PER_PART:
+            spans = ", ".join(
+                f"{item.symbol} {item.index[0]:%Y-%m-%d}..{item.index[-1]:%Y-%m-%d}"
+                for item in per_symbol
+            )
+            raise DataValidationError(
+                f"{split}, the {name} part holds {total} samples "
+                f"(at least {MIN_SAMPLES_PER_PART} needed): the symbols' dates overlap too "
+                f"little ({spans}); use data that overlaps more, or data_split.mode per_symbol"
+            )

@@ -3,7 +3,8 @@
 ``train(job)`` loads the data a strategy names, calls ``fit`` and saves the model;
 ``fit`` trains on arrays already in memory (the benchmark calls it directly). Read
 ``fit`` top to bottom: setup, resume, the epoch loop (one epoch of batches, then the
-end of the epoch: validation, schedule, early stopping, checkpoint), evaluation.
+end of the epoch: validation, schedule, early stopping, checkpoint), evaluation of the
+epoch with the lowest validation loss (with or without early stopping).
 
 Batches are index slices of a per-epoch permutation drawn from a generator seeded
 by (seed, epoch); the feature rows are moved to the device once and each batch's
@@ -32,15 +33,18 @@ from torch import nn
 from training_engine.artifacts import save_model_artifact
 from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
-from training_engine.dataset import PreparedDataset, prepare_dataset
+from training_engine.dataset import PreparedDataset, prepare_dataset, prepare_walk_forward
 from training_engine.device import resolve_device
 from training_engine.errors import DataError, NonFiniteLossError
 from training_engine.evaluation import classification_report, majority_baseline_report
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
+from training_engine.loss import loss_class_weights, weighted_cross_entropy
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
+from training_engine.verdict import FoldPredictions, class_balance, compare_with_baselines
+from training_engine.walk_forward import run_walk_forward
 from training_engine.windows import WindowedRows, to_device
 
 logger = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ class FitOutcome:
 
     result: TrainingResult
     model: nn.Module
+    test_predictions: np.ndarray | None = None  # None unless completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,8 @@ class _Setup:
     y_val: torch.Tensor
     x_test: WindowedRows
     n_batches: int
+    class_weight: torch.Tensor | None  # model.training.class_weights, None: unweighted
+    w_train: torch.Tensor | None  # per-sample weights of the train part, None: unweighted
 
     @property
     def n_samples(self) -> int:
@@ -103,6 +110,10 @@ def train(
     # A stop that arrives while the worker is still starting up needs no batch at all.
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
+    if job.strategy.evaluation.method == "walk_forward":
+        return _train_walk_forward(
+            job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
+        )
     data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
@@ -120,6 +131,32 @@ def train(
         result.model_path = save_model_artifact(
             job.models_dir, job.strategy, outcome.model, data, result
         )
+    return result
+
+
+def _train_walk_forward(
+    job: TrainingJob,
+    *,
+    cancel: CancellationSignal | None,
+    on_progress: ProgressCallback | None,
+    batch_event_interval: float,
+) -> TrainingResult:
+    """K folds trained in turn (``walk_forward``); the last fold's model is saved."""
+
+    def fit_fold(data: PreparedDataset) -> tuple[TrainingResult, Any, np.ndarray | None]:
+        outcome = fit(
+            data,
+            job.strategy,
+            cancel=cancel,
+            on_progress=on_progress,
+            batch_event_interval=batch_event_interval,
+        )
+        return outcome.result, outcome.model, outcome.test_predictions
+
+    folds = prepare_walk_forward(job.strategy, job.data_dir, job.start_date, job.end_date)
+    result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
+    if result.status == "completed" and data is not None:
+        result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
     return result
 
 
@@ -209,12 +246,13 @@ def fit(
             stopped_early=run.stopped_early,
             feature_names=list(data.feature_names),
         )
+        predictions = None
         if status == "completed":
-            _evaluate(setup, run, data, result)
+            predictions = _evaluate(setup, run, data, result)
             progress.finished(run.epoch, setup.n_batches, _last(run), run.schedule.learning_rate)
         else:
             progress.finished(run.epoch + 1, run.batch, _last(run), run.schedule.learning_rate)
-    return FitOutcome(result=result, model=run.model)
+    return FitOutcome(result=result, model=run.model, test_predictions=predictions)
 
 
 def _setup(
@@ -227,6 +265,7 @@ def _setup(
     model = build_model(strategy.model, n_features, lookback, N_CLASSES).to(device)
     on_device = to_device(data, device)  # the rows once; windows are gathered per batch
     x_train, y_train = on_device.x_train, on_device.y_train
+    class_weight = loss_class_weights(settings.class_weights, data.y_train, N_CLASSES)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
@@ -253,6 +292,10 @@ def _setup(
         y_val=on_device.y_val,
         x_test=on_device.x_test,
         n_batches=n_batches,
+        class_weight=None if class_weight is None else torch.from_numpy(class_weight).to(device),
+        w_train=None
+        if data.w_train is None
+        else torch.from_numpy(np.ascontiguousarray(data.w_train, dtype=np.float32)).to(device),
     )
     return setup, run
 
@@ -275,11 +318,13 @@ def _train_epoch(
     accumulation = settings.gradient_accumulation_steps
     order = _epoch_permutation(setup.n_samples, settings.seed, run.epoch, setup.device)
     loss_sum = run.loss_sum  # added to in place: run.loss_sum follows
+    class_weight, w_train = setup.class_weight, setup.w_train
     model.train()
     for batch in range(run.batch, n_batches):
         index = order[batch * batch_size : (batch + 1) * batch_size]
         # forward/backward; the optimizer steps once per `accumulation` batches
-        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype)
+        weights = None if w_train is None else w_train[index]
+        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype, class_weight, weights)
         _backward(loss / accumulation if accumulation > 1 else loss, scaler)
         if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
             _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
@@ -300,7 +345,9 @@ def _end_epoch(
 ) -> EpochMetrics:
     """Validate, step the schedule and early stopping, record the epoch; move to the next."""
     train_seconds = time.perf_counter() - epoch_started
-    val_loss, val_accuracy = _validate(run.model, setup.x_val, setup.y_val, setup.amp_dtype)
+    val_loss, val_accuracy = _validate(
+        run.model, setup.x_val, setup.y_val, setup.amp_dtype, setup.class_weight
+    )
     n_batches = setup.n_batches
     train_loss = float(run.loss_sum.item()) / n_batches
     # Before anything is recorded or checkpointed: the last good checkpoint stays.
@@ -324,16 +371,45 @@ def _end_epoch(
     return metrics
 
 
-def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult) -> None:
-    """Test metrics of the model and of the majority baseline, into ``result``."""
-    # The model that is evaluated and saved is the best epoch's, not the last one's.
-    if run.early_stopping.restore_best(run.model):
-        logger.info(
-            "restored the weights of the best epoch (val loss %.4f)", run.early_stopping.best_loss
-        )
+def _evaluate(
+    setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
+) -> np.ndarray:
+    """Test metrics of the model and of the baselines, into ``result``; the predictions."""
+    # The model that is evaluated and saved is the best epoch's by validation loss, not the
+    # last one's, whether or not early stopping is enabled.
+    best = run.early_stopping
+    restored = best.restore_best(run.model)
+    # The history is checkpointed, so the best epoch is found there, resumed or not.
+    epoch = next((m.epoch for m in run.history if m.val_loss == best.best_loss), None)
+    if restored:
+        logger.info("restored the weights of epoch %s (val loss %.4f)", epoch, best.best_loss)
+    last = _last(run)
+    result.evaluation["weights"] = {
+        "chosen_by": "lowest validation loss" if restored else "last epoch",
+        "epoch": epoch if restored else (last.epoch if last else None),
+        "val_loss": best.best_loss if restored else (last.val_loss if last else None),
+        "early_stopping": best.enabled,
+    }
     predictions = _predict(run.model, setup.x_test, setup.amp_dtype)
     result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+    result.evaluation["data_report"] = list(data.data_report)
+    result.evaluation["splits"] = {
+        "mode": data.split_mode,
+        "parts": [part.to_dict() for part in data.splits],
+    }
+    parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
+    result.evaluation["class_shares"] = class_balance(parts, N_CLASSES)
+    class_weight = setup.class_weight
+    result.evaluation["loss"] = {
+        "class_weights": setup.settings.class_weights,
+        "weights": None if class_weight is None else [float(w) for w in class_weight.cpu()],
+        "sample_weights": setup.w_train is not None,
+    }
+    fold = FoldPredictions(data.y_train, data.y_test, predictions)
+    verdict = compare_with_baselines([fold], n_classes=N_CLASSES, seed=setup.settings.seed)
+    result.evaluation["verdict"] = verdict.to_dict()
+    return predictions
 
 
 def _check_finite(what: str, value: float, run: RunState) -> None:
@@ -373,6 +449,9 @@ def _check_data(data: PreparedDataset) -> None:
                 f"{part}_ends must lie in [{data.lookback - 1}, {len(data.rows) - 1}] "
                 f"(a window of {data.lookback} rows ends there)"
             )
+    weights = data.w_train
+    if weights is not None and (weights.shape != data.y_train.shape or not (weights >= 0).all()):
+        raise DataError("w_train must hold one weight >= 0 per train sample")
 
 
 def _seed_everything(seed: int) -> None:
@@ -422,18 +501,35 @@ def _maybe_compile(
     return compiled
 
 
+# (section, key, default) of settings added after checkpoints were first written.
+_ADDED_SETTINGS: tuple[tuple[str | None, str, Any], ...] = (
+    ("training", "class_weights", "none"),
+    ("data_split", "mode", "calendar"),
+    (None, "bar_timestamp", "open"),
+    (None, "timezone", "UTC"),
+    (None, "evaluation", {"method": "single_split", "folds": 3}),
+)
+
+
 def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[str, Any]:
     """What must match for a checkpoint to belong to this run (device/compile may differ)."""
     config = strategy_to_dict(strategy)
     config.pop("ignored_keys", None)
     for key in ("device", "compile"):
         config["training"].pop(key, None)
+    # Settings added later count only when used, so older checkpoints still resume.
+    for section, key, default in _ADDED_SETTINGS:
+        holder = config if section is None else config[section]
+        if holder.get(key) == default:
+            del holder[key]
     windows = [data.lookback, data.n_features]
     config["data"] = {
         "x_train": [len(data.train_ends), *windows],
         "x_val": [len(data.val_ends), *windows],
         "feature_names": list(data.feature_names),
     }
+    if data.w_train is not None:
+        config["data"]["sample_weights"] = True
     return config
 
 
@@ -451,11 +547,13 @@ def _loss_step(
     x: torch.Tensor,
     y: torch.Tensor,
     amp_dtype: torch.dtype | None,
+    class_weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if amp_dtype is None:
-        return F.cross_entropy(forward(x), y)
+        return weighted_cross_entropy(forward(x), y, class_weight, sample_weight)
     with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
-        return F.cross_entropy(forward(x), y)
+        return weighted_cross_entropy(forward(x), y, class_weight, sample_weight)
 
 
 def _backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
@@ -485,12 +583,16 @@ def _optimizer_step(
 
 
 def _validate(
-    model: nn.Module, x: WindowedRows, y: torch.Tensor, amp_dtype: torch.dtype | None
+    model: nn.Module,
+    x: WindowedRows,
+    y: torch.Tensor,
+    amp_dtype: torch.dtype | None,
+    class_weight: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """Validation loss and accuracy; eval mode, so no random numbers are drawn."""
+    """Validation loss (class-weighted as training is) and accuracy; draws no random numbers."""
     with _autocast(x.device, amp_dtype):
         logits = batched_logits(model, x)
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits, y, weight=class_weight)
     accuracy = (logits.argmax(dim=1) == y).float().mean()
     return float(loss.item()), float(accuracy.item())
 

@@ -251,6 +251,16 @@ class TrainingPerformance(BaseModel):
     history: list[dict[str, int | MetricValue]]
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "once completed, what the model's metadata says: `verdict` (accuracy and macro-F1 "
+            "against the train-majority baseline and a random guess at the train class rates, "
+            "with bootstrap intervals), `class_shares` per part, `data_report`, `splits` "
+            "(each part's date range per symbol), `weights` (which epoch's weights were kept), "
+            "and `folds` for walk-forward runs"
+        ),
+    )
 
     @classmethod
     def from_performance(cls, performance: SessionPerformance) -> TrainingPerformance:

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
+from training_engine.artifacts import read_model_evaluation
 
 from training_sessions import schema_migrations
 from training_sessions.types import (
@@ -351,4 +352,5 @@ def to_performance(row: SessionRow, history: list[dict[str, float | int]]) -> Se
         history=history,
         test_metrics=row.test_metrics,
         baseline_metrics=row.baseline_metrics,
+        evaluation=read_model_evaluation(row.model_path),
     )

@@ -197,3 +197,4 @@ class SessionPerformance:
     history: list[dict[str, float | int]]
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
+    evaluation: dict[str, Any] | None = None  # from the model's metadata (see the contract)

@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from training_engine.strategy.names import LABEL_SOURCES, PRECISIONS, optimizers, schedulers
+from training_engine.strategy.names import (
+    BAR_TIMESTAMPS,
+    CLASS_WEIGHTINGS,
+    EVALUATION_METHODS,
+    LABEL_SOURCES,
+    PRECISIONS,
+    SPLIT_MODES,
+    optimizers,
+    schedulers,
+)
 from training_engine.strategy.values import (
     Count,
     DeviceName,
@@ -27,6 +37,7 @@ from training_engine.strategy.values import (
     ZigzagThreshold,
     choice,
     enum_of,
+    refuse,
 )
 
 
@@ -114,6 +125,41 @@ LabelSource = Annotated[
     BeforeValidator(choice(lambda: LABEL_SOURCES)),
     Field(json_schema_extra=enum_of(lambda: LABEL_SOURCES)),
 ]
+ClassWeighting = Annotated[
+    str,
+    BeforeValidator(choice(lambda: CLASS_WEIGHTINGS)),
+    BeforeValidator(lambda value: "none" if value is None or value is False else value),
+    Field(json_schema_extra=enum_of(lambda: CLASS_WEIGHTINGS)),
+]
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise refuse(f"expected a timezone name such as America/New_York, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown timezone {value!r}; use an IANA name such as America/New_York"
+        raise refuse(message) from None
+    return value
+
+
+TimezoneName = Annotated[str, BeforeValidator(_timezone)]
+BarTimestamp = Annotated[
+    str,
+    BeforeValidator(choice(lambda: BAR_TIMESTAMPS)),
+    Field(json_schema_extra=enum_of(lambda: BAR_TIMESTAMPS)),
+]
+EvaluationMethod = Annotated[
+    str,
+    BeforeValidator(choice(lambda: EVALUATION_METHODS)),
+    Field(json_schema_extra=enum_of(lambda: EVALUATION_METHODS)),
+]
+SplitMode = Annotated[
+    str,
+    BeforeValidator(choice(lambda: SPLIT_MODES)),
+    Field(json_schema_extra=enum_of(lambda: SPLIT_MODES)),
+]
 GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
 EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
 
@@ -136,6 +182,7 @@ class TrainingSettings(EngineModel):
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
+    class_weights: ClassWeighting = "none"
 
 
 class LabelConfig(EngineModel):
@@ -159,6 +206,15 @@ class DataSplit(EngineModel):
     train: Fraction = 0.6
     validation: Fraction = 0.2
     test: Fraction = 0.2
+    # calendar: every symbol's parts are cut at the same dates; per_symbol: each on its own.
+    mode: SplitMode = "calendar"
+
+
+class EvaluationConfig(EngineModel):
+    """``evaluation``: one train/validation/test split, or K walk-forward folds."""
+
+    method: EvaluationMethod = "single_split"
+    folds: Count = 3
 
 
 class StrategyConfig(EngineModel):
@@ -175,5 +231,9 @@ class StrategyConfig(EngineModel):
     training: TrainingSettings
     labels: LabelConfig
     data_split: DataSplit
+    # How the data files stamp bars (training_data.bar_timestamp / timezone, see bar_times).
+    evaluation: EvaluationConfig = EvaluationConfig()
+    bar_timestamp: BarTimestamp = "open"
+    timezone: TimezoneName = "UTC"
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     ignored_keys: tuple[str, ...] = ()

@@ -25,6 +25,7 @@ from training_engine.strategy.examples import OVERRIDES_EXAMPLE, STRATEGY_EXAMPL
 from training_engine.strategy.names import FUZZY_TYPES, PRICE_SOURCES
 from training_engine.strategy.sections import (
     DocumentSection,
+    EvaluationSection,
     LabelsAndSplitSection,
     ModelSection,
     TrainingDataSection,
@@ -183,6 +184,7 @@ class StrategyDocument(DocumentSection):
     fuzzy_sets: dict[str, FuzzyGroup] | None = None
     model: ModelSection = Field(default_factory=ModelSection)
     training: LabelsAndSplitSection = Field(default_factory=LabelsAndSplitSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
 
 def _overrides_schema(schema: dict[str, Any]) -> None:

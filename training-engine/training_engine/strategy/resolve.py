@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy.config import (
     DataSplit,
+    EvaluationConfig,
     FeatureConfig,
     FuzzySetSpec,
     IndicatorSpec,
@@ -205,6 +206,7 @@ def resolve(
     fuzzy = _fuzzy_sets(document.fuzzy_sets or {}, indicators, unused)
     unused += unused_keys(document.model, "model")
     unused += unused_keys(document.training, "training")
+    unused += unused_keys(document.evaluation, "evaluation")
     return StrategyConfig(
         name=(document.name or default_name).strip(),
         symbols=data.symbols,
@@ -217,6 +219,9 @@ def resolve(
         training=_engine_view(TrainingSettings, document.model.training),
         labels=_engine_view(LabelConfig, document.training.labels),
         data_split=_engine_view(DataSplit, document.training.data_split),
+        evaluation=_engine_view(EvaluationConfig, document.evaluation),
+        bar_timestamp=data.bar_timestamp,
+        timezone=data.timezone,
         raw=dict(raw),
         ignored_keys=tuple(unused),
     )
