@@ -21,7 +21,12 @@ pytestmark = pytest.mark.slow
 
 
 def _model_dirs(settings: RuntimeSettings) -> list[Path]:
-    return [path for path in settings.models_dir.glob("*/*") if path.is_dir()]
+    """Our model directories (the KTRDR copies under models/ktrdr/ are not counted)."""
+    return [
+        path
+        for path in settings.models_dir.glob("*/*")
+        if path.is_dir() and path.parent.name != "ktrdr"
+    ]
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
