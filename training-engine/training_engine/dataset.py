@@ -1,13 +1,15 @@
 """From strategy and data folder to train/validation/test arrays, with no look-ahead.
 
 Per symbol: load every timeframe, compute causal features on base bars
-(:func:`compute_features`), label each base bar from the next
-``labels.lookahead`` bars, and cut samples (a window of ``lookback`` feature
-rows ending at bar t, labelled with bar t's class) into three consecutive
-parts in time. Between two parts ``gap = lookahead + lookback - 1`` sample
-positions are left out, so the last label of one part looks no further than
-the bar before the first window of the next part begins. Symbols are split
-separately and their parts concatenated in symbol order; nothing is shuffled.
+(:func:`compute_features`), cut sample positions (a window of ``lookback``
+feature rows ending at bar t) into three consecutive parts in time with
+``lookback - 1`` positions left out between two parts (so no window holds rows
+of two parts), then label each part from its own prices (:func:`label_parts`):
+the labeller sees the base bars up to the part's last bar and no later one, so
+a bar whose label needs a later price has none and is dropped. Labels such as
+KTRDR's ZigZag segments look ahead an unbounded number of bars, which no fixed
+gap could contain. Symbols are split separately and their parts concatenated
+in symbol order; nothing is shuffled.
 
 Normalisation (mean/std per feature) is fitted on the feature rows that the
 train windows use, of all symbols together, and applied to every part.
@@ -15,7 +17,6 @@ train windows use, of all symbols together, and applied to every part.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +28,20 @@ from numpy.lib.stride_tricks import sliding_window_view
 from training_engine.data import load_ohlcv
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_features
-from training_engine.labels import compute_labels
+from training_engine.labels import label_bars
 from training_engine.strategy import StrategyConfig
+from training_engine.strategy.config import LabelConfig
 
 MIN_SAMPLES_PER_PART = 10
 PART_NAMES = ("train", "validation", "test")
 
 __all__ = [
+    "LabelledPart",
     "NormalizationStats",
     "PreparedDataset",
     "SplitRange",
     "compute_features",
+    "label_parts",
     "make_windows",
     "prepare_dataset",
     "split_sizes",
@@ -86,11 +90,17 @@ class SplitRange:
     samples: int
     first_bar: pd.Timestamp
     last_bar: pd.Timestamp
+    labels_end: pd.Timestamp | None = None  # the last base bar the part's labels read
 
 
 @dataclass(frozen=True)
 class PreparedDataset:
-    """Everything the trainer needs; ``x_*`` are float32, ``y_*`` int64 (0 BUY, 1 HOLD, 2 SELL)."""
+    """Everything the trainer needs; ``x_*`` are float32.
+
+    ``y_*`` are int64 classes (``class_names`` in order) or, for a regression
+    target (``class_names`` empty), float32 values. ``w_train``: per-sample
+    weights of the train part (triple-barrier uniqueness), or None.
+    """
 
     x_train: np.ndarray  # [n, lookback, n_features], normalised when scale_features
     y_train: np.ndarray
@@ -104,6 +114,12 @@ class PreparedDataset:
     symbols: tuple[str, ...]
     base_timeframe: str
     splits: tuple[SplitRange, ...] = ()
+    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL")
+    w_train: np.ndarray | None = None
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.class_names
 
 
 def make_windows(features: np.ndarray, lookback: int) -> np.ndarray:
@@ -124,11 +140,49 @@ def split_sizes(n_samples: int, fractions: Sequence[float], gap: int) -> tuple[i
 
 
 @dataclass(frozen=True)
+class LabelledPart:
+    """One part of one symbol: its sample end rows, their targets and weights."""
+
+    ends: np.ndarray  # feature rows the samples end at
+    targets: np.ndarray  # float64 per sample (classes as 0.0, 1.0, ...)
+    weights: np.ndarray | None
+    labels_end: pd.Timestamp | None  # the last base bar its labels read
+
+
+@dataclass(frozen=True)
 class _SymbolData:
     symbol: str
     features: pd.DataFrame
-    labels: np.ndarray  # int64 per feature row, -1 where the row has no label
-    parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # sample end rows of each part
+    parts: tuple[LabelledPart, ...]  # train, validation, test
+
+
+def label_parts(
+    base: pd.DataFrame,
+    rows: pd.DatetimeIndex,
+    parts: Sequence[np.ndarray],
+    config: LabelConfig,
+) -> tuple[LabelledPart, ...]:
+    """Label each part from the base bars up to its own last bar; drop bars left unlabelled.
+
+    Args:
+        base: the base timeframe's OHLCV bars.
+        rows: the open time of each feature row (rows are a subset of ``base``'s bars).
+        parts: per part, the feature rows its samples end at, in time order.
+        config: the strategy's label source and settings.
+    """
+    positions = base.index.get_indexer(rows)
+    labelled: list[LabelledPart] = []
+    for ends in parts:
+        if len(ends) == 0:
+            labelled.append(LabelledPart(ends, np.empty(0), None, None))
+            continue
+        last = int(positions[ends[-1]])
+        bars = label_bars(base.iloc[: last + 1], config)
+        targets = bars.targets[positions[ends]]
+        keep = ~np.isnan(targets)
+        weights = None if bars.weights is None else bars.weights[positions[ends]][keep]
+        labelled.append(LabelledPart(ends[keep], targets[keep], weights, base.index[last]))
+    return tuple(labelled)
 
 
 def _prepare_symbol(
@@ -141,40 +195,35 @@ def _prepare_symbol(
     frames = {
         tf: load_ohlcv(data_dir, symbol, tf, start_date, end_date) for tf in strategy.timeframes
     }
-    base_close = frames[strategy.base_timeframe]["close"]
+    base = frames[strategy.base_timeframe]
     features = compute_features(strategy, frames)
-    labels = compute_labels(base_close, strategy.labels)
-    row_labels = labels.reindex(features.index).fillna(-1).to_numpy(dtype=np.int64)
 
     lookback = strategy.features.lookback_periods
-    lookahead = strategy.labels.lookahead
-    gap = lookahead + lookback - 1
-    ends = np.flatnonzero((row_labels >= 0) & (np.arange(len(features)) >= lookback - 1))
+    gap = lookback - 1
+    candidates = np.arange(lookback - 1, len(features))
     split = strategy.data_split
     fractions = (split.train, split.validation, split.test)
-    sizes = split_sizes(len(ends), fractions, gap)
-    if min(sizes) < MIN_SAMPLES_PER_PART:
-        warm_up = len(base_close) - len(features)
-        needed = (
-            warm_up
-            + lookback
-            - 1
-            + lookahead
-            + 2 * gap
-            + math.ceil(MIN_SAMPLES_PER_PART / min(fractions))
-        )
-        raise DataValidationError(
-            f"{symbol} {strategy.base_timeframe}: too little data for a "
-            f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(base_close)} bars "
-            f"present, at least {needed} needed ({warm_up} indicator warm-up, lookback "
-            f"{lookback}, label lookahead {lookahead}, two gaps of {gap}, and "
-            f"{MIN_SAMPLES_PER_PART} samples in the smallest part)"
-        )
-    n_train, n_val, _ = sizes
+    n_train, n_val, _ = split_sizes(len(candidates), fractions, gap)
     val_start = n_train + gap
     test_start = val_start + n_val + gap
-    parts = (ends[:n_train], ends[val_start : val_start + n_val], ends[test_start:])
-    return _SymbolData(symbol, features, row_labels, parts)
+    positions = (
+        candidates[: max(n_train, 0)],
+        candidates[val_start : val_start + max(n_val, 0)],
+        candidates[test_start:],
+    )
+    parts = label_parts(base, pd.DatetimeIndex(features.index), positions, strategy.labels)
+    counts = [len(part.ends) for part in parts]
+    if min(counts) < MIN_SAMPLES_PER_PART:
+        warm_up = len(base) - len(features)
+        raise DataValidationError(
+            f"{symbol} {strategy.base_timeframe}: too little data for a "
+            f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(base)} bars "
+            f"present ({warm_up} indicator warm-up, lookback {lookback}); after labelling each "
+            f"part from its own prices ({strategy.labels.source}) the parts hold "
+            f"{counts[0]}/{counts[1]}/{counts[2]} samples, at least {MIN_SAMPLES_PER_PART} "
+            "needed in each: use more data or a label setting that looks less far ahead"
+        )
+    return _SymbolData(symbol, features, parts)
 
 
 def prepare_dataset(
@@ -206,22 +255,28 @@ def prepare_dataset(
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
         train_rows = [
-            item.features.to_numpy()[item.parts[0][0] - lookback + 1 : item.parts[0][-1] + 1]
+            item.features.to_numpy()[
+                item.parts[0].ends[0] - lookback + 1 : item.parts[0].ends[-1] + 1
+            ]
             for item in per_symbol
         ]
         normalization = NormalizationStats.fit(np.concatenate(train_rows))
 
     xs: list[list[np.ndarray]] = [[], [], []]
     ys: list[list[np.ndarray]] = [[], [], []]
+    train_weights: list[np.ndarray] = []
     splits: list[SplitRange] = []
     for item in per_symbol:
         rows = item.features.to_numpy(dtype=np.float32)
         if normalization is not None:
             rows = normalization.apply(rows)
         windows = make_windows(rows, lookback)
-        for index, ends in enumerate(item.parts):
+        for index, part in enumerate(item.parts):
+            ends = part.ends
             xs[index].append(windows[ends - (lookback - 1)])
-            ys[index].append(item.labels[ends])
+            ys[index].append(part.targets)
+            if index == 0 and part.weights is not None:
+                train_weights.append(part.weights)
             splits.append(
                 SplitRange(
                     symbol=item.symbol,
@@ -229,10 +284,13 @@ def prepare_dataset(
                     samples=len(ends),
                     first_bar=item.features.index[ends[0]],
                     last_bar=item.features.index[ends[-1]],
+                    labels_end=part.labels_end,
                 )
             )
     x_train, x_val, x_test = (np.concatenate(parts).astype(np.float32) for parts in xs)
-    y_train, y_val, y_test = (np.concatenate(parts).astype(np.int64) for parts in ys)
+    class_names = strategy.labels.class_names
+    y_type = np.int64 if class_names else np.float32
+    y_train, y_val, y_test = (np.concatenate(parts).astype(y_type) for parts in ys)
     return PreparedDataset(
         x_train=x_train,
         y_train=y_train,
@@ -246,4 +304,6 @@ def prepare_dataset(
         symbols=tuple(strategy.symbols),
         base_timeframe=strategy.base_timeframe,
         splits=tuple(splits),
+        class_names=class_names,
+        w_train=np.concatenate(train_weights).astype(np.float32) if train_weights else None,
     )

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training_engine.artifacts import save_model_artifact
@@ -34,16 +33,20 @@ from training_engine.checkpoint import RunState, config_fingerprint, resume_run,
 from training_engine.dataset import PreparedDataset, prepare_dataset
 from training_engine.device import resolve_device
 from training_engine.errors import DataError
-from training_engine.evaluation import classification_report, majority_baseline_report
+from training_engine.evaluation import (
+    classification_report,
+    majority_baseline_report,
+    mean_baseline_report,
+    regression_report,
+)
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
+from training_engine.losses import LossFunction, build_loss, inverse_frequency_weights
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 
 logger = logging.getLogger(__name__)
-
-N_CLASSES = 3
 
 
 @dataclass(slots=True)
@@ -66,6 +69,9 @@ class _Setup:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    w_train: torch.Tensor | None  # per-sample loss weights, or None
+    loss: LossFunction
+    regression: bool
     n_batches: int
 
     @property
@@ -221,9 +227,16 @@ def _setup(
     settings = strategy.training
     _seed_everything(settings.seed)
     n_samples, lookback, n_features = (int(s) for s in data.x_train.shape)
-    model = build_model(strategy.model, n_features, lookback, N_CLASSES).to(device)
+    n_classes = len(data.class_names)
+    model = build_model(strategy.model, n_features, lookback, n_classes or 1).to(device)
     x_train, y_train = _to_device(data.x_train, data.y_train, device)
     x_val, y_val = _to_device(data.x_val, data.y_val, device)
+    class_weights = (
+        torch.from_numpy(inverse_frequency_weights(data.y_train, n_classes)).to(device)
+        if n_classes
+        else None
+    )
+    w_train = None if data.w_train is None else torch.from_numpy(data.w_train).to(device)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
@@ -248,6 +261,9 @@ def _setup(
         y_train=y_train,
         x_val=x_val,
         y_val=y_val,
+        w_train=w_train,
+        loss=build_loss(settings, class_weights, regression=data.is_regression),
+        regression=data.is_regression,
         n_batches=n_batches,
     )
     return setup, run
@@ -275,7 +291,8 @@ def _train_epoch(
     for batch in range(run.batch, n_batches):
         index = order[batch * batch_size : (batch + 1) * batch_size]
         # forward/backward; the optimizer steps once per `accumulation` batches
-        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype)
+        weights = None if setup.w_train is None else setup.w_train[index]
+        loss = _loss_step(setup, x[index], y[index], weights, amp_dtype)
         _backward(loss / accumulation if accumulation > 1 else loss, scaler)
         if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
             _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
@@ -293,7 +310,7 @@ def _end_epoch(
 ) -> EpochMetrics:
     """Validate, step the schedule and early stopping, record the epoch; move to the next."""
     train_seconds = time.perf_counter() - epoch_started
-    val_loss, val_accuracy = _validate(run.model, setup.x_val, setup.y_val, setup.amp_dtype)
+    val_loss, val_accuracy = _validate(setup, run.model, setup.x_val, setup.y_val)
     n_batches = setup.n_batches
     train_loss = float(run.loss_sum.item()) / n_batches
     run.schedule.after_epoch(val_loss)
@@ -321,9 +338,15 @@ def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: Train
         logger.info(
             "restored the weights of the best epoch (val loss %.4f)", run.early_stopping.best_loss
         )
-    predictions = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
-    result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
-    result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
+    outputs = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
+    if setup.regression:
+        result.test_metrics = regression_report(data.y_test, outputs[:, 0])
+        result.baseline_metrics = mean_baseline_report(data.y_train, data.y_test)
+        return
+    names = data.class_names
+    predictions = outputs.argmax(axis=1)
+    result.test_metrics = classification_report(data.y_test, predictions, len(names), names)
+    result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, len(names), names)
 
 
 def _checkpoint(run: RunState, path: Path | None) -> None:
@@ -378,7 +401,8 @@ def _to_device(
     x: np.ndarray, y: np.ndarray, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     x_tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    y_tensor = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64)).to(device)
+    y_type = np.float32 if np.issubdtype(np.asarray(y).dtype, np.floating) else np.int64
+    y_tensor = torch.from_numpy(np.ascontiguousarray(y, dtype=y_type)).to(device)
     return x_tensor, y_tensor
 
 
@@ -432,15 +456,16 @@ def _epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> t
 
 
 def _loss_step(
-    forward: Callable[[torch.Tensor], torch.Tensor],
+    setup: _Setup,
     x: torch.Tensor,
     y: torch.Tensor,
+    weights: torch.Tensor | None,
     amp_dtype: torch.dtype | None,
 ) -> torch.Tensor:
     if amp_dtype is None:
-        return F.cross_entropy(forward(x), y)
+        return setup.loss(setup.forward(x), y, weights)
     with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
-        return F.cross_entropy(forward(x), y)
+        return setup.loss(setup.forward(x), y, weights)
 
 
 def _backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
@@ -470,13 +495,16 @@ def _optimizer_step(
 
 
 def _validate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp_dtype: torch.dtype | None
+    setup: _Setup, model: nn.Module, x: torch.Tensor, y: torch.Tensor
 ) -> tuple[float, float]:
-    """Validation loss and accuracy; eval mode, so no random numbers are drawn."""
-    with _autocast(x.device, amp_dtype):
-        logits = batched_logits(model, x)
-    loss = F.cross_entropy(logits, y)
-    accuracy = (logits.argmax(dim=1) == y).float().mean()
+    """Validation loss and accuracy (directional for a regression target); eval mode."""
+    with _autocast(x.device, setup.amp_dtype):
+        outputs = batched_logits(model, x)
+    loss = setup.loss(outputs, y, None)
+    if setup.regression:
+        accuracy = (torch.sign(outputs[:, 0].float()) == torch.sign(y)).float().mean()
+    else:
+        accuracy = (outputs.argmax(dim=1) == y).float().mean()
     return float(loss.item()), float(accuracy.item())
 
 
@@ -485,9 +513,9 @@ def _predict(
 ) -> np.ndarray:
     x_tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     with _autocast(device, amp_dtype):
-        logits = batched_logits(model, x_tensor)
-    predictions: np.ndarray = logits.argmax(dim=1).cpu().numpy()
-    return predictions
+        outputs = batched_logits(model, x_tensor)
+    values: np.ndarray = outputs.float().cpu().numpy()
+    return values
 
 
 def _autocast(

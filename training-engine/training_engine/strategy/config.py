@@ -13,7 +13,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from training_engine.strategy.names import LABEL_SOURCES, PRECISIONS, optimizers, schedulers
+from training_engine.strategy.names import (
+    LABEL_CLASSES,
+    LABEL_SOURCES,
+    LOSSES,
+    PRECISIONS,
+    VOL_METHODS,
+    optimizers,
+    schedulers,
+)
 from training_engine.strategy.values import (
     Count,
     DeviceName,
@@ -23,6 +31,7 @@ from training_engine.strategy.values import (
     LayerSizes,
     NonNegative,
     Positive,
+    Real,
     Seed,
     ZigzagThreshold,
     choice,
@@ -114,6 +123,14 @@ LabelSource = Annotated[
     BeforeValidator(choice(lambda: LABEL_SOURCES)),
     Field(json_schema_extra=enum_of(lambda: LABEL_SOURCES)),
 ]
+LossName = Annotated[
+    str, BeforeValidator(choice(lambda: LOSSES)), Field(json_schema_extra=enum_of(lambda: LOSSES))
+]
+VolMethod = Annotated[
+    str,
+    BeforeValidator(choice(lambda: VOL_METHODS)),
+    Field(json_schema_extra=enum_of(lambda: VOL_METHODS)),
+]
 GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
 EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
 
@@ -133,24 +150,60 @@ class TrainingSettings(EngineModel):
     gradient_accumulation_steps: Count = 1
     mixed_precision: Precision = "auto"
     seed: Seed = 42
+    loss: LossName | None = None
+    focal_gamma: NonNegative = 2.0
+    huber_delta: Positive = 0.01
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
 
 
 class LabelConfig(EngineModel):
-    """How each bar gets its BUY(0)/HOLD(1)/SELL(2) class."""
+    """``training.labels``: KTRDR's label sources, their keys and KTRDR's defaults.
+
+    ``zigzag``: segment labels; ``forward_return``: a regression target;
+    ``triple_barrier`` (+ sample weights); ``regime`` and ``multi_scale_regime``:
+    KTRDR's multi-scale regimes (4 classes); ``context``: bullish/bearish/neutral;
+    ``lookahead_move``: the engine's earlier fixed-lookahead rule. ``horizon`` left
+    out takes the source's default (forward_return 20, context 5).
+    """
 
     source: LabelSource = "zigzag"
     zigzag_threshold: ZigzagThreshold = 0.03
     label_lookahead: Count = 20
-    horizon: Count = 5
+    horizon: Count | None = None
     threshold: Fraction = 0.01
+    bullish_threshold: Real = 0.005
+    bearish_threshold: Real = -0.005
+    pt_multiplier: Positive = 2.0
+    sl_multiplier: Positive = 1.5
+    max_holding_period: Count = 50
+    vol_span: Count = 50
+    vol_method: VolMethod = "atr"
+    cusum_threshold: NonNegative | None = None
+    cusum_multiplier: Positive = 0.5
+    compute_weights: Flag = False
+    macro_atr_mult: Positive = 3.0
+    micro_atr_mult: Positive = 1.0
+    atr_period: Count = 14
+    vol_lookback: Count = 120
+    vol_crisis_threshold: Positive = 2.0
+    progression_tolerance: Fraction = 0.5
 
     @property
-    def lookahead(self) -> int:
-        """How many future bars a label may look at (the split gap must be at least this)."""
-        return self.label_lookahead if self.source == "zigzag" else self.horizon
+    def task(self) -> str:
+        """``regression`` for forward returns, else ``classification``."""
+        return "regression" if self.source == "forward_return" else "classification"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes in label order (empty for a regression target)."""
+        return LABEL_CLASSES[self.source]
+
+    @property
+    def forward_horizon(self) -> int:
+        """``horizon``, or the source's KTRDR default."""
+        return self.horizon or (20 if self.source == "forward_return" else 5)
 
 
 class DataSplit(EngineModel):

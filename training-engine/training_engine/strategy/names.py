@@ -9,7 +9,22 @@ from __future__ import annotations
 
 PRICE_SOURCES = ("open", "high", "low", "close")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
-LABEL_SOURCES = ("zigzag", "forward_return")
+_TRADE = ("BUY", "HOLD", "SELL")
+_REGIMES = ("TRENDING_UP", "TRENDING_DOWN", "RANGING", "VOLATILE")
+# Label source -> its classes in label order (none: a regression target).
+LABEL_CLASSES: dict[str, tuple[str, ...]] = {
+    "zigzag": _TRADE,
+    "forward_return": (),
+    "triple_barrier": _TRADE,
+    "regime": _REGIMES,
+    "multi_scale_regime": _REGIMES,
+    "context": ("BULLISH", "BEARISH", "NEUTRAL"),
+    "lookahead_move": _TRADE,
+}
+LABEL_SOURCES = tuple(LABEL_CLASSES)
+VOL_METHODS = ("atr", "close")
+# KTRDR's losses: the first two for classes, the others for a regression target.
+LOSSES = ("cross_entropy", "focal", "huber", "mse")
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 

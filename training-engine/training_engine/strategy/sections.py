@@ -191,13 +191,39 @@ class ModelSection(DocumentSection):
 # ---------------------------------------------------------------- training
 
 
+_TRIPLE_BARRIER_KEYS = [
+    "pt_multiplier",
+    "sl_multiplier",
+    "max_holding_period",
+    "vol_span",
+    "vol_method",
+    "cusum_threshold",
+    "cusum_multiplier",
+    "compute_weights",
+]
+_REGIME_KEYS = [
+    "macro_atr_mult",
+    "micro_atr_mult",
+    "atr_period",
+    "vol_lookback",
+    "vol_crisis_threshold",
+    "progression_tolerance",
+]
+
+
 class LabelsSection(DocumentSection, LabelConfig):
-    """``training.labels``: zigzag swings, or the sign of the forward return."""
+    """``training.labels``: one of KTRDR's label sources and its keys."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
     _BY_SOURCE: ClassVar[dict[str, set[str]]] = {
+        # KTRDR requires label_lookahead beside the threshold but its segment labels ignore it.
         "zigzag": {"source", "zigzag_threshold", "label_lookahead"},
-        "forward_return": {"source", "horizon", "threshold"},
+        "forward_return": {"source", "horizon"},
+        "context": {"source", "horizon", "bullish_threshold", "bearish_threshold"},
+        "triple_barrier": {"source", *_TRIPLE_BARRIER_KEYS},
+        "regime": {"source", *_REGIME_KEYS},
+        "multi_scale_regime": {"source", *_REGIME_KEYS},
+        "lookahead_move": {"source", "threshold", "label_lookahead"},
     }
 
     @classmethod

@@ -152,6 +152,7 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 
 Dropout = Annotated[float, Field(ge=0.0, le=0.95), BeforeValidator(_number(0.0, 0.95))]
 ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_number(1e-6, 1.0))]
 Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
+Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
 Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
