@@ -6,12 +6,22 @@ higher-timeframe bar only once that bar has closed: a 4h bar stamped 08:00
 closes at 12:00 and is first visible to the 1h bar stamped 11:00 (which also
 closes at 12:00); the 1h bars stamped 08:00-10:00 still see the 4h bar of 04:00.
 
-Feature names are ``{timeframe}_{feature_id}`` for an indicator's main output,
-``{timeframe}_{feature_id}_{output}`` for its other outputs (``1h_macd_12_26_9_hist``),
-``{timeframe}_{feature_id}_{set}`` for a fuzzy membership (``4h_rsi_14_oversold``)
-and ``{timeframe}_price_{name}`` for the optional price context. Order: timeframes
-as listed in the strategy; within one, indicators in file order, each followed by
-its fuzzy sets; then price context.
+What the network reads, as KTRDR builds it: a strategy with fuzzy sets feeds the
+memberships of its fuzzy sets (all of them, or those its ``nn_inputs`` list, on the
+timeframes listed there) and the raw indicator outputs ``nn_inputs`` name; the
+indicators themselves are not inputs. Each fuzzy set reads the value KTRDR gives it:
+the indicator output its group names, raw, or ``price / value`` under a
+``price_ratio`` transform (``input_transform``, and SMA/EMA in v1/v2 files, as
+KTRDR's trainer did). A strategy without fuzzy sets (the engine's own format) feeds
+every indicator output raw. Price context is this engine's addition.
+
+Feature names are ``{timeframe}_{feature_id}`` for an indicator's first output,
+``{timeframe}_{feature_id}_{output}`` for its other outputs (``1h_macd_12_26_9_signal``),
+``{timeframe}_{feature_id}_{set}`` for a fuzzy membership (``4h_rsi_14_oversold``;
+``{feature_id}_{output}_{set}`` for a set on another output) and
+``{timeframe}_price_{name}`` for the optional price context. Order: timeframes as
+listed in the strategy; within one, indicators in file order, each followed by its
+fuzzy sets; then price context.
 """
 
 from __future__ import annotations
@@ -45,18 +55,65 @@ def price_context(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def timeframe_features(strategy: StrategyConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    """Indicator outputs and fuzzy memberships on one timeframe's own bars (unprefixed)."""
+def _selected(strategy: StrategyConfig, timeframe: str) -> tuple[set[str] | None, list[str]]:
+    """Fuzzy groups (None: all) and raw indicator references ``nn_inputs`` pick here."""
+    if not strategy.nn_inputs:
+        return None, []
+    groups: set[str] = set()
+    raw: list[str] = []
+    for entry in strategy.nn_inputs:
+        if entry.timeframes is not None and timeframe not in entry.timeframes:
+            continue
+        if entry.fuzzy_set is not None:
+            groups.add(entry.fuzzy_set)
+        elif entry.raw_indicator is not None:
+            raw.append(entry.raw_indicator)
+    return groups, raw
+
+
+def fuzzy_input(values: pd.Series, frame: pd.DataFrame, transform: str | None) -> np.ndarray:
+    """The value a fuzzy set reads: the output itself, or ``price / output``."""
+    if transform is None:
+        return values.to_numpy(dtype=np.float64)
+    reference = transform.removeprefix("price_ratio:")
+    ratio = frame[reference] / values.where(values != 0)
+    return ratio.replace([np.inf, -np.inf], np.nan).to_numpy(dtype=np.float64)
+
+
+def _column(reference: str) -> str:
+    return reference.replace(".", "_")
+
+
+def timeframe_features(
+    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str | None = None
+) -> pd.DataFrame:
+    """Network inputs on one timeframe's own bars (unprefixed); see the module docstring."""
+    fuzzy = strategy.fuzzy_sets
+    groups, raw_inputs = _selected(strategy, timeframe or strategy.base_timeframe)
     parts: list[pd.DataFrame] = []
     for spec in strategy.indicators:
         outputs = compute_indicator(spec, frame)
-        parts.append(outputs)
-        main = outputs.iloc[:, 0].to_numpy()
-        for fuzzy_set in strategy.fuzzy_sets.get(spec.feature_id, ()):
-            name = f"{spec.feature_id}_{fuzzy_set.name}"
-            parts.append(pd.DataFrame({name: membership(main, fuzzy_set)}, index=frame.index))
+        if not fuzzy:
+            parts.append(outputs)
+            continue
+        mine = [k for k in fuzzy if k == spec.feature_id or k.startswith(f"{spec.feature_id}.")]
+        for reference in mine:
+            values = outputs[_column(reference)]
+            for fuzzy_set in fuzzy[reference]:
+                if groups is not None and fuzzy_set.group not in groups:
+                    continue
+                name = f"{_column(reference)}_{fuzzy_set.name}"
+                x = fuzzy_input(values, frame, fuzzy_set.transform)
+                parts.append(pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index))
+        for reference in raw_inputs:
+            if reference == spec.feature_id or reference.startswith(f"{spec.feature_id}."):
+                parts.append(outputs[[_column(reference)]])
     if strategy.features.include_price_context:
         parts.append(price_context(frame))
+    if not parts:
+        raise StrategyConfigError(
+            "nn_inputs", f"no network input on timeframe {timeframe}: list one for it"
+        )
     result = pd.concat(parts, axis=1)
     duplicated = result.columns[result.columns.duplicated()].tolist()
     if duplicated:
@@ -107,7 +164,7 @@ def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame
     base_index = pd.DatetimeIndex(frames[base].index)
     columns: list[pd.DataFrame] = []
     for timeframe in strategy.timeframes:
-        own = timeframe_features(strategy, frames[timeframe])
+        own = timeframe_features(strategy, frames[timeframe], timeframe)
         if timeframe != base:
             own = align_to_base(own, timeframe, base_index, base)
         columns.append(own.add_prefix(f"{timeframe}_"))

@@ -46,20 +46,36 @@ class EngineModel(BaseModel):
 
 
 class IndicatorSpec(EngineModel):
-    """One indicator: its type (``rsi``), parameters, price source and feature id."""
+    """One indicator: its KTRDR registry type (``rsi``), parameters, source and feature id."""
 
     feature_id: str
     type: str
-    params: Mapping[str, int | float]
+    params: Mapping[str, bool | int | float | str]
     source: str = "close"
 
 
 class FuzzySetSpec(EngineModel):
-    """A membership function over one indicator's main output."""
+    """A membership function over one indicator output (the group's key names which).
+
+    ``transform``: ``price_ratio:<close|open|high|low>`` feeds ``price / value`` instead
+    of the value (KTRDR's ``input_transform``, and its SMA/EMA rule of v1/v2 files).
+    ``group``: the fuzzy group's name in the file (what ``nn_inputs`` refer to).
+    """
 
     name: str
     type: str
     parameters: tuple[float, ...]
+    transform: str | None = None
+    group: str | None = None
+
+
+class NNInput(EngineModel):
+    """One ``nn_inputs`` entry: a fuzzy group's memberships or a raw indicator output."""
+
+    fuzzy_set: str | None = None
+    raw_indicator: str | None = None
+    timeframes: tuple[str, ...] | None = None  # None: all
+    normalization: str = "none"
 
 
 class FeatureConfig(EngineModel):
@@ -145,6 +161,10 @@ class TrainingSettings(EngineModel):
     weight_decay: NonNegative = 0.0
     momentum: Fraction = 0.9
     scheduler: SchedulerName = "none"
+    scheduler_step_size: Count | None = None
+    scheduler_gamma: Positive | None = None
+    scheduler_factor: Positive | None = None
+    scheduler_patience: Count | None = None
     early_stopping: EarlyStopping = EarlyStoppingConfig()
     gradient_clip: GradientClip = 1.0
     gradient_accumulation_steps: Count = 1
@@ -228,5 +248,9 @@ class StrategyConfig(EngineModel):
     training: TrainingSettings
     labels: LabelConfig
     data_split: DataSplit
+    nn_inputs: tuple[NNInput, ...] = ()
+    output_format: str = "classification"
+    start_date: str | None = None
+    end_date: str | None = None
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     ignored_keys: tuple[str, ...] = ()

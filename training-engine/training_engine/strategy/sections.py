@@ -26,8 +26,11 @@ from training_engine.strategy.names import activations, model_types
 from training_engine.strategy.problems import DESCRIPTIVE_KEYS, refuse_misspellings
 from training_engine.strategy.values import (
     Count,
+    DateText,
     Dropout,
     LayerSizes,
+    NonNegative,
+    Positive,
     Symbol,
     Timeframe,
     choice,
@@ -76,14 +79,17 @@ def _symbols_form(value: Any, info: ValidationInfo) -> Any:
         return list(value or [])
     if not isinstance(value, Mapping):
         raise refuse(f"expected a mapping, got {type(value).__name__}")
-    refuse_misspellings(value, {"list", "symbol"}, frozenset())
+    refuse_misspellings(value, {"list", "symbol", "symbols"}, frozenset())
     if isinstance(info.context, dict):
-        unused = [k for k in value if k not in ("list", "symbol") and k not in DESCRIPTIVE_KEYS]
+        unused = [
+            k for k in value if k not in ("list", "symbol", "symbols") and k not in DESCRIPTIVE_KEYS
+        ]
         info.context["symbols_unused"] = [f"training_data.symbols.{k}" for k in unused]
-    if "list" in value:
-        if not isinstance(value["list"], list):
-            raise refuse("expected a list", at="list")
-        return value["list"]
+    for key in ("list", "symbols"):  # `symbols:` in KTRDR v3's multi_symbol mode
+        if key in value:
+            if not isinstance(value[key], list):
+                raise refuse("expected a list", at=key)
+            return value[key]
     return [value["symbol"]] if "symbol" in value else []
 
 
@@ -113,18 +119,30 @@ def _timeframes_form(value: Any) -> Any:
 
 
 class TimeframesSection(DocumentSection):
-    """``training_data.timeframes``: the list, or one ``timeframe``, and the base one."""
+    """``training_data.timeframes``: the list (``list``, or v3's ``timeframes``), or one
+    ``timeframe``, and the base one."""
 
     items: tuple[Timeframe, ...] = Field(default=(), alias="list")
+    timeframes: tuple[Timeframe, ...] = ()
     timeframe: Timeframe | None = None
     base_timeframe: Timeframe | None = None
 
 
+class DateRangeSection(DocumentSection):
+    """``date_range: {start, end}``: inclusive bounds on bar open times (dates)."""
+
+    start: DateText | None = None
+    end: DateText | None = None
+
+
 class TrainingDataSection(DocumentSection):
-    """``training_data``: which symbols and timeframes to train on."""
+    """``training_data``: which symbols and timeframes to train on, and when."""
 
-    known_unused = frozenset({"history_required", "start_date", "end_date"})
+    known_unused = frozenset({"history_required"})
 
+    start_date: DateText | None = None
+    end_date: DateText | None = None
+    date_range: DateRangeSection | None = None
     symbols: Annotated[tuple[Symbol, ...], BeforeValidator(_symbols_form)] = Field(
         default=(), json_schema_extra=_or_list_of_names(_SYMBOLS_MAPPING)
     )
@@ -252,10 +270,60 @@ class DataSplitSection(DocumentSection, DataSplit):
         return self
 
 
-class LabelsAndSplitSection(DocumentSection):
-    """``training``: labels and the train/validation/test split."""
+class LrSchedulerSection(DocumentSection):
+    """``training.lr_scheduler`` (KTRDR v3): step, exponential or reduce_on_plateau."""
 
-    known_unused = frozenset({"method"})
+    type: str = "none"
+    step_size: Count | None = None
+    gamma: Positive | None = None
+    factor: Positive | None = None
+    patience: Count | None = None
+
+
+class LabelsAndSplitSection(DocumentSection):
+    """``training``: labels, the split, and (KTRDR v3) the optimisation settings."""
+
+    known_unused = frozenset({"method", "validation_split"})
 
     labels: LabelsSection = Field(default_factory=LabelsSection)
     data_split: DataSplitSection = Field(default_factory=DataSplitSection)
+    epochs: Count | None = None
+    learning_rate: Positive | None = None
+    batch_size: Count | None = None
+    optimizer: str | None = None
+    loss: str | None = None
+    focal_gamma: NonNegative | None = None
+    huber_delta: Positive | None = None
+    lr_scheduler: LrSchedulerSection | None = None
+    early_stopping: Annotated[EarlyStoppingSection | None, BeforeValidator(early_stopping_form)] = (
+        None
+    )
+    date_range: DateRangeSection | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The optimisation settings given here, as ``model.training`` keys."""
+        given = {
+            name: getattr(self, name)
+            for name in ("epochs", "learning_rate", "batch_size", "optimizer", "loss")
+            if getattr(self, name) is not None
+        }
+        given.update(
+            {n: getattr(self, n) for n in ("focal_gamma", "huber_delta") if getattr(self, n)}
+        )
+        if self.early_stopping is not None:
+            given["early_stopping"] = self.early_stopping.model_dump(include=set(
+                type(self.early_stopping).model_fields
+            ))  # fmt: skip
+        if self.lr_scheduler is not None:
+            given.update(self.lr_scheduler_settings(self.lr_scheduler))
+        return given
+
+    @staticmethod
+    def lr_scheduler_settings(section: LrSchedulerSection) -> dict[str, Any]:
+        """KTRDR's scheduler keys as the engine's ``scheduler`` settings."""
+        settings: dict[str, Any] = {"scheduler": section.type}
+        for name in ("step_size", "gamma", "factor", "patience"):
+            value = getattr(section, name)
+            if value is not None:
+                settings[f"scheduler_{name}"] = value
+        return settings

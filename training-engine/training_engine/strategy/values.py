@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from training_engine.errors import StrategyConfigError
 
 _TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
+_MONTHS = re.compile(r"^\d+M$")  # KTRDR's 1M is a month; 1m (any other case) a minute
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
 
@@ -115,10 +116,16 @@ def validate_symbol(value: Any, key: str = "symbol") -> str:
 
 
 def validate_timeframe(value: Any, key: str = "timeframe") -> str:
-    """A timeframe like ``5m``, ``1h``, ``1d``, ``1w``."""
-    if not isinstance(value, str) or not _TIMEFRAME.match(value.strip()):
-        raise StrategyConfigError(key, f"expected a timeframe like 5m, 1h, 4h, 1d, got {value!r}")
-    return value.strip()
+    """A timeframe like ``5m``, ``1h``, ``1d``, ``1w`` or ``1M`` (a month), in lower case
+    except the month's ``M``."""
+    text = value.strip() if isinstance(value, str) else ""
+    if _MONTHS.match(text):
+        return text
+    if not _TIMEFRAME.match(text):
+        raise StrategyConfigError(
+            key, f"expected a timeframe like 1m, 5m, 1h, 4h, 1d, 1w, 1M, got {value!r}"
+        )
+    return text.lower()
 
 
 def _as_value_error(check: Callable[[Any, str], str]) -> Callable[[Any], str]:
@@ -145,7 +152,17 @@ def _layer_sizes(value: Any) -> Any:
     return value
 
 
+def _date_text(value: Any) -> str:
+    # YAML reads 2024-01-01 as a date.
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"expected a date like 2024-01-31, got {value!r}")
+    return value.strip()
+
+
 Count = Annotated[int, Field(ge=1), BeforeValidator(_integer(1))]
+DateText = Annotated[str, BeforeValidator(_date_text)]
 Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
 NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
