@@ -50,8 +50,8 @@ def compute_indicator(spec: IndicatorSpec, frame: pd.DataFrame) -> pd.DataFrame:
 # RAW values (price units where KTRDR's are). Each takes an OHLCV frame and
 # keyword parameters and returns a frame whose columns are KTRDR's output
 # names (``value`` for single-output ones; the first column is the one a bare
-# ``indicator_id`` refers to). All are causal. Where KTRDR's own code looks ahead or is broken, the function says
-# so and does the causal / working thing.
+# ``indicator_id`` refers to). All are causal. Where KTRDR's own code looks
+# ahead or is broken, the function says so and does the causal / working thing.
 # ============================================================================
 
 
