@@ -106,7 +106,13 @@ def train(
     # A stop that arrives while the worker is still starting up needs no batch at all.
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
-    data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
+    strategy = job.strategy  # the file's date range unless the job gives one
+    data = prepare_dataset(
+        strategy,
+        job.data_dir,
+        job.start_date or strategy.start_date,
+        job.end_date or strategy.end_date,
+    )
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
     outcome = fit(

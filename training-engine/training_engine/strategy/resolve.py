@@ -128,7 +128,10 @@ def _indicator(
         if name in kind.names:
             params[name] = _parameter(kind, name, value, f"{key}.{name}")
             continue
-        suggestion = nearest(name, {*kind.names, "source"}, cutoff=0.75)
+        # KTRDR ignores parameters an indicator does not take (squeezeintensity's `period`
+        # beside its bb_period): only a misspelling (letters swapped or missing) is refused.
+        similar = {n for n in (*kind.names, "source") if abs(len(n) - len(name)) <= 2}
+        suggestion = nearest(name, similar, cutoff=0.75)
         if suggestion is not None:
             raise StrategyConfigError(
                 f"{key}.{name}", f"unknown parameter for {kind.key}; did you mean '{suggestion}'?"

@@ -270,10 +270,18 @@ class DataSplitSection(DocumentSection, DataSplit):
         return self
 
 
-class LrSchedulerSection(DocumentSection):
-    """``training.lr_scheduler`` (KTRDR v3): step, exponential or reduce_on_plateau."""
+def _scheduler_form(value: Any) -> Any:
+    """``lr_scheduler: true`` is KTRDR's default (step); ``false`` none."""
+    if isinstance(value, bool):
+        return {"type": "step" if value else "none"}
+    return value
 
-    type: str = "none"
+
+class LrSchedulerSection(DocumentSection):
+    """``training.lr_scheduler`` (KTRDR v3): step (the default), exponential or
+    reduce_on_plateau, with KTRDR's defaults; ``true``/``false`` switch it."""
+
+    type: str = "step"
     step_size: Count | None = None
     gamma: Positive | None = None
     factor: Positive | None = None
@@ -294,7 +302,7 @@ class LabelsAndSplitSection(DocumentSection):
     loss: str | None = None
     focal_gamma: NonNegative | None = None
     huber_delta: Positive | None = None
-    lr_scheduler: LrSchedulerSection | None = None
+    lr_scheduler: Annotated[LrSchedulerSection | None, BeforeValidator(_scheduler_form)] = None
     early_stopping: Annotated[EarlyStoppingSection | None, BeforeValidator(early_stopping_form)] = (
         None
     )
