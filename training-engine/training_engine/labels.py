@@ -487,12 +487,17 @@ def _classes(labels: np.ndarray) -> np.ndarray:
     return np.where(labels == UNLABELLED, np.nan, labels.astype(np.float64))
 
 
+def _close_high_low(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    close, high, low = (frame[c].to_numpy(dtype=np.float64) for c in ("close", "high", "low"))
+    return close, high, low
+
+
 def _triple_barrier_labels(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
-    close = frame["close"].to_numpy(dtype=np.float64)
+    close, high, low = _close_high_low(frame)
     result = triple_barrier(
         close,
-        frame["high"].to_numpy(dtype=np.float64),
-        frame["low"].to_numpy(dtype=np.float64),
+        high,
+        low,
         config.pt_multiplier,
         config.sl_multiplier,
         config.max_holding_period,
@@ -532,9 +537,7 @@ def label_bars(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
         return _triple_barrier_labels(frame, config)
     if source in ("regime", "multi_scale_regime"):
         labels = multi_scale_regime(
-            close,
-            frame["high"].to_numpy(dtype=np.float64),
-            frame["low"].to_numpy(dtype=np.float64),
+            *_close_high_low(frame),
             config.macro_atr_mult,
             config.micro_atr_mult,
             config.atr_period,
