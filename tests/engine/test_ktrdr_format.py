@@ -255,3 +255,9 @@ def test_fuzzy_sets_read_ktrdrs_values() -> None:
     # v3 without a transform reads the raw average (~1.1, inside [0.98, 1.02] never)
     assert (new["1h_sma_20_raw_at"] == 0).all()
     assert (old["1h_macd_12_26_9_up"] > 0).mean() > 0.05
+
+
+def test_without_a_base_timeframe_the_highest_frequency_one_is_the_base() -> None:
+    data = _v3({"r": {"type": "rsi"}}, {})
+    data["training_data"]["timeframes"] = {"mode": "multi_timeframe", "timeframes": ["1h", "5m"]}
+    assert parse_strategy(data).base_timeframe == "5m"

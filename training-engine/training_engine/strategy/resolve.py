@@ -41,7 +41,13 @@ from training_engine.strategy.indicator_table import (
 from training_engine.strategy.problems import as_config_error, dotted, nearest, validate
 from training_engine.strategy.references import IndicatorRef, find_reference
 from training_engine.strategy.sections import DocumentSection, TrainingDataSection
-from training_engine.strategy.values import Count, Flag, Positive, validate_timeframe
+from training_engine.strategy.values import (
+    Count,
+    Flag,
+    Positive,
+    timeframe_minutes,
+    validate_timeframe,
+)
 
 E = TypeVar("E", bound=BaseModel)
 _INTEGER: TypeAdapter[int] = TypeAdapter(Count)
@@ -73,7 +79,8 @@ def _timeframes(section: TrainingDataSection) -> tuple[tuple[str, ...], str]:
     frames = section.timeframes
     listed = frames.items or frames.timeframes or ((frames.timeframe,) if frames.timeframe else ())
     timeframes = listed or (frames.base_timeframe or "1h",)
-    base = frames.base_timeframe or timeframes[0]
+    # Without a base, KTRDR trains on the highest-frequency timeframe.
+    base = frames.base_timeframe or min(timeframes, key=timeframe_minutes)
     if base not in timeframes:
         raise StrategyConfigError(
             "training_data.timeframes.base_timeframe",

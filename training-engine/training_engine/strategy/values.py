@@ -128,6 +128,15 @@ def validate_timeframe(value: Any, key: str = "timeframe") -> str:
     return text.lower()
 
 
+def timeframe_minutes(timeframe: str) -> int:
+    """A bar's length in minutes, a month counted as 31 days (for ordering only)."""
+    text = validate_timeframe(timeframe)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    unit = text[len(digits) :]
+    per_unit = {"m": 1, "min": 1, "h": 60, "d": 1440, "w": 10080, "M": 44640}[unit]
+    return int(digits) * per_unit
+
+
 def _as_value_error(check: Callable[[Any, str], str]) -> Callable[[Any], str]:
     def run(value: Any) -> str:
         try:
