@@ -25,15 +25,17 @@ venv: $(VENV)/.installed  ## Create or refresh .venv
 run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data
 	$(PY) deploy/local_stack.py
 
-test: venv  ## Run lint, type checks and the whole test suite
+test: venv  ## Run lint, import contracts, type checks and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
-lint: venv  ## ruff lint and format check
+lint: venv  ## ruff lint and format check, import contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: venv  ## mypy
 	$(VENV)/bin/mypy

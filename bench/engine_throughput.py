@@ -5,7 +5,9 @@ random tensors: the engine through ``training_engine.trainer.fit`` (validation,
 test evaluation, progress and cancellation hooks included, checkpoints off), the
 bare loop over index slices of a per-epoch permutation. Runs alternate between the
 two (and which goes first) so background load hits both alike; the median of each
-is reported. The last line is ``engine/bare = R``.
+is reported. The engine gathers each batch's windows from stored rows; the bare loop
+indexes windows materialised beforehand (the cheapest layout to index). The last
+line is ``engine/bare = R``.
 
     python bench/engine_throughput.py                 # CPU, defaults below
     python bench/engine_throughput.py --device cuda   # on a GPU machine
@@ -23,10 +25,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from training_engine.dataset import PreparedDataset
+from training_engine.dataset import PreparedDataset, dataset_from_windows
 from training_engine.device import resolve_device
 from training_engine.strategy import StrategyConfig, parse_strategy
 from training_engine.trainer import fit
+from training_engine.windows import gather_windows
 
 HIDDEN = 128
 N_CLASSES = 3
@@ -58,24 +61,8 @@ def make_data(samples: int, features: int, seed: int = 0) -> PreparedDataset:
         x = rng.standard_normal((n, 1, features), dtype=np.float32)
         return x, rng.integers(0, N_CLASSES, size=n, dtype=np.int64)
 
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
-        part(samples),
-        part(held_out),
-        part(held_out),
-    )
-    return PreparedDataset(
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
-        feature_names=[f"f{i}" for i in range(features)],
-        normalization=None,
-        lookback=1,
-        symbols=("BENCH",),
-        base_timeframe="1h",
-    )
+    parts = [part(samples), part(held_out), part(held_out)]
+    return dataset_from_windows(parts, [f"f{i}" for i in range(features)], symbols=("BENCH",))
 
 
 def make_strategy(args: argparse.Namespace) -> StrategyConfig:
@@ -109,13 +96,13 @@ def run_engine(data: PreparedDataset, strategy: StrategyConfig) -> tuple[float, 
 
 
 def run_bare(
-    data: PreparedDataset, args: argparse.Namespace, device: torch.device
+    windows: np.ndarray, labels: np.ndarray, args: argparse.Namespace, device: torch.device
 ) -> tuple[float, float]:
     """Wall and CPU seconds of the same training written as a plain PyTorch loop."""
     started, cpu_started = time.perf_counter(), time.process_time()
     torch.manual_seed(0)
-    x = torch.from_numpy(data.x_train.reshape(len(data.x_train), -1)).to(device)
-    y = torch.from_numpy(data.y_train).to(device)
+    x = torch.from_numpy(windows.reshape(len(windows), -1)).to(device)
+    y = torch.from_numpy(labels).to(device)
     model = nn.Sequential(
         nn.Linear(args.features, HIDDEN),
         nn.ReLU(),
@@ -155,6 +142,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     data = make_data(args.samples, args.features)
+    bare_windows = gather_windows(data, "train")  # materialised once, outside the timing
     strategy = make_strategy(args)
     total = args.samples * args.epochs
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} CPU threads")
@@ -167,12 +155,13 @@ def main() -> None:
     )
     # Warm-up (allocator, kernels, lazy init) outside the timed runs.
     warm = argparse.Namespace(**{**vars(args), "epochs": 1})
-    run_bare(make_data(4096, args.features), warm, device)
+    small = make_data(4096, args.features)
+    run_bare(gather_windows(small, "train"), small.y_train, warm, device)
     run_engine(make_data(4096, args.features), make_strategy(warm))
 
     runners: dict[str, Callable[[], tuple[float, float]]] = {
         "engine": lambda: run_engine(data, strategy),
-        "bare": lambda: run_bare(data, args, device),
+        "bare": lambda: run_bare(bare_windows, data.y_train, args, device),
     }
     rates: dict[str, list[float]] = {"engine": [], "bare": []}
     # Samples per CPU-second: less sensitive than wall time to other load on a shared host.

@@ -28,6 +28,7 @@ from training_engine.sample_data import write_sample_data  # noqa: E402
 
 from tests.conftest import find_free_port  # noqa: E402
 from tests.fixtures.servers import run_host_service  # noqa: E402
+from tests.fixtures.waiting import wait_until  # noqa: E402
 
 LONG_RUN = {"epochs": 500, "batch_size": 8, "early_stopping": {"enabled": False}}
 
@@ -55,15 +56,15 @@ def start_long(client: httpx.Client, training_id: str) -> None:
 
 def wait_training(client: httpx.Client, training_id: str, timeout: float = 300) -> None:
     """Wait until the session is running and has reported progress (it is inside the loop)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def in_loop() -> bool:
         body = client.get(f"/trainings/{training_id}/status").json()
-        if body["status"] == "running" and body["progress"]["batch"] + body["progress"]["epoch"]:
-            return
         if body["status"] not in {"queued", "running"}:
             raise RuntimeError(f"{training_id} ended early: {body}")
-        time.sleep(0.05)
-    raise RuntimeError(f"{training_id} did not start training within {timeout}s")
+        progress = body["progress"]["batch"] + body["progress"]["epoch"]
+        return bool(body["status"] == "running" and progress)
+
+    wait_until(in_loop, timeout, f"{training_id} training")
 
 
 def stop_latency(client: httpx.Client, training_id: str) -> float:

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,8 @@ from backend_proxy.metrics import ProxyMetrics  # noqa: E402
 from training_engine.sample_data import write_sample_data  # noqa: E402
 
 from tests.conftest import find_free_port  # noqa: E402
-from tests.fixtures.servers import run_host_service  # noqa: E402
+from tests.fixtures.servers import run_host_service, run_service  # noqa: E402
+from tests.fixtures.waiting import wait_until  # noqa: E402
 
 TRAINING = {"strategy": "momentum_mlp", "config": {"epochs": 1}}
 
@@ -91,33 +91,21 @@ def backend_env(tmp: Path, data_dir: Path, host_url: str, **extra: str) -> dict[
 def run_backend(env: dict[str, str]) -> Iterator[httpx.Client]:
     """``backend-proxy serve`` in its own process, as deployed; yields a client to it."""
     port = find_free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backend_proxy", "serve", "--port", str(port)],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get("/health").raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError("backend did not start") from None
-                    time.sleep(0.1)
-            yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    command = [sys.executable, "-m", "backend_proxy", "serve", "--port", str(port)]
+    log_path = Path(env["BACKEND_MODELS_DIR"]).parent / "backend.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        run_service(command, port, env, log_path) as backend,
+        httpx.Client(base_url=backend.url, timeout=30) as client,
+    ):
+        yield client
 
 
 def wait_finished(client: httpx.Client, path: str) -> None:
-    while client.get(path).json()["status"] not in {"completed", "failed", "cancelled"}:
-        time.sleep(0.2)
+    def finished() -> bool:
+        return client.get(path).json()["status"] in {"completed", "failed", "cancelled"}
+
+    wait_until(finished, 600, f"{path} finished", interval=0.2)
 
 
 def bench_status(tmp: Path, data_dir: Path, calls: int) -> None:

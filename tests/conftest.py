@@ -12,6 +12,8 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.postgres",
     "tests.fixtures.browser",
+    "tests.fixtures.fake_ktrdr_backend",
+    "tests.fixtures.databases",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,28 @@ or run the standalone backend with ``create_app()`` / ``backend-proxy serve``.
 
 from __future__ import annotations
 
-from backend_proxy.api.routes import create_training_router
-from backend_proxy.app import create_app
-from backend_proxy.config import Settings, get_settings
-from backend_proxy.errors import install_error_handlers
-from backend_proxy.runtime import ProxyRuntime, proxy_runtime
+from typing import TYPE_CHECKING
+
+from training_engine.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from backend_proxy.api.routes import create_training_router
+    from backend_proxy.app import create_app
+    from backend_proxy.config import Settings, get_settings
+    from backend_proxy.errors import install_error_handlers
+    from backend_proxy.runtime import ProxyRuntime, proxy_runtime
+
+# Imported on first use, so ``backend-proxy --help`` and a refused setting skip torch.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "api.routes": ("create_training_router",),
+        "app": ("create_app",),
+        "config": ("Settings", "get_settings"),
+        "errors": ("install_error_handlers",),
+        "runtime": ("ProxyRuntime", "proxy_runtime"),
+    },
+)
 
 __all__ = [
     "ProxyRuntime",

@@ -2,7 +2,10 @@
 
 One table, ``proxy_routed_trainings``, in the backend's database (SQLite by
 default, PostgreSQL through ``BACKEND_DATABASE_URL``); it may share that
-database with the local session runtime. Rows are written before the host is
+database with the local session runtime. Its schema comes from the Alembic
+migrations in ``migrations/`` (version table ``backend_proxy_alembic_version``),
+applied when a :class:`RoutingTable` opens; a table made by ``create_all``
+before them is adopted. Rows are written before the host is
 called, so a backend that dies mid-start still knows where to look. Reads are
 served from an in-memory copy: this process is the table's only writer.
 """
@@ -12,13 +15,19 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import JSON, Boolean, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from training_sessions import schema_migrations
 from training_sessions.store import UTCDateTime, create_db_engine, utcnow
 
 RoutedTo = Literal["host_service", "local"]
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "backend_proxy_alembic_version"
+# The revision that creates the table create_all used to make.
+FIRST_REVISION = "0001"
 
 
 class Base(DeclarativeBase):
@@ -62,7 +71,12 @@ class RoutingTable:
 
     def __init__(self, database_url: str) -> None:
         self._engine = create_db_engine(database_url)
-        Base.metadata.create_all(self._engine)
+        schema_migrations.upgrade(
+            self._engine,
+            MIGRATIONS_DIR,
+            VERSION_TABLE,
+            adopt=(Base.metadata.tables[RoutedTrainingRow.__tablename__], FIRST_REVISION),
+        )
         self._lock = threading.Lock()
         self._cache: dict[str, Route] = {}
 

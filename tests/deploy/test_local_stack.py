@@ -10,15 +10,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 
 from tests.conftest import find_free_port
+from tests.fixtures.waiting import WaitTimeout, wait_until
 
 STARTUP_SECONDS = 180.0
 
@@ -46,19 +47,20 @@ class RunningStack:
         self.lines.put("")  # end of output
 
     def wait_for_line(self, pattern: str, timeout: float = STARTUP_SECONDS) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def next_match() -> re.Match[str] | None:
             try:
                 line = self.lines.get(timeout=1.0)
             except queue.Empty:
-                continue
+                return None
             if line == "":
-                break
+                raise WaitTimeout(f"output ended before {pattern!r}")
             self.output.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.output)}")
+            return re.search(pattern, line)
+
+        try:
+            return wait_until(next_match, timeout, f"a line matching {pattern!r}", interval=0)
+        except WaitTimeout as exc:
+            raise AssertionError(f"{exc}; output:\n{''.join(self.output)}") from None
 
     def child_pids(self) -> dict[str, int]:
         return {
@@ -170,11 +172,13 @@ def test_make_run_without_host_shows_the_backend_alone(
 
     assert set(stack.child_pids()) == {"backend"}
     assert status["url"] == f"http://127.0.0.1:{host_port}"
-    deadline = time.monotonic() + 30
-    while status["last_health"] is None or status["last_health"]["ok"]:
-        assert time.monotonic() < deadline, status
-        time.sleep(0.5)
+
+    def failed_health_check() -> dict[str, Any] | None:
         status = httpx.get(f"http://127.0.0.1:{backend_port}/api/training-host/status").json()
+        health = status["last_health"]
+        return status if health is not None and not health["ok"] else None
+
+    status = wait_until(failed_health_check, 30, "a failed health check", interval=0.5)
     assert status["last_health"]["ok"] is False
     stack.process.send_signal(signal.SIGTERM)
     assert stack.process.wait(timeout=120) == 0

@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import subprocess
 import sys
-import threading
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
 from training_host import service_install
 from training_host.service_install import ServiceSpec
+
+from tests.fixtures.servers import run_service
 
 
 def unit_settings(text: str) -> dict[str, str]:
@@ -29,7 +28,7 @@ def unit_settings(text: str) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_rendered_unit_start_command_serves_health(
-    tmp_path: Path, repo_root: Path, free_port: int, local_stack: ModuleType
+    tmp_path: Path, repo_root: Path, free_port: int
 ) -> None:
     env_file = tmp_path / "training_host.env"
     env_file.write_text(
@@ -56,19 +55,14 @@ def test_rendered_unit_start_command_serves_health(
     environment.update(dict([unit["Environment"].split("=", 1)]))
     environment.update(service_install.read_env_file(Path(unit["EnvironmentFile"].lstrip("-"))))
 
-    process = subprocess.Popen(
+    # run_service stops it as systemd does (KillSignal=SIGTERM to the main process).
+    with run_service(
         shlex.split(unit["ExecStart"]),
-        cwd=unit["WorkingDirectory"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        url = f"http://127.0.0.1:{free_port}/health"
-        local_stack.wait_for_health("unit", process, url, 120.0, threading.Event())
-        assert httpx.get(url, timeout=5).status_code == 200
-    finally:
-        # What systemd does on stop (KillSignal=SIGTERM to the main process).
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
-    assert process.returncode in (0, -signal.SIGTERM), stderr.decode(errors="replace")[-2000:]
+        free_port,
+        environment,
+        tmp_path / "unit.log",
+        cwd=Path(unit["WorkingDirectory"]),
+        startup_timeout=120.0,
+    ) as service:
+        assert httpx.get(f"{service.url}/health", timeout=5).status_code == 200
+    assert service.process.returncode in (0, -signal.SIGTERM), service.log_tail()

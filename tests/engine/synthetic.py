@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from training_engine.dataset import NormalizationStats, PreparedDataset
+from training_engine.dataset import NormalizationStats, PreparedDataset, dataset_from_windows
 from training_engine.strategy import StrategyConfig, parse_strategy
 
 
@@ -14,24 +14,18 @@ def make_dataset(
 ) -> PreparedDataset:
     """Windows whose class follows the sign of the last bar's first feature (learnable)."""
     rng = np.random.default_rng(0)
-    parts: list[np.ndarray] = []
+    parts: list[tuple[np.ndarray, np.ndarray]] = []
     for n in (n_train, n_val, n_test):
         x = rng.normal(size=(n, lookback, n_features)).astype(np.float32)
         signal = x[:, -1, 0]
         y = np.where(signal > 0.4, 0, np.where(signal < -0.4, 2, 1)).astype(np.int64)
-        parts += [x, y]
-    return PreparedDataset(
-        x_train=parts[0],
-        y_train=parts[1],
-        x_val=parts[2],
-        y_val=parts[3],
-        x_test=parts[4],
-        y_test=parts[5],
+        parts.append((x, y))
+    return dataset_from_windows(
+        parts,
         feature_names=[f"f{i}" for i in range(n_features)],
         normalization=NormalizationStats(
             mean=np.zeros(n_features, dtype=np.float32), std=np.ones(n_features, dtype=np.float32)
         ),
-        lookback=lookback,
         symbols=("AAPL",),
         base_timeframe="1h",
     )

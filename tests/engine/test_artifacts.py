@@ -21,6 +21,7 @@ from training_engine.job import TrainingJob, TrainingResult
 from training_engine.models import batched_logits
 from training_engine.strategy import load_strategy, with_overrides
 from training_engine.trainer import FitOutcome, fit, train
+from training_engine.windows import gather_windows
 
 from tests.engine.artifact_golden import (
     GOLDEN_ARTIFACT,
@@ -73,7 +74,7 @@ def test_loaded_model_predicts_from_raw_windows_like_the_in_memory_model(
 ) -> None:
     path = _save(trained, tmp_path)
     loaded = load_trained_model(path)
-    x_normalised = make_dataset().x_test
+    x_normalised = gather_windows(make_dataset(), "test")
     x_raw = x_normalised * NORMALIZATION.std + NORMALIZATION.mean
     expected = torch.softmax(batched_logits(trained.model, torch.from_numpy(x_normalised)), 1)
 
@@ -160,4 +161,4 @@ def test_multi_symbol_model_directory_joins_symbols_with_dashes(
     assert path == tmp_path / "synthetic" / "AAPL-MSFT_4h_v1"
     loaded = load_trained_model(path)
     assert loaded.normalization is None
-    assert loaded.predict(data.x_test[:5]).shape == (5,)
+    assert loaded.predict(gather_windows(data, "test")[:5]).shape == (5,)

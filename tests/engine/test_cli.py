@@ -6,13 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from training_engine.checkpoint import load_checkpoint
 from training_engine.cli import EXIT_BAD_INPUT, main
+
+from tests.fixtures.waiting import wait_until
 
 
 def test_help_explains_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,9 +181,8 @@ def test_ctrl_c_cancels_gracefully_with_a_checkpoint_and_exit_130(
         text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # the first epoch's checkpoint shows the loop is running
+    # The first epoch's checkpoint shows the loop is running.
+    wait_until(lambda: checkpoint.exists() or process.poll() is not None, 120, "a checkpoint")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=120)
 

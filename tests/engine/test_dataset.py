@@ -19,6 +19,7 @@ from training_engine.dataset import (
 from training_engine.errors import DataValidationError
 from training_engine.sample_data import write_sample_data
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy
+from training_engine.windows import gather_windows
 
 
 def _strategy(**overrides: object) -> StrategyConfig:
@@ -51,9 +52,9 @@ def test_prepared_dataset_has_the_promised_types_and_shapes(sample_data_dir: Pat
     data = prepare_dataset(_strategy(), sample_data_dir)
     n_features = len(data.feature_names)
     for x, y in (
-        (data.x_train, data.y_train),
-        (data.x_val, data.y_val),
-        (data.x_test, data.y_test),
+        (gather_windows(data, "train"), data.y_train),
+        (gather_windows(data, "val"), data.y_val),
+        (gather_windows(data, "test"), data.y_test),
     ):
         assert x.dtype == np.float32 and y.dtype == np.int64
         assert x.shape[1:] == (4, n_features) and len(x) == len(y) > 0
@@ -63,7 +64,7 @@ def test_prepared_dataset_has_the_promised_types_and_shapes(sample_data_dir: Pat
     assert data.feature_names[0] == "1h_rsi_14" and "4h_roc_10" in data.feature_names
     assert data.normalization is not None
     # train part standardised by its own statistics
-    assert np.allclose(data.x_train[:, -1].mean(axis=0), 0.0, atol=0.05)
+    assert np.allclose(gather_windows(data, "train")[:, -1].mean(axis=0), 0.0, atol=0.05)
 
 
 def test_split_is_temporal_per_symbol_and_windows_never_hold_two_parts(
@@ -84,7 +85,7 @@ def test_split_is_temporal_per_symbol_and_windows_never_hold_two_parts(
             assert bars_between - (lookback - 1) > 0
             assert earlier.labels_end is not None
             assert earlier.labels_end < later.first_bar - pd.Timedelta(hours=lookback - 1)
-    assert len(data.x_train) == sum(r.samples for r in data.splits if r.part == "train")
+    assert len(data.train_ends) == sum(r.samples for r in data.splits if r.part == "train")
     train, validation, test = (
         sum(r.samples for r in data.splits if r.part == p) for p in ("train", "validation", "test")
     )
@@ -124,8 +125,8 @@ def test_future_prices_change_no_train_feature_and_no_normalisation_statistic(
     assert original.normalization is not None and changed.normalization is not None
     assert np.array_equal(original.normalization.mean, changed.normalization.mean)
     assert np.array_equal(original.normalization.std, changed.normalization.std)
-    assert np.array_equal(original.x_train, changed.x_train)
-    assert not np.array_equal(original.x_test, changed.x_test)
+    assert np.array_equal(gather_windows(original, "train"), gather_windows(changed, "train"))
+    assert not np.array_equal(gather_windows(original, "test"), gather_windows(changed, "test"))
 
 
 def test_normalisation_is_fitted_on_the_rows_of_train_windows_only(sample_data_dir: Path) -> None:
@@ -137,15 +138,16 @@ def test_normalisation_is_fitted_on_the_rows_of_train_windows_only(sample_data_d
     assert raw.normalization is None and scaled.normalization is not None
     rows, start = [], 0
     for part in (r for r in raw.splits if r.part == "train"):
-        windows = raw.x_train[start : start + part.samples]
+        windows = gather_windows(raw, "train")[start : start + part.samples]
         rows += [windows[0, :-1], windows[:, -1]]  # each train feature row once
         start += part.samples
     expected = NormalizationStats.fit(np.concatenate(rows))
     assert np.allclose(scaled.normalization.mean, expected.mean, rtol=1e-5, atol=1e-6)
     assert np.allclose(scaled.normalization.std, expected.std, rtol=1e-5, atol=1e-6)
-    with_test = NormalizationStats.fit(np.concatenate([*rows, raw.x_test[:, -1]]))
+    raw_test = gather_windows(raw, "test")
+    with_test = NormalizationStats.fit(np.concatenate([*rows, raw_test[:, -1]]))
     assert not np.allclose(scaled.normalization.mean, with_test.mean, rtol=1e-3)
-    assert np.allclose(scaled.x_test, scaled.normalization.apply(raw.x_test))
+    assert np.allclose(gather_windows(scaled, "test"), scaled.normalization.apply(raw_test))
 
 
 def test_normalization_stats_round_trip_and_constant_features_get_std_one() -> None:
@@ -202,7 +204,7 @@ def test_multi_symbol_parts_are_each_symbols_own_parts_in_symbol_order(
 
     both, aapl, msft = prepared(["AAPL", "MSFT"]), prepared(["AAPL"]), prepared(["MSFT"])
     for part in ("train", "val", "test"):
-        expected_x = np.concatenate([getattr(aapl, f"x_{part}"), getattr(msft, f"x_{part}")])
+        expected_x = np.concatenate([gather_windows(aapl, part), gather_windows(msft, part)])
         expected_y = np.concatenate([getattr(aapl, f"y_{part}"), getattr(msft, f"y_{part}")])
-        assert np.array_equal(getattr(both, f"x_{part}"), expected_x)
+        assert np.array_equal(gather_windows(both, part), expected_x)
         assert np.array_equal(getattr(both, f"y_{part}"), expected_y)

@@ -19,6 +19,7 @@ from training_engine.data import load_ohlcv
 from training_engine.dataset import PreparedDataset, prepare_dataset
 from training_engine.labels import label_bars
 from training_engine.strategy import StrategyConfig, parse_strategy
+from training_engine.windows import gather_windows
 
 LABELS: dict[str, dict[str, Any]] = {
     "zigzag": {"source": "zigzag", "zigzag_threshold": 0.02, "label_lookahead": 20},
@@ -66,8 +67,8 @@ def _scramble_after(data_dir: Path, end: pd.Timestamp, level: float) -> None:
 
 def _part(data: PreparedDataset, name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "train":
-        return data.x_train, data.y_train
-    return data.x_val, data.y_val
+        return gather_windows(data, "train"), data.y_train
+    return gather_windows(data, "val"), data.y_val
 
 
 @pytest.mark.parametrize("source", sorted(LABELS))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,6 +13,7 @@ from training_host.config import Settings
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app
+from tests.fixtures.waiting import wait_until
 
 # The issue's example body, kept small: the default strategy, one symbol, two epochs.
 QUICK_BODY: dict[str, Any] = {"symbol": "AAPL", "timeframe": "1h", "config": {"epochs": 2}}
@@ -65,30 +65,33 @@ def wait_for_status(
     on_poll: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Poll ``/trainings/{id}/status`` until its status is in ``statuses``."""
-    deadline = time.monotonic() + timeout
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    last: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | None:
         response = client.get(f"/trainings/{training_id}/status")
         assert response.status_code == 200, response.text
-        body = response.json()
+        body: dict[str, Any] = response.json()
+        last.update(body)
         if on_poll is not None:
             on_poll(body)
         if body["status"] in statuses:
             return body
         if body["status"] in FINAL:
             pytest.fail(f"training ended as {body['status']} (wanted {statuses}): {body['error']}")
-        time.sleep(0.1)
-    pytest.fail(f"training {training_id} still {body.get('status')} after {timeout}s: {body}")
+        return None
+
+    return wait_until(
+        reached, timeout, lambda: f"training {training_id} in {statuses} (last: {last})", 0.1
+    )
 
 
 def wait_for_progress(
     client: httpx.Client, training_id: str, epochs: int, timeout: float = 120.0
 ) -> dict[str, Any]:
     """Poll until the training runs and has finished ``epochs`` epochs (so it checkpointed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
         body = wait_for_status(client, training_id, {"running"}, timeout)
-        if body["progress"]["epoch"] >= epochs:
-            return body
-        time.sleep(0.1)
-    pytest.fail(f"training {training_id} did not reach epoch {epochs} within {timeout}s")
+        return body if body["progress"]["epoch"] >= epochs else None
+
+    return wait_until(reached, timeout, f"training {training_id} at epoch {epochs}", 0.1)

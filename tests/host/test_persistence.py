@@ -10,31 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.databases import on_both_databases
 from tests.fixtures.servers import run_host_service
 from tests.host.conftest import QUICK_BODY, wait_for_progress, wait_for_status
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, on_both_databases]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """TRAINING_HOST_DATABASE_URL for each backend (SQLite file, or the test PostgreSQL)."""
-    if request.param == "sqlite":
-        return {"TRAINING_HOST_DATABASE_URL": f"sqlite:///{tmp_path / 'sessions.db'}"}
-    request.applymarker(pytest.mark.postgres)
-    url: str = request.getfixturevalue("postgres_url")
-    # Each test gets clean tables: the session-scoped database is shared.
-    _drop_all_tables(url)
-    return {"TRAINING_HOST_DATABASE_URL": url}
-
-
-def _drop_all_tables(url: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
+@pytest.fixture
+def database_env(database_url: str) -> dict[str, str]:
+    """TRAINING_HOST_DATABASE_URL of this test's database (SQLite file, or PostgreSQL)."""
+    return {"TRAINING_HOST_DATABASE_URL": database_url}
 
 
 def test_training_completes_and_survives_restart(

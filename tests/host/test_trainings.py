@@ -141,7 +141,8 @@ def test_ktrdr_routes_start_poll_list_and_delete(client: httpx.Client) -> None:
 
 
 def test_health_gpu_and_metrics_answer_on_cpu_host(client: httpx.Client) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+    health = client.get("/health").json()
+    assert (health["status"], health["healthy"], health["worker_status"]) == ("ok", True, "idle")
     detailed = client.get("/health/detailed").json()
     assert detailed["database_reachable"] is True
     assert detailed["active_sessions"] == 0

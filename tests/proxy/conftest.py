@@ -9,8 +9,7 @@ the real host service process (``host_service`` fixture).
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from training_sessions.contract import TrainingPerformance, TrainingProgress, Tr
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app
+from tests.fixtures.waiting import wait_until
 
 SMALL_TRAINING = {"strategy": "momentum_mlp", "config": {"epochs": 2}}
 
@@ -160,17 +160,6 @@ def scripted_backend(
         yield client
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"{what} not reached within {timeout}s")
-
-
 def wait_for_status(
     client: httpx.Client, training_id: str, statuses: set[str], timeout: float = 120.0
 ) -> dict[str, Any]:
@@ -184,5 +173,4 @@ def wait_for_status(
             pytest.fail(f"training {training_id} failed: {body.get('error')}")
         return body if body["status"] in statuses else None
 
-    result: dict[str, Any] = wait_until(reached, timeout, f"{training_id} in {statuses}")
-    return result
+    return wait_until(reached, timeout, f"{training_id} in {statuses}")

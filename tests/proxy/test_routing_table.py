@@ -1,27 +1,35 @@
-"""The routing table on SQLite and on a real PostgreSQL server: it survives a restart."""
+"""The routing table on SQLite and on a real PostgreSQL server: it survives a restart, and its
+schema comes from its own Alembic migrations."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
-from backend_proxy.routing_table import RoutedTrainingRow, RoutingTable
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
+import sqlalchemy as sa
+from backend_proxy.routing_table import VERSION_TABLE, Base, RoutingTable
+from training_sessions.schema_migrations import SchemaMismatchError
+from training_sessions.store import VERSION_TABLE as SESSIONS_VERSION_TABLE
+from training_sessions.store import SessionStore
+
+from tests.fixtures.databases import on_both_databases
+
+pytestmark = on_both_databases
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'routes.sqlite3'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    table = RoutingTable(url)  # the server is shared by the session: start from an empty table
-    with Session(table._engine) as session, session.begin():
-        session.execute(delete(RoutedTrainingRow))
-    table.close()
-    yield url
+def _versions(database_url: str) -> dict[str, str]:
+    """The revision recorded in each version table of the database."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            tables = set(sa.inspect(connection).get_table_names())
+            return {
+                table: connection.execute(sa.text(f"SELECT version_num FROM {table}")).scalar_one()
+                for table in (VERSION_TABLE, SESSIONS_VERSION_TABLE)
+                if table in tables
+            }
+    finally:
+        engine.dispose()
 
 
 def test_routes_survive_a_restart_with_last_state_and_pending_stop(database_url: str) -> None:
@@ -86,3 +94,66 @@ def test_list_is_newest_first_filtered_by_last_status_and_paginated(database_url
     assert [route.training_id for route in page] == ["t2", "t1"]
     assert total == 4
     assert after_delete == 3
+
+
+def test_new_database_gets_the_table_from_migrations(database_url: str) -> None:
+    table = RoutingTable(database_url)
+    table.add("t1", "local", fallback_reason="disabled", confirmed=True, last_state={})
+    table.close()
+
+    assert _versions(database_url) == {VERSION_TABLE: "0001"}
+    reopened = RoutingTable(database_url)  # a second start migrates nothing
+    assert reopened.get("t1") is not None
+    reopened.close()
+
+
+def test_shares_a_database_with_the_session_runtime(database_url: str) -> None:
+    store = SessionStore(database_url)
+    store.migrate()
+    store.dispose()
+    RoutingTable(database_url).close()
+
+    versions = _versions(database_url)
+
+    assert versions[VERSION_TABLE] == "0001"
+    assert versions[SESSIONS_VERSION_TABLE] == SessionStore.head_revision()
+
+
+def test_table_made_by_create_all_is_adopted_with_its_rows(database_url: str) -> None:
+    engine = sa.create_engine(database_url)
+    Base.metadata.create_all(engine)  # how the proxy made its table before migrations
+    with engine.begin() as connection:
+        connection.execute(
+            Base.metadata.tables["proxy_routed_trainings"].insert(),
+            {
+                "training_id": "old",
+                "routed_to": "host_service",
+                "fallback_reason": None,
+                "confirmed": True,
+                "status": "running",
+                "last_state": {"status": "running"},
+                "stop_pending": True,
+                "created_at": datetime.now(UTC),
+                "updated_at": datetime.now(UTC),
+            },
+        )
+    engine.dispose()
+
+    table = RoutingTable(database_url)
+    pending = [route.training_id for route in table.pending_stops()]
+    table.close()
+
+    assert pending == ["old"]
+    assert _versions(database_url) == {VERSION_TABLE: "0001"}
+
+
+def test_table_with_other_columns_is_refused_naming_them(database_url: str) -> None:
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("CREATE TABLE proxy_routed_trainings (training_id VARCHAR(128), extra INT)")
+        )
+    engine.dispose()
+
+    with pytest.raises(SchemaMismatchError, match=r"missing \['confirmed'.*unexpected \['extra'\]"):
+        RoutingTable(database_url)

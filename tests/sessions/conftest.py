@@ -1,7 +1,7 @@
 """Fixtures for the session runtime tests: real SQLite files, real worker processes.
 
-``database_url`` is the one switch: a module can override it (the PostgreSQL
-tests return ``postgres_url``) and every test below runs against that server.
+``database_url`` (tests/fixtures/databases.py) is the one switch: SQLite, and PostgreSQL
+too for the tests marked ``on_both_databases``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,6 @@ LONG_RUN = {"epochs": 400, "batch_size": 16, "early_stopping": {"enabled": False
 SHORT_RUN = {"epochs": 2}
 RESUMABLE_RUN = {"epochs": 3, "batch_size": 32, "early_stopping": {"enabled": False}}
 FINAL = {"completed", "failed", "cancelled"}
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """An SQLite file in a folder that does not exist yet (the store creates it)."""
-    return f"sqlite:///{tmp_path / 'db' / 'sessions.db'}"
 
 
 @pytest.fixture

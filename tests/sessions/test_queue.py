@@ -21,6 +21,7 @@ from training_sessions.errors import (
 from training_sessions.manager import NullObserver, SessionManager
 from training_sessions.types import TrainingRequest
 
+from tests.fixtures.databases import on_both_databases
 from tests.sessions.conftest import SHORT_RUN, request
 
 
@@ -37,6 +38,7 @@ def test_submit_queues_a_session_with_generated_id(paused_manager: SessionManage
     assert paused_manager.counts() == {"running": 0, "queued": 1}
 
 
+@on_both_databases
 def test_submit_same_id_and_request_returns_existing_session(
     paused_manager: SessionManager,
 ) -> None:
@@ -49,6 +51,7 @@ def test_submit_same_id_and_request_returns_existing_session(
     assert paused_manager.counts()["queued"] == 1
 
 
+@on_both_databases
 def test_submit_same_id_with_other_request_conflicts(paused_manager: SessionManager) -> None:
     paused_manager.submit(request(SHORT_RUN), training_id="run-1")
 
@@ -142,6 +145,7 @@ def test_unknown_id_raises_not_found_everywhere(paused_manager: SessionManager) 
             call("ghost")
 
 
+@on_both_databases
 def test_delete_queued_session_conflicts_then_works_once_stopped(
     paused_manager: SessionManager,
 ) -> None:
@@ -156,6 +160,7 @@ def test_delete_queued_session_conflicts_then_works_once_stopped(
         paused_manager.get(view.training_id)
 
 
+@on_both_databases
 def test_list_is_newest_first_filtered_and_paginated(paused_manager: SessionManager) -> None:
     ids = [paused_manager.submit(request(SHORT_RUN))[0].training_id for _ in range(3)]
     paused_manager.stop(ids[0])
@@ -195,6 +200,7 @@ def test_observer_sees_status_changes_and_queue_length(
     assert recorder.lengths[-2:] == [1, 0]
 
 
+@on_both_databases
 def test_shutdown_refuses_new_sessions_and_interrupts_queued(
     paused_manager: SessionManager,
 ) -> None:

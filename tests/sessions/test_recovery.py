@@ -6,10 +6,10 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,9 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.manager import SessionManager
 from training_sessions.requests import checkpoint_path
-from training_sessions.store import SessionStore
-from training_sessions.types import RuntimeSettings
+from training_sessions.session_job import SessionJob
+from training_sessions.store import SessionRow, SessionStore, utcnow
+from training_sessions.types import RuntimeSettings, SessionStatus
 
+from tests.fixtures.databases import on_both_databases
+from tests.fixtures.waiting import wait_until
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
 
 pytestmark = pytest.mark.slow
@@ -57,23 +60,20 @@ def _assert_same_weights(left: dict[str, torch.Tensor], right: dict[str, torch.T
 
 
 def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.is_file():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
+    wait_until(path.is_file, timeout, f"{path} written")
 
 
 def _wait_for_first_epoch_row(database_url: str, training_id: str, timeout: float = 60.0) -> None:
     """Until the service has stored the first epoch (it writes it just after the checkpoint)."""
     store = SessionStore(database_url)
-    deadline = time.monotonic() + timeout
+
+    def stored() -> bool:
+        with contextlib.suppress(SQLAlchemyError):  # tables not created yet
+            return bool(store.epochs(training_id))
+        return False
+
     try:
-        while True:
-            with contextlib.suppress(SQLAlchemyError):  # tables not created yet
-                if store.epochs(training_id):
-                    return
-            assert time.monotonic() < deadline, "the first epoch was never stored"
-            time.sleep(0.02)
+        wait_until(stored, timeout, "the first epoch stored", interval=0.02)
     finally:
         store.dispose()
 
@@ -132,19 +132,17 @@ def test_shutdown_interrupts_running_session_and_start_resumes_it(
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
-def test_killed_service_session_resumes_on_next_start_with_same_weights(
-    runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
-    uninterrupted_weights: dict[str, torch.Tensor],
+def _kill_service_after_first_epoch(
+    settings: RuntimeSettings, training_id: str, mid_run: Callable[[], None] = lambda: None
 ) -> None:
-    settings = {
-        key: str(value) if isinstance(value, Path) else value
-        for key, value in dataclasses.asdict(runtime_settings).items()
-    }
+    """Run the service in its own process, call ``mid_run`` once it has checkpointed, kill -9."""
     config = {
-        "settings": settings,
+        "settings": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(settings).items()
+        },
         "request": request(RESUMABLE_RUN).to_dict(),
-        "training_id": "k9",
+        "training_id": training_id,
     }
     service = subprocess.Popen(
         [sys.executable, "-c", SERVICE, json.dumps(config)],
@@ -152,11 +150,21 @@ def test_killed_service_session_resumes_on_next_start_with_same_weights(
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     try:
-        _wait_for_file(checkpoint_path(runtime_settings, "k9"))
-        _wait_for_first_epoch_row(runtime_settings.database_url, "k9")
+        _wait_for_file(checkpoint_path(settings, training_id))
+        _wait_for_first_epoch_row(settings.database_url, training_id)
+        mid_run()
     finally:
         os.killpg(service.pid, signal.SIGKILL)  # kill -9 of the service and its worker
         service.wait()
+
+
+@on_both_databases
+def test_killed_service_session_resumes_on_next_start_with_same_weights(
+    runtime_settings: RuntimeSettings,
+    make_manager: Callable[..., SessionManager],
+    uninterrupted_weights: dict[str, torch.Tensor],
+) -> None:
+    _kill_service_after_first_epoch(runtime_settings, "k9")
     store = SessionStore(runtime_settings.database_url)
     killed = store.get("k9")
     epochs_before = store.epochs("k9")
@@ -176,6 +184,102 @@ def test_killed_service_session_resumes_on_next_start_with_same_weights(
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
+@pytest.fixture
+def own_strategies(tmp_path: Path, strategies_dir: Path) -> Path:
+    """A copy of the shipped strategies that a test may edit or delete."""
+    return Path(shutil.copytree(strategies_dir, tmp_path / "strategies"))
+
+
+def _edit_strategy(path: Path) -> None:
+    """A different network and learning rate: resolved again, the checkpoint would not fit."""
+    text = path.read_text()
+    assert "hidden_layers: [32, 16]" in text and "learning_rate: 0.003" in text
+    path.write_text(
+        text.replace("hidden_layers: [32, 16]", "hidden_layers: [8]").replace(
+            "learning_rate: 0.003", "learning_rate: 0.05"
+        )
+    )
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_strategy_file_changed_mid_run_then_kill_9_resumes_what_was_submitted(
+    runtime_settings: RuntimeSettings,
+    make_manager: Callable[..., SessionManager],
+    uninterrupted_weights: dict[str, torch.Tensor],
+    own_strategies: Path,
+    change: str,
+) -> None:
+    settings = dataclasses.replace(runtime_settings, strategies_dir=own_strategies)
+    strategy_file = own_strategies / "momentum_mlp.yaml"
+
+    def change_strategy_file() -> None:
+        if change == "edit":
+            _edit_strategy(strategy_file)
+        else:
+            strategy_file.unlink()
+
+    _kill_service_after_first_epoch(settings, "changed", change_strategy_file)
+    manager = make_manager(strategies_dir=own_strategies)
+    done = manager.wait_for("changed", FINAL, 300)
+
+    assert done.status == "completed", done.error
+    assert done.resume_count == 1
+    assert [row["epoch"] for row in manager.performance("changed").history] == [1, 2, 3]
+    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+
+
+def test_queued_session_trains_what_was_submitted_after_its_file_changes(
+    make_manager: Callable[..., SessionManager],
+    uninterrupted_weights: dict[str, torch.Tensor],
+    own_strategies: Path,
+) -> None:
+    waiting = make_manager(strategies_dir=own_strategies, max_concurrent_jobs=0)
+    view, _ = waiting.submit(request(RESUMABLE_RUN))
+    _edit_strategy(own_strategies / "momentum_mlp.yaml")
+    waiting.shutdown(grace_seconds=5.0)
+
+    manager = make_manager(strategies_dir=own_strategies)
+    done = manager.wait_for(view.training_id, FINAL, 300)
+
+    assert done.status == "completed", done.error
+    assert done.resume_count == 0
+    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+
+
+@on_both_databases
+def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
+    runtime_settings: RuntimeSettings,
+    make_manager: Callable[..., SessionManager],
+    uninterrupted_weights: dict[str, torch.Tensor],
+) -> None:
+    store = SessionStore(runtime_settings.database_url)
+    store.migrate("0001")  # the schema before the job column
+    sessions = SessionRow.__table__
+    with store.engine.begin() as connection:
+        # Only the columns of revision 0001: the row an older runtime wrote.
+        connection.execute(
+            sessions.insert().values(
+                id="old",
+                request=request(RESUMABLE_RUN).to_dict(),
+                fingerprint="f",
+                status="queued",
+                created_at=utcnow(),
+            )
+        )
+    store.dispose()
+
+    manager = make_manager()
+    done = manager.wait_for("old", FINAL, 300)
+    reopened = SessionStore(runtime_settings.database_url)
+    row = reopened.get("old")
+    reopened.dispose()
+
+    assert done.status == "completed", done.error
+    assert row is not None and row.job is not None
+    assert SessionJob.from_dict(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
+    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+
+
 def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(
     runtime_settings: RuntimeSettings,
     make_manager: Callable[..., SessionManager],
@@ -184,7 +288,7 @@ def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(
     view, _ = first.submit(request(RESUMABLE_RUN))
     store = SessionStore(runtime_settings.database_url)
     # As a kill -9 leaves it: running in the database, no process anywhere.
-    store.update(view.training_id, status="running")
+    assert store.move(view.training_id, SessionStatus.QUEUED, SessionStatus.RUNNING)
     store.dispose()
 
     second = make_manager(resume_interrupted=False)

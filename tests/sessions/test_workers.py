@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +12,8 @@ import pytest
 from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.manager import SessionManager
 
+from tests.fixtures.databases import on_both_databases
+from tests.fixtures.waiting import wait_until
 from tests.sessions.conftest import FINAL, LONG_RUN, SHORT_RUN, request
 
 pytestmark = pytest.mark.slow
@@ -27,12 +28,10 @@ def _worker_pid(training_id: str) -> int:
 
 def _wait_for_progress(manager: SessionManager, training_id: str, timeout: float = 120.0) -> None:
     """Until the worker has reported at least one batch (the engine is in its loop)."""
-    deadline = time.monotonic() + timeout
-    while manager.get(training_id).progress.total_batches == 0:
-        assert time.monotonic() < deadline, "no progress reported"
-        time.sleep(0.05)
+    wait_until(lambda: manager.get(training_id).progress.total_batches, timeout, "progress")
 
 
+@on_both_databases
 def test_sessions_run_to_completed_one_at_a_time_in_order(manager: SessionManager) -> None:
     first, _ = manager.submit(request(SHORT_RUN))
     second, _ = manager.submit(request(SHORT_RUN))

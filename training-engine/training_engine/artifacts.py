@@ -84,7 +84,7 @@ def save_model_artifact(
         "feature_names": list(data.feature_names),
         "normalization": data.normalization.to_dict() if data.normalization is not None else None,
         "model_config": strategy.model.model_dump(mode="json"),
-        "n_features": int(data.x_train.shape[2]),
+        "n_features": data.n_features,
         "lookback": data.lookback,
         "class_names": list(data.class_names),
         "history": [asdict(m) for m in result.history],

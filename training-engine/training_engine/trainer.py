@@ -6,9 +6,10 @@
 end of the epoch: validation, schedule, early stopping, checkpoint), evaluation.
 
 Batches are index slices of a per-epoch permutation drawn from a generator seeded
-by (seed, epoch), over tensors moved to the device once: no DataLoader. Together
-with the RNG states saved in every checkpoint (:class:`RunState`), this lets a run
-stopped at any batch resume to bit-identical weights on the CPU.
+by (seed, epoch); the feature rows are moved to the device once and each batch's
+windows gathered there (``training_engine.windows``): no DataLoader. Together with
+the RNG states saved in every checkpoint (:class:`RunState`), this lets a run stopped
+at any batch resume to bit-identical weights on the CPU.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
+from training_engine.windows import WindowedRows, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +67,11 @@ class _Setup:
     device: torch.device
     forward: Callable[[torch.Tensor], torch.Tensor]  # the model, compiled when asked
     amp_dtype: torch.dtype | None
-    x_train: torch.Tensor
+    x_train: WindowedRows  # indexes like [samples, lookback, features]; gathered per batch
     y_train: torch.Tensor
-    x_val: torch.Tensor
+    x_val: WindowedRows
     y_val: torch.Tensor
+    x_test: WindowedRows
     w_train: torch.Tensor | None  # per-sample loss weights, or None
     loss: LossFunction
     regression: bool
@@ -77,6 +80,17 @@ class _Setup:
     @property
     def n_samples(self) -> int:
         return int(self.x_train.shape[0])
+
+
+def prepare_job_data(job: TrainingJob) -> PreparedDataset:
+    """The job's dataset, over the file's date range unless the job gives one."""
+    strategy = job.strategy
+    return prepare_dataset(
+        strategy,
+        job.data_dir,
+        job.start_date or strategy.start_date,
+        job.end_date or strategy.end_date,
+    )
 
 
 def train(
@@ -106,13 +120,7 @@ def train(
     # A stop that arrives while the worker is still starting up needs no batch at all.
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
-    strategy = job.strategy  # the file's date range unless the job gives one
-    data = prepare_dataset(
-        strategy,
-        job.data_dir,
-        job.start_date or strategy.start_date,
-        job.end_date or strategy.end_date,
-    )
+    data = prepare_job_data(job)
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
     outcome = fit(
@@ -232,17 +240,16 @@ def _setup(
     """Seed, build the model, move the data to the device, build optimizer and schedule."""
     settings = strategy.training
     _seed_everything(settings.seed)
-    n_samples, lookback, n_features = (int(s) for s in data.x_train.shape)
+    n_samples, lookback, n_features = len(data.train_ends), data.lookback, data.n_features
     n_classes = len(data.class_names)
     model = build_model(strategy.model, n_features, lookback, n_classes or 1).to(device)
-    x_train, y_train = _to_device(data.x_train, data.y_train, device)
-    x_val, y_val = _to_device(data.x_val, data.y_val, device)
+    on_device = to_device(data, device)  # the rows once; windows are gathered per batch
+    x_train, y_train = on_device.x_train, on_device.y_train
     class_weights = (
         torch.from_numpy(inverse_frequency_weights(data.y_train, n_classes)).to(device)
         if n_classes
         else None
     )
-    w_train = None if data.w_train is None else torch.from_numpy(data.w_train).to(device)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
@@ -265,9 +272,10 @@ def _setup(
         amp_dtype=amp_dtype,
         x_train=x_train,
         y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        w_train=w_train,
+        x_val=on_device.x_val,
+        y_val=on_device.y_val,
+        x_test=on_device.x_test,
+        w_train=on_device.w_train,
         loss=build_loss(settings, class_weights, regression=data.is_regression),
         regression=data.is_regression,
         n_batches=n_batches,
@@ -344,7 +352,7 @@ def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: Train
         logger.info(
             "restored the weights of the best epoch (val loss %.4f)", run.early_stopping.best_loss
         )
-    outputs = _predict(run.model, data.x_test, setup.device, setup.amp_dtype)
+    outputs = _predict(run.model, setup.x_test, setup.amp_dtype)
     if setup.regression:
         result.test_metrics = regression_report(data.y_test, outputs[:, 0])
         result.baseline_metrics = mean_baseline_report(data.y_train, data.y_test)
@@ -368,18 +376,28 @@ def _last(run: RunState) -> EpochMetrics | None:
 
 
 def _check_data(data: PreparedDataset) -> None:
+    if data.rows.ndim != 2:
+        raise DataError(f"rows must be [rows, features], got shape {data.rows.shape}")
     for part in ("train", "val", "test"):
-        x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
-        if x.ndim != 3:
-            raise DataError(f"x_{part} must be [samples, lookback, features], got shape {x.shape}")
-        if len(x) != len(y):
-            raise DataError(f"x_{part} has {len(x)} samples but y_{part} has {len(y)}")
-        if len(x) == 0:
+        ends, y = getattr(data, f"{part}_ends"), getattr(data, f"y_{part}")
+        if ends.ndim != 1:
+            raise DataError(f"{part}_ends must be one row index per sample, got {ends.shape}")
+        if len(ends) != len(y):
+            raise DataError(f"the {part} part has {len(ends)} windows but {len(y)} labels")
+        if len(ends) == 0:
             raise DataError(
                 f"the {part} part is empty: use more data or a different data_split/date range"
             )
-        if x.shape[1:] != data.x_train.shape[1:]:
-            raise DataError(f"x_{part} windows {x.shape[1:]} differ from x_train's")
+        if ends.min() < data.lookback - 1 or ends.max() >= len(data.rows):
+            raise DataError(
+                f"{part}_ends must lie in [{data.lookback - 1}, {len(data.rows) - 1}] "
+                f"(a window of {data.lookback} rows ends there)"
+            )
+    if data.w_train is not None and data.w_train.shape != data.y_train.shape:
+        raise DataError(
+            f"w_train must hold one weight per train sample: {data.w_train.shape} "
+            f"for {data.y_train.shape} labels"
+        )
 
 
 def _seed_everything(seed: int) -> None:
@@ -401,15 +419,6 @@ def _deterministic_mode(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
-
-
-def _to_device(
-    x: np.ndarray, y: np.ndarray, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    x_tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    y_type = np.float32 if np.issubdtype(np.asarray(y).dtype, np.floating) else np.int64
-    y_tensor = torch.from_numpy(np.ascontiguousarray(y, dtype=y_type)).to(device)
-    return x_tensor, y_tensor
 
 
 def _autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -444,9 +453,10 @@ def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[st
     config.pop("ignored_keys", None)
     for key in ("device", "compile"):
         config["training"].pop(key, None)
+    windows = [data.lookback, data.n_features]
     config["data"] = {
-        "x_train": list(data.x_train.shape),
-        "x_val": list(data.x_val.shape),
+        "x_train": [len(data.train_ends), *windows],
+        "x_val": [len(data.val_ends), *windows],
         "feature_names": list(data.feature_names),
     }
     return config
@@ -501,7 +511,7 @@ def _optimizer_step(
 
 
 def _validate(
-    setup: _Setup, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+    setup: _Setup, model: nn.Module, x: WindowedRows, y: torch.Tensor
 ) -> tuple[float, float]:
     """Validation loss and accuracy (directional for a regression target); eval mode."""
     with _autocast(x.device, setup.amp_dtype):
@@ -514,12 +524,9 @@ def _validate(
     return float(loss.item()), float(accuracy.item())
 
 
-def _predict(
-    model: nn.Module, x: np.ndarray, device: torch.device, amp_dtype: torch.dtype | None
-) -> np.ndarray:
-    x_tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    with _autocast(device, amp_dtype):
-        outputs = batched_logits(model, x_tensor)
+def _predict(model: nn.Module, x: WindowedRows, amp_dtype: torch.dtype | None) -> np.ndarray:
+    with _autocast(x.device, amp_dtype):
+        outputs = batched_logits(model, x)
     values: np.ndarray = outputs.float().cpu().numpy()
     return values
 

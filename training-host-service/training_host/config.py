@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     default_device: str = "auto"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: str = "info"
+    # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
+    ktrdr_backend_url: str | None = Field(
+        default=None, description="KTRDR backend to register with as a training worker"
+    )
+    ktrdr_worker_id: str | None = Field(
+        default=None, description="worker id; empty: training-host-<8 hex>, new each start"
+    )
+    ktrdr_worker_endpoint_url: str | None = Field(
+        default=None, description="URL the backend reaches this host at; empty: http://host:port"
+    )
+    ktrdr_registration_check_seconds: float = Field(default=10.0, gt=0)
+    ktrdr_routes_without_token: bool = Field(
+        default=False, description="KTRDR's routes answer without the api_token (KTRDR sends none)"
+    )
 
     @classmethod
     def settings_customise_sources(

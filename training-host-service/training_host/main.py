@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -12,10 +14,19 @@ from fastapi import FastAPI
 from training_sessions.manager import SessionManager
 
 from training_host import __version__
-from training_host.api.routes import dashboard, gpu, health, ktrdr_compat, metrics, trainings
+from training_host.api.routes import (
+    dashboard,
+    gpu,
+    health,
+    ktrdr_compat,
+    ktrdr_operations,
+    metrics,
+    trainings,
+)
 from training_host.body_limit import BodySizeLimitMiddleware
 from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
+from training_host.ktrdr.worker_registration import registrar_for
 from training_host.metrics import MetricsMiddleware, ServiceMetrics
 
 logger = logging.getLogger(__name__)
@@ -30,10 +41,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # start() runs migrations and recovery: blocking work kept off the event loop.
     await anyio.to_thread.run_sync(manager.start)
     app.state.manager = manager
+    app.state.ktrdr_registrar = registrar_for(settings, manager)
+    registration = (
+        asyncio.create_task(app.state.ktrdr_registrar.run())
+        if app.state.ktrdr_registrar is not None
+        else None
+    )
     logger.info("training host %s ready on %s:%s", __version__, settings.host, settings.port)
     try:
         yield
     finally:
+        if registration is not None:
+            registration.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await registration
         await anyio.to_thread.run_sync(manager.shutdown, settings.stop_grace_seconds)
 
 
@@ -51,8 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.state.started_at = time.monotonic()
     install_error_handlers(app)
-    for module in (health, trainings, ktrdr_compat, gpu, metrics, dashboard):
+    for module in (health, trainings, ktrdr_compat, ktrdr_operations, gpu, metrics, dashboard):
         app.include_router(module.router)
+    app.include_router(ktrdr_operations.shutdown_router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=app.state.settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -5,6 +5,7 @@
     SessionError                 the session runtime refused a request
     ├── SessionNotFoundError     no session with that id
     ├── SessionConflictError     same id with another request; delete while running
+    │   └── InvalidTransitionError   a status move the transition table forbids
     ├── QueueFullError           workers busy and the queue full
     ├── ShuttingDownError        the runtime is stopping
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
@@ -42,3 +43,7 @@ class ShuttingDownError(SessionError):
 
 class InvalidRequestError(SessionError):
     """A training request names something unusable (unknown strategy, unsafe name, ...)."""
+
+
+class InvalidTransitionError(SessionConflictError):
+    """A status change out of a terminal status, or one the transition table does not allow."""

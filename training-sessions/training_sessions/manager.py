@@ -6,7 +6,8 @@ supervisor thread starts queued sessions when a slot frees up, receives the
 workers' events over pipes, writes progress and per-epoch metrics as they
 happen, notices dead workers and enforces the stop grace period.
 
-Who decides a session's final status::
+Statuses move only as :class:`~training_sessions.types.SessionStatus` allows,
+through :meth:`SessionManager._set_status`; who decides a session's final status::
 
     worker result "completed"                  -> completed
     worker result "cancelled" after stop()     -> cancelled (with checkpoint_path)
@@ -41,6 +42,7 @@ from training_engine.job import TrainingResult
 from training_engine.progress import ProgressEvent
 
 from training_sessions.errors import (
+    InvalidTransitionError,
     QueueFullError,
     SessionConflictError,
     SessionError,
@@ -53,6 +55,7 @@ from training_sessions.requests import (
     resolve_request,
     validate_training_id,
 )
+from training_sessions.session_job import SessionJob
 from training_sessions.store import (
     EpochRecord,
     SessionRow,
@@ -65,12 +68,27 @@ from training_sessions.types import (
     ACTIVE_STATUSES,
     RuntimeSettings,
     SessionPerformance,
+    SessionStatus,
     SessionView,
     TrainingRequest,
 )
-from training_sessions.worker import DEFAULT_TRAINER, WorkerSpec, run_worker
+from training_sessions.worker import (
+    Failure,
+    Progress,
+    Result,
+    WorkerMessage,
+    WorkerSpec,
+    run_worker,
+)
 
 logger = logging.getLogger(__name__)
+
+QUEUED = SessionStatus.QUEUED
+RUNNING = SessionStatus.RUNNING
+COMPLETED = SessionStatus.COMPLETED
+FAILED = SessionStatus.FAILED
+CANCELLED = SessionStatus.CANCELLED
+INTERRUPTED = SessionStatus.INTERRUPTED
 
 SUPERVISOR_TICK_SECONDS = 0.2
 METRIC_NAMES = ("train_loss", "val_loss", "val_accuracy", "learning_rate", "samples_per_second")
@@ -119,19 +137,13 @@ class SessionManager:
     Args:
         settings: where things live and how much runs at once.
         observer: receives status changes, epoch timings and the queue length.
-        trainer: ``module:function`` the workers train with; a seam for tests.
     """
 
     def __init__(
-        self,
-        settings: RuntimeSettings,
-        *,
-        observer: SessionObserver | None = None,
-        trainer: str = DEFAULT_TRAINER,
+        self, settings: RuntimeSettings, *, observer: SessionObserver | None = None
     ) -> None:
         self.settings = settings
         self._observer: SessionObserver = observer or NullObserver()
-        self._trainer = trainer
         self._store = SessionStore(settings.database_url)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.RLock()
@@ -179,8 +191,8 @@ class SessionManager:
             self._shutting_down = True
             for training_id in list(self._queue):
                 row = self._store.get(training_id)
-                if row is not None:
-                    self._set_status(training_id, row.status, "interrupted")
+                if row is not None and row.status == QUEUED:
+                    self._set_status(training_id, QUEUED, INTERRUPTED)
             self._queue.clear()
             self._notify_queue_length()
             for worker in self._running.values():
@@ -217,7 +229,10 @@ class SessionManager:
     def submit(
         self, request: TrainingRequest, training_id: str | None = None
     ) -> tuple[SessionView, bool]:
-        """Validate and queue a training; returns (view, created).
+        """Validate, resolve and queue a training; returns (view, created).
+
+        The job resolved here is stored with the session; launches and resumes
+        train it and never read the strategy files again.
 
         Raises:
             InvalidRequestError, StrategyConfigError, DeviceUnavailableError,
@@ -234,7 +249,7 @@ class SessionManager:
         existing = self._store.get(session_id)
         if existing is not None:
             return self._replay(existing, fingerprint)
-        resolved = resolve_request(self.settings, request)
+        job = resolve_request(self.settings, request)
         with self._lock:
             if self._shutting_down:
                 raise ShuttingDownError("the training service is shutting down")
@@ -245,16 +260,17 @@ class SessionManager:
             row = SessionRow(
                 id=session_id,
                 request=request.to_dict(),
+                job=job.to_dict(),
                 fingerprint=fingerprint,
-                status="queued",
+                status=QUEUED.value,
                 epoch=0,
-                total_epochs=resolved.strategy.training.epochs,
+                total_epochs=job.strategy.training.epochs,
                 batch=0,
                 total_batches=0,
                 percent=0.0,
                 eta_seconds=None,
                 metrics={},
-                device=resolved.device,
+                device=job.device,
                 created_at=utcnow(),
                 resume_count=0,
             )
@@ -267,7 +283,7 @@ class SessionManager:
                     raise
                 return self._replay(existing, fingerprint)
             self._queue.append(session_id)
-            self._notify("on_status", session_id, None, "queued")
+            self._notify("on_status", session_id, None, QUEUED)
             self._notify_queue_length()
         self._wake()
         return to_view(row), True
@@ -307,8 +323,9 @@ class SessionManager:
             if training_id in self._queue:
                 self._queue.remove(training_id)
                 self._notify_queue_length()
-            if row.status in ("queued", "interrupted"):
-                self._set_status(training_id, row.status, "cancelled", finished_at=utcnow())
+            status = SessionStatus(row.status)
+            if status in (QUEUED, INTERRUPTED):
+                self._set_status(training_id, status, CANCELLED, finished_at=utcnow())
                 row = self._row(training_id)
         return to_view(row)
 
@@ -340,6 +357,11 @@ class SessionManager:
             # A worker whose result is recorded may take a moment to exit: not running.
             running = sum(1 for worker in self._running.values() if not worker.final)
             return {"running": running, "queued": len(self._queue)}
+
+    def active_ids(self) -> tuple[str, ...]:
+        """Ids of the sessions running now, oldest first; no database access."""
+        with self._lock:
+            return tuple(w.training_id for w in self._running.values() if not w.final)
 
     def database_reachable(self) -> bool:
         return self._store.ping()
@@ -389,10 +411,24 @@ class SessionManager:
                 f"(max_queue_size {self.settings.max_queue_size}); retry later"
             )
 
-    def _set_status(self, training_id: str, old: str | None, new: str, **values: Any) -> None:
-        self._store.update(training_id, status=new, **values)
-        if old != new:
-            self._notify("on_status", training_id, old, new)
+    def _set_status(
+        self, training_id: str, old: SessionStatus, new: SessionStatus, **values: Any
+    ) -> None:
+        """The one place a session changes status (other columns may change with it).
+
+        Raises:
+            InvalidTransitionError: the transition table forbids ``old -> new`` (a
+                terminal status never changes), or the stored status is no longer ``old``.
+        """
+        if not old.can_move_to(new):
+            raise InvalidTransitionError(f"training {training_id}: {old} -> {new} is not allowed")
+        if not self._store.move(training_id, old, new, **values):
+            row = self._store.get(training_id)
+            now = row.status if row is not None else "deleted"
+            raise InvalidTransitionError(
+                f"training {training_id}: cannot move {old} -> {new}, it is {now}"
+            )
+        self._notify("on_status", training_id, old, new)
 
     def _notify(self, method: str, *args: Any) -> None:
         # A broken metrics hook must never break training.
@@ -418,20 +454,20 @@ class SessionManager:
 
     def _recover(self) -> None:
         """Re-queue what a previous run left queued, running or interrupted, oldest first."""
-        for row in self._store.with_status(("queued", "running", "interrupted")):
-            status = row.status
-            if status == "running":
+        for row in self._store.with_status((QUEUED, RUNNING, INTERRUPTED)):
+            status = SessionStatus(row.status)
+            if status == RUNNING:
                 # Its process died with the previous service (kill -9, reboot).
-                self._set_status(row.id, "running", "interrupted")
-                status = "interrupted"
-            if status == "interrupted":
+                self._set_status(row.id, RUNNING, INTERRUPTED)
+                status = INTERRUPTED
+            if status == INTERRUPTED:
                 if not self.settings.resume_interrupted:
                     continue
                 ran_before = row.started_at is not None
                 self._set_status(
                     row.id,
-                    "interrupted",
-                    "queued",
+                    INTERRUPTED,
+                    QUEUED,
                     resume_count=row.resume_count + (1 if ran_before else 0),
                 )
                 logger.info("resuming interrupted training %s", row.id)
@@ -489,28 +525,26 @@ class SessionManager:
             training_id = self._queue.popleft()
             self._notify_queue_length()
             row = self._store.get(training_id)
-            if row is None or row.status != "queued":
+            if row is None or row.status != QUEUED:
                 continue
             resumed = row.started_at is not None
-            request = TrainingRequest.from_dict(row.request)
             try:
-                # Resolved again: the strategy file or data may have changed since submit.
-                resolved = resolve_request(self.settings, request)
-                job = build_job(self.settings, training_id, request, resolved, resume=resumed)
-            except (EngineError, SessionError) as exc:
+                stored = self._stored_job(row)
+            except (EngineError, SessionError, ValueError, KeyError) as exc:
                 self._set_status(
                     training_id,
-                    "queued",
-                    "failed",
+                    QUEUED,
+                    FAILED,
                     error=f"{type(exc).__name__}: {exc}",
                     finished_at=utcnow(),
                 )
                 continue
+            job = build_job(self.settings, training_id, stored, resume=resumed)
             cancel = self._context.Event()
             receiver, sender = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=run_worker,
-                args=(WorkerSpec(training_id, job, self._trainer), cancel, sender, os.getpid()),
+                args=(WorkerSpec(training_id, job), cancel, sender, os.getpid()),
                 name=f"training-{training_id}",
                 # Daemonic: if the service exits without shutdown(), multiprocessing
                 # terminates the workers (SIGTERM -> checkpoint), to be resumed later.
@@ -528,10 +562,10 @@ class SessionManager:
             )
             self._set_status(
                 training_id,
-                "queued",
-                "running",
+                QUEUED,
+                RUNNING,
                 started_at=row.started_at or utcnow(),
-                device=resolved.device,
+                device=stored.device,
                 error=None,
             )
             logger.info(
@@ -540,6 +574,14 @@ class SessionManager:
                 process.pid,
                 f", resuming from {job.resume_from}" if job.resume_from else "",
             )
+
+    def _stored_job(self, row: SessionRow) -> SessionJob:
+        """The job stored at submit; a row older than migration 0002 resolves it once now."""
+        if row.job is not None:
+            return SessionJob.from_dict(row.job)
+        job = resolve_request(self.settings, TrainingRequest.from_dict(row.request))
+        self._store.update(row.id, job=job.to_dict())
+        return job
 
     def _drain(self, worker: _Worker) -> None:
         """Handle every message the worker has sent so far."""
@@ -558,18 +600,16 @@ class SessionManager:
                 return
             self._handle(worker, message)
 
-    def _handle(self, worker: _Worker, message: tuple[Any, ...]) -> None:
-        kind = message[0]
+    def _handle(self, worker: _Worker, message: WorkerMessage) -> None:
         if worker.final:
             return
-        if kind == "progress":
-            self._record_progress(worker, message[1])
-        elif kind == "result":
-            self._record_result(worker, message[1], message[2])
-        elif kind == "error":
-            self._finish(worker, "failed", error=f"{message[1]}: {message[2]}")
-        else:
-            logger.warning("unknown message %r from training %s", kind, worker.training_id)
+        match message:
+            case Progress(event):
+                self._record_progress(worker, event)
+            case Result(result, cancel_reason):
+                self._record_result(worker, result, cancel_reason)
+            case Failure(error_type, text):
+                self._finish(worker, FAILED, error=f"{error_type}: {text}")
 
     def _record_progress(self, worker: _Worker, event: ProgressEvent) -> None:
         # Never let percent go backwards, e.g. when a resume replays lost batches.
@@ -607,7 +647,7 @@ class SessionManager:
         if result.status == "completed":
             self._finish(
                 worker,
-                "completed",
+                COMPLETED,
                 percent=100.0,
                 eta_seconds=0.0,
                 device=result.device,
@@ -618,14 +658,14 @@ class SessionManager:
             )
             return
         if worker.stop_reason == "stop":
-            self._finish(worker, "cancelled", device=result.device, checkpoint_path=checkpoint)
+            self._finish(worker, CANCELLED, device=result.device, checkpoint_path=checkpoint)
             return
         logger.info(
             "training %s checkpointed (%s); it resumes at the next start",
             worker.training_id,
             cancel_reason or worker.stop_reason,
         )
-        self._finish(worker, "interrupted", device=result.device, checkpoint_path=checkpoint)
+        self._finish(worker, INTERRUPTED, device=result.device, checkpoint_path=checkpoint)
 
     def _reap(self, worker: _Worker) -> None:
         """The worker process has ended: record why if it did not say, and free its slot."""
@@ -637,7 +677,7 @@ class SessionManager:
             if worker.stop_reason == "stop":
                 self._finish(
                     worker,
-                    "cancelled",
+                    CANCELLED,
                     checkpoint_path=checkpoint,
                     error=(
                         f"worker did not stop within {self.settings.stop_grace_seconds:g}s "
@@ -645,7 +685,7 @@ class SessionManager:
                     ),
                 )
             elif worker.stop_reason == "shutdown":
-                self._finish(worker, "interrupted", checkpoint_path=checkpoint)
+                self._finish(worker, INTERRUPTED, checkpoint_path=checkpoint)
             else:
                 detail = (
                     "worker exited without reporting a result"
@@ -653,16 +693,20 @@ class SessionManager:
                     else f"worker exited with code {code}"
                 )
                 logger.error("training %s failed: %s", worker.training_id, detail)
-                self._finish(worker, "failed", error=detail, checkpoint_path=checkpoint)
+                self._finish(worker, FAILED, error=detail, checkpoint_path=checkpoint)
         worker.conn.close()
         self._running.pop(worker.training_id, None)
 
-    def _finish(self, worker: _Worker, status: str, **values: Any) -> None:
+    def _finish(self, worker: _Worker, status: SessionStatus, **values: Any) -> None:
         """Record a final (or interrupted) status once."""
         worker.final = True
-        if status != "interrupted":
+        if status.is_terminal():
             values["finished_at"] = utcnow()
-        self._set_status(worker.training_id, "running", status, **values)
+        try:
+            self._set_status(worker.training_id, RUNNING, status, **values)
+        except InvalidTransitionError:
+            # E.g. another process changed its row: refused, and said so.
+            logger.exception("training %s: result %s not recorded", worker.training_id, status)
 
     def _existing_checkpoint(self, training_id: str) -> str | None:
         path = checkpoint_path(self.settings, training_id)

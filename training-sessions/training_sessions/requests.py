@@ -1,15 +1,15 @@
-"""Turning a client's :class:`TrainingRequest` into a validated :class:`TrainingJob`.
+"""Turning a client's :class:`TrainingRequest` into a validated :class:`SessionJob`.
 
 Everything a request can get wrong is checked here, before a session is
 accepted, so clients hear about it at once (HTTP 422) rather than from a failed
 worker: the strategy name, the strategy itself, the overrides, the device, the
-dates and the data files.
+dates and the data files. This runs once per session: the job is stored and
+every launch or resume trains the stored job (:func:`build_job`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,18 +20,11 @@ from training_engine.job import TrainingJob
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
 
 from training_sessions.errors import InvalidRequestError
+from training_sessions.session_job import SessionJob
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STRATEGY_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedRequest:
-    """A request with every default filled in, ready to train."""
-
-    strategy: StrategyConfig
-    device: str
 
 
 def validate_training_id(training_id: str) -> str:
@@ -110,8 +103,10 @@ def check_data_files(data_dir: Path, strategy: StrategyConfig) -> None:
             find_data_file(data_dir, symbol, timeframe)
 
 
-def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> ResolvedRequest:
-    """Validate a request and fill in its defaults.
+def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> SessionJob:
+    """Validate a request and fill in its defaults: the job the session will train.
+
+    The device is resolved here and pinned in the job, with the seed.
 
     Raises:
         InvalidRequestError: unsafe or unknown strategy name, bad dates.
@@ -145,7 +140,15 @@ def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> Reso
             f"start_date {request.start_date} is after end_date {request.end_date}"
         )
     check_data_files(settings.data_dir, strategy)
-    return ResolvedRequest(strategy=strategy, device=str(device))
+    return SessionJob.build(
+        strategy_name=strategy.name,
+        document=strategy.raw,
+        training={**overrides, "device": str(device), "seed": strategy.training.seed},
+        symbols=strategy.symbols,
+        timeframes=strategy.timeframes,
+        start_date=request.start_date,
+        end_date=request.end_date,
+    )
 
 
 def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
@@ -154,22 +157,19 @@ def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
 
 
 def build_job(
-    settings: RuntimeSettings,
-    training_id: str,
-    request: TrainingRequest,
-    resolved: ResolvedRequest,
-    *,
-    resume: bool,
+    settings: RuntimeSettings, training_id: str, job: SessionJob, *, resume: bool
 ) -> TrainingJob:
-    """The job a worker trains; resumes from the checkpoint when asked and one exists."""
+    """What a worker trains: the stored job, in this runtime's folders.
+
+    Resumes from the session's checkpoint when asked and one exists.
+    """
     checkpoint = checkpoint_path(settings, training_id)
     return TrainingJob(
-        strategy=resolved.strategy,
+        strategy=job.strategy,
         data_dir=settings.data_dir,
         models_dir=settings.models_dir,
         checkpoint_path=checkpoint,
-        start_date=request.start_date,
-        end_date=request.end_date,
+        start_date=job.start_date,
+        end_date=job.end_date,
         resume_from=checkpoint if resume and checkpoint.is_file() else None,
-        run_id=training_id,
     )

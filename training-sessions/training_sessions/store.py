@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     JSON,
     DateTime,
@@ -41,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from training_sessions import schema_migrations
 from training_sessions.types import (
     SessionPerformance,
     SessionProgress,
@@ -96,6 +95,8 @@ class SessionRow(Base):
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The SessionJob resolved at submit (SessionJob.to_dict); None in rows older than 0002.
+    job: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), index=True)
     epoch: Mapped[int] = mapped_column(Integer, default=0)
@@ -190,15 +191,14 @@ class SessionStore:
 
     # ------------------------------------------------------------ lifecycle
 
-    def migrate(self) -> None:
-        """Apply the Alembic migrations up to head (idempotent)."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        # ConfigParser interpolates '%': escape it in URLs with encoded passwords.
-        config.set_main_option("sqlalchemy.url", self.database_url.replace("%", "%%"))
-        with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+    def migrate(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to ``revision`` (idempotent)."""
+        schema_migrations.upgrade(self.engine, MIGRATIONS_DIR, VERSION_TABLE, revision=revision)
+
+    @staticmethod
+    def head_revision() -> str:
+        """The newest migration of the session tables."""
+        return schema_migrations.head_revision(MIGRATIONS_DIR)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
@@ -238,20 +238,36 @@ class SessionStore:
             total = int(session.scalar(count) or 0)
         return rows, total
 
-    def with_status(self, statuses: Iterable[str]) -> list[SessionRow]:
+    def with_status(self, statuses: Iterable[SessionStatus]) -> list[SessionRow]:
         """Sessions in any of ``statuses``, oldest first (the original queue order)."""
         query = (
             select(SessionRow)
-            .where(SessionRow.status.in_(list(statuses)))
+            .where(SessionRow.status.in_([status.value for status in statuses]))
             .order_by(SessionRow.created_at, SessionRow.id)
         )
         with self._sessions() as session:
             return list(session.scalars(query))
 
     def update(self, training_id: str, **values: Any) -> None:
-        """Set columns of one session."""
+        """Set columns of one session other than its status (see :meth:`move`)."""
+        if "status" in values:
+            raise ValueError("statuses change through SessionStore.move only")
         with self._sessions.begin() as session:
             session.execute(update(SessionRow).where(SessionRow.id == training_id).values(**values))
+
+    def move(self, training_id: str, old: SessionStatus, new: SessionStatus, **values: Any) -> bool:
+        """Set the status to ``new`` (and other columns) only if it is still ``old``.
+
+        Returns False when the session is gone or in another status by now.
+        """
+        query = (
+            update(SessionRow)
+            .where(SessionRow.id == training_id, SessionRow.status == old.value)
+            .values(status=new.value, **values)
+        )
+        with self._sessions.begin() as session:
+            moved = session.execute(query).rowcount == 1  # type: ignore[attr-defined]
+        return moved
 
     def delete(self, training_id: str) -> None:
         """Remove a session and its epochs."""
@@ -294,10 +310,9 @@ class SessionStore:
 
 def to_view(row: SessionRow) -> SessionView:
     """The client's view of a stored session."""
-    status: SessionStatus = row.status  # type: ignore[assignment]
     return SessionView(
         training_id=row.id,
-        status=status,
+        status=SessionStatus(row.status),
         request=dict(row.request or {}),
         progress=SessionProgress(
             epoch=row.epoch or 0,
@@ -321,10 +336,9 @@ def to_view(row: SessionRow) -> SessionView:
 
 def to_performance(row: SessionRow, history: list[dict[str, float | int]]) -> SessionPerformance:
     """Per-epoch history plus the test and baseline metrics of a stored session."""
-    status: SessionStatus = row.status  # type: ignore[assignment]
     return SessionPerformance(
         training_id=row.id,
-        status=status,
+        status=SessionStatus(row.status),
         history=history,
         test_metrics=row.test_metrics,
         baseline_metrics=row.baseline_metrics,

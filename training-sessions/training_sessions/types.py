@@ -14,20 +14,63 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-SessionStatus = Literal["queued", "running", "completed", "failed", "cancelled", "interrupted"]
-SESSION_STATUSES: tuple[SessionStatus, ...] = (
-    "queued",
-    "running",
-    "completed",
-    "failed",
-    "cancelled",
-    "interrupted",
-)
-ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "running"})
-FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+class SessionStatus(StrEnum):
+    """Where a session is in its life; the values are what clients see.
+
+    The moves allowed (:data:`TRANSITIONS`)::
+
+        (new) -> queued
+        queued      -> running | cancelled | interrupted | failed (cannot be launched)
+        running     -> completed | failed | cancelled | interrupted
+        interrupted -> queued (resumed at start) | cancelled (stopped while waiting)
+        completed, failed, cancelled: terminal, no way out
+    """
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    def is_terminal(self) -> bool:
+        """True for completed, failed and cancelled: the session never moves again."""
+        return not TRANSITIONS[self]
+
+    def can_move_to(self, new: SessionStatus) -> bool:
+        return new in TRANSITIONS[self]
+
+
+TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
+    SessionStatus.QUEUED: frozenset(
+        {
+            SessionStatus.RUNNING,
+            SessionStatus.CANCELLED,
+            SessionStatus.INTERRUPTED,
+            SessionStatus.FAILED,
+        }
+    ),
+    SessionStatus.RUNNING: frozenset(
+        {
+            SessionStatus.COMPLETED,
+            SessionStatus.FAILED,
+            SessionStatus.CANCELLED,
+            SessionStatus.INTERRUPTED,
+        }
+    ),
+    SessionStatus.INTERRUPTED: frozenset({SessionStatus.QUEUED, SessionStatus.CANCELLED}),
+    SessionStatus.COMPLETED: frozenset(),
+    SessionStatus.FAILED: frozenset(),
+    SessionStatus.CANCELLED: frozenset(),
+}
+SESSION_STATUSES: tuple[SessionStatus, ...] = tuple(SessionStatus)
+ACTIVE_STATUSES: frozenset[SessionStatus] = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING})
+FINAL_STATUSES: frozenset[SessionStatus] = frozenset(s for s in SessionStatus if s.is_terminal())
 
 
 @dataclass(frozen=True, slots=True)

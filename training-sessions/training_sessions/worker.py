@@ -2,36 +2,57 @@
 
 Runs in a fresh interpreter (multiprocessing "spawn"), so a crash, an
 out-of-memory kill or leaked GPU memory ends with the process and never with
-the service. Messages to the parent, over a one-way pipe:
+the service. Messages to the parent (:data:`WorkerMessage`), over a one-way pipe:
 
-- ``("progress", ProgressEvent)``: batch events at most BATCH_EVENTS_PER_SECOND, the rest all
-- ``("result", TrainingResult, cancel_reason)``: the run finished or was cancelled
-- ``("error", type_name, message)``: the run raised (the traceback goes to the log only)
+- :class:`Progress`: batch events at most BATCH_EVENTS_PER_SECOND, the rest all
+- :class:`Result`: the run finished or was cancelled
+- :class:`Failure`: the run raised (the traceback goes to the log only)
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from types import FrameType
-from typing import Any
 
 from training_engine.cancellation import CancellationSignal
 from training_engine.errors import EngineError
 from training_engine.job import TrainingJob, TrainingResult
+from training_engine.ktrdr_export import export_for_ktrdr
 from training_engine.progress import ProgressCallback, ProgressEvent
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRAINER = "training_engine.trainer:train"
 BATCH_EVENTS_PER_SECOND = 4.0
 
-TrainFunction = Callable[..., TrainingResult]
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A progress event of the engine."""
+
+    event: ProgressEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The run finished or was cancelled; ``cancel_reason`` says who cancelled it."""
+
+    result: TrainingResult
+    cancel_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The run raised ``error_type: message``."""
+
+    error_type: str
+    message: str
+
+
+WorkerMessage = Progress | Result | Failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +61,6 @@ class WorkerSpec:
 
     training_id: str
     job: TrainingJob
-    trainer: str = DEFAULT_TRAINER
 
 
 class WorkerCancel:
@@ -65,13 +85,6 @@ class WorkerCancel:
         self.cancel("shutdown")
 
 
-def load_trainer(target: str) -> TrainFunction:
-    """Import ``module:function``."""
-    module_name, _, attribute = target.partition(":")
-    function: TrainFunction = getattr(importlib.import_module(module_name), attribute)
-    return function
-
-
 def _progress_sender(conn: Connection, cancel: WorkerCancel, parent_pid: int) -> ProgressCallback:
     def send(event: ProgressEvent) -> None:
         if os.getppid() != parent_pid:
@@ -79,18 +92,26 @@ def _progress_sender(conn: Connection, cancel: WorkerCancel, parent_pid: int) ->
             cancel.cancel("parent exited")
             return
         try:
-            conn.send(("progress", event))
+            conn.send(Progress(event))
         except (BrokenPipeError, EOFError, OSError):
             cancel.cancel("parent exited")
 
     return send
 
 
-def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+def _send(conn: Connection, message: WorkerMessage) -> None:
     try:
         conn.send(message)
     except (BrokenPipeError, EOFError, OSError):
-        logger.warning("parent is gone; could not report %s", message[0])
+        logger.warning("parent is gone; could not report %s", type(message).__name__)
+
+
+def _export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> None:
+    """KTRDR's model folder beside our artifact; failing here never fails the run."""
+    try:
+        export_for_ktrdr(job, result)
+    except Exception:
+        logger.exception("could not write the KTRDR model folder for %s", result.model_path)
 
 
 def run_worker(
@@ -108,7 +129,9 @@ def run_worker(
             format=f"%(asctime)s %(levelname)s worker[{spec.training_id}] %(name)s: %(message)s",
         )
     try:
-        train = load_trainer(spec.trainer)
+        # Imported here: the parent supervises without torch.
+        from training_engine.trainer import train
+
         result = train(
             spec.job,
             cancel=cancel,
@@ -118,12 +141,14 @@ def run_worker(
         )
     except EngineError as exc:
         logger.warning("training %s failed: %s", spec.training_id, exc)
-        _send(conn, ("error", type(exc).__name__, str(exc)))
+        _send(conn, Failure(type(exc).__name__, str(exc)))
     except Exception as exc:
         logger.exception("training %s crashed", spec.training_id)
-        _send(conn, ("error", type(exc).__name__, str(exc)))
+        _send(conn, Failure(type(exc).__name__, str(exc)))
     else:
+        if result.status == "completed":
+            _export_for_ktrdr(spec.job, result)
         reason = cancel.reason or ("stop" if cancel_event.is_set() else None)
-        _send(conn, ("result", result, reason))
+        _send(conn, Result(result, reason))
     finally:
         conn.close()

@@ -51,3 +51,13 @@ def require_token(request: Request, settings: SettingsDep) -> None:
 
 
 AUTH = [Depends(require_token)]
+
+
+def require_token_unless_ktrdr_open(request: Request, settings: SettingsDep) -> None:
+    """KTRDR sends no Authorization header: its routes may be opened on purpose."""
+    if settings.ktrdr_routes_without_token:
+        return
+    require_token(request, settings)
+
+
+KTRDR_AUTH = [Depends(require_token_unless_ktrdr_open)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,9 +19,22 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("")
-async def read_health() -> dict[str, str]:
-    """Liveness: touches neither the database nor the session runtime."""
-    return {"status": "ok"}
+async def read_health(request: Request) -> dict[str, Any]:
+    """Liveness, also in KTRDR's words (``healthy``, ``worker_status``); no database."""
+    manager = request.app.state.manager
+    running = manager.active_ids()
+    busy = len(running) >= manager.settings.max_concurrent_jobs
+    registrar = getattr(request.app.state, "ktrdr_registrar", None)
+    if registrar is not None:
+        registrar.health_seen()
+    return {
+        "status": "ok",
+        "healthy": True,
+        "service": "training-host",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "worker_status": "busy" if busy else "idle",
+        "current_operation": running[0] if running else None,
+    }
 
 
 @router.get("/detailed", dependencies=AUTH, responses=error_responses(401))

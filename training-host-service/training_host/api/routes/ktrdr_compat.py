@@ -1,213 +1,146 @@
-"""Routes for the client KTRDR backends already use (``/training/...``).
-
-Legacy bodies carry more keys than this service reads, so extra keys are
-allowed; the values that are used are checked strictly. The mapping onto
-``TrainingRequest`` is documented in docs/host-service.md.
-"""
+"""Routes KTRDR backends call under ``/training/...`` (every era; see docs/ktrdr.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
-from training_sessions.contract import TrainingId
+from training_engine.ktrdr_export import read_summary
+from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
-from training_sessions.types import SessionView, TrainingRequest
+from training_sessions.manager import SessionManager
+from training_sessions.types import FINAL_STATUSES, SessionView
 
-from training_host.api.deps import AUTH, ManagerDep, SettingsDep, TrainingIdPath
-from training_host.errors import UnsafePathError
+from training_host.api.deps import KTRDR_AUTH, ManagerDep, SettingsDep, TrainingIdPath
+from training_host.gpu import gpu_status
+from training_host.ktrdr import snapshots
+from training_host.ktrdr.start_bodies import (
+    InlineStartBody,
+    parse_start_body,
+    request_from,
+    session_id_of,
+    wants_gpu,
+)
 
 router = APIRouter(
     prefix="/training",
     tags=["ktrdr-compatible"],
-    dependencies=AUTH,
+    dependencies=KTRDR_AUTH,
     responses=error_responses(401),
 )
 
-# training_configuration keys that are model.training overrides in the engine.
-TRAINING_OVERRIDE_KEYS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "optimizer",
-    "weight_decay",
-    "scheduler",
-    "seed",
-    "device",
-    "mixed_precision",
-    "early_stopping",
-    "gradient_clip",
-)
+# How long a stop waits for the run to checkpoint, so the answer can say whether it did.
+STOP_ANSWER_WAIT_SECONDS = 20.0
 
 
-class _Lenient(BaseModel):
+class KtrdrStopBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-
-class KtrdrModelConfiguration(_Lenient):
-    strategy_config: str = Field(min_length=1, description="strategy path or file name")
-    symbols: list[str] = Field(min_length=1)
-    timeframes: list[str] = Field(min_length=1)
-    model_type: str | None = None
-    multi_symbol: bool | None = None
-
-
-class KtrdrTrainingConfiguration(_Lenient):
-    validation_split: float | None = Field(default=None, gt=0.0, lt=1.0)
-    start_date: str | None = None
-    end_date: str | None = None
-    data_mode: str | None = None
-
-
-class KtrdrGpuConfiguration(_Lenient):
-    enable_gpu: bool = True
-    mixed_precision: bool | None = None
-
-
-class KtrdrStartBody(_Lenient):
-    session_id: TrainingId | None = None
-    model_configuration: KtrdrModelConfiguration
-    training_configuration: KtrdrTrainingConfiguration = Field(
-        default_factory=KtrdrTrainingConfiguration
-    )
-    data_configuration: dict[str, Any] = Field(default_factory=dict)
-    gpu_configuration: KtrdrGpuConfiguration | None = None
-
-
-class KtrdrStopBody(_Lenient):
     session_id: str = Field(min_length=1)
     save_checkpoint: bool = True
 
 
-def strategy_name_from(strategy_config: str, strategies_dir: FilePath) -> str:
-    """The strategy file name a KTRDR ``strategy_config`` points at.
-
-    KTRDR backends send paths from their own tree (``strategies/x.yaml``): a relative
-    path counts by its file name alone, looked up in ``strategies_dir``. An absolute
-    path must be a file directly inside ``strategies_dir``; ``..`` is refused outright.
-    """
-    candidate = FilePath(strategy_config)
-    if ".." in candidate.parts:
-        raise UnsafePathError(f"strategy_config '{strategy_config}' must not contain '..'")
-    if candidate.is_absolute():
-        root = strategies_dir.resolve()
-        if candidate.resolve().parent != root:
-            raise UnsafePathError(
-                f"strategy_config '{strategy_config}' must name a file directly inside the "
-                f"strategies directory {root}"
-            )
-    if candidate.suffix.lower() in {".yaml", ".yml"}:
-        return candidate.stem
-    return candidate.name
+def _gpu_if_used(view: SessionView) -> dict[str, Any] | None:
+    return gpu_status() if snapshots.uses_gpu(view) else None
 
 
-def request_from(body: KtrdrStartBody, strategies_dir: FilePath) -> TrainingRequest:
-    """Map a KTRDR start body onto the engine's request."""
-    model = body.model_configuration
-    training = body.training_configuration
-    extra = training.model_extra or {}
-    config: dict[str, Any] = {key: extra[key] for key in TRAINING_OVERRIDE_KEYS if key in extra}
-    gpu = body.gpu_configuration
-    if gpu is not None:
-        if not gpu.enable_gpu:
-            config["device"] = "cpu"
-        if gpu.mixed_precision is not None:
-            config.setdefault("mixed_precision", "auto" if gpu.mixed_precision else "off")
-    return TrainingRequest(
-        strategy=strategy_name_from(model.strategy_config, strategies_dir),
-        symbols=tuple(model.symbols),
-        timeframes=tuple(model.timeframes),
-        start_date=training.start_date,
-        end_date=training.end_date,
-        config=config,
-    )
-
-
-def _progress(view: SessionView) -> dict[str, Any]:
-    p = view.progress
-    return {
-        "epoch": p.epoch,
-        "total_epochs": p.total_epochs,
-        "batch": p.batch,
-        "total_batches": p.total_batches,
-        "progress_percent": p.percent,
-        "eta_seconds": p.eta_seconds,
-    }
-
-
-def _last_updated(view: SessionView) -> str:
-    return (view.finished_at or view.started_at or view.created_at).isoformat()
+def _refuse_when_full(manager: SessionManager, task_id: str) -> None:
+    """Era C: a busy KTRDR worker answers 503 so the backend tries another worker."""
+    try:
+        manager.get(task_id)
+        return  # a repeated dispatch of a known task gets the existing session
+    except SessionNotFoundError:
+        pass
+    if len(manager.active_ids()) >= manager.settings.max_concurrent_jobs:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "worker busy: every training slot is in use",
+            headers={"Retry-After": "5"},
+        )
 
 
 @router.post(
     "/start", status_code=status.HTTP_200_OK, responses=error_responses(409, 413, 422, 429, 503)
 )
 def start_ktrdr_training(
-    body: KtrdrStartBody, manager: ManagerDep, settings: SettingsDep
+    body: Annotated[dict[str, Any], Body()], manager: ManagerDep, settings: SettingsDep
 ) -> dict[str, Any]:
-    """Start a training from a KTRDR-style body."""
-    request = request_from(body, settings.strategies_dir)
-    view, created = manager.submit(request, body.session_id)
-    wants_gpu = body.gpu_configuration is None or body.gpu_configuration.enable_gpu
+    """Start a training from any era's KTRDR body (path, inline YAML, or worker task)."""
+    parsed = parse_start_body(body)
+    session_id = session_id_of(parsed)
+    if isinstance(parsed, InlineStartBody) and parsed.task_id is not None:
+        _refuse_when_full(manager, parsed.task_id)
+    view, created = manager.submit(request_from(parsed, settings.strategies_dir), session_id)
     return {
+        "success": True,
         "session_id": view.training_id,
-        "status": view.status,
+        "operation_id": view.training_id,
+        "status": "started" if created else snapshots.era_a_status_word(view.status),
         "message": "training started" if created else "training already exists",
-        "gpu_allocated": bool(wants_gpu and describe_devices()),
+        "gpu_allocated": bool(wants_gpu(parsed) and describe_devices()),
     }
 
 
 @router.post("/stop", responses=error_responses(404, 413, 422))
 def stop_ktrdr_training(body: KtrdrStopBody, manager: ManagerDep) -> dict[str, Any]:
-    """Stop a training; the engine always checkpoints when it is cancelled."""
+    """Stop a training; waits (briefly) for its checkpoint so ``checkpoint_saved`` is true."""
     view = manager.stop(body.session_id)
+    try:
+        view = manager.wait_for(
+            body.session_id, set(FINAL_STATUSES) | {"interrupted"}, STOP_ANSWER_WAIT_SECONDS
+        )
+    except TimeoutError:
+        view = manager.get(body.session_id)
+    # Era A's pollers stop on "stopped"; a run that ended first keeps its own word.
+    word = "stopped" if view.status not in {"completed", "failed"} else view.status
     return {
         "session_id": view.training_id,
-        "status": view.status,
-        "message": f"training {view.status}",
+        "status": word,
+        "message": f"training {word}",
         "checkpoint_saved": view.checkpoint_path is not None,
+        "checkpoint_path": view.checkpoint_path,
     }
 
 
 @router.get("/status/{session_id}", responses=error_responses(404, 422))
 def read_ktrdr_status(session_id: TrainingIdPath, manager: ManagerDep) -> dict[str, Any]:
-    """Status in the shape the KTRDR client reads."""
+    """Era A's status snapshot: live progress, then every final figure."""
     view = manager.get(session_id)
-    return {
-        "session_id": view.training_id,
-        "status": view.status,
-        "progress": _progress(view),
-        "metrics": dict(view.metrics),
-        "device": view.device,
-        "start_time": (view.started_at or view.created_at).isoformat(),
-        "last_updated": _last_updated(view),
-        "error": view.error,
-        "model_path": view.model_path,
-    }
+    perf = manager.performance(session_id)
+    return snapshots.era_a_status(view, perf, read_summary(view.model_path), _gpu_if_used(view))
+
+
+@router.get("/result/{session_id}", responses=error_responses(400, 404, 422))
+def read_ktrdr_result(session_id: TrainingIdPath, manager: ManagerDep) -> dict[str, Any]:
+    """Era B's training result; 400 until the training has completed."""
+    view = manager.get(session_id)
+    if view.status != "completed":
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"training '{session_id}' is {view.status}; its result exists once it completed",
+        )
+    return snapshots.training_result(view, read_summary(view.model_path), _gpu_if_used(view))
 
 
 @router.get("/sessions")
 def list_ktrdr_sessions(manager: ManagerDep) -> dict[str, Any]:
     """Every session, newest first."""
     views, total = manager.list(limit=500)
-    sessions = [
-        {
-            "session_id": v.training_id,
-            "status": v.status,
-            "start_time": (v.started_at or v.created_at).isoformat(),
-            "last_updated": _last_updated(v),
-            "progress": _progress(v),
-        }
-        for v in views
-    ]
-    return {"total_sessions": total, "sessions": sessions}
+    return {
+        "total_sessions": total,
+        "sessions": [snapshots.session_item(v) for v in views],
+        "timestamp": snapshots.now_iso(),
+    }
 
 
 @router.delete("/sessions/{session_id}", responses=error_responses(404, 409, 413, 422))
 def delete_ktrdr_session(session_id: TrainingIdPath, manager: ManagerDep) -> dict[str, Any]:
     """Forget a finished session (409 while it is queued or running)."""
     manager.delete(session_id)
-    return {"session_id": session_id, "message": "session deleted"}
+    return {
+        "session_id": session_id,
+        "status": "cleaned_up",
+        "message": f"session {session_id} cleaned up",
+    }

@@ -1,0 +1,215 @@
+"""A completed run exported in KTRDR's model-folder layout, loadable by KTRDR's MLP.
+
+``ktrdr_mlp`` below is written from the facts on KTRDR's ``MLPTradingModel.build_model``
+(an ``nn.Sequential`` of Linear, activation, Dropout per hidden layer, then Linear to the
+classes); ``load_like_model_storage`` follows what KTRDR's ``ModelStorage.load_model``
+reads. Neither is KTRDR's code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from torch import nn
+from training_engine.artifacts import load_trained_model
+from training_engine.dataset import prepare_dataset
+from training_engine.job import TrainingJob, TrainingResult
+from training_engine.ktrdr_export import (
+    SUMMARY_FILE,
+    export_for_ktrdr,
+    ktrdr_models_dir,
+    read_summary,
+)
+from training_engine.strategy import load_strategy, parse_strategy, with_overrides
+from training_engine.trainer import train
+from training_engine.windows import gather_windows
+
+KTRDR_FILES = {"model.pt", "config.json", "metrics.json", "features.json", "metadata.json"}
+KTRDR_ACTIVATION = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
+
+
+def ktrdr_mlp(config: dict[str, Any], input_size: int) -> nn.Sequential:
+    """KTRDR's MLP layout, built from its config.json ``model.architecture``."""
+    architecture = config["model"]["architecture"]
+    layers: list[nn.Module] = []
+    width = input_size
+    for size in architecture["hidden_layers"]:
+        layers += [
+            nn.Linear(width, size),
+            KTRDR_ACTIVATION[architecture.get("activation", "relu")](),
+            nn.Dropout(architecture.get("dropout", 0.2)),
+        ]
+        width = size
+    layers.append(nn.Linear(width, config["model"].get("num_classes", 3)))
+    return nn.Sequential(*layers)
+
+
+def load_like_model_storage(
+    base: Path, strategy: str, symbol: str, timeframe: str
+) -> dict[str, Any]:
+    """The newest model via ``{symbol}_{timeframe}_latest``; all four JSON files required."""
+    folder = (base / strategy / f"{symbol}_{timeframe}_latest").resolve()
+    loaded: dict[str, Any] = {
+        name: json.loads((folder / f"{name}.json").read_text())
+        for name in ("config", "metrics", "features", "metadata")
+    }
+    loaded["model"] = torch.load(folder / "model.pt", weights_only=True)
+    loaded["model_path"] = folder
+    return loaded
+
+
+def _run(strategy_file: Path, data_dir: Path, tmp_path: Path) -> tuple[TrainingJob, TrainingResult]:
+    strategy = with_overrides(load_strategy(strategy_file), training={"epochs": 2, "device": "cpu"})
+    job = TrainingJob(
+        strategy=strategy,
+        data_dir=data_dir,
+        models_dir=tmp_path / "models",
+        checkpoint_path=tmp_path / "ck.pt",
+    )
+    return job, train(job)
+
+
+@pytest.fixture(scope="module")
+def mlp_run(
+    sample_data_dir: Path, strategies_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[TrainingJob, TrainingResult]:
+    return _run(strategies_dir / "momentum_mlp.yaml", sample_data_dir, tmp_path_factory.mktemp("m"))
+
+
+def test_mlp_export_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
+    mlp_run: tuple[TrainingJob, TrainingResult],
+) -> None:
+    job, result = mlp_run
+    folder = export_for_ktrdr(job, result)
+
+    loaded = load_like_model_storage(ktrdr_models_dir(job.models_dir), "momentum_mlp", "AAPL", "1h")
+    network = ktrdr_mlp(loaded["config"], loaded["metadata"]["input_size"])
+    network.load_state_dict(loaded["model"], strict=True)
+    ours = load_trained_model(result.model_path or Path()).model
+    data = prepare_dataset(job.strategy, job.data_dir)
+    windows = torch.from_numpy(gather_windows(data, "test")[:64])
+
+    assert {p.name for p in folder.iterdir()} == KTRDR_FILES
+    assert loaded["model_path"] == folder
+    assert loaded["metadata"]["is_trained"] is True
+    # KTRDR before its HEAD reads the architecture at the top of config.json
+    assert loaded["config"]["architecture"] == loaded["config"]["model"]["architecture"]
+    assert loaded["metadata"]["model_type"] == "MLPTradingModel"
+    assert loaded["metadata"]["input_size"] == loaded["features"]["feature_count"]
+    assert loaded["features"]["feature_count"] == windows[0].numel()
+    assert loaded["metrics"]["epochs_trained"] == 2
+    with torch.no_grad():
+        expected = ours.eval()(windows)
+        actual = network.eval()(windows.flatten(start_dim=1))
+    torch.testing.assert_close(actual, expected)
+
+
+def test_each_export_is_a_new_version_and_latest_follows_it(
+    mlp_run: tuple[TrainingJob, TrainingResult],
+) -> None:
+    job, result = mlp_run
+    first = export_for_ktrdr(job, result)
+    second = export_for_ktrdr(job, result)
+    latest = first.parent / "AAPL_1h_latest"
+
+    assert int(second.name.rsplit("_v", 1)[1]) == int(first.name.rsplit("_v", 1)[1]) + 1
+    assert latest.is_symlink()
+    assert str(latest.readlink()) == second.name  # relative, as KTRDR writes it
+
+
+def test_summary_in_our_artifact_carries_real_metrics_and_the_ktrdr_path(
+    mlp_run: tuple[TrainingJob, TrainingResult],
+) -> None:
+    job, result = mlp_run
+    folder = export_for_ktrdr(job, result)
+    summary = read_summary(result.model_path)
+
+    assert summary is not None
+    assert (Path(result.model_path or Path()) / SUMMARY_FILE).is_file()
+    assert summary["ktrdr_model_path"] == str(folder)
+    training, test = summary["training_metrics"], summary["test_metrics"]
+    assert 0.0 < training["final_train_accuracy"] <= 1.0
+    assert training["final_train_loss"] == result.history[-1].train_loss
+    assert test["test_loss"] > 0.0
+    assert result.test_metrics is not None
+    assert test["test_accuracy"] == result.test_metrics.accuracy
+    assert test["f1_score"] == result.test_metrics.macro_f1
+    assert summary["model_info"]["ktrdr_loadable"] is True
+
+
+def test_lstm_export_keeps_our_weights_and_says_ktrdr_cannot_load_them(
+    sample_data_dir: Path, strategies_dir: Path, tmp_path: Path
+) -> None:
+    job, result = _run(strategies_dir / "trend_lstm.yaml", sample_data_dir, tmp_path)
+    folder = export_for_ktrdr(job, result)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    weights = torch.load(folder / "model.pt", weights_only=True)
+    ours = load_trained_model(result.model_path or Path()).model.state_dict()
+
+    assert metadata["ktrdr_loadable"] is False
+    assert metadata["model_type"] == "lstm"
+    assert set(weights) == set(ours)
+
+
+def test_a_cancelled_run_is_not_exported(mlp_run: tuple[TrainingJob, TrainingResult]) -> None:
+    job = mlp_run[0]
+    cancelled = TrainingResult(status="cancelled", device="cpu", epochs_completed=0, total_epochs=2)
+    with pytest.raises(ValueError, match="completed"):
+        export_for_ktrdr(job, cancelled)
+
+
+def _ktrdr_head_size(config: dict[str, Any]) -> int:
+    """What KTRDR's MLP ends in: one output for a regression, else ``num_classes``."""
+    if config["model"]["output_format"] == "regression":
+        return 1
+    return int(config["model"]["num_classes"])
+
+
+@pytest.mark.parametrize(
+    ("strategy_file", "labels", "outputs"),
+    [
+        ("v3_forward_return_regression.yaml", None, 1),
+        ("v3_forward_return_regression.yaml", {"source": "multi_scale_regime"}, 4),
+    ],
+    ids=["regression", "four_regimes"],
+)
+def test_a_regression_head_or_four_classes_export_as_ktrdrs_mlp_builds_them(
+    strategy_file: str,
+    labels: dict[str, Any] | None,
+    outputs: int,
+    sample_data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    document = yaml.safe_load(
+        (Path(__file__).parent / "ktrdr_strategies" / strategy_file).read_text()
+    )
+    if labels is not None:  # the same inputs, classes instead of a regression target
+        document.pop("decisions")
+        document["training"].pop("loss")
+        document["training"]["labels"] = labels
+    strategy = with_overrides(parse_strategy(document), training={"epochs": 1, "device": "cpu"})
+    job = TrainingJob(
+        strategy=strategy,
+        data_dir=sample_data_dir,
+        models_dir=tmp_path / "m",
+        checkpoint_path=tmp_path / "ck.pt",
+    )
+    result = train(job)
+    folder = export_for_ktrdr(job, result)
+    config = json.loads((folder / "config.json").read_text())
+    metadata = json.loads((folder / "metadata.json").read_text())
+    summary = read_summary(result.model_path)
+
+    assert _ktrdr_head_size(config) == outputs
+    assert metadata["ktrdr_loadable"] is True
+    network = ktrdr_mlp(config, metadata["input_size"])
+    network[-1] = nn.Linear(network[-1].in_features, _ktrdr_head_size(config))
+    network.load_state_dict(torch.load(folder / "model.pt", weights_only=True), strict=True)
+    assert summary is not None
+    assert 0.0 <= summary["test_metrics"]["test_accuracy"] <= 1.0
+    assert summary["test_metrics"]["test_loss"] > 0.0

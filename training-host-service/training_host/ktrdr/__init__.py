@@ -1,0 +1,1 @@
+"""What KTRDR backends of every era send to and read from this service (docs/ktrdr.md)."""
