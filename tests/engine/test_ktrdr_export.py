@@ -25,7 +25,7 @@ from training_engine.ktrdr_export import (
     ktrdr_models_dir,
     read_summary,
 )
-from training_engine.strategy import load_strategy, parse_strategy, with_overrides
+from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
 from training_engine.trainer import train
 from training_engine.windows import gather_windows
 
@@ -64,7 +64,13 @@ def load_like_model_storage(
 
 
 def _run(strategy_file: Path, data_dir: Path, tmp_path: Path) -> tuple[TrainingJob, TrainingResult]:
-    strategy = with_overrides(load_strategy(strategy_file), training={"epochs": 2, "device": "cpu"})
+    return _train(load_strategy(strategy_file), data_dir, tmp_path, epochs=2)
+
+
+def _train(
+    strategy: StrategyConfig, data_dir: Path, tmp_path: Path, epochs: int
+) -> tuple[TrainingJob, TrainingResult]:
+    strategy = with_overrides(strategy, training={"epochs": epochs, "device": "cpu"})
     job = TrainingJob(
         strategy=strategy,
         data_dir=data_dir,
@@ -192,14 +198,7 @@ def test_a_regression_head_or_four_classes_export_as_ktrdrs_mlp_builds_them(
         document.pop("decisions")
         document["training"].pop("loss")
         document["training"]["labels"] = labels
-    strategy = with_overrides(parse_strategy(document), training={"epochs": 1, "device": "cpu"})
-    job = TrainingJob(
-        strategy=strategy,
-        data_dir=sample_data_dir,
-        models_dir=tmp_path / "m",
-        checkpoint_path=tmp_path / "ck.pt",
-    )
-    result = train(job)
+    job, result = _train(parse_strategy(document), sample_data_dir, tmp_path, epochs=1)
     folder = export_for_ktrdr(job, result)
     config = json.loads((folder / "config.json").read_text())
     metadata = json.loads((folder / "metadata.json").read_text())
