@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from training_sessions.http.body_limit import BodySizeLimitMiddleware
 
 from backend_proxy.api.routes import create_training_router, dashboard, health
 from backend_proxy.config import Settings, get_settings
@@ -33,8 +34,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, settings.directories())
     app.include_router(create_training_router())
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from training_sessions.http.auth import open_bind_refusal
 
 from backend_proxy.config import Settings
 
@@ -26,6 +27,12 @@ def serve(args: argparse.Namespace) -> int:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         print(f"backend-proxy: invalid configuration:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    refusal = open_bind_refusal(
+        "backend-proxy", settings.host, settings.api_token, "BACKEND_API_TOKEN"
+    )
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
         return EXIT_USAGE
     # Imported late: a bad configuration is refused before torch loads.
     import uvicorn

@@ -23,6 +23,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from training_sessions.http.auth import ApiToken
+from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
 from training_sessions.types import RuntimeSettings
 
 DEFAULT_HOST_SERVICE_CONFIG_FILE = Path("config/environment/training_host_service_enabled.yaml")
@@ -61,6 +63,11 @@ class Settings(BaseSettings):
     strategies_dir: Path = Path("config/strategies")
     checkpoints_dir: Path = Path("checkpoints")
     host_api_token: str | None = None
+    api_token: ApiToken = Field(
+        default=None,
+        description="BACKEND_API_TOKEN: bearer token of the /api routes; required off loopback.",
+    )
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
     breaker_failure_threshold: int = Field(default=3, ge=1)
     breaker_recovery_timeout_seconds: float = Field(default=60.0, gt=0)
     health_check_interval_seconds: float = Field(default=10.0, gt=0)
@@ -81,6 +88,15 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_source = _HostServiceYamlSource(settings_cls, init_settings)
         return init_settings, env_settings, dotenv_settings, yaml_source, file_secret_settings
+
+    def directories(self) -> dict[str, Path]:
+        """The backend's folders by setting name (kept out of error answers)."""
+        return {
+            "data_dir": self.data_dir,
+            "models_dir": self.models_dir,
+            "strategies_dir": self.strategies_dir,
+            "checkpoints_dir": self.checkpoints_dir,
+        }
 
     def runtime_settings(self) -> RuntimeSettings:
         """The local session runtime's settings: CPU only, the backend's limits."""

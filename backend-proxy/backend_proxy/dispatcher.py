@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from anyio import to_thread
+from training_sessions.errors import SessionConflictError
 
 from backend_proxy.errors import (
     BreakerOpenError,
@@ -34,6 +36,9 @@ from backend_proxy.schemas import FallbackReason
 logger = logging.getLogger(__name__)
 
 HOST = "host_service"
+# Asked about an ambiguous start only this long after its deadline: host and backend
+# read clocks that may differ a little (the same machine, or NTP-synchronised).
+DEADLINE_MARGIN_SECONDS = 1.0
 
 
 class TrainingDispatcher:
@@ -47,8 +52,13 @@ class TrainingDispatcher:
         metrics: ProxyMetrics,
         *,
         fallback_on_host_at_capacity: bool = False,
+        start_timeout_seconds: float = 30.0,
     ) -> None:
         self.host = host
+        # A start's deadline: the host creates nothing from it after this much time.
+        self._start_timeout = timedelta(seconds=start_timeout_seconds)
+        # Starts being decided by a request right now: the poller leaves them alone.
+        self._starting: set[str] = set()
         self.routes = routes
         self.local = local
         self._metrics = metrics
@@ -59,28 +69,42 @@ class TrainingDispatcher:
     ) -> tuple[dict[str, Any], int]:
         """Start a training; returns the response body and status (202 new, 200 repeat)."""
         training_id = body.get("training_id") or uuid4().hex
+        self._starting.add(training_id)
+        try:
+            return await self._start(training_id, body, multi_symbol)
+        finally:
+            self._starting.discard(training_id)
+
+    async def _start(
+        self, training_id: str, body: dict[str, Any], multi_symbol: bool
+    ) -> tuple[dict[str, Any], int]:
+        # The deadline is the proxy's to set, never the client's.
+        body = {k: v for k, v in body.items() if k != "start_deadline"}
         body = {**body, "training_id": training_id}
-        existing = await self._route(training_id)
+        existing = await self._route(training_id) or await self._claim(training_id)
         if existing is not None:
             return await self._repeat_start(existing, body, multi_symbol)
         if self.host is None:
             return await self._start_local(training_id, body, "disabled")
 
+        deadline = datetime.now(UTC) + self._start_timeout
+        # The claimed route learns the deadline: the poller settles an ambiguous start by it.
         await self._write(
-            self.routes.add,
+            self.routes.update,
             training_id,
-            HOST,
-            fallback_reason=None,
-            confirmed=False,
-            last_state={"training_id": training_id, "status": "unknown"},
+            last_state=_unconfirmed_state(training_id, deadline, body, multi_symbol),
         )
         try:
-            response = await self.host.request("POST", _start_path(multi_symbol), json=body)
+            response = await self.host.request(
+                "POST", _start_path(multi_symbol), json=_with_deadline(body, deadline)
+            )
         except BreakerOpenError:
             return await self._start_local(training_id, body, "breaker_open")
         except HostUnavailableError as exc:
             if not exc.sent:
                 return await self._start_local(training_id, body, "host_unreachable")
+            # Ambiguous: only a 404 read after the deadline proves the host never creates it.
+            await _sleep_until(deadline + timedelta(seconds=DEADLINE_MARGIN_SECONDS))
             state = await self._ask_host_about(training_id)
             if state is None:
                 return await self._start_local(training_id, body, "host_error")
@@ -90,6 +114,10 @@ class TrainingDispatcher:
         except HostRejectedError as exc:
             if exc.status_code == 429 and self._fallback_on_capacity:
                 return await self._start_local(training_id, body, "host_at_capacity")
+            await self._write(self.routes.delete, training_id)
+            raise
+        except Exception:
+            # Not sent, or refused before sending (a body that cannot be encoded): no ghost.
             await self._write(self.routes.delete, training_id)
             raise
         state = response.json()
@@ -134,6 +162,15 @@ class TrainingDispatcher:
         await self._write(self.routes.update, training_id, last_state=state, stop_pending=False)
         return {**state, **_host_fields(True)}, 200
 
+    async def resume(self, training_id: str) -> dict[str, Any]:
+        """Resume a failed, cancelled or interrupted training where it runs (host or local)."""
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return {**await self.local.resume(training_id), **_local_fields(route)}
+        state = await self._host_request("POST", f"/trainings/{training_id}/resume")
+        await self._write(self.routes.update, training_id, last_state=state, confirmed=True)
+        return {**state, **_host_fields(True, route.stop_pending)}
+
     async def list_trainings(
         self, *, status: str | None, limit: int, offset: int
     ) -> dict[str, Any]:
@@ -166,6 +203,37 @@ class TrainingDispatcher:
             delivered += 1
         return delivered
 
+    async def resolve_unconfirmed_starts(self) -> int:
+        """Settle ambiguous host starts whose deadline has passed; returns how many.
+
+        The host has it (200): confirmed. The host answers 404 after the deadline: it can
+        no longer create it, so it runs locally. Unreachable again: the next round retries.
+        """
+        if self.host is None:
+            return 0
+        resolved = 0
+        now = datetime.now(UTC)
+        for route in await to_thread.run_sync(self.routes.unconfirmed_host_routes):
+            deadline = _deadline_of(route.last_state, route.created_at + self._start_timeout)
+            too_early = now < deadline + timedelta(seconds=DEADLINE_MARGIN_SECONDS)
+            if too_early or route.training_id in self._starting:
+                continue
+            try:
+                state = await self._ask_host_about(route.training_id)
+            except StartUnconfirmedError:
+                break  # the host cannot be asked: next round
+            if state is not None:
+                await self._confirm(route.training_id, state)
+            else:
+                request = route.last_state.get("request")
+                if not isinstance(request, dict):
+                    logger.warning("unconfirmed start %s has no request kept", route.training_id)
+                    continue
+                logger.info("host never created %s: it runs locally", route.training_id)
+                await self._start_local(route.training_id, request, "host_error")
+            resolved += 1
+        return resolved
+
     async def _repeat_start(
         self, route: Route, body: dict[str, Any], multi_symbol: bool
     ) -> tuple[dict[str, Any], int]:
@@ -173,8 +241,15 @@ class TrainingDispatcher:
         if route.routed_to == "local":
             state, created = await self.local.submit(route.training_id, body)
             return {**state, "created": created, **_local_fields(route)}, 202 if created else 200
+        deadline = datetime.now(UTC) + self._start_timeout
+        if not route.confirmed:
+            # The poller must not read a 404 as final before this retry's deadline.
+            state = _unconfirmed_state(route.training_id, deadline, body, multi_symbol)
+            await self._write(self.routes.update, route.training_id, last_state=state)
         try:
-            response = await self._host_response("POST", _start_path(multi_symbol), json=body)
+            response = await self._host_response(
+                "POST", _start_path(multi_symbol), json=_with_deadline(body, deadline)
+            )
         except HostUnavailableError as exc:
             if not route.confirmed:
                 raise StartUnconfirmedError(route.training_id) from exc
@@ -186,6 +261,28 @@ class TrainingDispatcher:
         state = response.json()
         await self._confirm(route.training_id, state)
         return {**state, **_host_fields(True, route.stop_pending)}, response.status_code
+
+    async def _claim(self, training_id: str) -> Route | None:
+        """Take the id for this start; the route of the start that has it when another does.
+
+        Of two concurrent starts of one id exactly one claims it; the other becomes a
+        repeat of it (one training, two 2xx answers).
+        """
+        claimed = await self._write(
+            self.routes.claim,
+            training_id,
+            HOST if self.host is not None else "local",
+            fallback_reason=None if self.host is not None else "disabled",
+            last_state={"training_id": training_id, "status": "unknown"},
+        )
+        if claimed is not None:
+            return None
+        route: Route | None = await self._write(self.routes.get, training_id)
+        if route is None:  # claimed and given up again in between
+            raise SessionConflictError(
+                f"another start of '{training_id}' was just refused; retry the start"
+            )
+        return route
 
     async def _start_local(
         self, training_id: str, body: dict[str, Any], reason: FallbackReason
@@ -276,6 +373,34 @@ class TrainingDispatcher:
 
 
 _background: set[asyncio.Task[Any]] = set()
+
+
+def _unconfirmed_state(
+    training_id: str, deadline: datetime, body: dict[str, Any], multi_symbol: bool
+) -> dict[str, Any]:
+    """The last state of a start the host has not confirmed: what to settle it with later."""
+    return {
+        "training_id": training_id,
+        "status": "unknown",
+        "start_deadline": deadline.isoformat(),
+        "request": body,
+        "multi_symbol": multi_symbol,
+    }
+
+
+def _with_deadline(body: dict[str, Any], deadline: datetime) -> dict[str, Any]:
+    return {**body, "start_deadline": deadline.isoformat().replace("+00:00", "Z")}
+
+
+def _deadline_of(state: dict[str, Any], default: datetime) -> datetime:
+    value = state.get("start_deadline")
+    return datetime.fromisoformat(value) if isinstance(value, str) else default
+
+
+async def _sleep_until(instant: datetime) -> None:
+    seconds = (instant - datetime.now(UTC)).total_seconds()
+    if seconds > 0:
+        await asyncio.sleep(seconds)
 
 
 def _start_path(multi_symbol: bool) -> str:

@@ -17,6 +17,9 @@ a StartUnconfirmedError adds the ``training_id`` to retry with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from fastapi import FastAPI
 from fastapi.responses import Response
 from training_sessions.http.errors import error_response
@@ -84,13 +87,19 @@ def _pass_through(exc: Exception) -> Response:
 
 def _unconfirmed(exc: Exception) -> Response:
     assert isinstance(exc, StartUnconfirmedError)
-    return error_response(503, str(exc), type(exc).__name__, extra={"training_id": exc.training_id})
+    # What is known of it: nothing yet, and the host could not be asked (the poller retries).
+    extra = {"training_id": exc.training_id, "status": "unknown", "host_reachable": False}
+    return error_response(503, str(exc), type(exc).__name__, extra=extra)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer the proxy's errors on ``app`` (a backend mounting the router calls this too)."""
+def install_error_handlers(app: FastAPI, directories: Mapping[str, Path] | None = None) -> None:
+    """Answer the proxy's errors on ``app`` (a backend mounting the router calls this too).
+
+    ``directories`` (the settings' folders) never appear in an answer.
+    """
     install_shared_handlers(
         app,
         STATUS_BY_ERROR,
         answers={HostRejectedError: _pass_through, StartUnconfirmedError: _unconfirmed},
+        directories=directories,
     )

@@ -10,7 +10,7 @@ lets exactly one probe through at a time and treats the others as if open.
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -21,11 +21,16 @@ from typing import Any
 
 import httpx
 import pybreaker
+from training_sessions.errors import InvalidRequestError
 
 from backend_proxy.errors import BreakerOpenError, HostRejectedError, HostUnavailableError
 from backend_proxy.metrics import ProxyMetrics
 
 logger = logging.getLogger(__name__)
+
+
+def _not_a_host_failure(exc: BaseException) -> bool:
+    return not isinstance(exc, HostUnavailableError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,10 @@ class HostBreaker:
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=failure_threshold,
             reset_timeout=recovery_timeout_seconds,
-            # A cancelled request says nothing about the host's health.
-            exclude=[asyncio.CancelledError],
+            # Only a host that cannot be reached or fails (5xx) is a failure: anything
+            # else raised while calling (a cancelled request, a body that cannot be
+            # encoded, a bug here) says nothing about the host's health.
+            exclude=[_not_a_host_failure],
             listeners=[_BreakerListener(self)],
             name="training-host",
             # Keep the original error when the breaker trips: callers need to know
@@ -186,12 +193,15 @@ class HostClient:
             HostUnavailableError: unreachable, timeout or 5xx (``sent``: it may have arrived).
             HostRejectedError: a 4xx, to pass through to the caller.
         """
+        # Encoded before the breaker is involved: a body that cannot be sent is the
+        # caller's mistake, never a host failure.
+        content = encode_json_body(json) if json is not None else None
         if guarded:
             with self.breaker.guard():
-                response = await self._send(method, path, json=json, params=params)
+                response = await self._send(method, path, content=content, params=params)
         else:
             # Asking about an ambiguous start must happen even while the breaker is open.
-            response = await self._send(method, path, json=json, params=params)
+            response = await self._send(method, path, content=content, params=params)
         if response.status_code >= 400:
             self._metrics.host_calls.labels(outcome="rejected").inc()
             raise HostRejectedError(
@@ -211,11 +221,14 @@ class HostClient:
         return health
 
     async def _send(
-        self, method: str, path: str, *, json: Any, params: dict[str, Any] | None
+        self, method: str, path: str, *, content: bytes | None, params: dict[str, Any] | None
     ) -> httpx.Response:
         started = time.perf_counter()
+        headers = {"content-type": "application/json"} if content is not None else None
         try:
-            response = await self._http.request(method, path, json=json, params=params)
+            response = await self._http.request(
+                method, path, content=content, params=params, headers=headers
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._failed()
             raise HostUnavailableError(
@@ -236,6 +249,18 @@ class HostClient:
 
     def _failed(self) -> None:
         self._metrics.host_calls.labels(outcome="failed").inc()
+
+
+def encode_json_body(body: Any) -> bytes:
+    """The JSON bytes of a body for the host.
+
+    Raises:
+        InvalidRequestError: the body holds NaN, an infinity or text that is not UTF-8.
+    """
+    try:
+        return json.dumps(body, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidRequestError(f"the request cannot be sent on as JSON: {exc}") from exc
 
 
 def build_http_client(

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from anyio import to_thread
+from training_engine.device import check_fallback_device
 from training_sessions.contract import StartTrainingBody, TrainingPerformance, TrainingStatus
 from training_sessions.manager import SessionManager
 from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
@@ -25,7 +26,8 @@ def view_body(view: SessionView) -> dict[str, Any]:
 def training_request(body: dict[str, Any]) -> TrainingRequest:
     """The runtime's request from a start body (either start route's)."""
     request = StartTrainingBody.model_validate(body).to_request()
-    # Local trainings have no GPU: whatever device the client asked for, they run on CPU.
+    check_fallback_device(request.config.get("device", "auto"))
+    # Local trainings have no GPU: a device the host would accept runs here on CPU.
     return dataclasses.replace(request, config={**request.config, "device": "cpu"})
 
 
@@ -55,6 +57,9 @@ class LocalTrainings:
 
     async def stop(self, training_id: str) -> dict[str, Any]:
         return view_body(await to_thread.run_sync(self._manager.stop, training_id))
+
+    async def resume(self, training_id: str) -> dict[str, Any]:
+        return view_body(await to_thread.run_sync(self._manager.resume, training_id))
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)

@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 class HealthPoller:
-    """Every ``interval_seconds``: GET /health through the breaker, then pending stops."""
+    """Every ``interval_seconds``: GET /health through the breaker, then pending stops and
+    ambiguous starts whose deadline has passed."""
 
     def __init__(
         self, host: HostClient, dispatcher: TrainingDispatcher, interval_seconds: float
@@ -44,6 +45,7 @@ class HealthPoller:
         health = await self._host.check_health()
         if health.ok:
             await self._dispatcher.deliver_pending_stops()
+            await self._dispatcher.resolve_unconfirmed_starts()
         return health.ok
 
     async def _run(self) -> None:

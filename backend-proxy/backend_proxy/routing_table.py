@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import JSON, Boolean, String, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from training_sessions import schema_migrations
 from training_sessions.store import UTCDateTime, create_db_engine, utcnow
@@ -143,6 +144,17 @@ class RoutingTable:
             if row is not None:
                 session.delete(row)
 
+    def unconfirmed_host_routes(self) -> list[Route]:
+        """Host starts whose fate is still unknown (ambiguous and not yet settled)."""
+        with Session(self._engine) as session:
+            rows = session.scalars(
+                select(RoutedTrainingRow).where(
+                    RoutedTrainingRow.routed_to == "host_service",
+                    RoutedTrainingRow.confirmed.is_(False),
+                )
+            ).all()
+            return [_to_route(row) for row in rows]
+
     def pending_stops(self) -> list[Route]:
         with Session(self._engine) as session:
             rows = session.scalars(
@@ -165,23 +177,56 @@ class RoutingTable:
             total = session.scalar(count) or 0
             return [_to_route(row) for row in rows], int(total)
 
-    def _write(self, route: Route) -> None:
-        with Session(self._engine) as session, session.begin():
-            session.merge(
-                RoutedTrainingRow(
-                    training_id=route.training_id,
-                    routed_to=route.routed_to,
-                    fallback_reason=route.fallback_reason,
-                    confirmed=route.confirmed,
-                    status=route.status,
-                    last_state=route.last_state,
-                    stop_pending=route.stop_pending,
-                    created_at=route.created_at,
-                    updated_at=utcnow(),
-                )
-            )
+    def claim(
+        self,
+        training_id: str,
+        routed_to: RoutedTo,
+        *,
+        fallback_reason: str | None,
+        last_state: dict[str, Any],
+    ) -> Route | None:
+        """Insert an unconfirmed route unless the id has one; None when another start has it.
+
+        The database's primary key decides, so two starts of one id, in this process or
+        another, never both go ahead.
+        """
+        route = Route(
+            training_id=training_id,
+            routed_to=routed_to,
+            fallback_reason=fallback_reason,
+            confirmed=False,
+            last_state=last_state,
+            stop_pending=False,
+            created_at=utcnow(),
+        )
+        try:
+            with Session(self._engine) as session, session.begin():
+                session.add(_to_row(route))
+        except IntegrityError:
+            return None
         with self._lock:
             self._cache[route.training_id] = route
+        return route
+
+    def _write(self, route: Route) -> None:
+        with Session(self._engine) as session, session.begin():
+            session.merge(_to_row(route))
+        with self._lock:
+            self._cache[route.training_id] = route
+
+
+def _to_row(route: Route) -> RoutedTrainingRow:
+    return RoutedTrainingRow(
+        training_id=route.training_id,
+        routed_to=route.routed_to,
+        fallback_reason=route.fallback_reason,
+        confirmed=route.confirmed,
+        status=route.status,
+        last_state=route.last_state,
+        stop_pending=route.stop_pending,
+        created_at=route.created_at,
+        updated_at=utcnow(),
+    )
 
 
 def _to_route(row: RoutedTrainingRow) -> Route:

@@ -68,6 +68,7 @@ async def proxy_runtime(
         local,
         metrics,
         fallback_on_host_at_capacity=settings.fallback_on_host_at_capacity,
+        start_timeout_seconds=settings.host_timeout_seconds,
     )
     poller = (
         HealthPoller(host, dispatcher, settings.health_check_interval_seconds) if host else None

@@ -61,3 +61,10 @@ class UnavailableBody(ErrorBody):
         default=None,
         description="only with StartUnconfirmedError: retry the start with this id",
     )
+    status: Literal["unknown"] | None = Field(
+        default=None,
+        description="only with StartUnconfirmedError: whether the host has it is not known yet",
+    )
+    host_reachable: bool | None = Field(
+        default=None, description="only with StartUnconfirmedError: false, the host was not asked"
+    )

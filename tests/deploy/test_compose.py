@@ -26,9 +26,14 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
     """Compose's ${VAR:-default} substitution, for the values this file uses."""
 
     def replace(match: re.Match[str]) -> str:
-        return variables.get(match.group(1)) or match.group(2) or ""
+        name, kind, text = match.group(1), match.group(2), match.group(3)
+        if variables.get(name):
+            return variables[name]
+        if kind == ":?":
+            raise ValueError(f"compose refuses to start: {text}")
+        return text or ""
 
-    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", replace, value)
+    return re.sub(r"\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", replace, value)
 
 
 @pytest.fixture(scope="module")
@@ -115,18 +120,29 @@ def test_backend_environment_is_what_the_backend_settings_read(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     environment = compose["services"]["backend"]["environment"]
+    secrets = {"TRAINING_HOST_API_TOKEN": "s3cret", "BACKEND_API_TOKEN": "own-token"}
     for name, value in environment.items():
-        monkeypatch.setenv(name, interpolate(str(value), {"TRAINING_HOST_API_TOKEN": "s3cret"}))
+        monkeypatch.setenv(name, interpolate(str(value), secrets))
 
     settings = BackendSettings()
 
     assert settings.use_training_host_service is True
     assert settings.training_host_service_url == "http://host.docker.internal:5002"
     assert settings.host_api_token == "s3cret"
+    assert settings.api_token is not None
+    assert settings.api_token.get_secret_value() == "own-token"
     assert settings.database_url == "postgresql+psycopg://backend:backend@postgres:5432/backend"
     assert settings.models_dir == Path("/app/models")
     assert settings.data_dir == Path("/app/data")
     assert settings.checkpoints_dir == Path("/app/checkpoints")
+
+
+def test_backend_cannot_start_without_its_own_token(compose: dict[str, Any]) -> None:
+    backend = compose["services"]["backend"]
+    # The command binds 0.0.0.0, which the backend refuses without a token; compose says so.
+    assert backend["command"][backend["command"].index("--host") + 1] == "0.0.0.0"
+    with pytest.raises(ValueError, match="BACKEND_API_TOKEN"):
+        interpolate(backend["environment"]["BACKEND_API_TOKEN"], {})
 
 
 def test_database_url_matches_the_postgres_service(compose: dict[str, Any]) -> None:

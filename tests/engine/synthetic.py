@@ -10,15 +10,25 @@ from training_engine.strategy import StrategyConfig, parse_strategy
 
 
 def make_dataset(
-    n_train: int = 600, n_val: int = 200, n_test: int = 200, lookback: int = 3, n_features: int = 4
+    n_train: int = 600,
+    n_val: int = 200,
+    n_test: int = 200,
+    lookback: int = 3,
+    n_features: int = 4,
+    threshold: float = 0.4,
+    noise: float = 0.0,
 ) -> PreparedDataset:
-    """Windows whose class follows the sign of the last bar's first feature (learnable)."""
+    """Windows whose class follows the sign of the last bar's first feature (learnable).
+
+    BUY above ``threshold``, SELL below ``-threshold``, HOLD between; ``noise`` blurs the
+    signal the labels are drawn from (a larger ``threshold`` makes HOLD the majority).
+    """
     rng = np.random.default_rng(0)
     parts: list[tuple[np.ndarray, np.ndarray]] = []
     for n in (n_train, n_val, n_test):
         x = rng.normal(size=(n, lookback, n_features)).astype(np.float32)
-        signal = x[:, -1, 0]
-        y = np.where(signal > 0.4, 0, np.where(signal < -0.4, 2, 1)).astype(np.int64)
+        signal = x[:, -1, 0] + (rng.normal(scale=noise, size=n) if noise else 0.0)
+        y = np.where(signal > threshold, 0, np.where(signal < -threshold, 2, 1)).astype(np.int64)
         parts.append((x, y))
     return dataset_from_windows(
         parts,

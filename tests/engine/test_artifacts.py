@@ -14,6 +14,7 @@ from training_engine.artifacts import (
     STRATEGY_FILE,
     WEIGHTS_FILE,
     load_trained_model,
+    read_model_evaluation,
     save_model_artifact,
 )
 from training_engine.errors import ArtifactError
@@ -145,7 +146,10 @@ def test_training_on_generated_data_beats_the_majority_baseline(
     assert result.test_metrics is not None and result.baseline_metrics is not None
     assert result.test_metrics.accuracy > result.baseline_metrics.accuracy
     assert result.test_metrics.macro_f1 > result.baseline_metrics.macro_f1
+    assert result.evaluation["verdict"]["verdict"] == "beats both baselines"
     loaded = load_trained_model(result.model_path)
+    assert loaded.metadata["evaluation"] == result.evaluation
+    assert read_model_evaluation(result.model_path) == result.evaluation
     assert loaded.feature_names == result.feature_names
     assert loaded.strategy.training.epochs == 4
 

@@ -191,3 +191,18 @@ def test_ctrl_c_cancels_gracefully_with_a_checkpoint_and_exit_130(
     assert "Traceback" not in err
     state = load_checkpoint(checkpoint)
     assert 1 <= state["epoch"] < 500
+
+
+def test_train_prints_the_data_report_class_shares_and_the_verdict(
+    strategies_dir: Path, sample_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strategy = str(strategies_dir / "momentum_mlp.yaml")
+    args = ["--data-dir", str(sample_data_dir), "--models-dir", str(tmp_path), "--epochs", "1"]
+    code = main(["train", strategy, *args, "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "verdict: " in out
+    assert "split (single symbol):" in out and "class shares:" in out and "weights: epoch" in out
+    assert "AAPL 1h:" in out and "close: close" in out and "missing bars" in out
+    for baseline in ("majority", "random"):
+        assert f"accuracy  vs {baseline}" in out and f"macro_f1  vs {baseline}" in out

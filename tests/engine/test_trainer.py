@@ -14,6 +14,7 @@ from training_engine.job import TrainingJob
 from training_engine.progress import ProgressEvent
 from training_engine.strategy import load_strategy
 from training_engine.trainer import fit, train
+from training_engine.windows import gather_windows
 
 from tests.engine.synthetic import make_dataset, make_strategy
 
@@ -286,3 +287,26 @@ def test_stop_requested_before_training_starts_returns_cancelled_without_a_batch
     assert events == []
     assert not (tmp_path / "run.ckpt").exists()
     assert not (tmp_path / "models").exists()
+
+
+def test_without_early_stopping_the_best_epoch_by_validation_loss_is_kept() -> None:
+    # A tiny train part and a large rate overfit: the validation loss rises after a while.
+    data = make_dataset(n_train=48, n_val=200)
+    strategy = make_strategy(
+        epochs=12, learning_rate=0.05, early_stopping={"enabled": False}, batch_size=8
+    )
+    outcome = fit(data, strategy)
+    history = outcome.result.history
+    losses = [m.val_loss for m in history]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert best < len(losses) - 1, "the planted run should overfit"
+    weights = outcome.result.evaluation["weights"]
+    assert weights["epoch"] == history[best].epoch and weights["early_stopping"] is False
+    model = outcome.model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(gather_windows(data, "val")))
+    # The validation loss is class-weighted as training is (class_weights: balanced).
+    class_weight = torch.tensor(outcome.result.evaluation["loss"]["weights"])
+    y_val = torch.from_numpy(data.y_val)
+    val_loss = torch.nn.functional.cross_entropy(logits, y_val, weight=class_weight)
+    assert val_loss.item() == pytest.approx(losses[best], rel=1e-5)

@@ -53,6 +53,10 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     assert len(performance["history"]) == 2
     assert performance["test_metrics"] is not None
     assert performance["baseline_metrics"] is not None
+    verdict = performance["evaluation"]["verdict"]
+    assert {(c["baseline"], c["metric"]) for c in verdict["comparisons"]} == {
+        (b, m) for b in ("majority", "random") for m in ("accuracy", "macro_f1")
+    }
 
 
 def test_stop_running_training_cancels_it_with_checkpoint(client: httpx.Client) -> None:

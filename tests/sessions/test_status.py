@@ -36,11 +36,14 @@ def test_only_completed_failed_and_cancelled_are_terminal() -> None:
     assert terminal == {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED}
     assert set(TRANSITIONS) == set(SessionStatus)
     assert SessionStatus.INTERRUPTED.can_move_to(SessionStatus.QUEUED)
+    # Terminal, yet resumable from a checkpoint by an explicit resume.
+    assert SessionStatus.FAILED.can_move_to(SessionStatus.QUEUED)
+    assert not SessionStatus.COMPLETED.can_move_to(SessionStatus.QUEUED)
     assert not SessionStatus.QUEUED.can_move_to(SessionStatus.COMPLETED)
 
 
-@pytest.mark.parametrize("new", list(SessionStatus))
-def test_a_cancelled_session_never_moves_again(
+@pytest.mark.parametrize("new", [s for s in SessionStatus if s != SessionStatus.QUEUED])
+def test_a_cancelled_session_moves_only_back_to_the_queue(
     paused_manager: SessionManager, new: SessionStatus
 ) -> None:
     view, _ = paused_manager.submit(request(SHORT_RUN))

@@ -31,6 +31,15 @@ def _wait_for_progress(manager: SessionManager, training_id: str, timeout: float
     wait_until(lambda: manager.get(training_id).progress.total_batches, timeout, "progress")
 
 
+VERDICTS = (
+    "beats both baselines",
+    "beats a random guess but not the majority baseline",
+    "beats the majority baseline but not a random guess",
+    "no better than guessing",
+    "worse than guessing",
+)
+
+
 @on_both_databases
 def test_sessions_run_to_completed_one_at_a_time_in_order(manager: SessionManager) -> None:
     first, _ = manager.submit(request(SHORT_RUN))
@@ -55,6 +64,8 @@ def test_sessions_run_to_completed_one_at_a_time_in_order(manager: SessionManage
     )
     assert performance.test_metrics is not None and performance.baseline_metrics is not None
     assert "accuracy" in performance.test_metrics
+    assert performance.evaluation is not None
+    assert performance.evaluation["verdict"]["verdict"] in VERDICTS
     assert manager.counts() == {"running": 0, "queued": 0}
 
 
@@ -113,3 +124,23 @@ def test_worker_crash_fails_session_and_manager_keeps_working(manager: SessionMa
     assert failed.error == "worker exited with code -9"
     assert failed.finished_at is not None
     assert completed.status == "completed", completed.error
+
+
+def test_a_walk_forward_session_reports_every_fold_in_its_performance(
+    manager: SessionManager,
+) -> None:
+    strategy = {
+        "name": "walk",
+        "training_data": {"symbols": ["AAPL"], "timeframes": ["1h"]},
+        "indicators": [{"name": "rsi", "period": 14}],
+        "model": {"training": {"epochs": 1}},
+        "evaluation": {"method": "walk_forward", "folds": 2},
+    }
+    view, _ = manager.submit(request(strategy=strategy))
+    done = manager.wait_for(view.training_id, FINAL, 180)
+    assert done.status == "completed", done.error
+    evaluation = manager.performance(view.training_id).evaluation
+    assert evaluation is not None
+    assert [row["fold"] for row in evaluation["folds"]] == [1, 2]
+    assert set(evaluation["spread"]) == {"accuracy", "macro_f1"}
+    assert evaluation["verdict"]["verdict"] in VERDICTS

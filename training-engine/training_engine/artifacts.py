@@ -33,6 +33,7 @@ from training_engine.errors import ArtifactError
 from training_engine.evaluation import CLASS_NAMES
 from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
+from training_engine.paths import path_inside
 from training_engine.strategy import ModelConfig, StrategyConfig, strategy_to_dict
 
 WEIGHTS_FILE = "model.safetensors"
@@ -68,7 +69,7 @@ def save_model_artifact(
         data: the data it was trained on (features, normalisation, window shape, symbols).
         result: the run's history and test metrics.
     """
-    parent = Path(models_dir) / strategy.name
+    parent = path_inside(Path(models_dir), strategy.name, what="strategy name")
     parent.mkdir(parents=True, exist_ok=True)
     target = _reserve_version_dir(parent, artifact_prefix(data.symbols, data.base_timeframe))
     from training_engine import __version__
@@ -90,6 +91,8 @@ def save_model_artifact(
         "history": [asdict(m) for m in result.history],
         "test_metrics": asdict(test_metrics) if test_metrics is not None else None,
         "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
+        # Added after format 1 was pinned: only written when there is something to say.
+        **({"evaluation": result.evaluation} if result.evaluation else {}),
     }
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
@@ -109,6 +112,18 @@ def save_model_artifact(
     return target
 
 
+def read_model_evaluation(path: Path | str | None) -> dict[str, Any] | None:
+    """The ``evaluation`` a model directory's metadata holds; None when it has none or is gone."""
+    if path is None:
+        return None
+    try:
+        metadata = json.loads((Path(path) / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    evaluation = metadata.get("evaluation") if isinstance(metadata, dict) else None
+    return evaluation if isinstance(evaluation, dict) else None
+
+
 def _reserve_version_dir(parent: Path, prefix: str) -> Path:
     versions = [
         int(match.group(1))
@@ -117,7 +132,7 @@ def _reserve_version_dir(parent: Path, prefix: str) -> Path:
     ]
     version = max(versions, default=0) + 1
     while True:
-        candidate = parent / f"{prefix}_v{version}"
+        candidate = path_inside(parent, f"{prefix}_v{version}", what="model folder")
         try:
             candidate.mkdir(exist_ok=False)
         except FileExistsError:

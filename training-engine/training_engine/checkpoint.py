@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import random
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training_engine.atomic_files import write_atomically
 from training_engine.errors import CheckpointError
 from training_engine.job import EpochMetrics
 from training_engine.optim import EarlyStopping, LRSchedule
@@ -144,25 +143,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     A crash at any moment leaves either the previous checkpoint or the new one, never
     a torn file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format_version": CHECKPOINT_FORMAT_VERSION, **state}
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    # Persist the rename itself, so the new name survives a power cut.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(Path(path), lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -213,10 +213,17 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     if result.test_metrics is not None and result.baseline_metrics is not None:
         print(_metrics_line("test", result.test_metrics))
         baseline = result.baseline_metrics
-        kind = "mean" if isinstance(baseline, RegressionReport) else "majority"
-        print(_metrics_line(f"{kind} baseline", baseline))
-        beats = _score(result.test_metrics) > _score(result.baseline_metrics)
-        print("the model beats the baseline" if beats else "the model does NOT beat the baseline")
+        regression = isinstance(baseline, RegressionReport)
+        print(_metrics_line("mean baseline" if regression else "majority baseline", baseline))
+        if regression:  # classes get the bootstrap verdict below
+            beats = _score(result.test_metrics) > _score(baseline)
+            print(
+                "the model beats the baseline" if beats else "the model does NOT beat the baseline"
+            )
+    from training_engine.run_report import evaluation_lines  # loads pandas
+
+    for line in evaluation_lines(result.evaluation):
+        print(line)
     print(f"model: {result.model_path}")
 
 

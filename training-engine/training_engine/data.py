@@ -3,8 +3,14 @@
 A file is ``{data_dir}/{SYMBOL}_{TIMEFRAME}.csv`` or ``.parquet`` (CSV is tried
 first) with the columns timestamp, open, high, low, close, volume. Headers are
 case-insensitive; ``date``, ``datetime`` or ``time`` stand in for ``timestamp``.
-Timestamps are bar OPEN times; they may be naive (taken as UTC), timezone-aware
-(converted to UTC), or epoch numbers (seconds, or milliseconds above 1e11).
+Timestamps are bar OPEN times, or CLOSE times where the strategy says so
+(``training_data.bar_timestamp``, see ``bar_times``); they may be naive (wall-clock
+times of ``training_data.timezone``, UTC by default), timezone-aware (converted to
+UTC), or epoch numbers (seconds, or milliseconds above 1e11).
+
+When the file has an adjusted close (``adj_close``, ``Adj Close``, ...), prices are
+taken from it: open, high, low and close are scaled by adj_close / close, so splits and
+dividends do not show as jumps; the report names the column used.
 
 Damage is counted, logged with the counts and then repaired:
 
@@ -33,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import csv as pa_csv
 
+from training_engine.bar_times import open_times_from_closes
 from training_engine.errors import DataFileNotFoundError, DataValidationError
 from training_engine.strategy import validate_symbol, validate_timeframe
 
@@ -44,6 +51,8 @@ TIMESTAMP_ALIASES = ("timestamp", "date", "datetime", "time")
 # What pandas calls an index written without a name (to_csv, to_parquet): the timestamps
 # of a frame saved straight from a DatetimeIndex.
 UNNAMED_INDEX_COLUMNS = ("unnamed: 0", "index", "")
+# Split- and dividend-adjusted closes (lower-cased headers); the first one present is used.
+ADJUSTED_CLOSE_ALIASES = ("adj_close", "adj close", "adjclose", "adjusted_close", "adjusted close")
 DATA_SUFFIXES = (".csv", ".parquet")
 MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
@@ -65,6 +74,7 @@ class DataQualityReport:
     non_positive_prices: int = 0
     negative_volume: int = 0
     high_low_fixed: int = 0
+    close_column: str = "close"  # the file's column the prices were taken from
 
     @property
     def rows_dropped(self) -> int:
@@ -159,7 +169,24 @@ def _read_raw(path: Path) -> pd.DataFrame:
         raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
 
 
-def _parse_timestamps(values: pd.Series) -> pd.Series:
+def _naive_stamps(values: pd.Series) -> pd.Series | None:
+    """The stamps as naive datetimes when the file writes them without an offset, else None."""
+    if pd.api.types.is_datetime64_dtype(values):
+        return values
+    if pd.api.types.is_numeric_dtype(values) or isinstance(values.dtype, pd.DatetimeTZDtype):
+        return None
+    try:
+        parsed = pd.to_datetime(values.astype("string"), errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # offsets in some rows: not naive
+        return None
+    return parsed if pd.api.types.is_datetime64_dtype(parsed) else None
+
+
+def _parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    if timezone != "UTC" and (naive := _naive_stamps(values)) is not None:
+        # Wall-clock times of `timezone`; an hour that occurs twice (or never) is unusable.
+        local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+        return local.dt.tz_convert("UTC").dt.as_unit("ns")
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce").astype("float64")
         scale = 1000 if np.nanmax(np.abs(numbers.to_numpy())) > _EPOCH_MS_ABOVE else 1
@@ -170,10 +197,11 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
 
 
 def _standardise_columns(
-    raw: pd.DataFrame, source: str
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """int64 UTC nanoseconds (NaT where unparseable) and float64 OHLCV arrays (no copies
-    where the file's columns already are float64)."""
+    raw: pd.DataFrame, source: str, timezone: str = "UTC"
+) -> tuple[np.ndarray, dict[str, np.ndarray], str]:
+    """int64 UTC nanoseconds (NaT where unparseable), float64 OHLCV arrays (no copies
+    where the file's columns already are float64 and no adjusted close is applied), and the
+    file's column the prices were taken from."""
     by_name: dict[str, Any] = {}
     for column in raw.columns:
         by_name.setdefault(str(column).strip().lower(), column)
@@ -194,12 +222,30 @@ def _standardise_columns(
         c: np.asarray(pd.to_numeric(raw[by_name[c]], errors="coerce"), dtype=np.float64)
         for c in OHLCV_COLUMNS
     }
-    stamps = _parse_timestamps(raw[by_name[ts_column]])
-    return np.asarray(stamps.array.asi8), columns
+    stamps = _parse_timestamps(raw[by_name[ts_column]], timezone)
+    adjusted = next((name for name in ADJUSTED_CLOSE_ALIASES if name in by_name), None)
+    if adjusted is None:
+        return np.asarray(stamps.array.asi8), columns, "close"
+    return (
+        np.asarray(stamps.array.asi8),
+        _adjust_prices(columns, raw[by_name[adjusted]]),
+        str(by_name[adjusted]),
+    )
+
+
+def _adjust_prices(
+    columns: dict[str, np.ndarray], adjusted_close: pd.Series
+) -> dict[str, np.ndarray]:
+    """Scale open/high/low/close by adj_close/close, as the adjusted close was scaled."""
+    factor = (
+        np.asarray(pd.to_numeric(adjusted_close, errors="coerce"), dtype=np.float64)
+        / columns["close"]
+    )
+    return {c: v * factor if c in PRICE_COLUMNS else v for c, v in columns.items()}
 
 
 def repair_ohlcv(
-    raw: pd.DataFrame, source: str = "<frame>"
+    raw: pd.DataFrame, source: str = "<frame>", timezone: str = "UTC"
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """Validate and repair a raw OHLCV table (any accepted header spelling).
 
@@ -212,7 +258,7 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
-    stamps, columns = _standardise_columns(raw, source)
+    stamps, columns, close_column = _standardise_columns(raw, source, timezone)
     rows_read = len(stamps)
 
     bad_ts = stamps == _NAT
@@ -262,6 +308,7 @@ def repair_ohlcv(
         non_positive_prices=int(non_positive.sum()),
         negative_volume=int(negative_volume.sum()),
         high_low_fixed=int(fixed.sum()),
+        close_column=close_column,
     )
     if report.rows_kept == 0:
         raise DataValidationError(f"{source}: no usable rows ({report.summary()})")
@@ -275,11 +322,22 @@ def repair_ohlcv(
     return result, report
 
 
-def _parse_bound(value: str, key: str, end: bool) -> pd.Timestamp:
+def parse_date_bound(value: str, key: str, *, end: bool) -> pd.Timestamp:
+    """A ``start_date``/``end_date`` as a UTC instant: offsets honoured, naive times are UTC.
+
+    Every comparison of request dates goes through here, so ``2024-01-01T00:00+05:00``
+    is before ``2023-12-31T23:00Z`` wherever it is compared. A bare date as ``end``
+    means the whole of that day.
+
+    Raises:
+        DataValidationError: not a date, naming ``key``.
+    """
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise DataValidationError(f"{key} {value!r} is not a date (use YYYY-MM-DD)") from exc
+    if pd.isna(stamp):
+        raise DataValidationError(f"{key} {value!r} is not a date (use YYYY-MM-DD)")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     # A bare date as end means the whole of that day.
     if end and stamp == stamp.normalize() and len(value.strip()) <= 10:
@@ -293,14 +351,24 @@ def load_ohlcv_with_report(
     timeframe: str,
     start_date: str | None = None,
     end_date: str | None = None,
+    bar_timestamp: str = "open",
+    timezone: str = "UTC",
 ) -> tuple[pd.DataFrame, DataQualityReport]:
-    """Like :func:`load_ohlcv`, also returning the file's quality report."""
+    """Like :func:`load_ohlcv`, also returning the file's quality report.
+
+    ``timezone``: where naive stamps are wall-clock times; ``bar_timestamp``: ``close``
+    when the file stamps bars at their close (they are moved to open times, ``bar_times``).
+    """
     path = find_data_file(data_dir, symbol, timeframe)
-    frame, report = repair_ohlcv(_read_raw(path), str(path))
+    frame, report = repair_ohlcv(_read_raw(path), str(path), timezone)
+    if bar_timestamp == "close":
+        stamps = pd.DatetimeIndex(frame.index)
+        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
+        frame.index = opens.rename("timestamp")
     if start_date is not None:
-        frame = frame.loc[frame.index >= _parse_bound(start_date, "start_date", end=False)]
+        frame = frame.loc[frame.index >= parse_date_bound(start_date, "start_date", end=False)]
     if end_date is not None:
-        frame = frame.loc[frame.index <= _parse_bound(end_date, "end_date", end=True)]
+        frame = frame.loc[frame.index <= parse_date_bound(end_date, "end_date", end=True)]
     if frame.empty:
         raise DataValidationError(
             f"{path}: no bars between {start_date or 'the start'} and {end_date or 'the end'}"

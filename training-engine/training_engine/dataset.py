@@ -1,15 +1,17 @@
 """From strategy and data folder to train/validation/test arrays, with no look-ahead.
 
 Per symbol: load every timeframe, compute causal features on base bars
-(:func:`compute_features`), cut sample positions (a window of ``lookback``
+(:func:`compute_features`), and cut sample positions (a window of ``lookback``
 feature rows ending at bar t) into three consecutive parts in time with
 ``lookback - 1`` positions left out between two parts (so no window holds rows
-of two parts), then label each part from its own prices (:func:`label_parts`):
-the labeller sees the base bars up to the part's last bar and no later one, so
-a bar whose label needs a later price has none and is dropped. Labels such as
-KTRDR's ZigZag segments look ahead an unbounded number of bars, which no fixed
-gap could contain. Symbols are split separately and their parts concatenated
-in symbol order; nothing is shuffled.
+of two parts). Several symbols are cut at common calendar instants
+(:mod:`training_engine.calendar_split`, ``data_split.mode: calendar``) or each on
+its own (``per_symbol``). Only then is each part labelled from its own prices
+(:func:`label_parts`): the labeller sees the base bars up to the part's last bar
+and no later one, so a bar whose label needs a later price has none and is
+dropped. Labels such as KTRDR's ZigZag segments look ahead an unbounded number of
+bars, which no fixed gap could contain. Parts of the symbols are concatenated in
+symbol order; nothing is shuffled.
 
 Normalisation (mean/std per feature) is fitted on the feature rows that the
 train windows use, of all symbols together, and applied to every part.
@@ -21,20 +23,31 @@ per part, the row each sample's window ends at. Windows are gathered per batch
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from training_engine.data import load_ohlcv
+from training_engine.calendar_split import (
+    SymbolTimeline,
+    boundaries_at,
+    common_boundaries,
+    parts_by_time,
+)
+from training_engine.data import load_ohlcv_with_report
+from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_feature_matrix, compute_features
 from training_engine.labels import label_bars
 from training_engine.strategy import StrategyConfig
 from training_engine.strategy.config import LabelConfig
+
+logger = logging.getLogger(__name__)
 
 MIN_SAMPLES_PER_PART = 10
 PART_NAMES = ("train", "validation", "test")
@@ -49,6 +62,7 @@ __all__ = [
     "label_parts",
     "make_windows",
     "prepare_dataset",
+    "prepare_walk_forward",
     "split_sizes",
 ]
 
@@ -121,9 +135,24 @@ class SplitRange:
     symbol: str
     part: str
     samples: int
-    first_bar: pd.Timestamp
-    last_bar: pd.Timestamp
+    first_bar: pd.Timestamp | None  # None: no sample of this symbol in this part
+    last_bar: pd.Timestamp | None
     labels_end: pd.Timestamp | None = None  # the last base bar the part's labels read
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, bars as ISO strings."""
+        return {
+            "symbol": self.symbol,
+            "part": self.part,
+            "samples": self.samples,
+            "first_bar": _iso(self.first_bar),
+            "last_bar": _iso(self.last_bar),
+            "labels_end": _iso(self.labels_end),
+        }
+
+
+def _iso(bar: pd.Timestamp | None) -> str | None:
+    return None if bar is None else bar.isoformat()
 
 
 @dataclass(frozen=True)
@@ -156,6 +185,9 @@ class PreparedDataset:
     splits: tuple[SplitRange, ...] = ()
     class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL")
     w_train: np.ndarray | None = None
+    # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
+    data_report: tuple[dict[str, Any], ...] = ()
+    split_mode: str = "single symbol"  # calendar, per_symbol, walk_forward or single symbol
 
     @property
     def n_features(self) -> int:
@@ -234,15 +266,6 @@ class LabelledPart:
     labels_end: pd.Timestamp | None  # the last base bar its labels read
 
 
-@dataclass(frozen=True)
-class _SymbolData:
-    symbol: str
-    rows: np.ndarray  # float32 [n_rows, n_features], raw (not normalised)
-    parts: tuple[LabelledPart, ...]  # train, validation, test
-    splits: tuple[SplitRange, ...]
-    feature_names: tuple[str, ...]
-
-
 def label_parts(
     base: pd.DataFrame,
     rows: pd.DatetimeIndex,
@@ -272,6 +295,20 @@ def label_parts(
     return tuple(labelled)
 
 
+@dataclass(frozen=True)
+class _SymbolData:
+    """One symbol's feature rows and base bars; ``parts`` once it is split and labelled."""
+
+    symbol: str
+    rows: np.ndarray  # float32 [n_rows, n_features], raw (not normalised)
+    base: pd.DataFrame  # the base bars, kept to label the parts once they are cut
+    index: pd.DatetimeIndex  # the base bar of each row
+    feature_names: tuple[str, ...]
+    timeline: SymbolTimeline
+    reports: tuple[dict[str, Any], ...] = ()
+    parts: tuple[LabelledPart, ...] = ()  # train, validation, test
+
+
 def _prepare_symbol(
     strategy: StrategyConfig,
     data_dir: Path,
@@ -279,9 +316,8 @@ def _prepare_symbol(
     start_date: str | None,
     end_date: str | None,
 ) -> _SymbolData:
-    frames = {
-        tf: load_ohlcv(data_dir, symbol, tf, start_date, end_date) for tf in strategy.timeframes
-    }
+    """Features and candidate sample positions, with the symbol's own split (unlabelled)."""
+    frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
     base = frames[strategy.base_timeframe]
     features = compute_feature_matrix(strategy, frames, dtype=np.float32)
     del frames  # only the base bars are needed once the features exist (to label)
@@ -292,45 +328,127 @@ def _prepare_symbol(
     gap = lookback - 1
     candidates = np.arange(lookback - 1, len(rows))
     split = strategy.data_split
-    fractions = (split.train, split.validation, split.test)
-    n_train, n_val, _ = split_sizes(len(candidates), fractions, gap)
-    val_start = n_train + gap
-    test_start = val_start + n_val + gap
-    positions = (
-        candidates[: max(n_train, 0)],
-        candidates[val_start : val_start + max(n_val, 0)],
-        candidates[test_start:],
+    sizes = split_sizes(len(candidates), (split.train, split.validation, split.test), gap)
+    timeline = _timeline(symbol, index, candidates, sizes, gap, lookback)
+    item = _SymbolData(symbol, rows, base, index, names, timeline, reports)
+    _check_own_sizes(strategy, item, [len(part) for part in timeline.own_parts], "before")
+    return item
+
+
+def _timeline(
+    symbol: str,
+    index: pd.DatetimeIndex,
+    ends: np.ndarray,
+    sizes: tuple[int, int, int],
+    gap: int,
+    lookback: int,
+) -> SymbolTimeline:
+    """The times of ``symbol``'s candidate samples, for a split on common boundaries.
+
+    A label reads no bar after its part's last sample (:func:`label_parts`), so a sample's
+    label ends at its own bar.
+    """
+    stamps = index.asi8
+    n_train, n_val, _ = (max(size, 0) for size in sizes)
+    val_start, test_start = n_train + gap, n_train + gap + n_val + gap
+    own = (
+        np.arange(n_train),
+        np.arange(val_start, min(val_start + n_val, len(ends))),
+        np.arange(min(test_start, len(ends)), len(ends)),
     )
-    parts = label_parts(base, index, positions, strategy.labels)
-    counts = [len(part.ends) for part in parts]
-    if min(counts) < MIN_SAMPLES_PER_PART:
-        warm_up = len(base) - len(rows)
-        raise DataValidationError(
-            f"{symbol} {strategy.base_timeframe}: too little data for a "
-            f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(base)} bars "
-            f"present ({warm_up} indicator warm-up, lookback {lookback}); after labelling each "
-            f"part from its own prices ({strategy.labels.source}) the parts hold "
-            f"{counts[0]}/{counts[1]}/{counts[2]} samples, at least {MIN_SAMPLES_PER_PART} "
-            "needed in each: use more data or a label setting that looks less far ahead"
-        )
-    splits = tuple(
-        SplitRange(
-            symbol=symbol,
-            part=name,
-            samples=len(part.ends),
-            first_bar=index[part.ends[0]],
-            last_bar=index[part.ends[-1]],
-            labels_end=part.labels_end,
-        )
-        for name, part in zip(PART_NAMES, parts, strict=True)
+    sample_end = stamps[ends]
+    return SymbolTimeline(symbol, ends, stamps[ends - lookback + 1], sample_end, sample_end, own)
+
+
+def _labelled(
+    item: _SymbolData, strategy: StrategyConfig, positions: Sequence[np.ndarray]
+) -> _SymbolData:
+    """``item`` with the parts at ``positions`` (of its timeline) labelled from their prices."""
+    ends = [item.timeline.rows[part] for part in positions]
+    return replace(item, parts=label_parts(item.base, item.index, ends, strategy.labels))
+
+
+def _split_on_own_dates(strategy: StrategyConfig, item: _SymbolData) -> _SymbolData:
+    """One symbol split on its own dates, each part labelled; too small a part is refused."""
+    labelled = _labelled(item, strategy, item.timeline.own_parts)
+    _check_own_sizes(strategy, item, [len(part.ends) for part in labelled.parts], "after")
+    return labelled
+
+
+def _check_own_sizes(
+    strategy: StrategyConfig, item: _SymbolData, counts: Sequence[int], stage: str
+) -> None:
+    """Refuse a symbol whose own split leaves a part under ``MIN_SAMPLES_PER_PART``."""
+    if min(counts) >= MIN_SAMPLES_PER_PART:
+        return
+    split = strategy.data_split
+    lookback = strategy.features.lookback_periods
+    warm_up = len(item.base) - len(item.rows)
+    raise DataValidationError(
+        f"{item.symbol} {strategy.base_timeframe}: too little data for a "
+        f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(item.base)} bars "
+        f"present ({warm_up} indicator warm-up, lookback {lookback}); {stage} labelling each "
+        f"part from its own prices ({strategy.labels.source}) the parts hold "
+        f"{counts[0]}/{counts[1]}/{counts[2]} samples, at least {MIN_SAMPLES_PER_PART} "
+        "needed in each: use more data or a label setting that looks less far ahead"
     )
-    return _SymbolData(symbol, rows, parts, splits, names)
+
+
+def _split_on_common_calendar(
+    strategy: StrategyConfig,
+    per_symbol: list[_SymbolData],
+    boundaries: tuple[int, ...] | None = None,
+) -> list[_SymbolData]:
+    """Every symbol's parts cut at the same instants (``calendar_split``), then labelled."""
+    timelines = [item.timeline for item in per_symbol]
+    cuts = boundaries or common_boundaries(timelines)
+    return [_labelled(item, strategy, parts_by_time(item.timeline, *cuts)) for item in per_symbol]
+
+
+def _load_frames(
+    strategy: StrategyConfig,
+    data_dir: Path,
+    symbol: str,
+    start_date: str | None,
+    end_date: str | None,
+) -> tuple[dict[str, pd.DataFrame], tuple[dict[str, Any], ...]]:
+    """Every timeframe's bars of ``symbol``, and the data report of each file."""
+    frames: dict[str, pd.DataFrame] = {}
+    reports: list[dict[str, Any]] = []
+    for timeframe in strategy.timeframes:
+        frame, quality = load_ohlcv_with_report(
+            data_dir,
+            symbol,
+            timeframe,
+            start_date,
+            end_date,
+            bar_timestamp=strategy.bar_timestamp,
+            timezone=strategy.timezone,
+        )
+        frames[timeframe] = frame
+        reports.append(file_report(symbol, timeframe, frame, quality))
+    return frames, tuple(reports)
 
 
 def _train_rows(item: _SymbolData, lookback: int) -> np.ndarray:
     """The rows the symbol's train windows read (a view)."""
     train = item.parts[0].ends
     return item.rows[train[0] - lookback + 1 : train[-1] + 1]
+
+
+def _split_ranges(item: _SymbolData) -> tuple[SplitRange, ...]:
+    """Where each part of the symbol lies; a part with no sample has no bars."""
+    return tuple(
+        SplitRange(
+            symbol=item.symbol,
+            part=name,
+            samples=len(part.ends),
+            first_bar=item.index[part.ends[0]] if len(part.ends) else None,
+            last_bar=item.index[part.ends[-1]] if len(part.ends) else None,
+            labels_end=part.labels_end,
+        )
+        for name, part in zip(PART_NAMES, item.parts, strict=True)
+    )
 
 
 def prepare_dataset(
@@ -353,22 +471,82 @@ def prepare_dataset(
         DataFileNotFoundError: a symbol/timeframe file is missing.
         DataValidationError: bad data, or too little of it for the split.
     """
+    per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
+    split_mode = strategy.data_split.mode
+    if len(per_symbol) > 1 and split_mode == "calendar":
+        per_symbol = _split_on_common_calendar(strategy, per_symbol)
+        _check_part_sizes(per_symbol)
+    else:
+        if len(per_symbol) > 1:
+            logger.warning(
+                "data_split.mode per_symbol: each symbol is split on its own dates, so one "
+                "symbol's validation/test period may lie inside another's train period"
+            )
+        per_symbol = [_split_on_own_dates(strategy, item) for item in per_symbol]
+    return _assemble(strategy, per_symbol, split_mode if len(per_symbol) > 1 else "single symbol")
+
+
+def prepare_walk_forward(
+    strategy: StrategyConfig,
+    data_dir: Path,
+    start_date: str | None = None,
+    end_date: str | None = None,
+) -> Iterator[PreparedDataset]:
+    """The folds of ``evaluation: {method: walk_forward, folds: K}``, one after the other.
+
+    Expanding window: the last ``1 - (train + validation)`` of the samples is cut into K
+    consecutive test blocks; fold k tests on block k, validates on the block of
+    ``validation / test`` its size just before it, and trains on everything earlier. Parts
+    are cut at common instants for all symbols (``calendar_split``), with the gap in time,
+    and the test part ends where the next fold's test begins.
+    """
+    per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
+    split, folds = strategy.data_split, strategy.evaluation.folds
+    first_test = split.train + split.validation
+    block = (1.0 - first_test) / folds
+    validation = block * split.validation / split.test
+    timelines = [item.timeline for item in per_symbol]
+    for fold in range(folds):
+        test_start = first_test + fold * block
+        fractions = [test_start - validation, test_start]
+        if fold + 1 < folds:
+            fractions.append(test_start + block)
+        cuts = boundaries_at(timelines, fractions)
+        parts = _split_on_common_calendar(strategy, per_symbol, cuts)
+        _check_part_sizes(parts, f"walk-forward fold {fold + 1} of {folds}")
+        yield _assemble(strategy, parts, "walk_forward", in_place=False)
+
+
+def _load_symbols(
+    strategy: StrategyConfig, data_dir: Path, start_date: str | None, end_date: str | None
+) -> list[_SymbolData]:
     if not strategy.symbols:
         raise DataValidationError(f"strategy '{strategy.name}' names no symbols")
-    lookback = strategy.features.lookback_periods
-    per_symbol = [
-        _prepare_symbol(strategy, Path(data_dir), symbol, start_date, end_date)
+    return [
+        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date)
         for symbol in strategy.symbols
     ]
-    names = list(per_symbol[0].feature_names)
 
+
+def _assemble(
+    strategy: StrategyConfig,
+    per_symbol: list[_SymbolData],
+    split_mode: str,
+    *,
+    in_place: bool = True,
+) -> PreparedDataset:
+    """Normalise on the train rows; every symbol's rows, and each part's ends and labels.
+
+    ``in_place``: the symbols' rows may be normalised where they lie (they are not used
+    again); otherwise (walk-forward folds) a normalised copy is made.
+    """
+    lookback = strategy.features.lookback_periods
+    names = list(per_symbol[0].feature_names)
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
         normalization = NormalizationStats.fit_blocks(
-            [_train_rows(item, lookback) for item in per_symbol]
+            [_train_rows(item, lookback) for item in per_symbol if len(item.parts[0].ends)]
         )
-        for item in per_symbol:
-            normalization.apply_in_place(item.rows)
 
     offsets = np.cumsum([0] + [len(item.rows) for item in per_symbol])[:-1]
     ends = [
@@ -383,16 +561,20 @@ def prepare_dataset(
         np.concatenate([item.parts[k].targets for item in per_symbol]).astype(y_type)
         for k in range(3)
     ]
-    train_weights = [item.parts[0].weights for item in per_symbol]
-    w_train = (
-        None
-        if any(weights is None for weights in train_weights)
-        else np.concatenate([w for w in train_weights if w is not None]).astype(np.float32)
-    )
+    w_train = _train_weights(per_symbol)
+    splits = tuple(split for item in per_symbol for split in _split_ranges(item))
+    report = tuple(entry for item in per_symbol for entry in item.reports)
     rows_of_each = [item.rows for item in per_symbol]
-    splits = tuple(split for item in per_symbol for split in item.splits)
     del per_symbol
-    rows = rows_of_each[0] if len(rows_of_each) == 1 else np.concatenate(rows_of_each)
+    if in_place:  # the symbols' rows are not used again: normalise them where they lie
+        if normalization is not None:
+            for symbol_rows in rows_of_each:
+                normalization.apply_in_place(symbol_rows)
+        rows = rows_of_each[0] if len(rows_of_each) == 1 else np.concatenate(rows_of_each)
+    else:  # the raw rows serve other folds: normalise a copy
+        rows = np.concatenate(rows_of_each)
+        if normalization is not None:
+            normalization.apply_in_place(rows)
     del rows_of_each
     return PreparedDataset(
         rows=rows,
@@ -410,4 +592,32 @@ def prepare_dataset(
         splits=splits,
         class_names=class_names,
         w_train=w_train,
+        data_report=report,
+        split_mode=split_mode,
     )
+
+
+def _train_weights(per_symbol: list[_SymbolData]) -> np.ndarray | None:
+    """The labeller's per-sample train weights of all symbols, or None where one has none."""
+    weights = [item.parts[0].weights for item in per_symbol if len(item.parts[0].ends)]
+    if not weights or any(w is None for w in weights):
+        return None
+    return np.concatenate([w for w in weights if w is not None]).astype(np.float32)
+
+
+def _check_part_sizes(
+    per_symbol: list[_SymbolData], split: str = "split on common calendar boundaries"
+) -> None:
+    """Each part of all symbols together needs ``MIN_SAMPLES_PER_PART`` samples."""
+    for index, name in enumerate(PART_NAMES):
+        total = sum(len(item.parts[index].ends) for item in per_symbol)
+        if total < MIN_SAMPLES_PER_PART:
+            spans = ", ".join(
+                f"{item.symbol} {item.index[0]:%Y-%m-%d}..{item.index[-1]:%Y-%m-%d}"
+                for item in per_symbol
+            )
+            raise DataValidationError(
+                f"{split}, the {name} part holds {total} samples "
+                f"(at least {MIN_SAMPLES_PER_PART} needed): the symbols' dates overlap too "
+                f"little ({spans}); use data that overlaps more, or data_split.mode per_symbol"
+            )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from training_engine.errors import DeviceUnavailableError
+from training_engine.strategy.values import DEVICE_NAME
 
 _CUDA_INDEX = re.compile(r"^cuda:(\d+)$")
 
@@ -58,6 +60,25 @@ def resolve_device(spec: str | None = "auto") -> torch.device:
     raise DeviceUnavailableError(
         f"unknown device '{spec}': expected auto, cpu, cuda, cuda:N or mps"
     )
+
+
+def check_fallback_device(spec: Any) -> None:
+    """Check a device asked of an accelerator host by a CPU fallback that will train on CPU.
+
+    The names the host knows are accepted, and ``auto``, ``cuda`` and ``mps`` (an
+    accelerator where there is one) fall back to the CPU; ``cuda:N`` names one device,
+    which must exist here, exactly as the host checks it.
+
+    Raises:
+        DeviceUnavailableError: an unknown name, or an indexed device this machine lacks.
+    """
+    name = spec.strip().lower() if isinstance(spec, str) else None
+    if name is None or not DEVICE_NAME.match(name):
+        raise DeviceUnavailableError(
+            f"unknown device {spec!r}: expected auto, cpu, cuda, cuda:N or mps"
+        )
+    if _CUDA_INDEX.match(name):
+        resolve_device(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,9 @@ service can translate the whole family to a client error in one place::
     │   └── DataValidationError      the file exists but its content cannot be used
     ├── DeviceUnavailableError   an explicitly requested device does not exist here
     ├── CheckpointError          a checkpoint cannot be read or does not fit the run
-    └── ArtifactError            a saved model directory is missing or incomplete
+    ├── NonFiniteLossError       the loss became NaN or infinite: the run diverged
+    ├── ArtifactError            a saved model directory is missing or incomplete
+    └── UnsafePathError          a path to write would leave its configured folder
 
 The session runtime's errors (queue full, unknown session, ...) live in
 ``training_sessions.errors``: they are about running services, not training.
@@ -66,3 +68,20 @@ class CheckpointError(EngineError):
 
 class ArtifactError(EngineError):
     """A model directory is missing files or cannot be loaded."""
+
+
+class NonFiniteLossError(EngineError):
+    """The loss became NaN or infinite; the run stops at once instead of saving a useless model."""
+
+    def __init__(self, what: str, value: float, epoch: int, last_finite: float | None) -> None:
+        self.epoch = epoch
+        self.last_finite = last_finite
+        last = f"{last_finite:.6g}" if last_finite is not None else "none yet"
+        super().__init__(
+            f"the {what} became {value} in epoch {epoch} (last finite loss: {last}); the run "
+            "diverged: lower the learning rate or check the data"
+        )
+
+
+class UnsafePathError(EngineError):
+    """A path built from names (strategy, symbol, training id) would leave its folder."""

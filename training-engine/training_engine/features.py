@@ -1,8 +1,8 @@
 """Features of one symbol: indicators on every timeframe, aligned onto the base timeframe.
 
 Timestamp convention: every timestamp is a bar's OPEN time, and a bar's values
-are known at its close, ``open + timeframe``. A base bar therefore sees a
-higher-timeframe bar only once that bar has closed: a 4h bar stamped 08:00
+are known at its close (``open + timeframe``; daily bars: ``bar_times``). A base bar
+therefore sees a higher-timeframe bar only once that bar has closed: a 4h bar stamped 08:00
 closes at 12:00 and is first visible to the 1h bar stamped 11:00 (which also
 closes at 12:00); the 1h bars stamped 08:00-10:00 still see the 4h bar of 04:00.
 
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from training_engine.bar_times import bar_close_times
 from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
@@ -141,11 +142,20 @@ def timeframe_features(
 
 
 def _latest_closed(
-    index: pd.DatetimeIndex, timeframe: str, base_index: pd.DatetimeIndex, base_timeframe: str
+    index: pd.DatetimeIndex,
+    timeframe: str,
+    base_index: pd.DatetimeIndex,
+    base_timeframe: str,
+    timezone: str = "UTC",
 ) -> np.ndarray:
-    """Per base bar, the position of the latest ``timeframe`` bar closed by its close; -1: none."""
-    closes = (pd.DatetimeIndex(index) + timeframe_delta(timeframe)).asi8
-    base_closes = (pd.DatetimeIndex(base_index) + timeframe_delta(base_timeframe)).asi8
+    """Per base bar, the position of the latest ``timeframe`` bar closed by its close; -1: none.
+
+    Closes are :func:`~training_engine.bar_times.bar_close_times`.
+    """
+    closes = bar_close_times(pd.DatetimeIndex(index), timeframe_delta(timeframe), timezone).asi8
+    base_closes = bar_close_times(
+        pd.DatetimeIndex(base_index), timeframe_delta(base_timeframe), timezone
+    ).asi8
     positions: np.ndarray = np.searchsorted(closes, base_closes, side="right") - 1
     return positions
 
@@ -157,14 +167,20 @@ def _take_aligned(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def align_to_base(
-    features: pd.DataFrame, timeframe: str, base_index: pd.DatetimeIndex, base_timeframe: str
+    features: pd.DataFrame,
+    timeframe: str,
+    base_index: pd.DatetimeIndex,
+    base_timeframe: str,
+    timezone: str = "UTC",
 ) -> pd.DataFrame:
     """For each base bar, the latest ``timeframe`` row whose bar had closed by the base close.
 
-    Base bars before the first such close get NaN (dropped later as warm-up).
+    Closes are :func:`~training_engine.bar_times.bar_close_times` (a daily bar on a 25-hour
+    day closes 25 hours after it opens). Base bars before the first such close get NaN
+    (dropped later as warm-up).
     """
     positions = _latest_closed(
-        pd.DatetimeIndex(features.index), timeframe, base_index, base_timeframe
+        pd.DatetimeIndex(features.index), timeframe, base_index, base_timeframe, timezone
     )
     return pd.DataFrame(
         {
@@ -216,7 +232,9 @@ def compute_feature_matrix(
         positions = (
             None
             if timeframe == base
-            else _latest_closed(pd.DatetimeIndex(frame.index), timeframe, base_index, base)
+            else _latest_closed(
+                pd.DatetimeIndex(frame.index), timeframe, base_index, base, strategy.timezone
+            )
         )
         for block in _timeframe_columns(strategy, frame, timeframe):
             for name in block.columns:

@@ -85,6 +85,8 @@ class TrainingResult:
     checkpoint_path: Path | None = None
     stopped_early: bool = False
     feature_names: list[str] = field(default_factory=list)
+    # JSON-safe: the verdict against the baselines, class shares, data report, split ranges.
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (paths as strings)."""

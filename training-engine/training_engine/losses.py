@@ -1,11 +1,14 @@
 """Training losses as KTRDR names them (``training.loss``), with its class weighting.
 
-Classification: ``cross_entropy`` (default) or ``focal`` (gamma ``focal_gamma``); both
-weigh each class by its inverse frequency in the train labels, as KTRDR does (weights
-scaled to sum to the number of classes; a class absent from train gets 0). Regression:
+Classification: ``cross_entropy`` (default) or ``focal`` (gamma ``focal_gamma``). With
+``model.training.class_weights: balanced`` (the default) both weigh each class by its
+inverse frequency in the train labels, as KTRDR does (weights scaled to sum to the number
+of classes; a class absent from train gets 0); ``none`` weighs every class the same. Regression:
 ``huber`` (default for a regression target, delta ``huber_delta``) or ``mse``.
 Per-sample weights (triple-barrier uniqueness) scale each sample's loss; KTRDR draws
-samples with a weighted sampler instead, which is the same in expectation.
+samples with a weighted sampler instead, which is the same in expectation. A weighted loss
+is divided by the summed weights of the batch (class times sample weight for
+cross-entropy, as torch's weighted cross-entropy), so it stays on an unweighted scale.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ def inverse_frequency_weights(y_train: np.ndarray, n_classes: int) -> np.ndarray
         return np.ones(n_classes, dtype=np.float32)
     weights[present] = 1.0 / counts[present]
     return (weights / weights.sum() * n_classes).astype(np.float32)
+
+
+def loss_class_weights(mode: str, y_train: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """The class weights ``model.training.class_weights`` asks for; None for ``none`` or a
+    regression target (``n_classes`` 0)."""
+    if mode == "none" or n_classes == 0:
+        return None
+    return inverse_frequency_weights(y_train, n_classes)
 
 
 def _weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -73,9 +84,10 @@ def build_loss(
                 per = -alpha * (1 - log_p.exp()) ** settings.focal_gamma * log_p
             else:
                 per = -alpha * log_p
-                if class_weights is not None and w is None:
+                if class_weights is not None:
                     # torch's weighted cross-entropy: normalised by the weights of the batch
-                    return per.sum() / class_weights[targets].sum().clamp_min(1e-12)
+                    total = class_weights[targets] if w is None else class_weights[targets] * w
+                    return (per if w is None else per * w).sum() / total.sum().clamp_min(1e-12)
         return _weighted_mean(per, w)
 
     return loss

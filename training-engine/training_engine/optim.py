@@ -183,8 +183,9 @@ def build_scheduler(
 class EarlyStopping:
     """Stops a run when the validation loss has not improved by ``min_delta`` for ``patience``.
 
-    It also keeps a copy of the weights of the best epoch, which the trainer puts back
-    before the test evaluation when early stopping is enabled.
+    Whether or not it may stop the run, it keeps a copy of the weights of the epoch with the
+    lowest validation loss, which the trainer puts back before the test evaluation: the
+    model evaluated and saved is always the best epoch's, never merely the last one's.
     """
 
     enabled: bool
@@ -204,7 +205,7 @@ class EarlyStopping:
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss = val_loss
             self.bad_epochs = 0
-            if self.enabled and model is not None:
+            if model is not None:
                 self.best_weights = {
                     name: value.detach().clone() for name, value in model.state_dict().items()
                 }
@@ -214,7 +215,7 @@ class EarlyStopping:
 
     def restore_best(self, model: torch.nn.Module) -> bool:
         """Load the best epoch's weights into ``model``; False when none were kept."""
-        if not self.enabled or self.best_weights is None:
+        if self.best_weights is None:
             return False
         model.load_state_dict(self.best_weights)
         return True

@@ -80,20 +80,26 @@ class ProgressEmitter:
         self._started, self._first_epoch = time.perf_counter(), epoch
         self._send("started", epoch, batch)
 
-    def batch(self, epoch: int, batch: int, loss: torch.Tensor, learning_rate: float) -> None:
-        """Batch ``batch`` of ``epoch`` is trained; ``loss`` is read only if an event is sent."""
+    def batch(
+        self, epoch: int, batch: int, loss: torch.Tensor, learning_rate: float
+    ) -> float | None:
+        """Batch ``batch`` of ``epoch`` is trained; ``loss`` is read only if an event is sent.
+
+        Returns:
+            The loss read for the event, None when no event was sent.
+        """
         if self._callback is None:
-            return
+            return None
         now = time.perf_counter()
         if (
             batch < self._total_batches
             and now - self._last_batch_event < self._batch_event_interval
         ):
-            return
+            return None
         self._last_batch_event = now
-        self._send(
-            "batch", epoch, batch, train_loss=float(loss.item()), learning_rate=learning_rate
-        )
+        value = float(loss.item())
+        self._send("batch", epoch, batch, train_loss=value, learning_rate=learning_rate)
+        return value
 
     def epoch(self, metrics: EpochMetrics) -> None:
         """Epoch ``metrics.epoch`` is trained and validated; the ETA assumes alike epochs."""

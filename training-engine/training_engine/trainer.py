@@ -3,7 +3,8 @@
 ``train(job)`` loads the data a strategy names, calls ``fit`` and saves the model;
 ``fit`` trains on arrays already in memory (the benchmark calls it directly). Read
 ``fit`` top to bottom: setup, resume, the epoch loop (one epoch of batches, then the
-end of the epoch: validation, schedule, early stopping, checkpoint), evaluation.
+end of the epoch: validation, schedule, early stopping, checkpoint), evaluation of the
+epoch with the lowest validation loss (with or without early stopping).
 
 Batches are index slices of a per-epoch permutation drawn from a generator seeded
 by (seed, epoch); the feature rows are moved to the device once and each batch's
@@ -31,9 +32,9 @@ from torch import nn
 from training_engine.artifacts import save_model_artifact
 from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
-from training_engine.dataset import PreparedDataset, prepare_dataset
+from training_engine.dataset import PreparedDataset, prepare_dataset, prepare_walk_forward
 from training_engine.device import resolve_device
-from training_engine.errors import DataError
+from training_engine.errors import DataError, NonFiniteLossError, StrategyConfigError
 from training_engine.evaluation import (
     classification_report,
     majority_baseline_report,
@@ -41,11 +42,18 @@ from training_engine.evaluation import (
     regression_report,
 )
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
-from training_engine.losses import LossFunction, build_loss, inverse_frequency_weights
+from training_engine.losses import LossFunction, build_loss, loss_class_weights
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
+from training_engine.verdict import (
+    FoldPredictions,
+    class_balance,
+    compare_with_baselines,
+    regression_verdict,
+)
+from training_engine.walk_forward import run_walk_forward
 from training_engine.windows import WindowedRows, to_device
 
 logger = logging.getLogger(__name__)
@@ -57,6 +65,7 @@ class FitOutcome:
 
     result: TrainingResult
     model: nn.Module
+    test_predictions: np.ndarray | None = None  # None unless completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,25 +81,25 @@ class _Setup:
     x_val: WindowedRows
     y_val: torch.Tensor
     x_test: WindowedRows
-    w_train: torch.Tensor | None  # per-sample loss weights, or None
+    w_train: torch.Tensor | None  # per-sample weights of the train part, None: unweighted
     loss: LossFunction
     regression: bool
     n_batches: int
+    class_weight: torch.Tensor | None  # model.training.class_weights, None: unweighted
 
     @property
     def n_samples(self) -> int:
         return int(self.x_train.shape[0])
 
 
+def _job_dates(job: TrainingJob) -> tuple[str | None, str | None]:
+    """The job's date range, else the strategy file's."""
+    return job.start_date or job.strategy.start_date, job.end_date or job.strategy.end_date
+
+
 def prepare_job_data(job: TrainingJob) -> PreparedDataset:
     """The job's dataset, over the file's date range unless the job gives one."""
-    strategy = job.strategy
-    return prepare_dataset(
-        strategy,
-        job.data_dir,
-        job.start_date or strategy.start_date,
-        job.end_date or strategy.end_date,
-    )
+    return prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
 
 
 def train(
@@ -120,6 +129,10 @@ def train(
     # A stop that arrives while the worker is still starting up needs no batch at all.
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
+    if job.strategy.evaluation.method == "walk_forward":
+        return _train_walk_forward(
+            job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
+        )
     data = prepare_job_data(job)
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
@@ -137,6 +150,38 @@ def train(
         result.model_path = save_model_artifact(
             job.models_dir, job.strategy, outcome.model, data, result
         )
+    return result
+
+
+def _train_walk_forward(
+    job: TrainingJob,
+    *,
+    cancel: CancellationSignal | None,
+    on_progress: ProgressCallback | None,
+    batch_event_interval: float,
+) -> TrainingResult:
+    """K folds trained in turn (``walk_forward``); the last fold's model is saved."""
+
+    def fit_fold(data: PreparedDataset) -> tuple[TrainingResult, Any, np.ndarray | None]:
+        outcome = fit(
+            data,
+            job.strategy,
+            cancel=cancel,
+            on_progress=on_progress,
+            batch_event_interval=batch_event_interval,
+        )
+        return outcome.result, outcome.model, outcome.test_predictions
+
+    if job.strategy.labels.task == "regression":
+        raise StrategyConfigError(
+            "evaluation.method",
+            "walk_forward judges classes against baselines; a regression target "
+            f"({job.strategy.labels.source}) takes method single_split",
+        )
+    folds = prepare_walk_forward(job.strategy, job.data_dir, *_job_dates(job))
+    result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
+    if result.status == "completed" and data is not None:
+        result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
     return result
 
 
@@ -226,12 +271,13 @@ def fit(
             stopped_early=run.stopped_early,
             feature_names=list(data.feature_names),
         )
+        predictions = None
         if status == "completed":
-            _evaluate(setup, run, data, result)
+            predictions = _evaluate(setup, run, data, result)
             progress.finished(run.epoch, setup.n_batches, _last(run), run.schedule.learning_rate)
         else:
             progress.finished(run.epoch + 1, run.batch, _last(run), run.schedule.learning_rate)
-    return FitOutcome(result=result, model=run.model)
+    return FitOutcome(result=result, model=run.model, test_predictions=predictions)
 
 
 def _setup(
@@ -245,11 +291,8 @@ def _setup(
     model = build_model(strategy.model, n_features, lookback, n_classes or 1).to(device)
     on_device = to_device(data, device)  # the rows once; windows are gathered per batch
     x_train, y_train = on_device.x_train, on_device.y_train
-    class_weights = (
-        torch.from_numpy(inverse_frequency_weights(data.y_train, n_classes)).to(device)
-        if n_classes
-        else None
-    )
+    weights = loss_class_weights(settings.class_weights, data.y_train, n_classes)
+    class_weight = None if weights is None else torch.from_numpy(weights).to(device)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
@@ -276,9 +319,10 @@ def _setup(
         y_val=on_device.y_val,
         x_test=on_device.x_test,
         w_train=on_device.w_train,
-        loss=build_loss(settings, class_weights, regression=data.is_regression),
+        loss=build_loss(settings, class_weight, regression=data.is_regression),
         regression=data.is_regression,
         n_batches=n_batches,
+        class_weight=class_weight,
     )
     return setup, run
 
@@ -301,11 +345,12 @@ def _train_epoch(
     accumulation = settings.gradient_accumulation_steps
     order = _epoch_permutation(setup.n_samples, settings.seed, run.epoch, setup.device)
     loss_sum = run.loss_sum  # added to in place: run.loss_sum follows
+    w_train = setup.w_train
     model.train()
     for batch in range(run.batch, n_batches):
         index = order[batch * batch_size : (batch + 1) * batch_size]
         # forward/backward; the optimizer steps once per `accumulation` batches
-        weights = None if setup.w_train is None else setup.w_train[index]
+        weights = None if w_train is None else w_train[index]
         loss = _loss_step(setup, x[index], y[index], weights, amp_dtype)
         _backward(loss / accumulation if accumulation > 1 else loss, scaler)
         if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
@@ -313,7 +358,10 @@ def _train_epoch(
             schedule.after_optimizer_step()
         loss_sum += loss.detach()
         run.batch = batch + 1
-        progress.batch(run.epoch + 1, run.batch, loss, schedule.learning_rate)
+        # Only a loss already read for an event is checked: no extra device sync per batch.
+        read = progress.batch(run.epoch + 1, run.batch, loss, schedule.learning_rate)
+        if read is not None:
+            _check_finite("training loss", read, run)
         if cancel is not None and cancel.is_set():
             return True
     return False
@@ -327,6 +375,9 @@ def _end_epoch(
     val_loss, val_accuracy = _validate(setup, run.model, setup.x_val, setup.y_val)
     n_batches = setup.n_batches
     train_loss = float(run.loss_sum.item()) / n_batches
+    # Before anything is recorded or checkpointed: the last good checkpoint stays.
+    _check_finite("training loss", train_loss, run)
+    _check_finite("validation loss", val_loss, run)
     run.schedule.after_epoch(val_loss)
     stop = run.early_stopping.update(val_loss, run.model)
     trained = min(setup.n_samples, (n_batches - first_batch) * setup.settings.batch_size)
@@ -345,22 +396,61 @@ def _end_epoch(
     return metrics
 
 
-def _evaluate(setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult) -> None:
-    """Test metrics of the model and of the majority baseline, into ``result``."""
-    # The model that is evaluated and saved is the best epoch's, not the last one's.
-    if run.early_stopping.restore_best(run.model):
-        logger.info(
-            "restored the weights of the best epoch (val loss %.4f)", run.early_stopping.best_loss
-        )
+def _evaluate(
+    setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
+) -> np.ndarray:
+    """Test metrics of the model and of the baselines, into ``result``; the predictions
+    (classes, or values for a regression target)."""
+    # The model that is evaluated and saved is the best epoch's by validation loss, not the
+    # last one's, whether or not early stopping is enabled.
+    best = run.early_stopping
+    restored = best.restore_best(run.model)
+    # The history is checkpointed, so the best epoch is found there, resumed or not.
+    epoch = next((m.epoch for m in run.history if m.val_loss == best.best_loss), None)
+    if restored:
+        logger.info("restored the weights of epoch %s (val loss %.4f)", epoch, best.best_loss)
+    last = _last(run)
+    result.evaluation["weights"] = {
+        "chosen_by": "lowest validation loss" if restored else "last epoch",
+        "epoch": epoch if restored else (last.epoch if last else None),
+        "val_loss": best.best_loss if restored else (last.val_loss if last else None),
+        "early_stopping": best.enabled,
+    }
+    result.evaluation["data_report"] = list(data.data_report)
+    result.evaluation["splits"] = {
+        "mode": data.split_mode,
+        "parts": [part.to_dict() for part in data.splits],
+    }
+    class_weight = setup.class_weight
+    result.evaluation["loss"] = {
+        "class_weights": "none" if setup.regression else setup.settings.class_weights,
+        "weights": None if class_weight is None else [float(w) for w in class_weight.cpu()],
+        "sample_weights": setup.w_train is not None,
+    }
     outputs = _predict(run.model, setup.x_test, setup.amp_dtype)
     if setup.regression:
-        result.test_metrics = regression_report(data.y_test, outputs[:, 0])
+        values = outputs[:, 0]
+        result.test_metrics = regression_report(data.y_test, values)
         result.baseline_metrics = mean_baseline_report(data.y_train, data.y_test)
-        return
+        result.evaluation["verdict"] = regression_verdict(len(data.y_test))
+        return values
     names = data.class_names
     predictions = outputs.argmax(axis=1)
     result.test_metrics = classification_report(data.y_test, predictions, len(names), names)
     result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, len(names), names)
+    parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
+    result.evaluation["class_shares"] = class_balance(parts, names)
+    fold = FoldPredictions(data.y_train, data.y_test, predictions)
+    verdict = compare_with_baselines([fold], n_classes=len(names), seed=setup.settings.seed)
+    result.evaluation["verdict"] = verdict.to_dict()
+    return predictions
+
+
+def _check_finite(what: str, value: float, run: RunState) -> None:
+    """Stop a diverged run at once (NaN or infinite loss) rather than save a useless model."""
+    if not math.isfinite(value):
+        last = run.history[-1].train_loss if run.history else None
+        raise NonFiniteLossError(what, value, run.epoch + 1, last)
 
 
 def _checkpoint(run: RunState, path: Path | None) -> None:
@@ -393,9 +483,10 @@ def _check_data(data: PreparedDataset) -> None:
                 f"{part}_ends must lie in [{data.lookback - 1}, {len(data.rows) - 1}] "
                 f"(a window of {data.lookback} rows ends there)"
             )
-    if data.w_train is not None and data.w_train.shape != data.y_train.shape:
+    weights = data.w_train
+    if weights is not None and (weights.shape != data.y_train.shape or not (weights >= 0).all()):
         raise DataError(
-            f"w_train must hold one weight per train sample: {data.w_train.shape} "
+            f"w_train must hold one weight >= 0 per train sample: {weights.shape} "
             f"for {data.y_train.shape} labels"
         )
 
@@ -447,18 +538,35 @@ def _maybe_compile(
     return compiled
 
 
+# (section, key, default) of settings added after checkpoints were first written.
+_ADDED_SETTINGS: tuple[tuple[str | None, str, Any], ...] = (
+    ("training", "class_weights", "balanced"),
+    ("data_split", "mode", "calendar"),
+    (None, "bar_timestamp", "open"),
+    (None, "timezone", "UTC"),
+    (None, "evaluation", {"method": "single_split", "folds": 3}),
+)
+
+
 def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[str, Any]:
     """What must match for a checkpoint to belong to this run (device/compile may differ)."""
     config = strategy_to_dict(strategy)
     config.pop("ignored_keys", None)
     for key in ("device", "compile"):
         config["training"].pop(key, None)
+    # Settings added later count only when used, so older checkpoints still resume.
+    for section, key, default in _ADDED_SETTINGS:
+        holder = config if section is None else config[section]
+        if holder.get(key) == default:
+            del holder[key]
     windows = [data.lookback, data.n_features]
     config["data"] = {
         "x_train": [len(data.train_ends), *windows],
         "x_val": [len(data.val_ends), *windows],
         "feature_names": list(data.feature_names),
     }
+    if data.w_train is not None:
+        config["data"]["sample_weights"] = True
     return config
 
 

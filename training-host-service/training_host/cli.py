@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from training_sessions.http.auth import open_bind_refusal
 
 from training_host import __version__, service_install
 from training_host.config import CONFIG_FILE_ENV, Settings
 
 EXIT_USAGE = 2
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -41,12 +31,11 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"training-host: invalid configuration:\n{exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not is_loopback(settings.host) and settings.api_token is None:
-        print(
-            f"training-host: refusing to listen on {settings.host} without an API token; "
-            "set TRAINING_HOST_API_TOKEN or bind 127.0.0.1",
-            file=sys.stderr,
-        )
+    refusal = open_bind_refusal(
+        "training-host", settings.host, settings.api_token, "TRAINING_HOST_API_TOKEN"
+    )
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
         return EXIT_USAGE
     # Imported late: refusing a bad configuration should not wait for torch to load.
     import uvicorn

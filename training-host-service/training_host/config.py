@@ -12,13 +12,15 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from training_sessions.http.auth import ApiToken
+from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
 from training_sessions.types import RuntimeSettings
 
 CONFIG_FILE_ENV = "TRAINING_HOST_CONFIG_FILE"
@@ -58,10 +60,12 @@ class Settings(BaseSettings):
     max_queue_size: int = Field(default=16, ge=0)
     stop_grace_seconds: float = Field(default=30.0, gt=0)
     resume_interrupted: bool = True
-    api_token: SecretStr | None = None
+    api_token: ApiToken = None
     default_strategy: str = "momentum_mlp"
     default_device: str = "auto"
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # /health/detailed says "degraded" when models_dir's disk has less free space than this.
+    min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"
     # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
     ktrdr_backend_url: str | None = Field(
@@ -95,14 +99,6 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("api_token", mode="after")
-    @classmethod
-    def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
-        # An empty TRAINING_HOST_API_TOKEN= line in an env file means "no token", not "".
-        if value is not None and not value.get_secret_value().strip():
-            return None
-        return value
-
     @field_validator("log_level", mode="after")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -132,6 +128,10 @@ class Settings(BaseSettings):
             stop_grace_seconds=self.stop_grace_seconds,
             resume_interrupted=self.resume_interrupted,
         )
+
+    def directories(self) -> dict[str, Path]:
+        """The service's folders by setting name (kept out of error answers)."""
+        return {name: getattr(self, name) for name in _PATH_FIELDS}
 
     def ensure_directories(self) -> None:
         """Create the directories the service writes to."""

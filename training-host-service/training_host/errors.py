@@ -3,27 +3,26 @@
 ::
 
     ServiceError
-    ├── AuthenticationError   missing or wrong bearer token      -> 401
     └── InvalidParameterError a value the engine never sees is bad -> 422
         └── UnsafePathError   a path outside the allowed folder
 
-Session and engine errors map by class in ``training_sessions.http.errors``.
+A missing or wrong bearer token is ``training_sessions.http.auth.AuthenticationError``
+(401); it, session and engine errors map by class in ``training_sessions.http.errors``.
 An oversized body is answered 413 by ``body_limit`` before any route runs.
 Every answer has the body ``{"detail": "<message>", "error": "<type>"}``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from training_sessions.http.auth import AuthenticationError
 from training_sessions.http.errors import install_error_handlers as install_shared_handlers
 
 
 class ServiceError(Exception):
     """Base for errors the HTTP layer raises itself."""
-
-
-class AuthenticationError(ServiceError):
-    """The request lacks a valid ``Authorization: Bearer <token>`` header."""
 
 
 class InvalidParameterError(ServiceError):
@@ -35,12 +34,14 @@ class UnsafePathError(InvalidParameterError):
 
 
 # Most specific first: the first matching class decides the status.
-STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
-    (AuthenticationError, 401),
-    (InvalidParameterError, 422),
-)
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = ((InvalidParameterError, 422),)
+
+__all__ = ["AuthenticationError", "InvalidParameterError", "ServiceError", "UnsafePathError"]
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Answer this service's errors, the runtime's and the engine's on ``app``."""
-    install_shared_handlers(app, STATUS_BY_ERROR, headers={401: {"WWW-Authenticate": "Bearer"}})
+def install_error_handlers(app: FastAPI, directories: dict[str, Path] | None = None) -> None:
+    """Answer this service's errors, the runtime's and the engine's on ``app``.
+
+    ``directories`` (the settings' folders) never appear in an answer.
+    """
+    install_shared_handlers(app, STATUS_BY_ERROR, directories=directories)

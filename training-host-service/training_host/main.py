@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.manager import SessionManager
 
 from training_host import __version__
@@ -23,7 +24,6 @@ from training_host.api.routes import (
     metrics,
     trainings,
 )
-from training_host.body_limit import BodySizeLimitMiddleware
 from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
 from training_host.ktrdr.worker_registration import registrar_for
@@ -68,14 +68,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # /docs and /redoc come from the dashboard router, with local assets
         redoc_url=None,
     )
-    app.state.settings = settings or get_settings()
+    settings = settings or get_settings()
+    app.state.settings = settings
     app.state.metrics = ServiceMetrics()
     app.state.started_at = time.monotonic()
-    install_error_handlers(app)
+    install_error_handlers(app, settings.directories())
     for module in (health, trainings, ktrdr_compat, ktrdr_operations, gpu, metrics, dashboard):
         app.include_router(module.router)
     app.include_router(ktrdr_operations.shutdown_router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=app.state.settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

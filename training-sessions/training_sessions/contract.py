@@ -8,11 +8,13 @@ timestamp is always written one way: UTC with a ``Z`` suffix.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic_core import PydanticCustomError
 
 from training_sessions.types import (
     SessionPerformance,
@@ -35,6 +37,47 @@ TrainingId = Annotated[
 StrategySpec = dict[str, Any]
 TrainingOverrides = dict[str, Any]
 
+# The largest ``offset`` of a list: beyond it every database answers nothing (or fails).
+MAX_LIST_OFFSET = 2**31 - 1
+# JSON nested deeper than this is no strategy: refused before anything walks it.
+MAX_BODY_DEPTH = 32
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "text may not contain a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text may not contain an unpaired surrogate (not valid UTF-8)"
+    return None
+
+
+def find_unstorable_value(body: Any) -> tuple[str, str] | None:
+    """The first value no store or JSON encoder takes: ``(dotted path, problem)``.
+
+    NaN and infinities, NUL characters and lone surrogates (in keys too) cannot be
+    written to PostgreSQL nor sent on as JSON, so they are refused where they arrive.
+    """
+    stack: list[tuple[str, Any, int]] = [("", body, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            return path, f"nested deeper than {MAX_BODY_DEPTH} levels"
+        if isinstance(value, float) and not math.isfinite(value):
+            return path, f"expected a finite number, got {value!r}"
+        if isinstance(value, str) and (problem := _text_problem(value)):
+            return path, problem
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and (problem := _text_problem(key)):
+                    return child, f"key {problem}"
+                stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+    return None
+
 
 def _utc_z(value: datetime) -> str:
     # A naive time is a UTC time: that is how the session store keeps them.
@@ -44,6 +87,16 @@ def _utc_z(value: datetime) -> str:
 
 UtcTimestamp = Annotated[
     datetime, PlainSerializer(_utc_z, return_type=str, when_used="json-unless-none")
+]
+
+
+def _finite_or_null(value: float | None) -> float | None:
+    # JSON has no NaN or Infinity: a diverged metric is written as null, never a failed answer.
+    return value if value is None or math.isfinite(value) else None
+
+
+MetricValue = Annotated[
+    float | None, PlainSerializer(_finite_or_null, return_type=float | None, when_used="json")
 ]
 
 
@@ -74,6 +127,24 @@ class _StartBody(BaseModel):
     start_date: str | None = None
     end_date: str | None = None
     config: TrainingOverrides = Field(default_factory=dict, description="training overrides")
+    start_deadline: datetime | None = Field(
+        default=None,
+        description=(
+            "set by the backend proxy: an instant (with offset) after which the caller no "
+            "longer waits; a start read later creates nothing (409 StartDeadlinePassedError)"
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        found = find_unstorable_value(data)
+        if found is not None:
+            path, problem = found
+            raise PydanticCustomError(
+                "unstorable_value", "{path}: {problem}", {"path": path, "problem": problem}
+            )
+        return data
 
     def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
         raise NotImplementedError
@@ -130,7 +201,7 @@ class TrainingProgress(BaseModel):
     batch: int
     total_batches: int
     percent: float
-    eta_seconds: float | None
+    eta_seconds: MetricValue
 
 
 class TrainingStatus(BaseModel):
@@ -139,7 +210,7 @@ class TrainingStatus(BaseModel):
     training_id: str
     status: SessionStatus
     progress: TrainingProgress
-    metrics: dict[str, float | None]
+    metrics: dict[str, MetricValue] = Field(description="latest values; NaN or infinite: null")
     device: str | None
     created_at: UtcTimestamp
     started_at: UtcTimestamp | None
@@ -177,9 +248,19 @@ class TrainingPerformance(BaseModel):
 
     training_id: str
     status: SessionStatus
-    history: list[dict[str, float | int]]
+    history: list[dict[str, int | MetricValue]]
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "once completed, what the model's metadata says: `verdict` (accuracy and macro-F1 "
+            "against the train-majority baseline and a random guess at the train class rates, "
+            "with bootstrap intervals), `class_shares` per part, `data_report`, `splits` "
+            "(each part's date range per symbol), `weights` (which epoch's weights were kept), "
+            "and `folds` for walk-forward runs"
+        ),
+    )
 
     @classmethod
     def from_performance(cls, performance: SessionPerformance) -> TrainingPerformance:

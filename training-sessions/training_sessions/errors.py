@@ -5,7 +5,9 @@
     SessionError                 the session runtime refused a request
     ├── SessionNotFoundError     no session with that id
     ├── SessionConflictError     same id with another request; delete while running
-    │   └── InvalidTransitionError   a status move the transition table forbids
+    │   ├── InvalidTransitionError   a status move the transition table forbids
+    │   ├── NotResumableError        resume of an active or completed session, or no checkpoint
+    │   └── StartDeadlinePassedError a start read after the caller's start_deadline
     ├── QueueFullError           workers busy and the queue full
     ├── ShuttingDownError        the runtime is stopping
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
@@ -47,3 +49,12 @@ class InvalidRequestError(SessionError):
 
 class InvalidTransitionError(SessionConflictError):
     """A status change out of a terminal status, or one the transition table does not allow."""
+
+
+class NotResumableError(SessionConflictError):
+    """Resume asked of a queued, running or completed session, or of one with no checkpoint."""
+
+
+class StartDeadlinePassedError(SessionConflictError):
+    """A start arrived after its ``start_deadline``: the caller has given up waiting for it,
+    so it is not created (the caller may run it elsewhere)."""

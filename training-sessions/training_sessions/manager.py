@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import socket
@@ -29,26 +30,33 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
+from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from training_engine.errors import EngineError
 from training_engine.job import TrainingResult
 from training_engine.progress import ProgressEvent
 
+from training_sessions import pending_results
 from training_sessions.errors import (
     InvalidTransitionError,
+    NotResumableError,
     QueueFullError,
     SessionConflictError,
     SessionError,
     SessionNotFoundError,
     ShuttingDownError,
+    StartDeadlinePassedError,
 )
+from training_sessions.pending_results import PendingResult, pending_result_file
 from training_sessions.requests import (
     build_job,
     checkpoint_path,
@@ -66,6 +74,7 @@ from training_sessions.store import (
 )
 from training_sessions.types import (
     ACTIVE_STATUSES,
+    RESUMABLE_STATUSES,
     RuntimeSettings,
     SessionPerformance,
     SessionStatus,
@@ -149,6 +158,9 @@ class SessionManager:
         self._lock = threading.RLock()
         self._queue: deque[str] = deque()
         self._running: dict[str, _Worker] = {}
+        # Final results the database could not take yet (also kept on disk).
+        self._pending: dict[str, PendingResult] = {}
+        self._database_down_since: float | None = None
         self._started = False
         self._closed = False
         self._shutting_down = False
@@ -189,10 +201,14 @@ class SessionManager:
             if self._closed:
                 return
             self._shutting_down = True
-            for training_id in list(self._queue):
-                row = self._store.get(training_id)
-                if row is not None and row.status == QUEUED:
-                    self._set_status(training_id, QUEUED, INTERRUPTED)
+            try:
+                for training_id in list(self._queue):
+                    row = self._store.get(training_id)
+                    if row is not None and row.status == QUEUED:
+                        self._set_status(training_id, QUEUED, INTERRUPTED)
+            except SQLAlchemyError:
+                # Still queued in the database: the next start queues them again.
+                logger.warning("database unavailable at shutdown; queued sessions stay queued")
             self._queue.clear()
             self._notify_queue_length()
             for worker in self._running.values():
@@ -227,12 +243,18 @@ class SessionManager:
     # ------------------------------------------------------------ requests
 
     def submit(
-        self, request: TrainingRequest, training_id: str | None = None
+        self,
+        request: TrainingRequest,
+        training_id: str | None = None,
+        *,
+        deadline: datetime | None = None,
     ) -> tuple[SessionView, bool]:
         """Validate, resolve and queue a training; returns (view, created).
 
         The job resolved here is stored with the session; launches and resumes
-        train it and never read the strategy files again.
+        train it and never read the strategy files again. With a ``deadline`` (a
+        caller that stops waiting then), a new session is created only if it is
+        committed before that instant; the same id again is answered as always.
 
         Raises:
             InvalidRequestError, StrategyConfigError, DeviceUnavailableError,
@@ -275,13 +297,19 @@ class SessionManager:
                 resume_count=0,
             )
             try:
-                self._store.insert(row)
+                created = self._store.insert(row, deadline=deadline)
             except IntegrityError:
                 # Another process sharing the database took the id first.
                 existing = self._store.get(session_id)
                 if existing is None:
                     raise
                 return self._replay(existing, fingerprint)
+            if not created:
+                raise StartDeadlinePassedError(
+                    f"training '{session_id}' not created: its start request was read after "
+                    f"its start_deadline ({deadline:%Y-%m-%dT%H:%M:%S.%fZ}); the caller no "
+                    "longer waits for it"
+                )
             self._queue.append(session_id)
             self._notify("on_status", session_id, None, QUEUED)
             self._notify_queue_length()
@@ -290,7 +318,13 @@ class SessionManager:
 
     def get(self, training_id: str) -> SessionView:
         """The session's current state. Raises SessionNotFoundError."""
-        return to_view(self._row(training_id))
+        row = self._store.get(training_id)
+        if row is None:
+            # A "no such training" must not overtake a submit committing it right now
+            # (a proxy that reads 404 after a start's deadline runs the training elsewhere).
+            with self._lock:
+                row = self._row(training_id)
+        return to_view(row)
 
     def list(
         self, status: str | None = None, limit: int = 50, offset: int = 0
@@ -327,6 +361,50 @@ class SessionManager:
             if status in (QUEUED, INTERRUPTED):
                 self._set_status(training_id, status, CANCELLED, finished_at=utcnow())
                 row = self._row(training_id)
+        return to_view(row)
+
+    def resume(self, training_id: str) -> SessionView:
+        """Queue a failed, cancelled or interrupted session again, from its checkpoint.
+
+        It continues where its last checkpoint left it (bit-identical on CPU to a
+        run never stopped) and keeps its id, request and history.
+
+        Raises:
+            SessionNotFoundError: unknown id.
+            NotResumableError: queued, running or completed, or no checkpoint to resume from.
+            QueueFullError: every worker busy and the queue at its limit.
+            ShuttingDownError: the runtime is stopping.
+        """
+        self._require_started()
+        with self._lock:
+            row = self._row(training_id)
+            status = SessionStatus(row.status)
+            worker = self._running.get(training_id)
+            # A worker whose result is recorded may still be exiting: that is no conflict.
+            if status not in RESUMABLE_STATUSES or (worker is not None and not worker.final):
+                raise NotResumableError(
+                    f"training '{training_id}' is {status}: only failed, cancelled or "
+                    "interrupted trainings can be resumed"
+                )
+            if self._existing_checkpoint(training_id) is None:
+                raise NotResumableError(
+                    f"training '{training_id}' has no checkpoint to resume from (it stopped "
+                    "before its first checkpoint); start a new training instead"
+                )
+            self._check_capacity()
+            self._set_status(
+                training_id,
+                status,
+                QUEUED,
+                resume_count=row.resume_count + 1,
+                finished_at=None,
+                error=None,
+            )
+            self._queue.append(training_id)
+            self._notify_queue_length()
+            row = self._row(training_id)
+        logger.info("training %s resumed by request (was %s)", training_id, status)
+        self._wake()
         return to_view(row)
 
     def delete(self, training_id: str) -> None:
@@ -456,7 +534,16 @@ class SessionManager:
         """Re-queue what a previous run left queued, running or interrupted, oldest first."""
         for row in self._store.with_status((QUEUED, RUNNING, INTERRUPTED)):
             status = SessionStatus(row.status)
-            if status == RUNNING:
+            kept = pending_results.load(self._pending_file(row.id))
+            if status == RUNNING and kept is not None:
+                # It ended while the database was down: record it, never train it again.
+                self._write_final(kept)
+                self._pending_file(row.id).unlink(missing_ok=True)
+                logger.info("training %s: recorded its kept result (%s)", row.id, kept.status)
+                if kept.status != INTERRUPTED:
+                    continue
+                status = INTERRUPTED  # checkpointed at a shutdown: resumed below
+            elif status == RUNNING:
                 # Its process died with the previous service (kill -9, reboot).
                 self._set_status(row.id, RUNNING, INTERRUPTED)
                 status = INTERRUPTED
@@ -487,8 +574,13 @@ class SessionManager:
 
     def _tick(self) -> None:
         with self._lock:
-            if not self._shutting_down:
-                self._launch_ready()
+            try:
+                self._retry_pending()
+                if not self._shutting_down:
+                    self._launch_ready()
+            except SQLAlchemyError as exc:
+                # Workers are still read and reaped below; this is retried next round.
+                self._database_unavailable(exc)
             workers = list(self._running.values())
         waitables: list[Any] = [self._wake_reader]
         for worker in workers:
@@ -522,10 +614,13 @@ class SessionManager:
     def _launch_ready(self) -> None:
         """Start queued sessions, oldest first, while slots are free."""
         while self._queue and len(self._running) < self.settings.max_concurrent_jobs:
-            training_id = self._queue.popleft()
-            self._notify_queue_length()
+            training_id = self._queue[0]
+            if training_id in self._running:
+                return  # resumed while its last worker still exits: launched once reaped
+            # Read and write before taking it off the queue: a database error leaves it there.
             row = self._store.get(training_id)
             if row is None or row.status != QUEUED:
+                self._dequeue(training_id)
                 continue
             resumed = row.started_at is not None
             try:
@@ -538,7 +633,17 @@ class SessionManager:
                     error=f"{type(exc).__name__}: {exc}",
                     finished_at=utcnow(),
                 )
+                self._dequeue(training_id)
                 continue
+            self._set_status(
+                training_id,
+                QUEUED,
+                RUNNING,
+                started_at=row.started_at or utcnow(),
+                device=stored.device,
+                error=None,
+            )
+            self._dequeue(training_id)
             job = build_job(self.settings, training_id, stored, resume=resumed)
             cancel = self._context.Event()
             receiver, sender = self._context.Pipe(duplex=False)
@@ -559,14 +664,6 @@ class SessionManager:
                 cancel=cancel,
                 percent=float(row.percent or 0.0),
                 metrics=dict(row.metrics or {}),
-            )
-            self._set_status(
-                training_id,
-                QUEUED,
-                RUNNING,
-                started_at=row.started_at or utcnow(),
-                device=stored.device,
-                error=None,
             )
             logger.info(
                 "training %s started (pid %s%s)",
@@ -609,7 +706,13 @@ class SessionManager:
             case Result(result, cancel_reason):
                 self._record_result(worker, result, cancel_reason)
             case Failure(error_type, text):
-                self._finish(worker, FAILED, error=f"{error_type}: {text}")
+                self._finish(
+                    worker,
+                    FAILED,
+                    error=f"{error_type}: {text}",
+                    # The last good checkpoint stays: the session can be resumed from it.
+                    checkpoint_path=self._existing_checkpoint(worker.training_id),
+                )
 
     def _record_progress(self, worker: _Worker, event: ProgressEvent) -> None:
         # Never let percent go backwards, e.g. when a resume replays lost batches.
@@ -617,7 +720,16 @@ class SessionManager:
         for name in METRIC_NAMES:
             value = getattr(event, name)
             if value is not None:
-                worker.metrics[name] = value
+                # A diverged loss is kept as null: JSON (and PostgreSQL's json) has no NaN.
+                worker.metrics[name] = value if math.isfinite(value) else None
+        try:
+            self._write_progress(worker, event)
+            self._database_available()
+        except SQLAlchemyError as exc:
+            # Progress is refreshed by the next event; the final result is kept (_finish).
+            self._database_unavailable(exc)
+
+    def _write_progress(self, worker: _Worker, event: ProgressEvent) -> None:
         self._store.update(
             worker.training_id,
             epoch=event.epoch,
@@ -640,14 +752,14 @@ class SessionManager:
     def _record_result(
         self, worker: _Worker, result: TrainingResult, cancel_reason: str | None
     ) -> None:
-        for epoch in result.history:
-            self._store.upsert_epoch(worker.training_id, EpochRecord.of(epoch))
+        epochs = [EpochRecord.of(epoch) for epoch in result.history]
         data = result.to_dict()
         checkpoint = data["checkpoint_path"] or self._existing_checkpoint(worker.training_id)
         if result.status == "completed":
             self._finish(
                 worker,
                 COMPLETED,
+                epochs=epochs,
                 percent=100.0,
                 eta_seconds=0.0,
                 device=result.device,
@@ -658,14 +770,18 @@ class SessionManager:
             )
             return
         if worker.stop_reason == "stop":
-            self._finish(worker, CANCELLED, device=result.device, checkpoint_path=checkpoint)
+            self._finish(
+                worker, CANCELLED, epochs=epochs, device=result.device, checkpoint_path=checkpoint
+            )
             return
         logger.info(
             "training %s checkpointed (%s); it resumes at the next start",
             worker.training_id,
             cancel_reason or worker.stop_reason,
         )
-        self._finish(worker, INTERRUPTED, device=result.device, checkpoint_path=checkpoint)
+        self._finish(
+            worker, INTERRUPTED, epochs=epochs, device=result.device, checkpoint_path=checkpoint
+        )
 
     def _reap(self, worker: _Worker) -> None:
         """The worker process has ended: record why if it did not say, and free its slot."""
@@ -697,16 +813,79 @@ class SessionManager:
         worker.conn.close()
         self._running.pop(worker.training_id, None)
 
-    def _finish(self, worker: _Worker, status: SessionStatus, **values: Any) -> None:
-        """Record a final (or interrupted) status once."""
+    def _finish(
+        self,
+        worker: _Worker,
+        status: SessionStatus,
+        *,
+        epochs: Sequence[EpochRecord] = (),
+        **values: Any,
+    ) -> None:
+        """Record a final (or interrupted) status once; kept and retried if the database fails."""
         worker.final = True
         if status.is_terminal():
             values["finished_at"] = utcnow()
+        result = PendingResult(worker.training_id, status, values, [*epochs])
         try:
-            self._set_status(worker.training_id, RUNNING, status, **values)
+            self._write_final(result)
+        except SQLAlchemyError as exc:
+            self._database_unavailable(exc)
+            logger.warning(
+                "training %s ended %s but the database is unavailable: result kept in %s "
+                "and retried until written",
+                worker.training_id,
+                status,
+                self._pending_file(worker.training_id),
+            )
+            self._pending[worker.training_id] = result
+            try:
+                pending_results.keep(self._pending_file(worker.training_id), result)
+            except OSError:
+                logger.exception(
+                    "training %s: could not keep its result on disk", result.training_id
+                )
+
+    def _write_final(self, result: PendingResult) -> None:
+        """Epochs, then the status move; an InvalidTransitionError is logged, not raised."""
+        for epoch in result.epochs:
+            self._store.upsert_epoch(result.training_id, epoch)
+        try:
+            self._set_status(result.training_id, RUNNING, result.status, **result.values)
+            self._database_available()
         except InvalidTransitionError:
             # E.g. another process changed its row: refused, and said so.
-            logger.exception("training %s: result %s not recorded", worker.training_id, status)
+            logger.exception(
+                "training %s: result %s not recorded", result.training_id, result.status
+            )
+
+    def _retry_pending(self) -> None:
+        """Write the results kept while the database was down, oldest first."""
+        for training_id, result in list(self._pending.items()):
+            self._write_final(result)  # SQLAlchemyError: still down, next round
+            del self._pending[training_id]
+            self._pending_file(training_id).unlink(missing_ok=True)
+            logger.info("training %s: kept result %s written", training_id, result.status)
+
+    def _database_available(self) -> None:
+        if self._database_down_since is not None:
+            logger.info(
+                "database available again after %.1fs",
+                time.monotonic() - self._database_down_since,
+            )
+            self._database_down_since = None
+
+    def _database_unavailable(self, exc: SQLAlchemyError) -> None:
+        if self._database_down_since is None:
+            self._database_down_since = time.monotonic()
+            logger.error("database unavailable, retrying every round: %s", exc)
+
+    def _dequeue(self, training_id: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._queue.remove(training_id)
+        self._notify_queue_length()
+
+    def _pending_file(self, training_id: str) -> Path:
+        return pending_result_file(self.settings.checkpoints_dir, training_id)
 
     def _existing_checkpoint(self, training_id: str) -> str | None:
         path = checkpoint_path(self.settings, training_id)

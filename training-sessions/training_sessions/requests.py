@@ -10,13 +10,14 @@ every launch or resume trains the stored job (:func:`build_job`).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from training_engine.data import find_data_file
+import pandas as pd
+from training_engine.data import find_data_file, parse_date_bound
 from training_engine.device import resolve_device
 from training_engine.job import TrainingJob
+from training_engine.paths import path_inside
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
 
 from training_sessions.errors import InvalidRequestError
@@ -60,10 +61,9 @@ def strategy_file(strategies_dir: Path, name: str) -> Path:
             f"invalid strategy name {name!r}: expected a file name in the strategies directory "
             "(letters, digits, '.', '_' or '-'; no paths)"
         )
-    root = strategies_dir.resolve()
     for suffix in STRATEGY_SUFFIXES:
-        candidate = (root / f"{stem}{suffix}").resolve()
-        if candidate.is_file() and candidate.is_relative_to(root):
+        candidate = path_inside(strategies_dir, f"{stem}{suffix}", what="strategy")
+        if candidate.is_file():
             return candidate
     names = ", ".join(available_strategies(strategies_dir)) or "none"
     raise InvalidRequestError(f"unknown strategy '{stem}'; available: {names}")
@@ -81,15 +81,12 @@ def _load(settings: RuntimeSettings, strategy: str | dict[str, Any] | None) -> S
     )
 
 
-def _check_date(value: str | None, field: str) -> datetime | None:
+def _date_bound(value: str | None, key: str, *, end: bool) -> pd.Timestamp | None:
     if value is None:
         return None
-    try:
-        return datetime.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError(
-            f"{field} {value!r} is not a date; expected ISO format like 2024-01-31"
-        ) from exc
+    if not isinstance(value, str):
+        raise InvalidRequestError(f"{key} must be a date string like 2024-01-31")
+    return parse_date_bound(value, key, end=end)
 
 
 def check_data_files(data_dir: Path, strategy: StrategyConfig) -> None:
@@ -129,13 +126,9 @@ def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> Sess
             "no symbols: the request and the strategy's training_data name none"
         )
     device = resolve_device(strategy.training.device)
-    start = _check_date(request.start_date, "start_date")
-    end = _check_date(request.end_date, "end_date")
-    if (
-        start is not None
-        and end is not None
-        and start.replace(tzinfo=None) > end.replace(tzinfo=None)
-    ):
+    start = _date_bound(request.start_date, "start_date", end=False)
+    end = _date_bound(request.end_date, "end_date", end=True)
+    if start is not None and end is not None and start > end:
         raise InvalidRequestError(
             f"start_date {request.start_date} is after end_date {request.end_date}"
         )
@@ -153,7 +146,7 @@ def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> Sess
 
 def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
     """The one checkpoint file of a session."""
-    return settings.checkpoints_dir / f"{training_id}.ckpt"
+    return path_inside(settings.checkpoints_dir, f"{training_id}.ckpt", what="training_id")
 
 
 def build_job(

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
+from training_engine.artifacts import read_model_evaluation
 
 from training_sessions import schema_migrations
 from training_sessions.types import (
@@ -214,10 +215,19 @@ class SessionStore:
 
     # ------------------------------------------------------------ sessions
 
-    def insert(self, row: SessionRow) -> None:
-        """Insert a new session; IntegrityError when the id exists."""
+    def insert(self, row: SessionRow, *, deadline: datetime | None = None) -> bool:
+        """Insert a new session; IntegrityError when the id exists.
+
+        With a ``deadline``, the clock is read inside the transaction after the insert:
+        past the deadline the transaction is rolled back and False is returned.
+        """
         with self._sessions.begin() as session:
             session.add(row)
+            session.flush()
+            if deadline is not None and utcnow() > deadline:
+                session.rollback()
+                return False
+        return True
 
     def get(self, training_id: str) -> SessionRow | None:
         with self._sessions() as session:
@@ -342,4 +352,5 @@ def to_performance(row: SessionRow, history: list[dict[str, float | int]]) -> Se
         history=history,
         test_metrics=row.test_metrics,
         baseline_metrics=row.baseline_metrics,
+        evaluation=read_model_evaluation(row.model_path),
     )

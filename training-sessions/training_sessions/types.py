@@ -27,8 +27,12 @@ class SessionStatus(StrEnum):
         (new) -> queued
         queued      -> running | cancelled | interrupted | failed (cannot be launched)
         running     -> completed | failed | cancelled | interrupted
-        interrupted -> queued (resumed at start) | cancelled (stopped while waiting)
-        completed, failed, cancelled: terminal, no way out
+        interrupted -> queued (resumed) | cancelled (stopped while waiting)
+        failed, cancelled -> queued (resumed by a client from the checkpoint)
+        completed: no way out
+
+    completed, failed and cancelled are *terminal*: the run is over (``finished_at``
+    set) and nothing moves the session again but a client's explicit resume.
     """
 
     QUEUED = "queued"
@@ -39,8 +43,8 @@ class SessionStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
     def is_terminal(self) -> bool:
-        """True for completed, failed and cancelled: the session never moves again."""
-        return not TRANSITIONS[self]
+        """True for completed, failed and cancelled: the run is over."""
+        return self in _TERMINAL
 
     def can_move_to(self, new: SessionStatus) -> bool:
         return new in TRANSITIONS[self]
@@ -65,9 +69,15 @@ TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
     ),
     SessionStatus.INTERRUPTED: frozenset({SessionStatus.QUEUED, SessionStatus.CANCELLED}),
     SessionStatus.COMPLETED: frozenset(),
-    SessionStatus.FAILED: frozenset(),
-    SessionStatus.CANCELLED: frozenset(),
+    # Only through SessionManager.resume, and only with a checkpoint to continue from.
+    SessionStatus.FAILED: frozenset({SessionStatus.QUEUED}),
+    SessionStatus.CANCELLED: frozenset({SessionStatus.QUEUED}),
 }
+_TERMINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED})
+# A client may resume these (from their checkpoint); resume moves them to queued.
+RESUMABLE_STATUSES: frozenset[SessionStatus] = frozenset(
+    {SessionStatus.FAILED, SessionStatus.CANCELLED, SessionStatus.INTERRUPTED}
+)
 SESSION_STATUSES: tuple[SessionStatus, ...] = tuple(SessionStatus)
 ACTIVE_STATUSES: frozenset[SessionStatus] = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING})
 FINAL_STATUSES: frozenset[SessionStatus] = frozenset(s for s in SessionStatus if s.is_terminal())
@@ -187,3 +197,4 @@ class SessionPerformance:
     history: list[dict[str, float | int]]
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
+    evaluation: dict[str, Any] | None = None  # from the model's metadata (see the contract)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
+from training_sessions.http.auth import bearer_token_guard
 
 from backend_proxy.dispatcher import TrainingDispatcher
 from backend_proxy.runtime import ProxyRuntime
@@ -23,6 +24,12 @@ async def get_runtime(request: Request) -> ProxyRuntime:
 async def get_dispatcher(request: Request) -> TrainingDispatcher:
     return (await get_runtime(request)).dispatcher
 
+
+# BACKEND_API_TOKEN, checked by the host service's own code.
+require_token = bearer_token_guard(
+    lambda request: request.app.state.backend_proxy.settings.api_token
+)
+AUTH = [Depends(require_token)]
 
 RuntimeDep = Annotated[ProxyRuntime, Depends(get_runtime)]
 DispatcherDep = Annotated[TrainingDispatcher, Depends(get_dispatcher)]

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from training_engine.strategy.names import (
+    BAR_TIMESTAMPS,
+    CLASS_WEIGHTINGS,
+    EVALUATION_METHODS,
     LABEL_CLASSES,
     LABEL_SOURCES,
     LOSSES,
     PRECISIONS,
+    SPLIT_MODES,
     VOL_METHODS,
     optimizers,
     schedulers,
@@ -36,6 +41,7 @@ from training_engine.strategy.values import (
     ZigzagThreshold,
     choice,
     enum_of,
+    refuse,
 )
 
 
@@ -147,6 +153,41 @@ VolMethod = Annotated[
     BeforeValidator(choice(lambda: VOL_METHODS)),
     Field(json_schema_extra=enum_of(lambda: VOL_METHODS)),
 ]
+ClassWeighting = Annotated[
+    str,
+    BeforeValidator(choice(lambda: CLASS_WEIGHTINGS)),
+    BeforeValidator(lambda value: "none" if value is None or value is False else value),
+    Field(json_schema_extra=enum_of(lambda: CLASS_WEIGHTINGS)),
+]
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise refuse(f"expected a timezone name such as America/New_York, got {value!r}")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        message = f"unknown timezone {value!r}; use an IANA name such as America/New_York"
+        raise refuse(message) from None
+    return value
+
+
+TimezoneName = Annotated[str, BeforeValidator(_timezone)]
+BarTimestamp = Annotated[
+    str,
+    BeforeValidator(choice(lambda: BAR_TIMESTAMPS)),
+    Field(json_schema_extra=enum_of(lambda: BAR_TIMESTAMPS)),
+]
+EvaluationMethod = Annotated[
+    str,
+    BeforeValidator(choice(lambda: EVALUATION_METHODS)),
+    Field(json_schema_extra=enum_of(lambda: EVALUATION_METHODS)),
+]
+SplitMode = Annotated[
+    str,
+    BeforeValidator(choice(lambda: SPLIT_MODES)),
+    Field(json_schema_extra=enum_of(lambda: SPLIT_MODES)),
+]
 GradientClip = Annotated[Positive | None, BeforeValidator(_clip_form)]
 EarlyStopping = Annotated[EarlyStoppingConfig, BeforeValidator(early_stopping_form)]
 
@@ -176,6 +217,7 @@ class TrainingSettings(EngineModel):
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
+    class_weights: ClassWeighting = "balanced"
 
 
 class LabelConfig(EngineModel):
@@ -232,6 +274,15 @@ class DataSplit(EngineModel):
     train: Fraction = 0.6
     validation: Fraction = 0.2
     test: Fraction = 0.2
+    # calendar: every symbol's parts are cut at the same dates; per_symbol: each on its own.
+    mode: SplitMode = "calendar"
+
+
+class EvaluationConfig(EngineModel):
+    """``evaluation``: one train/validation/test split, or K walk-forward folds."""
+
+    method: EvaluationMethod = "single_split"
+    folds: Count = 3
 
 
 class StrategyConfig(EngineModel):
@@ -252,5 +303,9 @@ class StrategyConfig(EngineModel):
     output_format: str = "classification"
     start_date: str | None = None
     end_date: str | None = None
+    # How the data files stamp bars (training_data.bar_timestamp / timezone, see bar_times).
+    evaluation: EvaluationConfig = EvaluationConfig()
+    bar_timestamp: BarTimestamp = "open"
+    timezone: TimezoneName = "UTC"
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     ignored_keys: tuple[str, ...] = ()

@@ -20,16 +20,18 @@ from pydantic import (
     model_validator,
 )
 
+from training_engine.errors import StrategyConfigError
 from training_engine.strategy.examples import OVERRIDES_EXAMPLE, STRATEGY_EXAMPLE
 from training_engine.strategy.names import FUZZY_TYPES, PRICE_SOURCES
 from training_engine.strategy.sections import (
     DocumentSection,
+    EvaluationSection,
     LabelsAndSplitSection,
     ModelSection,
     TrainingDataSection,
     TrainingSection,
 )
-from training_engine.strategy.values import as_number, choice, enum_of, refuse
+from training_engine.strategy.values import as_number, choice, enum_of, refuse, validate_name
 
 # ---------------------------------------------------------------- indicators
 
@@ -210,9 +212,13 @@ class DecisionsSection(DocumentSection):
 
 
 def _name(value: Any) -> Any:
+    # The name becomes the model folder: the rule every name that becomes a path follows.
     if not isinstance(value, str) or not value.strip():
         raise refuse(f"expected a non-empty string, got {value!r}")
-    return value
+    try:
+        return validate_name(value.strip(), "name", "a strategy name")
+    except StrategyConfigError as exc:
+        raise refuse(exc.problem) from exc
 
 
 def _document_schema(schema: dict[str, Any]) -> None:
@@ -253,6 +259,7 @@ class StrategyDocument(DocumentSection):
     decisions: DecisionsSection = Field(default_factory=DecisionsSection)
     model: ModelSection = Field(default_factory=ModelSection)
     training: LabelsAndSplitSection = Field(default_factory=LabelsAndSplitSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
 
 def _overrides_schema(schema: dict[str, Any]) -> None:

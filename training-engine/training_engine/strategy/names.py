@@ -25,6 +25,14 @@ LABEL_SOURCES = tuple(LABEL_CLASSES)
 VOL_METHODS = ("atr", "close")
 # KTRDR's losses: the first two for classes, the others for a regression target.
 LOSSES = ("cross_entropy", "focal", "huber", "mse")
+# model.training.class_weights: none, or each class weighted by n / (classes * its train count).
+CLASS_WEIGHTINGS = ("none", "balanced")
+# training.data_split.mode: several symbols cut at common dates, or each on its own.
+SPLIT_MODES = ("calendar", "per_symbol")
+# training_data.bar_timestamp: what a data file's stamps mark.
+BAR_TIMESTAMPS = ("open", "close")
+# evaluation.method: one split, or K expanding-window folds.
+EVALUATION_METHODS = ("single_split", "walk_forward")
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}
 

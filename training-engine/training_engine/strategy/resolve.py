@@ -15,6 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy.config import (
     DataSplit,
+    EvaluationConfig,
     FeatureConfig,
     FuzzySetSpec,
     IndicatorSpec,
@@ -317,6 +318,7 @@ def resolve(
     unused += unused_keys(document.model, "model")
     unused += unused_keys(document.training, "training")
     unused += unused_keys(document.decisions, "decisions")
+    unused += unused_keys(document.evaluation, "evaluation")
     labels = _engine_view(LabelConfig, document.training.labels)
     start, end = _dates(document)
     return StrategyConfig(
@@ -331,6 +333,9 @@ def resolve(
         training=_training(document),
         labels=labels,
         data_split=_engine_view(DataSplit, document.training.data_split),
+        evaluation=_engine_view(EvaluationConfig, document.evaluation),
+        bar_timestamp=data.bar_timestamp,
+        timezone=data.timezone,
         raw=dict(raw),
         ignored_keys=tuple(unused),
         nn_inputs=nn_inputs,

@@ -14,11 +14,15 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
 from training_engine.strategy.config import (
+    BarTimestamp,
     DataSplit,
     EarlyStoppingConfig,
+    EvaluationConfig,
     FeatureConfig,
     LabelConfig,
     ModelConfig,
+    StrategyConfig,
+    TimezoneName,
     TrainingSettings,
     early_stopping_form,
 )
@@ -149,6 +153,8 @@ class TrainingDataSection(DocumentSection):
     timeframes: Annotated[TimeframesSection, BeforeValidator(_timeframes_form)] = Field(
         default_factory=TimeframesSection, json_schema_extra=_or_list_of_names({})
     )
+    bar_timestamp: BarTimestamp = _default(StrategyConfig, "bar_timestamp")
+    timezone: TimezoneName = _default(StrategyConfig, "timezone")
 
 
 # ---------------------------------------------------------------- model
@@ -267,6 +273,18 @@ class DataSplitSection(DocumentSection, DataSplit):
         total = self.train + self.validation + self.test
         if abs(total - 1.0) > 1e-6 or min(self.train, self.validation, self.test) <= 0:
             raise refuse(f"train, validation and test must each be > 0 and sum to 1, got {total:g}")
+        return self
+
+
+class EvaluationSection(DocumentSection, EvaluationConfig):
+    """``evaluation``: ``{method: walk_forward, folds: K}`` trains K models in turn."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    @model_validator(mode="after")
+    def _check_folds(self) -> EvaluationSection:
+        if self.method == "walk_forward" and self.folds < 2:
+            raise refuse("walk_forward needs folds >= 2", at="folds")
         return self
 
 

@@ -20,7 +20,12 @@ from training_engine.errors import StrategyConfigError
 
 _TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
 _MONTHS = re.compile(r"^\d+M$")  # KTRDR's 1M is a month; 1m (any other case) a minute
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+# The one rule for every name that becomes part of a path: symbols, strategy names.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# What the engine can train on; resolve_device checks the device exists.
+DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
+# The largest integer a strategy may hold: it must fit every database's INTEGER column.
+MAX_INTEGER = 2**31 - 1
 
 
 def refuse(problem: str, at: str | None = None) -> PydanticCustomError:
@@ -36,10 +41,13 @@ def _integer(minimum: int) -> Callable[[Any], int]:
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
+            or (isinstance(value, float) and not math.isfinite(value))
             or int(value) != value
             or value < minimum
         ):
             raise refuse(f"expected an integer >= {minimum}, got {value!r}")
+        if value > MAX_INTEGER:
+            raise refuse(f"expected an integer <= {MAX_INTEGER}, got {value!r}")
         return int(value)
 
     return check
@@ -49,12 +57,13 @@ def _number(low: float | None = None, high: float | None = None) -> Callable[[An
     def check(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise refuse(f"expected a number, got {value!r}")
-        number = float(value)
-        if (
-            math.isnan(number)
-            or (low is not None and number < low)
-            or (high is not None and number > high)
-        ):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
+        if not math.isfinite(number):
+            raise refuse(f"expected a finite number, got {value!r}")
+        if (low is not None and number < low) or (high is not None and number > high):
             bounds = f" in [{low}, {high}]" if high is not None else ""
             bounds = f" >= {low}" if low is not None and high is None else bounds
             raise refuse(f"expected a number{bounds}, got {value!r}")
@@ -106,13 +115,22 @@ def enum_of(names: Callable[[], Iterable[str]]) -> Callable[[dict[str, Any]], No
     return extend
 
 
-def validate_symbol(value: Any, key: str = "symbol") -> str:
-    """A ticker that is safe to put in a file name (letters, digits, ``.``, ``_``, ``-``)."""
-    if not isinstance(value, str) or not _SYMBOL.match(value):
+def validate_name(value: Any, key: str, what: str = "a name") -> str:
+    """A name safe to use as one file or folder name: 1-64 letters, digits, ``.``, ``_``, ``-``.
+
+    It starts with a letter or digit and holds no ``..``, so it can never leave its folder.
+    """
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
         raise StrategyConfigError(
-            key, f"expected a symbol of letters, digits, '.', '_' or '-', got {value!r}"
+            key,
+            f"expected {what} of letters, digits, '.', '_' or '-', got {value!r}",
         )
     return value
+
+
+def validate_symbol(value: Any, key: str = "symbol") -> str:
+    """A ticker that is safe to put in a file name (the rule of :func:`validate_name`)."""
+    return validate_name(value, key, "a symbol")
 
 
 def validate_timeframe(value: Any, key: str = "timeframe") -> str:
@@ -148,9 +166,10 @@ def _as_value_error(check: Callable[[Any, str], str]) -> Callable[[Any], str]:
 
 
 def _device(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name is None or not DEVICE_NAME.match(name):
         raise refuse(f"expected a device name (auto, cpu, cuda, cuda:N, mps), got {value!r}")
-    return value.strip().lower()
+    return name
 
 
 def _layer_sizes(value: Any) -> Any:
@@ -181,6 +200,7 @@ Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
 Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
+
 Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
 DeviceName = Annotated[
     str, Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"]), BeforeValidator(_device)

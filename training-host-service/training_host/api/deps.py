@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
+from training_sessions.http.auth import bearer_token_guard
 from training_sessions.manager import SessionManager
 
 from training_host.config import Settings
-from training_host.errors import AuthenticationError
 from training_host.metrics import ServiceMetrics
 
 
@@ -37,27 +36,16 @@ MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 
 
-def require_token(request: Request, settings: SettingsDep) -> None:
-    """Reject the request unless it carries the configured bearer token (when one is set)."""
-    if settings.api_token is None:
-        return
-    scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
-    expected = settings.api_token.get_secret_value()
-    # compare_digest: the time taken must not reveal how much of the token matched.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        supplied.strip().encode(), expected.encode()
-    ):
-        raise AuthenticationError("missing or invalid bearer token (Authorization: Bearer ...)")
-
-
+# The bearer token of this app's settings, when one is set (shared with the backend).
+require_token = bearer_token_guard(lambda request: get_app_settings(request).api_token)
 AUTH = [Depends(require_token)]
 
 
-def require_token_unless_ktrdr_open(request: Request, settings: SettingsDep) -> None:
+async def require_token_unless_ktrdr_open(request: Request, settings: SettingsDep) -> None:
     """KTRDR sends no Authorization header: its routes may be opened on purpose."""
     if settings.ktrdr_routes_without_token:
         return
-    require_token(request, settings)
+    await require_token(request)
 
 
 KTRDR_AUTH = [Depends(require_token_unless_ktrdr_open)]

@@ -14,18 +14,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from training_engine.errors import (
     DataError,
     DeviceUnavailableError,
     EngineError,
     StrategyConfigError,
+    UnsafePathError,
 )
 
 from training_sessions.contract import ErrorBody
@@ -37,6 +41,7 @@ from training_sessions.errors import (
     SessionNotFoundError,
     ShuttingDownError,
 )
+from training_sessions.http.auth import AuthenticationError
 
 logger = logging.getLogger(__name__)
 
@@ -46,14 +51,22 @@ ErrorAnswer = Callable[[Exception], Response]
 
 # A client's mistake is a 4xx; a busy or stopping runtime says so.
 RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (AuthenticationError, 401),
     (SessionNotFoundError, 404),
     (SessionConflictError, 409),
     (InvalidRequestError, 422),
     (StrategyConfigError, 422),
     (DataError, 422),
     (DeviceUnavailableError, 422),
+    (UnsafePathError, 422),
     (QueueFullError, 429),
     (ShuttingDownError, 503),
+)
+# The database is down or unreachable: the client may retry (503), never a plain 500.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
 )
 
 _WHEN: dict[int, str] = {
@@ -112,12 +125,29 @@ def describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
+def hide_directories(message: str, directories: Mapping[str, Path]) -> str:
+    """``message`` with each directory written as its setting's name (``<data_dir>``).
+
+    Clients learn which file was missing, never where the service keeps its files.
+    """
+    spellings: list[tuple[str, str]] = []
+    for name, directory in directories.items():
+        for spelling in {str(directory), str(Path(directory).expanduser().resolve())}:
+            if spelling not in {"", ".", "/"}:
+                spellings.append((spelling, f"<{name}>"))
+    # Longest first: a folder inside another is replaced by its own name.
+    for spelling, placeholder in sorted(spellings, key=lambda item: -len(item[0])):
+        message = message.replace(spelling, placeholder)
+    return message
+
+
 def install_error_handlers(
     app: FastAPI,
     statuses: StatusTable = (),
     *,
     headers: Mapping[int, Mapping[str, str]] | None = None,
     answers: Mapping[type[Exception], ErrorAnswer] | None = None,
+    directories: Mapping[str, Path] | None = None,
 ) -> None:
     """Answer every known error of ``app`` with :class:`ErrorBody`.
 
@@ -126,26 +156,49 @@ def install_error_handlers(
             first; :data:`RUNTIME_ERROR_STATUS` follows them.
         headers: extra response headers by status (``401: WWW-Authenticate``).
         answers: error classes that make their own answer.
+        directories: the service's folders by setting name, hidden from every message.
     """
     table = (*statuses, *RUNTIME_ERROR_STATUS)
-    extra_headers = dict(headers or {})
+    extra_headers = {401: {"WWW-Authenticate": "Bearer"}, **(headers or {})}
+    hidden = dict(directories or {})
 
     async def handle_error(request: Request, exc: Exception) -> Response:
+        if _database_unavailable(exc):
+            logger.warning(
+                "database unavailable on %s %s: %s", request.method, request.url.path, exc
+            )
+            return error_response(503, "database unavailable", type(exc).__name__)
         status = status_for(exc, table)
         if status == 500:
             logger.exception("unmapped error on %s %s", request.method, request.url.path)
             return error_response(500, "internal error", "InternalError")
         return error_response(
-            status, str(exc), type(exc).__name__, headers=extra_headers.get(status)
+            status,
+            hide_directories(str(exc), hidden),
+            type(exc).__name__,
+            headers=extra_headers.get(status),
         )
 
-    handled: set[type[Exception]] = {EngineError, SessionError, *(kind for kind, _ in table)}
+    handled: set[type[Exception]] = {
+        EngineError,
+        SessionError,
+        DBAPIError,
+        *DATABASE_UNAVAILABLE_ERRORS,
+        *(kind for kind, _ in table),
+    }
     for kind in handled:
         app.add_exception_handler(kind, handle_error)
     for kind, answer in (answers or {}).items():
         app.add_exception_handler(kind, _answering_with(answer))
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    # A DBAPIError on a connection found dead is an outage too, whatever its class.
+    return isinstance(exc, DATABASE_UNAVAILABLE_ERRORS) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _answering_with(answer: ErrorAnswer) -> Callable[[Request, Exception], Any]:
@@ -160,6 +213,13 @@ async def _handle_validation_error(request: Request, exc: Exception) -> Response
     return error_response(422, describe_validation(exc), "ValidationError")
 
 
+# FastAPI's answer to a body it cannot decode (not UTF-8): a 400 no route documents.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        # Like invalid JSON, an undecodable body is a 422 (documented on every body route).
+        return error_response(422, "body: not valid JSON (it must be UTF-8)", "ValidationError")
     return error_response(exc.status_code, str(exc.detail), "HTTPError", headers=exc.headers)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from training_sessions.http.errors import error_responses
 
+from backend_proxy.api.deps import AUTH
 from backend_proxy.api.routes import health, host_status, trainings
 
 
 def create_training_router() -> APIRouter:
-    """``/api/trainings`` and ``/api/training-host`` in one router.
+    """``/api/trainings`` and ``/api/training-host`` in one router, behind BACKEND_API_TOKEN.
 
     The mounting app must also enter ``backend_proxy.runtime.proxy_runtime`` in its
     lifespan and call ``backend_proxy.errors.install_error_handlers``.
     """
-    router = APIRouter()
+    router = APIRouter(dependencies=AUTH, responses=error_responses(401))
     router.include_router(trainings.router)
     router.include_router(host_status.router)
     return router

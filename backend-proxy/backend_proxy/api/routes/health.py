@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from training_sessions.http.errors import error_responses
 
-from backend_proxy.api.deps import RuntimeDep
+from backend_proxy.api.deps import AUTH, RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +20,11 @@ async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
     return {"status": "ok", "host_service_enabled": runtime.host is not None, "breaker": breaker}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    dependencies=AUTH,
+    responses={200: {"content": {"text/plain": {}}}, **error_responses(401)},
+)
 async def read_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this backend (its own registry)."""
     return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)

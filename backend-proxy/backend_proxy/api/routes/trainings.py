@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from training_sessions.contract import StartMultiSymbolBody, StartTrainingBody
+from training_sessions.contract import MAX_LIST_OFFSET, StartMultiSymbolBody, StartTrainingBody
 from training_sessions.http.errors import error_responses
 from training_sessions.types import SessionStatus
 
@@ -47,13 +47,13 @@ async def start_multi_symbol_training(
     return await _start(dispatcher, body, response)
 
 
-@router.get("", responses=error_responses(422))
+@router.get("", responses={**error_responses(422), **error_responses(503, model=UnavailableBody)})
 @router.get("/", include_in_schema=False)
 async def list_trainings(
     dispatcher: DispatcherDep,
     status: SessionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> RoutedTrainingList:
     """Trainings started through this backend, newest first."""
     content = await dispatcher.list_trainings(status=status, limit=limit, offset=offset)
@@ -89,6 +89,18 @@ async def stop_training(
     """Cooperative stop; kept and delivered later (202) while the host is down."""
     content, response.status_code = await dispatcher.stop(training_id)
     return RoutedTrainingStatus.model_validate(content)
+
+
+@router.post(
+    "/{training_id}/resume",
+    status_code=202,
+    responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413, 429)},
+)
+async def resume_training(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep
+) -> RoutedTrainingStatus:
+    """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
+    return RoutedTrainingStatus.model_validate(await dispatcher.resume(training_id))
 
 
 async def _start(

@@ -49,8 +49,14 @@ def read_health_detailed(
     counts = manager.counts()
     database_ok = manager.database_reachable()
     disk = shutil.disk_usage(settings.models_dir)
+    disk_ok = disk.free >= settings.min_free_disk_bytes
+    problems = [
+        *([] if database_ok else ["database unreachable"]),
+        *([] if disk_ok else [f"less than {settings.min_free_disk_bytes} bytes free on disk"]),
+    ]
     return {
-        "status": "ok" if database_ok else "degraded",
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
         "version": __version__,
         "uptime_seconds": round(time.monotonic() - request.app.state.started_at, 3),
         "device": device,
@@ -59,4 +65,5 @@ def read_health_detailed(
         "database_reachable": database_ok,
         "models_dir": str(settings.models_dir),
         "disk_free_bytes": disk.free,
+        "disk_ok": disk_ok,
     }

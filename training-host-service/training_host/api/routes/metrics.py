@@ -11,7 +11,7 @@ from training_host.api.deps import AUTH, MetricsDep
 router = APIRouter(tags=["metrics"], dependencies=AUTH, responses=error_responses(401))
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
 def read_metrics(metrics: MetricsDep) -> Response:
     """The service's metrics in the Prometheus text format."""
     return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)

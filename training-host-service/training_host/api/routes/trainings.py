@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 from training_sessions.contract import (
+    MAX_LIST_OFFSET,
     StartMultiSymbolBody,
     StartTrainingBody,
     StartTrainingResponse,
@@ -19,8 +21,9 @@ from training_sessions.types import SESSION_STATUSES
 from training_host.api.deps import AUTH, ManagerDep, TrainingIdPath
 from training_host.errors import InvalidParameterError
 
+# 503 on every route: the service is stopping, or its database is unavailable.
 router = APIRouter(
-    prefix="/trainings", tags=["trainings"], dependencies=AUTH, responses=error_responses(401)
+    prefix="/trainings", tags=["trainings"], dependencies=AUTH, responses=error_responses(401, 503)
 )
 START_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": StartTrainingResponse, "description": "This id already names the same training"},
@@ -32,10 +35,19 @@ ONE_TRAINING_ERRORS = error_responses(404, 422)
 def _start(
     manager: ManagerDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
 ) -> StartTrainingResponse:
-    view, created = manager.submit(body.to_request(), body.training_id)
+    view, created = manager.submit(
+        body.to_request(), body.training_id, deadline=_aware(body.start_deadline)
+    )
     # 202: accepted for background work; 200: this id already names the same training.
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
     return StartTrainingResponse(**TrainingStatus.from_view(view).model_dump(), created=created)
+
+
+def _aware(instant: datetime | None) -> datetime | None:
+    # An instant without an offset is read as UTC, as every timestamp of this API.
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=UTC)
 
 
 @router.post("/start", status_code=status.HTTP_202_ACCEPTED, responses=START_RESPONSES)
@@ -59,7 +71,7 @@ def list_trainings(
     manager: ManagerDep,
     status_filter: str | None = Query(default=None, alias="status"),
     limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_LIST_OFFSET),
 ) -> TrainingList:
     """Trainings, newest first, optionally filtered by status."""
     if status_filter is not None and status_filter not in SESSION_STATUSES:
@@ -89,3 +101,13 @@ def read_training_performance(
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Ask a training to stop; a finished one answers with its final state."""
     return TrainingStatus.from_view(manager.stop(training_id))
+
+
+@router.post(
+    "/{training_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413, 429, 503)},
+)
+def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
+    """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
+    return TrainingStatus.from_view(manager.resume(training_id))

@@ -1,9 +1,14 @@
-"""Reject request bodies larger than ``max_body_bytes`` with 413 before any route parses them."""
+"""Reject request bodies larger than ``max_body_bytes`` with 413 before any route parses them.
+
+Both services add :class:`BodySizeLimitMiddleware` with their ``max_body_bytes`` setting.
+"""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from training_sessions.http.errors import error_response
+
+# The default limit of both services: far above any real strategy, far below harm.
+DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 
 class BodySizeLimitMiddleware:
@@ -51,6 +56,10 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Imported here: the settings read DEFAULT_MAX_BODY_BYTES on paths (--help, a refused
+        # address) that must not load the error table and the database errors it maps.
+        from training_sessions.http.errors import error_response
+
         response = error_response(
             413,
             f"request body is larger than the limit of {self.max_bytes} bytes",
