@@ -50,10 +50,17 @@ def test_strategy_trains_on_sample_data(
     result = outcome.result
     assert result.status == "completed" and result.epochs_completed == 1
     assert np.isfinite(result.history[0].train_loss)
+    verdict = result.evaluation["verdict"]
     if strategy.output_format == "regression":
         assert data.is_regression and isinstance(result.test_metrics, RegressionReport)
         assert isinstance(result.baseline_metrics, RegressionReport)
+        assert verdict["verdict"].startswith("regression: no classification verdict")
+        assert verdict["comparisons"] == [] and "class_shares" not in result.evaluation
+        assert result.evaluation["loss"]["weights"] is None
     else:
+        shares = result.evaluation["class_shares"]["train"]
+        assert [name for name in shares if name != "samples"] == list(data.class_names)
+        assert len(verdict["comparisons"]) == 4
         n_classes = 4 if "regime" in strategy.labels.source else 3
         assert len(data.class_names) == n_classes
         assert isinstance(result.test_metrics, ClassificationReport)

@@ -139,3 +139,11 @@ def test_walk_forward_needs_two_folds() -> None:
     with pytest.raises(StrategyConfigError, match=r"evaluation\.folds"):
         _strategy(folds=1)
     assert _strategy(folds=1, method="single_split").evaluation.method == "single_split"
+
+
+def test_walk_forward_refuses_a_regression_target(sample_data_dir: Path, tmp_path: Path) -> None:
+    labels = {"labels": {"source": "forward_return", "horizon": 5}}
+    strategy = _strategy(folds=2, training=labels)
+    job = TrainingJob(strategy, sample_data_dir, tmp_path / "models", tmp_path / "run.ckpt")
+    with pytest.raises(StrategyConfigError, match=r"evaluation\.method"):
+        train(job)
