@@ -483,6 +483,8 @@ def prepare_dataset(
                 "symbol's validation/test period may lie inside another's train period"
             )
         per_symbol = [_split_on_own_dates(strategy, item) for item in per_symbol]
+    # Labelled: the base bars are not needed again (a walk-forward run keeps them per fold).
+    per_symbol = [replace(item, base=item.base.iloc[:0]) for item in per_symbol]
     return _assemble(strategy, per_symbol, split_mode if len(per_symbol) > 1 else "single symbol")
 
 
