@@ -131,7 +131,13 @@ def _peak_rss_bytes() -> int:
 def _shorten(data: Any, samples: int) -> Any:
     """The dataset with only the first ``samples`` train samples (either layout)."""
     if hasattr(data, "train_ends"):
-        return replace(data, train_ends=data.train_ends[:samples], y_train=data.y_train[:samples])
+        weights = getattr(data, "w_train", None)
+        return replace(
+            data,
+            train_ends=data.train_ends[:samples],
+            y_train=data.y_train[:samples],
+            **({} if weights is None else {"w_train": weights[:samples]}),
+        )
     return replace(data, x_train=data.x_train[:samples], y_train=data.y_train[:samples])
 
 

@@ -19,7 +19,9 @@ LOOKBACK, LOOKAHEAD = 4, 9
 HOUR = pd.Timedelta(hours=1)
 
 
-def _strategy(symbols: list[str], mode: str | None = None) -> StrategyConfig:
+def _strategy(
+    symbols: list[str], mode: str | None = None, labels: dict[str, object] | None = None
+) -> StrategyConfig:
     split: dict[str, object] = {"mode": mode} if mode else {}
     return parse_strategy(
         {
@@ -28,7 +30,7 @@ def _strategy(symbols: list[str], mode: str | None = None) -> StrategyConfig:
             "indicators": [{"name": "rsi", "period": 14}, {"name": "roc", "period": 10}],
             "model": {"features": {"lookback_periods": LOOKBACK}},
             "training": {
-                "labels": {"zigzag_threshold": 0.01, "label_lookahead": LOOKAHEAD},
+                "labels": labels or {"zigzag_threshold": 0.01, "label_lookahead": LOOKAHEAD},
                 "data_split": split,
             },
         }
@@ -65,10 +67,11 @@ def _parts(data: PreparedDataset, part: str) -> list[SplitRange]:
 def _assert_no_calendar_overlap(data: PreparedDataset) -> None:
     for earlier, later in itertools.pairwise(("train", "validation", "test")):
         for a, b in itertools.product(_parts(data, earlier), _parts(data, later)):
-            assert a.last_bar is not None and b.first_bar is not None
-            # a's last label reads up to last_bar + LOOKAHEAD hours; b's first window starts
-            # LOOKBACK - 1 hours before its first bar: they must not meet.
-            label_end = a.last_bar + LOOKAHEAD * HOUR
+            assert a.labels_end is not None and b.first_bar is not None
+            # a's labels read bars up to labels_end (its own last bar: parts are labelled
+            # from their own prices); b's first window starts LOOKBACK - 1 hours before its
+            # first bar: they must not meet.
+            label_end = a.labels_end
             window_start = b.first_bar - (LOOKBACK - 1) * HOUR
             assert label_end < window_start, (a, b)
 
@@ -84,6 +87,32 @@ def test_common_calendar_split_keeps_every_train_part_before_every_later_part(
         sum(r.samples for r in data.splits if r.part == p) for p in ("train", "validation", "test")
     )
     assert train / (train + validation + test) == pytest.approx(0.6, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"source": "triple_barrier", "max_holding_period": 24, "compute_weights": True},
+        {"source": "regime", "vol_lookback": 60},
+    ],
+    ids=["triple_barrier_weights", "regime"],
+)
+def test_each_part_is_labelled_after_the_common_calendar_cut(
+    offset_data: Path, labels: dict[str, object]
+) -> None:
+    data = prepare_dataset(_strategy(["MSFT", "LATE"], labels=labels), offset_data)
+    _assert_no_calendar_overlap(data)
+    for split in data.splits:
+        if split.samples:
+            # a part's labels read its own bars only: up to its last candidate's bar
+            assert split.last_bar is not None and split.labels_end is not None
+            assert split.last_bar <= split.labels_end
+    classes = 4 if labels["source"] == "regime" else 3
+    assert len(data.class_names) == classes and data.y_train.max() < classes
+    if labels.get("compute_weights"):
+        assert data.w_train is not None and data.w_train.shape == data.y_train.shape
+    else:
+        assert data.w_train is None
 
 
 def test_a_near_copy_ending_early_gets_no_test_part_inside_the_others_train_period(

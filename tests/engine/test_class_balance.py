@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from training_engine.dataset import PreparedDataset
 from training_engine.errors import DataError, StrategyConfigError
 from training_engine.labels import uniqueness_weights
-from training_engine.loss import loss_class_weights, weighted_cross_entropy
+from training_engine.losses import build_loss, loss_class_weights
 from training_engine.trainer import fit
 
 from tests.engine.synthetic import make_dataset, make_strategy
@@ -25,12 +25,14 @@ def _imbalanced() -> PreparedDataset:
 
 
 def test_balanced_weights_follow_the_train_counts() -> None:
+    # KTRDR's rule: 1 / count, scaled to sum to the number of classes; absent classes get 0.
     weights = loss_class_weights("balanced", np.array([1] * 6 + [0] * 3 + [2] * 3), 3)
     assert weights is not None
-    assert weights.tolist() == pytest.approx([12 / 9, 12 / 18, 12 / 9])
+    assert weights.tolist() == pytest.approx([1.2, 0.6, 1.2])
     assert loss_class_weights("none", np.array([0, 1]), 3) is None
+    assert loss_class_weights("balanced", np.array([0.5, -0.2]), 0) is None  # regression
     absent = loss_class_weights("balanced", np.array([1, 1, 0, 0]), 3)
-    assert absent is not None and absent.tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert absent is not None and absent.tolist() == pytest.approx([1.5, 1.5, 0.0])
 
 
 def test_weighted_cross_entropy_is_the_weighted_mean_of_the_sample_losses() -> None:
@@ -42,16 +44,19 @@ def test_weighted_cross_entropy_is_the_weighted_mean_of_the_sample_losses() -> N
     expected = (per_sample * class_weight[y] * sample_weight).sum() / (
         class_weight[y] * sample_weight
     ).sum()
-    assert weighted_cross_entropy(logits, y, class_weight, sample_weight).item() == pytest.approx(
-        expected.item()
-    )
-    assert weighted_cross_entropy(logits, y).item() == pytest.approx(per_sample.mean().item())
+    settings = make_strategy().training
+    weighted = build_loss(settings, class_weight, regression=False)
+    assert weighted(logits, y, sample_weight).item() == pytest.approx(expected.item())
+    torch_weighted = F.cross_entropy(logits, y, weight=class_weight)
+    assert weighted(logits, y, None).item() == pytest.approx(torch_weighted.item())
+    plain = build_loss(settings, None, regression=False)
+    assert plain(logits, y, None).item() == pytest.approx(per_sample.mean().item())
 
 
 def test_balanced_class_weights_make_the_model_predict_the_rare_classes() -> None:
     data = _imbalanced()
-    plain = fit(data, make_strategy(epochs=6)).result
-    balanced = fit(data, make_strategy(epochs=6, class_weights="balanced")).result
+    plain = fit(data, make_strategy(epochs=6, class_weights="none")).result
+    balanced = fit(data, make_strategy(epochs=6)).result  # balanced is the default
     assert plain.test_metrics is not None and balanced.test_metrics is not None
     rare_recall = [
         (r.test_metrics.recall["BUY"] + r.test_metrics.recall["SELL"]) / 2  # type: ignore[union-attr]

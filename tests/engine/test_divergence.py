@@ -10,7 +10,6 @@ import pytest
 import torch
 from training_engine.cancellation import CancellationToken
 from training_engine.checkpoint import load_checkpoint
-from training_engine.dataset import PreparedDataset
 from training_engine.errors import NonFiniteLossError
 from training_engine.progress import ProgressEvent
 from training_engine.trainer import fit
@@ -54,7 +53,7 @@ def test_non_finite_data_after_a_good_epoch_names_the_epoch_and_keeps_its_checkp
     first_loss = good.result.history[0].train_loss
     saved = load_checkpoint(checkpoint)
     # The rest of epoch 2 meets an infinite input value.
-    data.rows[_train_window_rows(data), 0] = np.inf
+    data.rows[data.train_ends - data.lookback + 1, 0] = np.inf  # each train window's first row
 
     with pytest.raises(NonFiniteLossError) as raised:
         fit(data, make_strategy(epochs=3), checkpoint_path=checkpoint, resume_from=checkpoint)
@@ -72,7 +71,8 @@ def test_non_finite_data_after_a_good_epoch_names_the_epoch_and_keeps_its_checkp
 
 def test_a_batch_loss_read_for_an_event_stops_the_run_within_the_epoch() -> None:
     data = make_dataset()
-    data.rows[_train_window_rows(data)] = np.inf  # every batch is non-finite
+    for offset in range(data.lookback):  # every row of every train window: no finite batch
+        data.rows[data.train_ends - offset] = np.inf
     events: list[ProgressEvent] = []
 
     with pytest.raises(NonFiniteLossError, match="training loss became nan in epoch 1"):
@@ -81,9 +81,3 @@ def test_a_batch_loss_read_for_an_event_stops_the_run_within_the_epoch() -> None
 
     batches = [event for event in events if event.kind == "batch"]
     assert len(batches) == 1
-
-
-def _train_window_rows(data: PreparedDataset) -> np.ndarray:
-    """The feature rows the train windows read (and no validation or test window's)."""
-    rows = data.train_ends[:, None] - np.arange(data.lookback)
-    return np.unique(rows)

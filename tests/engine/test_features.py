@@ -45,19 +45,28 @@ def frames(sample_data_dir: Path) -> dict[str, pd.DataFrame]:
 def test_feature_names_are_prefixed_by_timeframe_in_a_stable_order(
     frames: dict[str, pd.DataFrame],
 ) -> None:
-    names = list(compute_features(_strategy(), frames).columns)
+    # Without fuzzy sets every indicator output is an input.
+    names = list(compute_features(_strategy(fuzzy_sets=None), frames).columns)
     per_timeframe = [
         "rsi_14",
-        "rsi_14_oversold",
         "macd_12_26_9",
         "macd_12_26_9_signal",
-        "macd_12_26_9_hist",
+        "macd_12_26_9_histogram",
         "momentum_1",
         "price_return",
         "price_range",
         "price_body",
         "price_volume",
     ]
+    assert names == [f"1h_{n}" for n in per_timeframe] + [f"4h_{n}" for n in per_timeframe]
+
+
+def test_with_fuzzy_sets_the_network_reads_memberships_as_ktrdr_builds_them(
+    frames: dict[str, pd.DataFrame],
+) -> None:
+    names = list(compute_features(_strategy(), frames).columns)
+    per_timeframe = ["rsi_14_oversold", "price_return", "price_range", "price_body"]
+    per_timeframe.append("price_volume")
     assert names == [f"1h_{n}" for n in per_timeframe] + [f"4h_{n}" for n in per_timeframe]
 
 
@@ -123,7 +132,8 @@ def test_compute_features_aligns_unique_4h_markers_end_to_end() -> None:
     # close_k of 4h bar k is 100 * exp(0.001 * k(k+1)/2): its 1-bar log momentum is 0.001 * k
     hourly_close = np.empty(hours)
     for k in range(hours // 4):
-        hourly_close[4 * k : 4 * k + 4] = 100.0 * np.exp(0.001 * k * (k + 1) / 2)
+        # KTRDR's momentum is a price difference: the k-th 4h bar's is 0.001 * k
+        hourly_close[4 * k : 4 * k + 4] = 100.0 + 0.001 * k * (k + 1) / 2
     hourly = pd.DataFrame(
         {
             "open": hourly_close,

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from torch import nn
 from training_engine.artifacts import load_trained_model
 from training_engine.dataset import prepare_dataset
@@ -24,7 +25,7 @@ from training_engine.ktrdr_export import (
     ktrdr_models_dir,
     read_summary,
 )
-from training_engine.strategy import load_strategy, with_overrides
+from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
 from training_engine.trainer import train
 from training_engine.windows import gather_windows
 
@@ -63,7 +64,13 @@ def load_like_model_storage(
 
 
 def _run(strategy_file: Path, data_dir: Path, tmp_path: Path) -> tuple[TrainingJob, TrainingResult]:
-    strategy = with_overrides(load_strategy(strategy_file), training={"epochs": 2, "device": "cpu"})
+    return _train(load_strategy(strategy_file), data_dir, tmp_path, epochs=2)
+
+
+def _train(
+    strategy: StrategyConfig, data_dir: Path, tmp_path: Path, epochs: int
+) -> tuple[TrainingJob, TrainingResult]:
+    strategy = with_overrides(strategy, training={"epochs": epochs, "device": "cpu"})
     job = TrainingJob(
         strategy=strategy,
         data_dir=data_dir,
@@ -160,3 +167,48 @@ def test_a_cancelled_run_is_not_exported(mlp_run: tuple[TrainingJob, TrainingRes
     cancelled = TrainingResult(status="cancelled", device="cpu", epochs_completed=0, total_epochs=2)
     with pytest.raises(ValueError, match="completed"):
         export_for_ktrdr(job, cancelled)
+
+
+def _ktrdr_head_size(config: dict[str, Any]) -> int:
+    """What KTRDR's MLP ends in: one output for a regression, else ``num_classes``."""
+    if config["model"]["output_format"] == "regression":
+        return 1
+    return int(config["model"]["num_classes"])
+
+
+@pytest.mark.parametrize(
+    ("strategy_file", "labels", "outputs"),
+    [
+        ("v3_forward_return_regression.yaml", None, 1),
+        ("v3_forward_return_regression.yaml", {"source": "multi_scale_regime"}, 4),
+    ],
+    ids=["regression", "four_regimes"],
+)
+def test_a_regression_head_or_four_classes_export_as_ktrdrs_mlp_builds_them(
+    strategy_file: str,
+    labels: dict[str, Any] | None,
+    outputs: int,
+    sample_data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    document = yaml.safe_load(
+        (Path(__file__).parent / "ktrdr_strategies" / strategy_file).read_text()
+    )
+    if labels is not None:  # the same inputs, classes instead of a regression target
+        document.pop("decisions")
+        document["training"].pop("loss")
+        document["training"]["labels"] = labels
+    job, result = _train(parse_strategy(document), sample_data_dir, tmp_path, epochs=1)
+    folder = export_for_ktrdr(job, result)
+    config = json.loads((folder / "config.json").read_text())
+    metadata = json.loads((folder / "metadata.json").read_text())
+    summary = read_summary(result.model_path)
+
+    assert _ktrdr_head_size(config) == outputs
+    assert metadata["ktrdr_loadable"] is True
+    network = ktrdr_mlp(config, metadata["input_size"])
+    network[-1] = nn.Linear(network[-1].in_features, _ktrdr_head_size(config))
+    network.load_state_dict(torch.load(folder / "model.pt", weights_only=True), strict=True)
+    assert summary is not None
+    assert 0.0 <= summary["test_metrics"]["test_accuracy"] <= 1.0
+    assert summary["test_metrics"]["test_loss"] > 0.0

@@ -8,7 +8,7 @@ from training_engine.labels import (
     BUY,
     HOLD,
     SELL,
-    compute_labels,
+    label_bars,
     lookahead_move_labels,
     threshold_return_labels,
 )
@@ -43,12 +43,22 @@ def test_forward_return_labels_compare_the_return_over_the_horizon() -> None:
 
 def test_bars_without_a_full_lookahead_get_no_label() -> None:
     index = pd.date_range("2024-01-01", periods=50, freq="1h", tz="UTC")
-    close = pd.Series(np.linspace(100.0, 150.0, 50), index=index)
-    zigzag = compute_labels(close, LabelConfig(source="zigzag", label_lookahead=7))
-    forward = compute_labels(close, LabelConfig(source="forward_return", horizon=4))
-    assert list(zigzag.index) == list(index[:43])
-    assert list(forward.index) == list(index[:46])
-    assert zigzag.dtype == np.int64
+    close = np.linspace(100.0, 150.0, 50)
+    frame = pd.DataFrame({"open": close, "high": close, "low": close, "close": close}, index)
+    moves = label_bars(frame, LabelConfig(source="lookahead_move", label_lookahead=7)).targets
+    forward = label_bars(frame, LabelConfig(source="forward_return", horizon=4)).targets
+    assert np.isnan(moves[43:]).all() and not np.isnan(moves[:43]).any()
+    assert np.isnan(forward[46:]).all() and not np.isnan(forward[:46]).any()
+    assert forward[0] == (close[4] - close[0]) / close[0]
+
+
+def test_the_sources_default_horizons_are_ktrdrs() -> None:
+    assert LabelConfig(source="forward_return").forward_horizon == 20
+    assert LabelConfig(source="context").forward_horizon == 5
+    assert LabelConfig(source="regime").class_names == (
+        "TRENDING_UP", "TRENDING_DOWN", "RANGING", "VOLATILE"
+    )  # fmt: skip
+    assert LabelConfig(source="forward_return").task == "regression"
 
 
 def test_labels_ignore_prices_beyond_their_lookahead() -> None:

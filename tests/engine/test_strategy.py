@@ -105,7 +105,7 @@ def test_v3_fuzzy_groups_point_at_their_indicator_and_keep_their_names() -> None
         )
     )
     assert [s.name for s in strategy.fuzzy_sets["adx_14"]] == ["weak", "trend_strength_low"]
-    assert "nn_inputs" in strategy.ignored_keys
+    assert "nn_inputs" not in strategy.ignored_keys and strategy.nn_inputs
 
 
 def test_fuzzy_group_on_a_secondary_output_is_refused_naming_it() -> None:
@@ -126,7 +126,7 @@ def test_ktrdr_parameter_spellings_are_understood() -> None:
         )
     )
     bbands, stoch = strategy.indicators
-    assert bbands.params["std_dev"] == 2.5
+    assert bbands.type == "bollinger_bands" and bbands.params["multiplier"] == 2.5
     assert stoch.params["smooth_k"] == 3
     assert not any("multiplier" in key or "smooth_k" in key for key in strategy.ignored_keys)
 
@@ -137,5 +137,6 @@ def test_descriptions_are_accepted_silently_and_unused_sections_are_reported(
     for path in sorted(strategies_dir.glob("*.yaml")):
         assert load_strategy(path).ignored_keys == (), path.name
     data = _example(strategies_dir)
-    data.update(description="why", version="3.0", decisions={"output_format": "classification"})
-    assert load_strategy(data).ignored_keys == ("decisions",)
+    decisions = {"output_format": "classification", "cost_model": {}}
+    data.update(description="why", version="3.0", decisions=decisions)
+    assert load_strategy(data).ignored_keys == ("decisions.cost_model",)

@@ -305,5 +305,8 @@ def test_without_early_stopping_the_best_epoch_by_validation_loss_is_kept() -> N
     model = outcome.model.eval()
     with torch.no_grad():
         logits = model(torch.from_numpy(gather_windows(data, "val")))
-    val_loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(data.y_val))
+    # The validation loss is class-weighted as training is (class_weights: balanced).
+    class_weight = torch.tensor(outcome.result.evaluation["loss"]["weights"])
+    y_val = torch.from_numpy(data.y_val)
+    val_loss = torch.nn.functional.cross_entropy(logits, y_val, weight=class_weight)
     assert val_loss.item() == pytest.approx(losses[best], rel=1e-5)

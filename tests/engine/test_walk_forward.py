@@ -45,6 +45,12 @@ def _range(data: object, part: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return min(r.first_bar for r in ranges), max(r.last_bar for r in ranges)
 
 
+def _labels_end(data: object, part: str) -> pd.Timestamp:
+    """The last bar the part's labels read (its own prices only)."""
+    ranges = [r for r in data.splits if r.part == part and r.samples]  # type: ignore[attr-defined]
+    return max(r.labels_end for r in ranges)
+
+
 def test_folds_expand_and_their_test_blocks_follow_each_other(sample_data_dir: Path) -> None:
     folds = list(prepare_walk_forward(_strategy(folds=3), sample_data_dir))
     assert len(folds) == 3
@@ -58,8 +64,8 @@ def test_folds_expand_and_their_test_blocks_follow_each_other(sample_data_dir: P
         val_start, val_end = _range(fold, "validation")
         test_start = _range(fold, "test")[0]
         # the gap, in time, between every two parts of every fold
-        assert train_end + LOOKAHEAD * HOUR < val_start - (LOOKBACK - 1) * HOUR
-        assert val_end + LOOKAHEAD * HOUR < test_start - (LOOKBACK - 1) * HOUR
+        assert train_end <= _labels_end(fold, "train") < val_start - (LOOKBACK - 1) * HOUR
+        assert val_end <= _labels_end(fold, "validation") < test_start - (LOOKBACK - 1) * HOUR
     # The last fold ends with the data, as a single split's test part does.
     single = prepare_dataset(_strategy(method="single_split"), sample_data_dir)
     assert tests[-1][1] == _range(single, "test")[1]
@@ -133,3 +139,11 @@ def test_walk_forward_needs_two_folds() -> None:
     with pytest.raises(StrategyConfigError, match=r"evaluation\.folds"):
         _strategy(folds=1)
     assert _strategy(folds=1, method="single_split").evaluation.method == "single_split"
+
+
+def test_walk_forward_refuses_a_regression_target(sample_data_dir: Path, tmp_path: Path) -> None:
+    labels = {"labels": {"source": "forward_return", "horizon": 5}}
+    strategy = _strategy(folds=2, training=labels)
+    job = TrainingJob(strategy, sample_data_dir, tmp_path / "models", tmp_path / "run.ckpt")
+    with pytest.raises(StrategyConfigError, match=r"evaluation\.method"):
+        train(job)

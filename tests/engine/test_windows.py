@@ -84,7 +84,8 @@ def test_prepared_dataset_holds_only_2d_rows_and_1d_indices(sample_data_dir: Pat
     assert samples > len(data.rows) / 2  # the windows overlap: they are not stored
     assert data.rows.nbytes < samples * data.lookback * data.n_features * 4 / 10
     on_device = to_device(data, torch.device("cpu"))
-    tensors = [getattr(on_device, f.name) for f in dataclasses.fields(on_device)]
+    fields = [getattr(on_device, f.name) for f in dataclasses.fields(on_device)]
+    tensors = [t for t in fields if t is not None]  # w_train: None without sample weights
     stored = [
         t for w in tensors for t in ((w.rows, w.ends) if isinstance(w, WindowedRows) else (w,))
     ]

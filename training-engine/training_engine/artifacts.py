@@ -87,7 +87,7 @@ def save_model_artifact(
         "model_config": strategy.model.model_dump(mode="json"),
         "n_features": data.n_features,
         "lookback": data.lookback,
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(data.class_names),
         "history": [asdict(m) for m in result.history],
         "test_metrics": asdict(test_metrics) if test_metrics is not None else None,
         "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
@@ -206,7 +206,10 @@ def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
         strategy_doc = yaml.safe_load((path / STRATEGY_FILE).read_text(encoding="utf-8"))
         strategy = _strategy_from_dict(strategy_doc["resolved"], strategy_doc.get("source") or {})
         model_config = _model_config(metadata["model_config"])
-        model = build_model(model_config, int(metadata["n_features"]), int(metadata["lookback"]))
+        outputs = len(metadata.get("class_names", CLASS_NAMES)) or 1  # 1: a regression target
+        model = build_model(
+            model_config, int(metadata["n_features"]), int(metadata["lookback"]), outputs
+        )
         model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
     except (
         OSError,

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from training_engine import __version__
 from training_engine.cancellation import CancellationToken
 from training_engine.errors import EngineError
-from training_engine.job import ClassificationReport, TrainingJob, TrainingResult
+from training_engine.job import RegressionReport, TestReport, TrainingJob, TrainingResult
 from training_engine.progress import ProgressEvent
 from training_engine.strategy import StrategyConfig, load_strategy, with_overrides
 
@@ -212,7 +212,14 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     )
     if result.test_metrics is not None and result.baseline_metrics is not None:
         print(_metrics_line("test", result.test_metrics))
-        print(_metrics_line("majority baseline", result.baseline_metrics))
+        baseline = result.baseline_metrics
+        regression = isinstance(baseline, RegressionReport)
+        print(_metrics_line("mean baseline" if regression else "majority baseline", baseline))
+        if regression:  # classes get the bootstrap verdict below
+            beats = _score(result.test_metrics) > _score(baseline)
+            print(
+                "the model beats the baseline" if beats else "the model does NOT beat the baseline"
+            )
     from training_engine.run_report import evaluation_lines  # loads pandas
 
     for line in evaluation_lines(result.evaluation):
@@ -220,8 +227,17 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     print(f"model: {result.model_path}")
 
 
-def _metrics_line(label: str, report: ClassificationReport) -> str:
+def _metrics_line(label: str, report: TestReport) -> str:
+    if isinstance(report, RegressionReport):
+        return (
+            f"{label:>17}: R2 {report.r2:.3f}, MAE {report.mae:.5f}, "
+            f"directional accuracy {report.directional_accuracy:.3f}"
+        )
     return f"{label:>17}: accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}"
+
+
+def _score(report: TestReport) -> float:
+    return report.r2 if isinstance(report, RegressionReport) else report.macro_f1
 
 
 def run_sample_data(args: argparse.Namespace) -> int:

@@ -120,11 +120,14 @@ class DataQualityReport:
         return ", ".join(parts) if parts else "clean"
 
 
-def timeframe_delta(timeframe: str) -> pd.Timedelta:
-    """The length of one bar: ``5m`` -> 5 minutes, ``4h`` -> 4 hours, ``1w`` -> 7 days."""
-    text = validate_timeframe(timeframe).lower()
+def timeframe_delta(timeframe: str) -> pd.Timedelta | pd.DateOffset:
+    """The length of one bar: ``5m`` -> 5 minutes, ``4h`` -> 4 hours, ``1w`` -> 7 days,
+    ``1M`` -> one calendar month (a ``DateOffset``: months differ in length)."""
+    text = validate_timeframe(timeframe)
     digits = "".join(ch for ch in text if ch.isdigit())
     unit = text[len(digits) :]
+    if unit == "M":
+        return pd.DateOffset(months=int(digits))
     minutes = {"m": 1, "min": 1, "h": 60, "d": 1440, "w": 10080}[unit]
     return pd.Timedelta(minutes=int(digits) * minutes)
 

@@ -73,7 +73,7 @@ def missing_bars(index: pd.DatetimeIndex, timeframe: str) -> dict[str, Any]:
     step = timeframe_delta(timeframe)
     weekdays_only = float(np.mean(index.dayofweek == 5)) < WEEKEND_SHARE
     stamps = index
-    if step >= pd.Timedelta(days=1):
+    if isinstance(step, pd.DateOffset) or step >= pd.Timedelta(days=1):
         # Daily bars may open at a local midnight that moves in UTC with DST: compare days.
         stamps = index.normalize()
         slots = pd.date_range(stamps[0], stamps[-1], freq=step)

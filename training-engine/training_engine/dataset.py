@@ -1,13 +1,17 @@
 """From strategy and data folder to train/validation/test arrays, with no look-ahead.
 
 Per symbol: load every timeframe, compute causal features on base bars
-(:func:`compute_features`), label each base bar from the next
-``labels.lookahead`` bars, and cut samples (a window of ``lookback`` feature
-rows ending at bar t, labelled with bar t's class) into three consecutive
-parts in time. Between two parts ``gap = lookahead + lookback - 1`` sample
-positions are left out, so the last label of one part looks no further than
-the bar before the first window of the next part begins. Symbols are split
-separately and their parts concatenated in symbol order; nothing is shuffled.
+(:func:`compute_features`), and cut sample positions (a window of ``lookback``
+feature rows ending at bar t) into three consecutive parts in time with
+``lookback - 1`` positions left out between two parts (so no window holds rows
+of two parts). Several symbols are cut at common calendar instants
+(:mod:`training_engine.calendar_split`, ``data_split.mode: calendar``) or each on
+its own (``per_symbol``). Only then is each part labelled from its own prices
+(:func:`label_parts`): the labeller sees the base bars up to the part's last bar
+and no later one, so a bar whose label needs a later price has none and is
+dropped. Labels such as KTRDR's ZigZag segments look ahead an unbounded number of
+bars, which no fixed gap could contain. Parts of the symbols are concatenated in
+symbol order; nothing is shuffled.
 
 Normalisation (mean/std per feature) is fitted on the feature rows that the
 train windows use, of all symbols together, and applied to every part.
@@ -20,7 +24,6 @@ per part, the row each sample's window ends at. Windows are gathered per batch
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,8 +43,9 @@ from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_feature_matrix, compute_features
-from training_engine.labels import compute_labels
+from training_engine.labels import label_bars
 from training_engine.strategy import StrategyConfig
+from training_engine.strategy.config import LabelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +53,16 @@ MIN_SAMPLES_PER_PART = 10
 PART_NAMES = ("train", "validation", "test")
 
 __all__ = [
+    "LabelledPart",
     "NormalizationStats",
     "PreparedDataset",
     "SplitRange",
     "compute_features",
     "dataset_from_windows",
+    "label_parts",
     "make_windows",
     "prepare_dataset",
+    "prepare_walk_forward",
     "split_sizes",
 ]
 
@@ -130,6 +137,7 @@ class SplitRange:
     samples: int
     first_bar: pd.Timestamp | None  # None: no sample of this symbol in this part
     last_bar: pd.Timestamp | None
+    labels_end: pd.Timestamp | None = None  # the last base bar the part's labels read
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, bars as ISO strings."""
@@ -137,9 +145,14 @@ class SplitRange:
             "symbol": self.symbol,
             "part": self.part,
             "samples": self.samples,
-            "first_bar": None if self.first_bar is None else self.first_bar.isoformat(),
-            "last_bar": None if self.last_bar is None else self.last_bar.isoformat(),
+            "first_bar": _iso(self.first_bar),
+            "last_bar": _iso(self.last_bar),
+            "labels_end": _iso(self.labels_end),
         }
+
+
+def _iso(bar: pd.Timestamp | None) -> str | None:
+    return None if bar is None else bar.isoformat()
 
 
 @dataclass(frozen=True)
@@ -150,8 +163,11 @@ class PreparedDataset:
     normalised when scale_features). A sample is the window of ``lookback`` rows
     ending at one of a part's ``*_ends`` (int64 row indices, never closer than
     ``lookback - 1`` to a symbol's first row, so no window spans two symbols);
-    ``y_*`` are its labels (int64: 0 BUY, 1 HOLD, 2 SELL). The windows themselves are
-    gathered batch by batch (:mod:`training_engine.windows`), never stored.
+    ``y_*`` are its labels: int64 classes (``class_names`` in order) or, for a
+    regression target (``class_names`` empty), float32 values. ``w_train``: float32
+    per-sample weights of the train part, beside ``y_train`` (triple-barrier
+    uniqueness), or None. The windows themselves are gathered batch by batch
+    (:mod:`training_engine.windows`), never stored.
     """
 
     rows: np.ndarray  # float32 [n_rows, n_features]
@@ -167,16 +183,19 @@ class PreparedDataset:
     symbols: tuple[str, ...]
     base_timeframe: str
     splits: tuple[SplitRange, ...] = ()
-    # Per-sample loss weights of the train part (the labeller's, e.g. triple-barrier
-    # uniqueness weights); None: every sample counts the same.
+    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL")
     w_train: np.ndarray | None = None
     # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
     data_report: tuple[dict[str, Any], ...] = ()
-    split_mode: str = "single symbol"  # calendar, per_symbol, or single symbol
+    split_mode: str = "single symbol"  # calendar, per_symbol, walk_forward or single symbol
 
     @property
     def n_features(self) -> int:
         return int(self.rows.shape[1])
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.class_names
 
 
 def dataset_from_windows(
@@ -185,6 +204,7 @@ def dataset_from_windows(
     normalization: NormalizationStats | None = None,
     symbols: tuple[str, ...] = ("SYNTHETIC",),
     base_timeframe: str = "1h",
+    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL"),
 ) -> PreparedDataset:
     """A dataset from ready-made (train, validation, test) windows ``[n, lookback, f]``.
 
@@ -198,19 +218,21 @@ def dataset_from_windows(
         (start + np.arange(len(x))) * lookback + lookback - 1
         for start, (x, _) in zip(starts, parts, strict=True)
     ]
+    y_type = np.int64 if class_names else np.float32
     return PreparedDataset(
         rows=rows,
         train_ends=ends[0].astype(np.int64),
-        y_train=np.asarray(parts[0][1], dtype=np.int64),
+        y_train=np.asarray(parts[0][1], dtype=y_type),
         val_ends=ends[1].astype(np.int64),
-        y_val=np.asarray(parts[1][1], dtype=np.int64),
+        y_val=np.asarray(parts[1][1], dtype=y_type),
         test_ends=ends[2].astype(np.int64),
-        y_test=np.asarray(parts[2][1], dtype=np.int64),
+        y_test=np.asarray(parts[2][1], dtype=y_type),
         feature_names=list(feature_names),
         normalization=normalization,
         lookback=lookback,
         symbols=symbols,
         base_timeframe=base_timeframe,
+        class_names=class_names,
     )
 
 
@@ -235,15 +257,56 @@ def split_sizes(n_samples: int, fractions: Sequence[float], gap: int) -> tuple[i
 
 
 @dataclass(frozen=True)
+class LabelledPart:
+    """One part of one symbol: its sample end rows, their targets and weights."""
+
+    ends: np.ndarray  # feature rows the samples end at
+    targets: np.ndarray  # float64 per sample (classes as 0.0, 1.0, ...)
+    weights: np.ndarray | None
+    labels_end: pd.Timestamp | None  # the last base bar its labels read
+
+
+def label_parts(
+    base: pd.DataFrame,
+    rows: pd.DatetimeIndex,
+    parts: Sequence[np.ndarray],
+    config: LabelConfig,
+) -> tuple[LabelledPart, ...]:
+    """Label each part from the base bars up to its own last bar; drop bars left unlabelled.
+
+    Args:
+        base: the base timeframe's OHLCV bars.
+        rows: the open time of each feature row (rows are a subset of ``base``'s bars).
+        parts: per part, the feature rows its samples end at, in time order.
+        config: the strategy's label source and settings.
+    """
+    positions = base.index.get_indexer(rows)
+    labelled: list[LabelledPart] = []
+    for ends in parts:
+        if len(ends) == 0:
+            labelled.append(LabelledPart(ends, np.empty(0), None, None))
+            continue
+        last = int(positions[ends[-1]])
+        bars = label_bars(base.iloc[: last + 1], config)
+        targets = bars.targets[positions[ends]]
+        keep = ~np.isnan(targets)
+        weights = None if bars.weights is None else bars.weights[positions[ends]][keep]
+        labelled.append(LabelledPart(ends[keep], targets[keep], weights, base.index[last]))
+    return tuple(labelled)
+
+
+@dataclass(frozen=True)
 class _SymbolData:
+    """One symbol's feature rows and base bars; ``parts`` once it is split and labelled."""
+
     symbol: str
     rows: np.ndarray  # float32 [n_rows, n_features], raw (not normalised)
-    labels: np.ndarray  # int64 per feature row, -1 where the row has no label
-    parts: tuple[np.ndarray, np.ndarray, np.ndarray]  # sample end rows of each part
+    base: pd.DataFrame  # the base bars, kept to label the parts once they are cut
     index: pd.DatetimeIndex  # the base bar of each row
     feature_names: tuple[str, ...]
+    timeline: SymbolTimeline
     reports: tuple[dict[str, Any], ...] = ()
-    timeline: SymbolTimeline | None = None
+    parts: tuple[LabelledPart, ...] = ()  # train, validation, test
 
 
 def _prepare_symbol(
@@ -253,85 +316,93 @@ def _prepare_symbol(
     start_date: str | None,
     end_date: str | None,
 ) -> _SymbolData:
+    """Features and candidate sample positions, with the symbol's own split (unlabelled)."""
     frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
-    base_index = pd.DatetimeIndex(frames[strategy.base_timeframe].index)
-    n_bars = len(base_index)
-    labels = compute_labels(frames[strategy.base_timeframe]["close"], strategy.labels)
+    base = frames[strategy.base_timeframe]
     features = compute_feature_matrix(strategy, frames, dtype=np.float32)
-    del frames  # the per-timeframe bars are not needed once the features exist
+    del frames  # only the base bars are needed once the features exist (to label)
     rows, index, names = features.values, features.index, features.names
-    row_labels = labels.reindex(index).fillna(-1).to_numpy(dtype=np.int64)
-    del features, labels
+    del features
 
     lookback = strategy.features.lookback_periods
-    lookahead = strategy.labels.lookahead
-    gap = lookahead + lookback - 1
-    ends = np.flatnonzero((row_labels >= 0) & (np.arange(len(rows)) >= lookback - 1))
+    gap = lookback - 1
+    candidates = np.arange(lookback - 1, len(rows))
     split = strategy.data_split
-    fractions = (split.train, split.validation, split.test)
-    sizes = split_sizes(len(ends), fractions, gap)
-    if min(sizes) < MIN_SAMPLES_PER_PART:
-        warm_up = n_bars - len(rows)
-        needed = (
-            warm_up
-            + lookback
-            - 1
-            + lookahead
-            + 2 * gap
-            + math.ceil(MIN_SAMPLES_PER_PART / min(fractions))
-        )
-        raise DataValidationError(
-            f"{symbol} {strategy.base_timeframe}: too little data for a "
-            f"{split.train:g}/{split.validation:g}/{split.test:g} split: {n_bars} bars "
-            f"present, at least {needed} needed ({warm_up} indicator warm-up, lookback "
-            f"{lookback}, label lookahead {lookahead}, two gaps of {gap}, and "
-            f"{MIN_SAMPLES_PER_PART} samples in the smallest part)"
-        )
-    n_train, n_val, _ = sizes
-    val_start = n_train + gap
-    test_start = val_start + n_val + gap
-    parts = (ends[:n_train], ends[val_start : val_start + n_val], ends[test_start:])
-    timeline = _timeline(symbol, index, base_index, ends, sizes, gap, lookback, lookahead)
-    return _SymbolData(symbol, rows, row_labels, parts, index, names, reports, timeline)
+    sizes = split_sizes(len(candidates), (split.train, split.validation, split.test), gap)
+    timeline = _timeline(symbol, index, candidates, sizes, gap, lookback)
+    item = _SymbolData(symbol, rows, base, index, names, timeline, reports)
+    _check_own_sizes(strategy, item, [len(part) for part in timeline.own_parts], "before")
+    return item
 
 
 def _timeline(
     symbol: str,
     index: pd.DatetimeIndex,
-    base_index: pd.DatetimeIndex,
     ends: np.ndarray,
     sizes: tuple[int, int, int],
     gap: int,
     lookback: int,
-    lookahead: int,
 ) -> SymbolTimeline:
-    """The times of ``symbol``'s candidate samples, for a split on common boundaries."""
+    """The times of ``symbol``'s candidate samples, for a split on common boundaries.
+
+    A label reads no bar after its part's last sample (:func:`label_parts`), so a sample's
+    label ends at its own bar.
+    """
     stamps = index.asi8
-    positions = base_index.get_indexer(index[ends])
-    base = base_index.asi8
-    label_end = base[np.minimum(positions + lookahead, len(base) - 1)]
-    n_train, n_val, _ = sizes
+    n_train, n_val, _ = (max(size, 0) for size in sizes)
     val_start, test_start = n_train + gap, n_train + gap + n_val + gap
     own = (
         np.arange(n_train),
-        np.arange(val_start, val_start + n_val),
-        np.arange(test_start, len(ends)),
+        np.arange(val_start, min(val_start + n_val, len(ends))),
+        np.arange(min(test_start, len(ends)), len(ends)),
     )
-    return SymbolTimeline(symbol, ends, stamps[ends - lookback + 1], stamps[ends], label_end, own)
+    sample_end = stamps[ends]
+    return SymbolTimeline(symbol, ends, stamps[ends - lookback + 1], sample_end, sample_end, own)
+
+
+def _labelled(
+    item: _SymbolData, strategy: StrategyConfig, positions: Sequence[np.ndarray]
+) -> _SymbolData:
+    """``item`` with the parts at ``positions`` (of its timeline) labelled from their prices."""
+    ends = [item.timeline.rows[part] for part in positions]
+    return replace(item, parts=label_parts(item.base, item.index, ends, strategy.labels))
+
+
+def _split_on_own_dates(strategy: StrategyConfig, item: _SymbolData) -> _SymbolData:
+    """One symbol split on its own dates, each part labelled; too small a part is refused."""
+    labelled = _labelled(item, strategy, item.timeline.own_parts)
+    _check_own_sizes(strategy, item, [len(part.ends) for part in labelled.parts], "after")
+    return labelled
+
+
+def _check_own_sizes(
+    strategy: StrategyConfig, item: _SymbolData, counts: Sequence[int], stage: str
+) -> None:
+    """Refuse a symbol whose own split leaves a part under ``MIN_SAMPLES_PER_PART``."""
+    if min(counts) >= MIN_SAMPLES_PER_PART:
+        return
+    split = strategy.data_split
+    lookback = strategy.features.lookback_periods
+    warm_up = len(item.base) - len(item.rows)
+    raise DataValidationError(
+        f"{item.symbol} {strategy.base_timeframe}: too little data for a "
+        f"{split.train:g}/{split.validation:g}/{split.test:g} split: {len(item.base)} bars "
+        f"present ({warm_up} indicator warm-up, lookback {lookback}); {stage} labelling each "
+        f"part from its own prices ({strategy.labels.source}) the parts hold "
+        f"{counts[0]}/{counts[1]}/{counts[2]} samples, at least {MIN_SAMPLES_PER_PART} "
+        "needed in each: use more data or a label setting that looks less far ahead"
+    )
 
 
 def _split_on_common_calendar(
-    per_symbol: list[_SymbolData], boundaries: tuple[int, ...] | None = None
+    strategy: StrategyConfig,
+    per_symbol: list[_SymbolData],
+    boundaries: tuple[int, ...] | None = None,
 ) -> list[_SymbolData]:
-    """Every symbol's parts cut at the same instants (``calendar_split``)."""
-    timelines = [item.timeline for item in per_symbol if item.timeline is not None]
+    """Every symbol's parts cut at the same instants (``calendar_split``), then labelled."""
+    timelines = [item.timeline for item in per_symbol]
     cuts = boundaries or common_boundaries(timelines)
-    result = []
-    for item, timeline in zip(per_symbol, timelines, strict=True):
-        train, validation, test = parts_by_time(timeline, *cuts)
-        rows = timeline.rows
-        result.append(replace(item, parts=(rows[train], rows[validation], rows[test])))
-    return result
+    return [_labelled(item, strategy, parts_by_time(item.timeline, *cuts)) for item in per_symbol]
 
 
 def _load_frames(
@@ -361,7 +432,7 @@ def _load_frames(
 
 def _train_rows(item: _SymbolData, lookback: int) -> np.ndarray:
     """The rows the symbol's train windows read (a view)."""
-    train = item.parts[0]
+    train = item.parts[0].ends
     return item.rows[train[0] - lookback + 1 : train[-1] + 1]
 
 
@@ -371,9 +442,10 @@ def _split_ranges(item: _SymbolData) -> tuple[SplitRange, ...]:
         SplitRange(
             symbol=item.symbol,
             part=name,
-            samples=len(part),
-            first_bar=item.index[part[0]] if len(part) else None,
-            last_bar=item.index[part[-1]] if len(part) else None,
+            samples=len(part.ends),
+            first_bar=item.index[part.ends[0]] if len(part.ends) else None,
+            last_bar=item.index[part.ends[-1]] if len(part.ends) else None,
+            labels_end=part.labels_end,
         )
         for name, part in zip(PART_NAMES, item.parts, strict=True)
     )
@@ -402,13 +474,17 @@ def prepare_dataset(
     per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
     split_mode = strategy.data_split.mode
     if len(per_symbol) > 1 and split_mode == "calendar":
-        per_symbol = _split_on_common_calendar(per_symbol)
+        per_symbol = _split_on_common_calendar(strategy, per_symbol)
         _check_part_sizes(per_symbol)
-    elif len(per_symbol) > 1:
-        logger.warning(
-            "data_split.mode per_symbol: each symbol is split on its own dates, so one "
-            "symbol's validation/test period may lie inside another's train period"
-        )
+    else:
+        if len(per_symbol) > 1:
+            logger.warning(
+                "data_split.mode per_symbol: each symbol is split on its own dates, so one "
+                "symbol's validation/test period may lie inside another's train period"
+            )
+        per_symbol = [_split_on_own_dates(strategy, item) for item in per_symbol]
+    # Labelled: the base bars are not needed again (a walk-forward run keeps them per fold).
+    per_symbol = [replace(item, base=item.base.iloc[:0]) for item in per_symbol]
     return _assemble(strategy, per_symbol, split_mode if len(per_symbol) > 1 else "single symbol")
 
 
@@ -431,14 +507,14 @@ def prepare_walk_forward(
     first_test = split.train + split.validation
     block = (1.0 - first_test) / folds
     validation = block * split.validation / split.test
-    timelines = [item.timeline for item in per_symbol if item.timeline is not None]
+    timelines = [item.timeline for item in per_symbol]
     for fold in range(folds):
         test_start = first_test + fold * block
         fractions = [test_start - validation, test_start]
         if fold + 1 < folds:
             fractions.append(test_start + block)
         cuts = boundaries_at(timelines, fractions)
-        parts = _split_on_common_calendar(per_symbol, cuts)
+        parts = _split_on_common_calendar(strategy, per_symbol, cuts)
         _check_part_sizes(parts, f"walk-forward fold {fold + 1} of {folds}")
         yield _assemble(strategy, parts, "walk_forward", in_place=False)
 
@@ -471,17 +547,23 @@ def _assemble(
     normalization: NormalizationStats | None = None
     if strategy.features.scale_features:
         normalization = NormalizationStats.fit_blocks(
-            [_train_rows(item, lookback) for item in per_symbol if len(item.parts[0])]
+            [_train_rows(item, lookback) for item in per_symbol if len(item.parts[0].ends)]
         )
 
     offsets = np.cumsum([0] + [len(item.rows) for item in per_symbol])[:-1]
     ends = [
         np.concatenate(
-            [item.parts[k] + offset for item, offset in zip(per_symbol, offsets, strict=True)]
+            [item.parts[k].ends + offset for item, offset in zip(per_symbol, offsets, strict=True)]
         )
         for k in range(3)
     ]
-    labels = [np.concatenate([item.labels[item.parts[k]] for item in per_symbol]) for k in range(3)]
+    class_names = strategy.labels.class_names
+    y_type = np.int64 if class_names else np.float32
+    labels = [
+        np.concatenate([item.parts[k].targets for item in per_symbol]).astype(y_type)
+        for k in range(3)
+    ]
+    w_train = _train_weights(per_symbol)
     splits = tuple(split for item in per_symbol for split in _split_ranges(item))
     report = tuple(entry for item in per_symbol for entry in item.reports)
     rows_of_each = [item.rows for item in per_symbol]
@@ -499,20 +581,30 @@ def _assemble(
     return PreparedDataset(
         rows=rows,
         train_ends=ends[0].astype(np.int64),
-        y_train=labels[0].astype(np.int64),
+        y_train=labels[0],
         val_ends=ends[1].astype(np.int64),
-        y_val=labels[1].astype(np.int64),
+        y_val=labels[1],
         test_ends=ends[2].astype(np.int64),
-        y_test=labels[2].astype(np.int64),
+        y_test=labels[2],
         feature_names=names,
         normalization=normalization,
         lookback=lookback,
         symbols=tuple(strategy.symbols),
         base_timeframe=strategy.base_timeframe,
         splits=splits,
+        class_names=class_names,
+        w_train=w_train,
         data_report=report,
         split_mode=split_mode,
     )
+
+
+def _train_weights(per_symbol: list[_SymbolData]) -> np.ndarray | None:
+    """The labeller's per-sample train weights of all symbols, or None where one has none."""
+    weights = [item.parts[0].weights for item in per_symbol if len(item.parts[0].ends)]
+    if not weights or any(w is None for w in weights):
+        return None
+    return np.concatenate([w for w in weights if w is not None]).astype(np.float32)
 
 
 def _check_part_sizes(
@@ -520,7 +612,7 @@ def _check_part_sizes(
 ) -> None:
     """Each part of all symbols together needs ``MIN_SAMPLES_PER_PART`` samples."""
     for index, name in enumerate(PART_NAMES):
-        total = sum(len(item.parts[index]) for item in per_symbol)
+        total = sum(len(item.parts[index].ends) for item in per_symbol)
         if total < MIN_SAMPLES_PER_PART:
             spans = ", ".join(
                 f"{item.symbol} {item.index[0]:%Y-%m-%d}..{item.index[-1]:%Y-%m-%d}"

@@ -1,21 +1,24 @@
-"""Test-set metrics, for the model and for the do-nothing majority-class baseline."""
+"""Test-set metrics, for the model and for a do-nothing baseline (majority class, train mean)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from training_engine.errors import DataError
-from training_engine.job import ClassificationReport
+from training_engine.job import ClassificationReport, RegressionReport
 
 CLASS_NAMES: tuple[str, ...] = ("BUY", "HOLD", "SELL")
 
 
-def _class_name(index: int) -> str:
-    return CLASS_NAMES[index] if index < len(CLASS_NAMES) else str(index)
+def _class_name(index: int, names: tuple[str, ...] = CLASS_NAMES) -> str:
+    return names[index] if index < len(names) else str(index)
 
 
 def classification_report(
-    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 3
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_classes: int = 3,
+    class_names: tuple[str, ...] = CLASS_NAMES,
 ) -> ClassificationReport:
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix.
 
@@ -53,15 +56,18 @@ def classification_report(
     return ClassificationReport(
         accuracy=float(hits.sum() / true.size) if true.size else 0.0,
         macro_f1=float(f1[present].mean()) if present.any() else 0.0,
-        precision={_class_name(i): float(precision[i]) for i in range(n_classes)},
-        recall={_class_name(i): float(recall[i]) for i in range(n_classes)},
+        precision={_class_name(i, class_names): float(precision[i]) for i in range(n_classes)},
+        recall={_class_name(i, class_names): float(recall[i]) for i in range(n_classes)},
         confusion_matrix=matrix.astype(int).tolist(),
         support=int(true.size),
     )
 
 
 def majority_baseline_report(
-    y_train: np.ndarray, y_test: np.ndarray, n_classes: int = 3
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    n_classes: int = 3,
+    class_names: tuple[str, ...] = CLASS_NAMES,
 ) -> ClassificationReport:
     """The report of always predicting the most frequent class of the TRAIN part."""
     train = np.asarray(y_train, dtype=np.int64).ravel()
@@ -69,4 +75,37 @@ def majority_baseline_report(
         raise DataError("the train part is empty: no majority class to predict")
     majority = int(np.bincount(train, minlength=n_classes).argmax())
     test = np.asarray(y_test, dtype=np.int64).ravel()
-    return classification_report(test, np.full_like(test, majority), n_classes)
+    return classification_report(test, np.full_like(test, majority), n_classes, class_names)
+
+
+def regression_report(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionReport:
+    """R2, MAE, RMSE and directional accuracy (share of samples whose sign is right).
+
+    Raises:
+        DataError: the arrays differ in length.
+    """
+    true = np.asarray(y_true, dtype=np.float64).ravel()
+    pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if true.shape != pred.shape:
+        raise DataError(f"y_true has {true.size} samples but y_pred has {pred.size}")
+    if true.size == 0:
+        return RegressionReport(r2=0.0, mae=0.0, rmse=0.0, directional_accuracy=0.0, support=0)
+    error = pred - true
+    spread = float(((true - true.mean()) ** 2).sum())
+    r2 = 1.0 - float((error**2).sum()) / spread if spread > 0 else 0.0
+    return RegressionReport(
+        r2=r2,
+        mae=float(np.abs(error).mean()),
+        rmse=float(np.sqrt((error**2).mean())),
+        directional_accuracy=float((np.sign(pred) == np.sign(true)).mean()),
+        support=int(true.size),
+    )
+
+
+def mean_baseline_report(y_train: np.ndarray, y_test: np.ndarray) -> RegressionReport:
+    """The report of always predicting the mean target of the TRAIN part."""
+    train = np.asarray(y_train, dtype=np.float64).ravel()
+    if train.size == 0:
+        raise DataError("the train part is empty: no mean to predict")
+    test = np.asarray(y_test, dtype=np.float64).ravel()
+    return regression_report(test, np.full_like(test, train.mean()))

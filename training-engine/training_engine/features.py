@@ -6,12 +6,22 @@ therefore sees a higher-timeframe bar only once that bar has closed: a 4h bar st
 closes at 12:00 and is first visible to the 1h bar stamped 11:00 (which also
 closes at 12:00); the 1h bars stamped 08:00-10:00 still see the 4h bar of 04:00.
 
-Feature names are ``{timeframe}_{feature_id}`` for an indicator's main output,
-``{timeframe}_{feature_id}_{output}`` for its other outputs (``1h_macd_12_26_9_hist``),
-``{timeframe}_{feature_id}_{set}`` for a fuzzy membership (``4h_rsi_14_oversold``)
-and ``{timeframe}_price_{name}`` for the optional price context. Order: timeframes
-as listed in the strategy; within one, indicators in file order, each followed by
-its fuzzy sets; then price context.
+What the network reads, as KTRDR builds it: a strategy with fuzzy sets feeds the
+memberships of its fuzzy sets (all of them, or those its ``nn_inputs`` list, on the
+timeframes listed there) and the raw indicator outputs ``nn_inputs`` name; the
+indicators themselves are not inputs. Each fuzzy set reads the value KTRDR gives it:
+the indicator output its group names, raw, or ``price / value`` under a
+``price_ratio`` transform (``input_transform``, and SMA/EMA in v1/v2 files, as
+KTRDR's trainer did). A strategy without fuzzy sets (the engine's own format) feeds
+every indicator output raw. Price context is this engine's addition.
+
+Feature names are ``{timeframe}_{feature_id}`` for an indicator's first output,
+``{timeframe}_{feature_id}_{output}`` for its other outputs (``1h_macd_12_26_9_signal``),
+``{timeframe}_{feature_id}_{set}`` for a fuzzy membership (``4h_rsi_14_oversold``;
+``{feature_id}_{output}_{set}`` for a set on another output) and
+``{timeframe}_price_{name}`` for the optional price context. Order: timeframes as
+listed in the strategy; within one, indicators in file order, each followed by its
+fuzzy sets; then price context.
 """
 
 from __future__ import annotations
@@ -48,17 +58,69 @@ def price_context(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _timeframe_columns(strategy: StrategyConfig, frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
-    """Indicator outputs and fuzzy memberships on one timeframe's own bars, in feature order."""
+def _selected(strategy: StrategyConfig, timeframe: str) -> tuple[set[str] | None, list[str]]:
+    """Fuzzy groups (None: all) and raw indicator references ``nn_inputs`` pick here."""
+    if not strategy.nn_inputs:
+        return None, []
+    groups: set[str] = set()
+    raw: list[str] = []
+    for entry in strategy.nn_inputs:
+        if entry.timeframes is not None and timeframe not in entry.timeframes:
+            continue
+        if entry.fuzzy_set is not None:
+            groups.add(entry.fuzzy_set)
+        elif entry.raw_indicator is not None:
+            raw.append(entry.raw_indicator)
+    return groups, raw
+
+
+def fuzzy_input(values: pd.Series, frame: pd.DataFrame, transform: str | None) -> np.ndarray:
+    """The value a fuzzy set reads: the output itself, or ``price / output``."""
+    if transform is None:
+        return values.to_numpy(dtype=np.float64)
+    reference = transform.removeprefix("price_ratio:")
+    ratio = frame[reference] / values.where(values != 0)
+    return ratio.replace([np.inf, -np.inf], np.nan).to_numpy(dtype=np.float64)
+
+
+def _column(reference: str) -> str:
+    return reference.replace(".", "_")
+
+
+def _timeframe_columns(
+    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str
+) -> Iterator[pd.DataFrame]:
+    """Network inputs on one timeframe's own bars, in feature order (module docstring)."""
+    fuzzy = strategy.fuzzy_sets
+    groups, raw_inputs = _selected(strategy, timeframe)
+    produced = False
     for spec in strategy.indicators:
         outputs = compute_indicator(spec, frame)
-        yield outputs
-        main = outputs.iloc[:, 0].to_numpy()
-        for fuzzy_set in strategy.fuzzy_sets.get(spec.feature_id, ()):
-            name = f"{spec.feature_id}_{fuzzy_set.name}"
-            yield pd.DataFrame({name: membership(main, fuzzy_set)}, index=frame.index)
+        if not fuzzy:
+            produced = True
+            yield outputs
+            continue
+        mine = [k for k in fuzzy if k == spec.feature_id or k.startswith(f"{spec.feature_id}.")]
+        for reference in mine:
+            values = outputs[_column(reference)]
+            for fuzzy_set in fuzzy[reference]:
+                if groups is not None and fuzzy_set.group not in groups:
+                    continue
+                name = f"{_column(reference)}_{fuzzy_set.name}"
+                x = fuzzy_input(values, frame, fuzzy_set.transform)
+                produced = True
+                yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
+        for reference in raw_inputs:
+            if reference == spec.feature_id or reference.startswith(f"{spec.feature_id}."):
+                produced = True
+                yield outputs[[_column(reference)]]
     if strategy.features.include_price_context:
+        produced = True
         yield price_context(frame)
+    if not produced:
+        raise StrategyConfigError(
+            "nn_inputs", f"no network input on timeframe {timeframe}: list one for it"
+        )
 
 
 def _check_unique(names: Sequence[str]) -> None:
@@ -69,9 +131,12 @@ def _check_unique(names: Sequence[str]) -> None:
         )
 
 
-def timeframe_features(strategy: StrategyConfig, frame: pd.DataFrame) -> pd.DataFrame:
-    """Indicator outputs and fuzzy memberships on one timeframe's own bars (unprefixed)."""
-    result = pd.concat(list(_timeframe_columns(strategy, frame)), axis=1)
+def timeframe_features(
+    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str | None = None
+) -> pd.DataFrame:
+    """Network inputs on one timeframe's own bars (unprefixed); see the module docstring."""
+    columns = _timeframe_columns(strategy, frame, timeframe or strategy.base_timeframe)
+    result = pd.concat(list(columns), axis=1)
     _check_unique([str(name) for name in result.columns])
     return result
 
@@ -171,7 +236,7 @@ def compute_feature_matrix(
                 pd.DatetimeIndex(frame.index), timeframe, base_index, base, strategy.timezone
             )
         )
-        for block in _timeframe_columns(strategy, frame):
+        for block in _timeframe_columns(strategy, frame, timeframe):
             for name in block.columns:
                 column = block[name].to_numpy(np.float64)
                 if positions is not None:

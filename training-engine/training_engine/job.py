@@ -56,6 +56,20 @@ class ClassificationReport:
     support: int
 
 
+@dataclass(frozen=True, slots=True)
+class RegressionReport:
+    """Test-set metrics of a regression target (forward returns)."""
+
+    r2: float
+    mae: float
+    rmse: float
+    directional_accuracy: float
+    support: int
+
+
+TestReport = ClassificationReport | RegressionReport
+
+
 @dataclass(slots=True)
 class TrainingResult:
     """What a finished or cancelled run returns (failures raise instead)."""
@@ -65,8 +79,8 @@ class TrainingResult:
     epochs_completed: int
     total_epochs: int
     history: list[EpochMetrics] = field(default_factory=list)
-    test_metrics: ClassificationReport | None = None
-    baseline_metrics: ClassificationReport | None = None
+    test_metrics: TestReport | None = None
+    baseline_metrics: TestReport | None = None
     model_path: Path | None = None
     checkpoint_path: Path | None = None
     stopped_early: bool = False

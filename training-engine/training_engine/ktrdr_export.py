@@ -10,8 +10,10 @@ Written after the run, from our artifact, under ``{models_dir}/ktrdr/`` (point K
 An MLP with KTRDR's activations gets KTRDR's ``nn.Sequential`` key names (``0``, ``3``,
 ``6``, ...: Linear, activation, Dropout per hidden layer), so KTRDR's ``MLPTradingModel``
 loads it with ``strict=True``; other models keep our key names (KTRDR has no class for
-them). The summary (train/validation/test loss and accuracy, model info) is also written
-into our artifact as ``ktrdr_export.json`` for the services to answer KTRDR with.
+them). Any number of classes (``num_classes``) and a regression head (one output,
+``output_format: regression``) are written as KTRDR's MLP builds them. The summary
+(train/validation/test loss and accuracy, model info) is also written into our artifact
+as ``ktrdr_export.json`` for the services to answer KTRDR with.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from training_engine.artifacts import load_trained_model
-from training_engine.dataset import prepare_dataset
-from training_engine.job import TrainingJob, TrainingResult
+from training_engine.job import ClassificationReport, TestReport, TrainingJob, TrainingResult
 from training_engine.models import batched_logits
+from training_engine.trainer import prepare_job_data
 from training_engine.windows import WindowedRows, to_device
 
 KTRDR_MODELS_SUBDIR = "ktrdr"
@@ -42,7 +44,11 @@ _LAYERS_PER_HIDDEN = 3  # Linear, activation, Dropout in KTRDR's Sequential
 
 @dataclass(frozen=True, slots=True)
 class SplitScore:
-    """Cross-entropy loss and accuracy of the trained model on one split."""
+    """Loss and accuracy of the trained model on one split.
+
+    Classes: cross-entropy and accuracy; a regression target: mean squared error and
+    directional accuracy (the share of samples whose sign is right).
+    """
 
     loss: float
     accuracy: float
@@ -73,13 +79,18 @@ def ktrdr_state_dict(model: nn.Module, activation: str) -> dict[str, torch.Tenso
 
 
 def score_split(model: nn.Module, x: WindowedRows, y: torch.Tensor) -> SplitScore:
-    """Loss and accuracy of ``model`` on the normalised windows ``x`` with labels ``y``."""
+    """Loss and accuracy of ``model`` on the normalised windows ``x`` with targets ``y``."""
     if len(y) == 0:
         return SplitScore(loss=0.0, accuracy=0.0)
-    logits = batched_logits(model, x).cpu()
-    labels = y.cpu()
-    loss = float(F.cross_entropy(logits, labels).item())
-    accuracy = float((logits.argmax(dim=1) == labels).float().mean().item())
+    outputs = batched_logits(model, x).float().cpu()
+    targets = y.cpu()
+    if targets.is_floating_point():  # a regression target: one output per sample
+        values = outputs[:, 0]
+        loss = float(F.mse_loss(values, targets).item())
+        accuracy = float((torch.sign(values) == torch.sign(targets)).float().mean().item())
+        return SplitScore(loss=loss, accuracy=accuracy)
+    loss = float(F.cross_entropy(outputs, targets).item())
+    accuracy = float((outputs.argmax(dim=1) == targets).float().mean().item())
     return SplitScore(loss=loss, accuracy=accuracy)
 
 
@@ -96,7 +107,7 @@ def export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> Path:
     if result.status != "completed" or result.model_path is None:
         raise ValueError("only a completed run with a saved model can be exported")
     trained = load_trained_model(result.model_path)
-    data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
+    data = prepare_job_data(job)
     parts = to_device(data, next(trained.model.parameters()).device)
     scores = {
         "train": score_split(trained.model, parts.x_train, parts.y_train),
@@ -173,13 +184,7 @@ def _summary(
                 "val_accuracy": [m.val_accuracy for m in history],
             },
         },
-        "test_metrics": {
-            "test_loss": scores["test"].loss,
-            "test_accuracy": report.accuracy if report else scores["test"].accuracy,
-            "precision": _mean(report.precision) if report else 0.0,
-            "recall": _mean(report.recall) if report else 0.0,
-            "f1_score": report.macro_f1 if report else 0.0,
-        },
+        "test_metrics": _test_metrics(scores["test"], report),
         "model_info": {
             "model_type": job.strategy.model.type,
             "architecture": {
@@ -193,6 +198,18 @@ def _summary(
             "ktrdr_loadable": loadable,
             "device": result.device,
         },
+    }
+
+
+def _test_metrics(score: SplitScore, report: TestReport | None) -> dict[str, float]:
+    """KTRDR's test metrics; a regression run has no precision, recall or F1 (0.0)."""
+    classes = report if isinstance(report, ClassificationReport) else None
+    return {
+        "test_loss": score.loss,
+        "test_accuracy": classes.accuracy if classes else score.accuracy,
+        "precision": _mean(classes.precision) if classes else 0.0,
+        "recall": _mean(classes.recall) if classes else 0.0,
+        "f1_score": classes.macro_f1 if classes else 0.0,
     }
 
 
@@ -237,8 +254,9 @@ def _ktrdr_config(job: TrainingJob, artifact_metadata: dict[str, Any]) -> dict[s
         "activation": job.strategy.model.activation,
         "dropout": job.strategy.model.dropout,
     }
-    model["num_classes"] = len(artifact_metadata.get("class_names") or (0, 0, 0))
-    model["output_format"] = "classification"
+    class_names = artifact_metadata.get("class_names", ("BUY", "HOLD", "SELL"))
+    model["output_format"] = "classification" if class_names else "regression"
+    model["num_classes"] = len(class_names) if class_names else 1
     config["name"] = job.strategy.name
     config["model"] = model
     # KTRDR before its HEAD builds the network from config.json's top-level architecture.

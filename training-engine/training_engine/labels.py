@@ -24,20 +24,22 @@ context             forward return over horizon vs two thresholds          0 BUL
                                                                            1 BEARISH 2 NEUTRAL
 =================== ====================================================== ===========
 
-``lookahead_move_labels`` and ``threshold_return_labels`` are the engine's
-earlier rules (fixed lookahead window), kept for ``compute_labels``.
+``label_bars`` picks one by a strategy's ``training.labels.source``
+(``regime`` is KTRDR's multi-scale labeller, as in its training pipeline);
+``lookahead_move`` (:func:`lookahead_move_labels`) is the engine's earlier
+fixed-lookahead rule, no longer what ``zigzag`` means.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from training_engine.strategy import LabelConfig
 from training_engine.zigzag import zigzag_pivots
 
 BUY, HOLD, SELL = 0, 1, 2
@@ -473,33 +475,80 @@ def threshold_return_labels(close: np.ndarray, horizon: int, threshold: float) -
     return labels
 
 
-class LabelSettings(Protocol):
-    """What :func:`compute_labels` reads from a strategy's label section."""
+@dataclass(frozen=True, slots=True)
+class BarLabels:
+    """Per bar: the target (a class as float, or a return; NaN: no label) and its weight."""
 
-    @property
-    def source(self) -> str: ...
-    @property
-    def zigzag_threshold(self) -> float: ...
-    @property
-    def label_lookahead(self) -> int: ...
-    @property
-    def horizon(self) -> int: ...
-    @property
-    def threshold(self) -> float: ...
+    targets: np.ndarray  # float64
+    weights: np.ndarray | None  # float64 per bar (triple_barrier's compute_weights), or None
 
 
-def compute_labels(close: pd.Series, config: LabelSettings) -> pd.Series:
-    """Labels by the engine's earlier rules for every bar with a full lookahead window.
+def _classes(labels: np.ndarray) -> np.ndarray:
+    return np.where(labels == UNLABELLED, np.nan, labels.astype(np.float64))
 
-    ``zigzag`` here is :func:`lookahead_move_labels` and ``forward_return``
-    :func:`threshold_return_labels`, until the strategy parser moves to the
-    KTRDR labellers above. The last ``lookahead`` bars are absent from the result.
+
+def _close_high_low(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    close, high, low = (frame[c].to_numpy(dtype=np.float64) for c in ("close", "high", "low"))
+    return close, high, low
+
+
+def _triple_barrier_labels(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
+    close, high, low = _close_high_low(frame)
+    result = triple_barrier(
+        close,
+        high,
+        low,
+        config.pt_multiplier,
+        config.sl_multiplier,
+        config.max_holding_period,
+        config.vol_span,
+        config.vol_method,
+    )
+    labels = result.labels.copy()
+    if config.cusum_threshold is not None:
+        events = cusum_events(
+            close, config.cusum_threshold, config.cusum_multiplier, config.vol_span
+        )
+        labels[~events] = UNLABELLED
+    if not config.compute_weights:
+        return BarLabels(_classes(labels), None)
+    holds = np.where(labels == UNLABELLED, 0, result.holding_periods)
+    return BarLabels(_classes(labels), uniqueness_weights(holds))
+
+
+def label_bars(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
+    """Every bar's label by ``config.source``, from the OHLCV bars of ``frame`` alone.
+
+    ``frame`` ends where the part being labelled ends: a bar whose label needs a
+    later bar gets NaN. Classes come back as floats (0.0, 1.0, ...).
     """
-    values = close.to_numpy(dtype=np.float64)
-    if config.source == "zigzag":
-        labels = lookahead_move_labels(values, config.zigzag_threshold, config.label_lookahead)
-    elif config.source == "forward_return":
-        labels = threshold_return_labels(values, config.horizon, config.threshold)
-    else:
-        raise ValueError(f"unknown label source {config.source!r}")
-    return pd.Series(labels, index=close.index[: len(labels)], name="label", dtype="int64")
+    close = frame["close"].to_numpy(dtype=np.float64)
+    source = config.source
+    if source == "zigzag":
+        return BarLabels(_classes(zigzag(close, config.zigzag_threshold)), None)
+    if source == "forward_return":
+        return BarLabels(forward_return(close, config.forward_horizon), None)
+    if source == "context":
+        labels = context(
+            close, config.forward_horizon, config.bullish_threshold, config.bearish_threshold
+        )
+        return BarLabels(_classes(labels), None)
+    if source == "triple_barrier":
+        return _triple_barrier_labels(frame, config)
+    if source in ("regime", "multi_scale_regime"):
+        labels = multi_scale_regime(
+            *_close_high_low(frame),
+            config.macro_atr_mult,
+            config.micro_atr_mult,
+            config.atr_period,
+            config.vol_lookback,
+            config.vol_crisis_threshold,
+            config.progression_tolerance,
+        )
+        return BarLabels(_classes(labels), None)
+    if source == "lookahead_move":
+        moves = lookahead_move_labels(close, config.threshold, config.label_lookahead)
+        targets = np.full(len(close), np.nan)
+        targets[: len(moves)] = moves
+        return BarLabels(targets, None)
+    raise ValueError(f"unknown label source {source!r}")

@@ -15,7 +15,8 @@ from training_engine.strategy import TrainingSettings
 
 # The registries strategies are validated against (training_engine.strategy.names).
 OPTIMIZERS = ("adam", "adamw", "sgd", "muon")
-SCHEDULERS = ("none", "cosine", "onecycle", "plateau")
+# The last three are KTRDR's lr_scheduler types (stepped once per epoch).
+SCHEDULERS = ("none", "cosine", "onecycle", "plateau", "step", "exponential", "reduce_on_plateau")
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
@@ -106,9 +107,9 @@ class LRSchedule:
     def after_epoch(self, val_loss: float) -> None:
         if self.scheduler is None:
             return
-        if self.name == "cosine":
+        if self.name in ("cosine", "step", "exponential"):
             self.scheduler.step()
-        elif self.name == "plateau":
+        elif self.name in ("plateau", "reduce_on_plateau"):
             self.scheduler.step(val_loss)
 
     @property
@@ -126,7 +127,8 @@ class LRSchedule:
 def build_scheduler(
     settings: TrainingSettings, optimizer: torch.optim.Optimizer, steps_per_epoch: int
 ) -> LRSchedule:
-    """The schedule named by ``settings.scheduler`` (none, cosine, onecycle, plateau).
+    """The schedule named by ``settings.scheduler`` (none, cosine, onecycle, plateau, and
+    KTRDR's step, exponential and reduce_on_plateau with its defaults).
 
     Args:
         settings: the run's training settings (scheduler, epochs, learning rate, patience).
@@ -151,6 +153,23 @@ def build_scheduler(
             mode="min",
             factor=0.5,
             patience=max(1, settings.early_stopping.patience // 2),
+        )
+    elif name == "step":
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer,
+            step_size=settings.scheduler_step_size or 30,
+            gamma=settings.scheduler_gamma or 0.1,
+        )
+    elif name == "exponential":
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(
+            optimizer, gamma=settings.scheduler_gamma or 0.95
+        )
+    elif name == "reduce_on_plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=settings.scheduler_factor or 0.5,
+            patience=settings.scheduler_patience or 5,
         )
     else:
         raise StrategyConfigError(

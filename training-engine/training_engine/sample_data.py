@@ -66,8 +66,10 @@ def generate_hourly(symbol: str, bars: int, seed: int, index: int = 0) -> pd.Dat
 
 def resample_ohlcv(frame: pd.DataFrame, timeframe: str, base_timeframe: str) -> pd.DataFrame:
     """Aggregate base bars into ``timeframe`` bars, dropping incomplete ones."""
-    rule = timeframe_delta(timeframe)
-    per_bar = int(rule / timeframe_delta(base_timeframe))
+    rule, base = timeframe_delta(timeframe), timeframe_delta(base_timeframe)
+    if not isinstance(rule, pd.Timedelta) or not isinstance(base, pd.Timedelta):
+        raise ValueError("resampling to calendar months is not supported")
+    per_bar = int(rule / base)
     grouped = frame.resample(rule, origin="epoch", label="left", closed="left")
     result = grouped.agg(
         {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
@@ -100,9 +102,11 @@ def write_sample_data(
     if bars < 1:
         raise ValueError(f"bars must be >= 1, got {bars}")
     checked_tf = [validate_timeframe(t) for t in timeframes]
-    base_delta = timeframe_delta(_BASE_TIMEFRAME)
+    base_delta = pd.Timedelta(hours=1)  # _BASE_TIMEFRAME
     for tf in checked_tf:
         delta = timeframe_delta(tf)
+        if not isinstance(delta, pd.Timedelta):
+            raise ValueError(f"timeframe {tf}: sample data has no calendar-month bars")
         if delta < base_delta or delta % base_delta != pd.Timedelta(0):
             raise ValueError(f"timeframe {tf} is not a multiple of the 1h base series")
     out_dir = Path(out_dir)

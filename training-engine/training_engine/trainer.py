@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training_engine.artifacts import save_model_artifact
@@ -35,21 +34,29 @@ from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
 from training_engine.dataset import PreparedDataset, prepare_dataset, prepare_walk_forward
 from training_engine.device import resolve_device
-from training_engine.errors import DataError, NonFiniteLossError
-from training_engine.evaluation import classification_report, majority_baseline_report
+from training_engine.errors import DataError, NonFiniteLossError, StrategyConfigError
+from training_engine.evaluation import (
+    classification_report,
+    majority_baseline_report,
+    mean_baseline_report,
+    regression_report,
+)
 from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
-from training_engine.loss import loss_class_weights, weighted_cross_entropy
+from training_engine.losses import LossFunction, build_loss, loss_class_weights
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.progress import ProgressCallback, ProgressEmitter
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
-from training_engine.verdict import FoldPredictions, class_balance, compare_with_baselines
+from training_engine.verdict import (
+    FoldPredictions,
+    class_balance,
+    compare_with_baselines,
+    regression_verdict,
+)
 from training_engine.walk_forward import run_walk_forward
 from training_engine.windows import WindowedRows, to_device
 
 logger = logging.getLogger(__name__)
-
-N_CLASSES = 3
 
 
 @dataclass(slots=True)
@@ -74,13 +81,25 @@ class _Setup:
     x_val: WindowedRows
     y_val: torch.Tensor
     x_test: WindowedRows
+    w_train: torch.Tensor | None  # per-sample weights of the train part, None: unweighted
+    loss: LossFunction
+    regression: bool
     n_batches: int
     class_weight: torch.Tensor | None  # model.training.class_weights, None: unweighted
-    w_train: torch.Tensor | None  # per-sample weights of the train part, None: unweighted
 
     @property
     def n_samples(self) -> int:
         return int(self.x_train.shape[0])
+
+
+def _job_dates(job: TrainingJob) -> tuple[str | None, str | None]:
+    """The job's date range, else the strategy file's."""
+    return job.start_date or job.strategy.start_date, job.end_date or job.strategy.end_date
+
+
+def prepare_job_data(job: TrainingJob) -> PreparedDataset:
+    """The job's dataset, over the file's date range unless the job gives one."""
+    return prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
 
 
 def train(
@@ -114,7 +133,7 @@ def train(
         return _train_walk_forward(
             job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
         )
-    data = prepare_dataset(job.strategy, job.data_dir, job.start_date, job.end_date)
+    data = prepare_job_data(job)
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
     outcome = fit(
@@ -153,7 +172,13 @@ def _train_walk_forward(
         )
         return outcome.result, outcome.model, outcome.test_predictions
 
-    folds = prepare_walk_forward(job.strategy, job.data_dir, job.start_date, job.end_date)
+    if job.strategy.labels.task == "regression":
+        raise StrategyConfigError(
+            "evaluation.method",
+            "walk_forward judges classes against baselines; a regression target "
+            f"({job.strategy.labels.source}) takes method single_split",
+        )
+    folds = prepare_walk_forward(job.strategy, job.data_dir, *_job_dates(job))
     result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
     if result.status == "completed" and data is not None:
         result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
@@ -262,10 +287,12 @@ def _setup(
     settings = strategy.training
     _seed_everything(settings.seed)
     n_samples, lookback, n_features = len(data.train_ends), data.lookback, data.n_features
-    model = build_model(strategy.model, n_features, lookback, N_CLASSES).to(device)
+    n_classes = len(data.class_names)
+    model = build_model(strategy.model, n_features, lookback, n_classes or 1).to(device)
     on_device = to_device(data, device)  # the rows once; windows are gathered per batch
     x_train, y_train = on_device.x_train, on_device.y_train
-    class_weight = loss_class_weights(settings.class_weights, data.y_train, N_CLASSES)
+    weights = loss_class_weights(settings.class_weights, data.y_train, n_classes)
+    class_weight = None if weights is None else torch.from_numpy(weights).to(device)
     n_batches = math.ceil(n_samples / settings.batch_size)
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
@@ -291,11 +318,11 @@ def _setup(
         x_val=on_device.x_val,
         y_val=on_device.y_val,
         x_test=on_device.x_test,
+        w_train=on_device.w_train,
+        loss=build_loss(settings, class_weight, regression=data.is_regression),
+        regression=data.is_regression,
         n_batches=n_batches,
-        class_weight=None if class_weight is None else torch.from_numpy(class_weight).to(device),
-        w_train=None
-        if data.w_train is None
-        else torch.from_numpy(np.ascontiguousarray(data.w_train, dtype=np.float32)).to(device),
+        class_weight=class_weight,
     )
     return setup, run
 
@@ -318,13 +345,13 @@ def _train_epoch(
     accumulation = settings.gradient_accumulation_steps
     order = _epoch_permutation(setup.n_samples, settings.seed, run.epoch, setup.device)
     loss_sum = run.loss_sum  # added to in place: run.loss_sum follows
-    class_weight, w_train = setup.class_weight, setup.w_train
+    w_train = setup.w_train
     model.train()
     for batch in range(run.batch, n_batches):
         index = order[batch * batch_size : (batch + 1) * batch_size]
         # forward/backward; the optimizer steps once per `accumulation` batches
         weights = None if w_train is None else w_train[index]
-        loss = _loss_step(setup.forward, x[index], y[index], amp_dtype, class_weight, weights)
+        loss = _loss_step(setup, x[index], y[index], weights, amp_dtype)
         _backward(loss / accumulation if accumulation > 1 else loss, scaler)
         if (batch + 1) % accumulation == 0 or batch + 1 == n_batches:
             _optimizer_step(model, optimizer, scaler, settings.gradient_clip)
@@ -345,9 +372,7 @@ def _end_epoch(
 ) -> EpochMetrics:
     """Validate, step the schedule and early stopping, record the epoch; move to the next."""
     train_seconds = time.perf_counter() - epoch_started
-    val_loss, val_accuracy = _validate(
-        run.model, setup.x_val, setup.y_val, setup.amp_dtype, setup.class_weight
-    )
+    val_loss, val_accuracy = _validate(setup, run.model, setup.x_val, setup.y_val)
     n_batches = setup.n_batches
     train_loss = float(run.loss_sum.item()) / n_batches
     # Before anything is recorded or checkpointed: the last good checkpoint stays.
@@ -374,7 +399,8 @@ def _end_epoch(
 def _evaluate(
     setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
 ) -> np.ndarray:
-    """Test metrics of the model and of the baselines, into ``result``; the predictions."""
+    """Test metrics of the model and of the baselines, into ``result``; the predictions
+    (classes, or values for a regression target)."""
     # The model that is evaluated and saved is the best epoch's by validation loss, not the
     # last one's, whether or not early stopping is enabled.
     best = run.early_stopping
@@ -390,24 +416,32 @@ def _evaluate(
         "val_loss": best.best_loss if restored else (last.val_loss if last else None),
         "early_stopping": best.enabled,
     }
-    predictions = _predict(run.model, setup.x_test, setup.amp_dtype)
-    result.test_metrics = classification_report(data.y_test, predictions, N_CLASSES)
-    result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, N_CLASSES)
     result.evaluation["data_report"] = list(data.data_report)
     result.evaluation["splits"] = {
         "mode": data.split_mode,
         "parts": [part.to_dict() for part in data.splits],
     }
-    parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
-    result.evaluation["class_shares"] = class_balance(parts, N_CLASSES)
     class_weight = setup.class_weight
     result.evaluation["loss"] = {
-        "class_weights": setup.settings.class_weights,
+        "class_weights": "none" if setup.regression else setup.settings.class_weights,
         "weights": None if class_weight is None else [float(w) for w in class_weight.cpu()],
         "sample_weights": setup.w_train is not None,
     }
+    outputs = _predict(run.model, setup.x_test, setup.amp_dtype)
+    if setup.regression:
+        values = outputs[:, 0]
+        result.test_metrics = regression_report(data.y_test, values)
+        result.baseline_metrics = mean_baseline_report(data.y_train, data.y_test)
+        result.evaluation["verdict"] = regression_verdict(len(data.y_test))
+        return values
+    names = data.class_names
+    predictions = outputs.argmax(axis=1)
+    result.test_metrics = classification_report(data.y_test, predictions, len(names), names)
+    result.baseline_metrics = majority_baseline_report(data.y_train, data.y_test, len(names), names)
+    parts = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
+    result.evaluation["class_shares"] = class_balance(parts, names)
     fold = FoldPredictions(data.y_train, data.y_test, predictions)
-    verdict = compare_with_baselines([fold], n_classes=N_CLASSES, seed=setup.settings.seed)
+    verdict = compare_with_baselines([fold], n_classes=len(names), seed=setup.settings.seed)
     result.evaluation["verdict"] = verdict.to_dict()
     return predictions
 
@@ -451,7 +485,10 @@ def _check_data(data: PreparedDataset) -> None:
             )
     weights = data.w_train
     if weights is not None and (weights.shape != data.y_train.shape or not (weights >= 0).all()):
-        raise DataError("w_train must hold one weight >= 0 per train sample")
+        raise DataError(
+            f"w_train must hold one weight >= 0 per train sample: {weights.shape} "
+            f"for {data.y_train.shape} labels"
+        )
 
 
 def _seed_everything(seed: int) -> None:
@@ -503,7 +540,7 @@ def _maybe_compile(
 
 # (section, key, default) of settings added after checkpoints were first written.
 _ADDED_SETTINGS: tuple[tuple[str | None, str, Any], ...] = (
-    ("training", "class_weights", "none"),
+    ("training", "class_weights", "balanced"),
     ("data_split", "mode", "calendar"),
     (None, "bar_timestamp", "open"),
     (None, "timezone", "UTC"),
@@ -543,17 +580,16 @@ def _epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> t
 
 
 def _loss_step(
-    forward: Callable[[torch.Tensor], torch.Tensor],
+    setup: _Setup,
     x: torch.Tensor,
     y: torch.Tensor,
+    weights: torch.Tensor | None,
     amp_dtype: torch.dtype | None,
-    class_weight: torch.Tensor | None = None,
-    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     if amp_dtype is None:
-        return weighted_cross_entropy(forward(x), y, class_weight, sample_weight)
+        return setup.loss(setup.forward(x), y, weights)
     with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
-        return weighted_cross_entropy(forward(x), y, class_weight, sample_weight)
+        return setup.loss(setup.forward(x), y, weights)
 
 
 def _backward(loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
@@ -583,25 +619,24 @@ def _optimizer_step(
 
 
 def _validate(
-    model: nn.Module,
-    x: WindowedRows,
-    y: torch.Tensor,
-    amp_dtype: torch.dtype | None,
-    class_weight: torch.Tensor | None = None,
+    setup: _Setup, model: nn.Module, x: WindowedRows, y: torch.Tensor
 ) -> tuple[float, float]:
-    """Validation loss (class-weighted as training is) and accuracy; draws no random numbers."""
-    with _autocast(x.device, amp_dtype):
-        logits = batched_logits(model, x)
-    loss = F.cross_entropy(logits, y, weight=class_weight)
-    accuracy = (logits.argmax(dim=1) == y).float().mean()
+    """Validation loss and accuracy (directional for a regression target); eval mode."""
+    with _autocast(x.device, setup.amp_dtype):
+        outputs = batched_logits(model, x)
+    loss = setup.loss(outputs, y, None)
+    if setup.regression:
+        accuracy = (torch.sign(outputs[:, 0].float()) == torch.sign(y)).float().mean()
+    else:
+        accuracy = (outputs.argmax(dim=1) == y).float().mean()
     return float(loss.item()), float(accuracy.item())
 
 
 def _predict(model: nn.Module, x: WindowedRows, amp_dtype: torch.dtype | None) -> np.ndarray:
     with _autocast(x.device, amp_dtype):
-        logits = batched_logits(model, x)
-    predictions: np.ndarray = logits.argmax(dim=1).cpu().numpy()
-    return predictions
+        outputs = batched_logits(model, x)
+    values: np.ndarray = outputs.float().cpu().numpy()
+    return values
 
 
 def _autocast(

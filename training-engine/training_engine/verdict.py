@@ -155,13 +155,17 @@ def class_balance_lines(balance: Mapping[str, Mapping[str, float]]) -> list[str]
     """One line per part: ``train  1200 samples  BUY 0.31  HOLD 0.40  SELL 0.29``."""
     lines = ["class shares:"]
     for part, row in balance.items():
-        shares = "  ".join(f"{name} {row[name]:.2f}" for name in CLASS_NAMES if name in row)
+        shares = "  ".join(
+            f"{name} {share:.2f}" for name, share in row.items() if name != "samples"
+        )
         lines.append(f"  {part:<10} {int(row['samples']):>7} samples  {shares}")
     return lines
 
 
 def verdict_lines(verdict: Mapping[str, Any]) -> list[str]:
     """Human-readable lines of a verdict's dict form: one per comparison, then the verdict."""
+    if not verdict["comparisons"]:
+        return [f"verdict: {verdict['verdict']}"]
     rows = [
         f"  {c['metric']:<9} vs {c['baseline']:<8} {c['model']:.3f} - {c['baseline_value']:.3f}"
         f" = {c['difference']:+.3f}  [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]  {c['outcome']}"
@@ -203,14 +207,30 @@ def class_shares(labels: np.ndarray, n_classes: int = 3) -> list[float]:
     return [float(c / total) if total else 0.0 for c in counts[:n_classes]]
 
 
-def class_balance(parts: Mapping[str, np.ndarray], n_classes: int = 3) -> dict[str, Any]:
+def class_balance(
+    parts: Mapping[str, np.ndarray], class_names: Sequence[str] = CLASS_NAMES
+) -> dict[str, Any]:
     """Per part: its sample count and the share of each class, by class name."""
     return {
         name: {
             "samples": len(labels),
-            **dict(zip(CLASS_NAMES, class_shares(labels, n_classes), strict=False)),
+            **dict(zip(class_names, class_shares(labels, len(class_names)), strict=True)),
         }
         for name, labels in parts.items()
+    }
+
+
+REGRESSION_VERDICT = "regression: no classification verdict (see R2, MAE and directional "
+REGRESSION_VERDICT += "accuracy against the train-mean baseline)"
+
+
+def regression_verdict(test_samples: int) -> dict[str, Any]:
+    """The verdict's dict form for a regression target: no class comparison is drawn."""
+    return {
+        "verdict": REGRESSION_VERDICT,
+        "comparisons": [],
+        "confidence": None,
+        "test_samples": test_samples,
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from training_engine.dataset import PreparedDataset
-from training_engine.job import TrainingResult
+from training_engine.job import RegressionReport, TrainingResult
 from training_engine.verdict import FoldPredictions, compare_with_baselines
 
 FitFold = Callable[[PreparedDataset], tuple[TrainingResult, Any, np.ndarray | None]]
@@ -46,7 +46,7 @@ def run_walk_forward(
     if last is None:
         raise ValueError("walk-forward needs at least one fold")
     result, model, data = last
-    verdict = compare_with_baselines(pooled, seed=seed)
+    verdict = compare_with_baselines(pooled, n_classes=len(data.class_names), seed=seed)
     result.evaluation.update(
         method="walk_forward",
         folds=rows,
@@ -59,6 +59,8 @@ def run_walk_forward(
 def _fold_row(number: int, result: TrainingResult) -> dict[str, Any]:
     """One fold: its test metrics, its own verdict, and its parts' date ranges."""
     metrics, baseline = result.test_metrics, result.baseline_metrics
+    if isinstance(metrics, RegressionReport) or isinstance(baseline, RegressionReport):
+        raise TypeError("walk-forward folds are judged on classes, not a regression target")
     evaluation = result.evaluation
     return {
         "fold": number,

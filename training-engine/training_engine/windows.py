@@ -58,15 +58,20 @@ class DeviceDataset:
     y_val: torch.Tensor
     x_test: WindowedRows
     y_test: torch.Tensor
+    w_train: torch.Tensor | None = None  # per-sample loss weights of the train part
 
 
 def to_device(data: PreparedDataset, device: torch.device) -> DeviceDataset:
-    """Move the rows (once), the end indices and the labels of every part to ``device``."""
+    """Move the rows (once), the end indices, the labels and the train weights to ``device``.
+
+    Labels keep their kind: int64 classes, or float32 values for a regression target.
+    """
     rows = torch.from_numpy(np.ascontiguousarray(data.rows, dtype=np.float32)).to(device)
 
     def part(ends: np.ndarray, labels: np.ndarray) -> tuple[WindowedRows, torch.Tensor]:
         ends_tensor = torch.from_numpy(np.ascontiguousarray(ends, dtype=np.int64)).to(device)
-        y = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)).to(device)
+        y_type = np.float32 if np.issubdtype(labels.dtype, np.floating) else np.int64
+        y = torch.from_numpy(np.ascontiguousarray(labels, dtype=y_type)).to(device)
         return WindowedRows(rows, ends_tensor, data.lookback), y
 
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
@@ -74,7 +79,12 @@ def to_device(data: PreparedDataset, device: torch.device) -> DeviceDataset:
         part(data.val_ends, data.y_val),
         part(data.test_ends, data.y_test),
     )
-    return DeviceDataset(x_train, y_train, x_val, y_val, x_test, y_test)
+    w_train = (
+        None
+        if data.w_train is None
+        else torch.from_numpy(np.ascontiguousarray(data.w_train, dtype=np.float32)).to(device)
+    )
+    return DeviceDataset(x_train, y_train, x_val, y_val, x_test, y_test, w_train)
 
 
 def gather_windows(data: PreparedDataset, part: str) -> np.ndarray:

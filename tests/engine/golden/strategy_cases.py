@@ -330,7 +330,7 @@ ERRORS: dict[str, Case] = {
     "empty_name": _set_bad(["name"], " "),
     "no_indicators": lambda: parse_strategy({"name": "x"}),
     "empty_indicators": lambda: parse_strategy({"name": "x", "indicators": []}),
-    "unknown_indicator": _set_bad(["indicators", 0], {"name": "vwap"}),
+    "unknown_indicator": _set_bad(["indicators", 0], {"name": "hull_ma"}),
     "indicator_without_name": _set_bad(["indicators", 0], {"period": 3}),
     "macd_fast_not_below_slow": _set_bad(
         ["indicators", 1], {"name": "macd", "fast_period": 30, "slow_period": 26}
@@ -346,7 +346,7 @@ ERRORS: dict[str, Case] = {
     "empty_hidden_layers": _set_bad(["model", "architecture", "hidden_layers"], []),
     "bad_hidden_layer": _set_bad(["model", "architecture", "hidden_layers"], [32, 0]),
     "bad_optimizer": _set_bad(["model", "training", "optimizer"], "adagrad"),
-    "bad_scheduler": _set_bad(["model", "training", "scheduler"], "step"),
+    "bad_scheduler": _set_bad(["model", "training", "scheduler"], "cyclic"),
     "bad_precision": _set_bad(["model", "training", "mixed_precision"], "fp8"),
     "bool_learning_rate": _set_bad(["model", "training", "learning_rate"], True),
     "zero_learning_rate": _set_bad(["model", "training", "learning_rate"], 0),

@@ -6,7 +6,8 @@
     resolve.py     document -> config: indicator table, fuzzy targets, the unused-key list
     loading.py     parse_strategy, load_strategy, with_overrides, strategy_to_dict
     values.py      value types, and the refusals users see; problems.py: errors -> keys
-    names.py       names read from the registries (models.py, optim.py); indicator_table.py
+    names.py       names read from the registries (models.py, optim.py)
+    indicator_table.py  KTRDR's indicator registry; references.py: what fuzzy sets read
 
 A value of the wrong kind, or a key that looks like a misspelling of one the engine reads
 (``epocs``), is rejected with a ``StrategyConfigError`` naming its dotted path. Keys the
@@ -22,15 +23,11 @@ from training_engine.strategy.config import (
     IndicatorSpec,
     LabelConfig,
     ModelConfig,
+    NNInput,
     StrategyConfig,
     TrainingSettings,
 )
 from training_engine.strategy.document import StrategyDocument, TrainingOverrides
-from training_engine.strategy.indicator_table import (
-    INDICATOR_ALIASES,
-    INDICATOR_DEFAULTS,
-    SUPPORTED_INDICATORS,
-)
 from training_engine.strategy.loading import (
     load_strategy,
     override_training,
@@ -41,9 +38,6 @@ from training_engine.strategy.loading import (
 from training_engine.strategy.values import validate_symbol, validate_timeframe
 
 __all__ = [
-    "INDICATOR_ALIASES",
-    "INDICATOR_DEFAULTS",
-    "SUPPORTED_INDICATORS",
     "DataSplit",
     "EarlyStoppingConfig",
     "FeatureConfig",
@@ -51,6 +45,7 @@ __all__ = [
     "IndicatorSpec",
     "LabelConfig",
     "ModelConfig",
+    "NNInput",
     "StrategyConfig",
     "StrategyDocument",
     "TrainingOverrides",

@@ -18,9 +18,12 @@ from training_engine.strategy.names import (
     BAR_TIMESTAMPS,
     CLASS_WEIGHTINGS,
     EVALUATION_METHODS,
+    LABEL_CLASSES,
     LABEL_SOURCES,
+    LOSSES,
     PRECISIONS,
     SPLIT_MODES,
+    VOL_METHODS,
     optimizers,
     schedulers,
 )
@@ -33,6 +36,7 @@ from training_engine.strategy.values import (
     LayerSizes,
     NonNegative,
     Positive,
+    Real,
     Seed,
     ZigzagThreshold,
     choice,
@@ -48,20 +52,36 @@ class EngineModel(BaseModel):
 
 
 class IndicatorSpec(EngineModel):
-    """One indicator: its type (``rsi``), parameters, price source and feature id."""
+    """One indicator: its KTRDR registry type (``rsi``), parameters, source and feature id."""
 
     feature_id: str
     type: str
-    params: Mapping[str, int | float]
+    params: Mapping[str, bool | int | float | str]
     source: str = "close"
 
 
 class FuzzySetSpec(EngineModel):
-    """A membership function over one indicator's main output."""
+    """A membership function over one indicator output (the group's key names which).
+
+    ``transform``: ``price_ratio:<close|open|high|low>`` feeds ``price / value`` instead
+    of the value (KTRDR's ``input_transform``, and its SMA/EMA rule of v1/v2 files).
+    ``group``: the fuzzy group's name in the file (what ``nn_inputs`` refer to).
+    """
 
     name: str
     type: str
     parameters: tuple[float, ...]
+    transform: str | None = None
+    group: str | None = None
+
+
+class NNInput(EngineModel):
+    """One ``nn_inputs`` entry: a fuzzy group's memberships or a raw indicator output."""
+
+    fuzzy_set: str | None = None
+    raw_indicator: str | None = None
+    timeframes: tuple[str, ...] | None = None  # None: all
+    normalization: str = "none"
 
 
 class FeatureConfig(EngineModel):
@@ -125,6 +145,14 @@ LabelSource = Annotated[
     BeforeValidator(choice(lambda: LABEL_SOURCES)),
     Field(json_schema_extra=enum_of(lambda: LABEL_SOURCES)),
 ]
+LossName = Annotated[
+    str, BeforeValidator(choice(lambda: LOSSES)), Field(json_schema_extra=enum_of(lambda: LOSSES))
+]
+VolMethod = Annotated[
+    str,
+    BeforeValidator(choice(lambda: VOL_METHODS)),
+    Field(json_schema_extra=enum_of(lambda: VOL_METHODS)),
+]
 ClassWeighting = Annotated[
     str,
     BeforeValidator(choice(lambda: CLASS_WEIGHTINGS)),
@@ -174,30 +202,70 @@ class TrainingSettings(EngineModel):
     weight_decay: NonNegative = 0.0
     momentum: Fraction = 0.9
     scheduler: SchedulerName = "none"
+    scheduler_step_size: Count | None = None
+    scheduler_gamma: Positive | None = None
+    scheduler_factor: Positive | None = None
+    scheduler_patience: Count | None = None
     early_stopping: EarlyStopping = EarlyStoppingConfig()
     gradient_clip: GradientClip = 1.0
     gradient_accumulation_steps: Count = 1
     mixed_precision: Precision = "auto"
     seed: Seed = 42
+    loss: LossName | None = None
+    focal_gamma: NonNegative = 2.0
+    huber_delta: Positive = 0.01
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
-    class_weights: ClassWeighting = "none"
+    class_weights: ClassWeighting = "balanced"
 
 
 class LabelConfig(EngineModel):
-    """How each bar gets its BUY(0)/HOLD(1)/SELL(2) class."""
+    """``training.labels``: KTRDR's label sources, their keys and KTRDR's defaults.
+
+    ``zigzag``: segment labels; ``forward_return``: a regression target;
+    ``triple_barrier`` (+ sample weights); ``regime`` and ``multi_scale_regime``:
+    KTRDR's multi-scale regimes (4 classes); ``context``: bullish/bearish/neutral;
+    ``lookahead_move``: the engine's earlier fixed-lookahead rule. ``horizon`` left
+    out takes the source's default (forward_return 20, context 5).
+    """
 
     source: LabelSource = "zigzag"
     zigzag_threshold: ZigzagThreshold = 0.03
     label_lookahead: Count = 20
-    horizon: Count = 5
+    horizon: Count | None = None
     threshold: Fraction = 0.01
+    bullish_threshold: Real = 0.005
+    bearish_threshold: Real = -0.005
+    pt_multiplier: Positive = 2.0
+    sl_multiplier: Positive = 1.5
+    max_holding_period: Count = 50
+    vol_span: Count = 50
+    vol_method: VolMethod = "atr"
+    cusum_threshold: NonNegative | None = None
+    cusum_multiplier: Positive = 0.5
+    compute_weights: Flag = False
+    macro_atr_mult: Positive = 3.0
+    micro_atr_mult: Positive = 1.0
+    atr_period: Count = 14
+    vol_lookback: Count = 120
+    vol_crisis_threshold: Positive = 2.0
+    progression_tolerance: Fraction = 0.5
 
     @property
-    def lookahead(self) -> int:
-        """How many future bars a label may look at (the split gap must be at least this)."""
-        return self.label_lookahead if self.source == "zigzag" else self.horizon
+    def task(self) -> str:
+        """``regression`` for forward returns, else ``classification``."""
+        return "regression" if self.source == "forward_return" else "classification"
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The classes in label order (empty for a regression target)."""
+        return LABEL_CLASSES[self.source]
+
+    @property
+    def forward_horizon(self) -> int:
+        """``horizon``, or the source's KTRDR default."""
+        return self.horizon or (20 if self.source == "forward_return" else 5)
 
 
 class DataSplit(EngineModel):
@@ -231,6 +299,10 @@ class StrategyConfig(EngineModel):
     training: TrainingSettings
     labels: LabelConfig
     data_split: DataSplit
+    nn_inputs: tuple[NNInput, ...] = ()
+    output_format: str = "classification"
+    start_date: str | None = None
+    end_date: str | None = None
     # How the data files stamp bars (training_data.bar_timestamp / timezone, see bar_times).
     evaluation: EvaluationConfig = EvaluationConfig()
     bar_timestamp: BarTimestamp = "open"

@@ -91,8 +91,22 @@ def _fuzzy_type_names() -> tuple[str, ...]:
     return tuple(FUZZY_TYPES)
 
 
+def _shorthand_set(data: Any) -> Any:
+    """KTRDR v3's ``oversold: [0, 25, 40]``: 3 numbers triangular, 4 trapezoidal."""
+    if isinstance(data, list | tuple):
+        kind = "trapezoidal" if len(data) == 4 else "triangular"
+        return {"type": kind, "parameters": list(data)}
+    return data
+
+
 class FuzzySetBody(DocumentSection):
-    """One membership function: ``{type: triangular, parameters: [0, 20, 40]}``."""
+    """One membership function: ``{type: triangular, parameters: [0, 20, 40]}``, or the
+    v3 shorthand list (3 numbers: triangular, 4: trapezoidal)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return _shorthand_set(data)
 
     type: Annotated[
         str,
@@ -122,7 +136,10 @@ class FuzzyGroup(BaseModel):
     model_config = ConfigDict(frozen=True, extra="allow")
     __pydantic_extra__: dict[str, FuzzySetBody]
 
-    indicator: Any = Field(default=None, description="the indicator's feature id")
+    indicator: Any = Field(
+        default=None, description="the indicator's feature id, or id.output (adx_14.plus_di)"
+    )
+    input_transform: InputTransform | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +148,64 @@ class FuzzyGroup(BaseModel):
 
     def sets(self) -> dict[str, FuzzySetBody]:
         return dict(self.model_extra or {})
+
+
+class InputTransform(DocumentSection):
+    """``input_transform: {type: price_ratio, reference: close}``: feed reference / value."""
+
+    type: Annotated[
+        str,
+        BeforeValidator(choice(lambda: ("price_ratio", "identity"))),
+        Field(json_schema_extra=enum_of(lambda: ("price_ratio", "identity"))),
+    ] = "identity"
+    reference: PriceSource = "close"
+
+
+FuzzyGroup.model_rebuild()
+
+
+class NNInputEntry(DocumentSection):
+    """One ``nn_inputs`` entry (KTRDR v3): a fuzzy group or a raw indicator output."""
+
+    fuzzy_set: str | None = None
+    raw_indicator: str | None = None
+    timeframes: Any = "all"
+    normalization: Annotated[
+        str,
+        BeforeValidator(choice(lambda: ("none", "minmax", "zscore"))),
+        Field(json_schema_extra=enum_of(lambda: ("none", "minmax", "zscore"))),
+    ] = "none"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NNInputEntry:
+        if (self.fuzzy_set is None) == (self.raw_indicator is None):
+            raise refuse("give exactly one of fuzzy_set or raw_indicator")
+        if self.timeframes != "all" and not (
+            isinstance(self.timeframes, list) and all(isinstance(t, str) for t in self.timeframes)
+        ):
+            raise refuse(f"expected 'all' or a list of timeframes, got {self.timeframes!r}")
+        return self
+
+
+class DecisionsSection(DocumentSection):
+    """``decisions``: only ``output_format`` shapes training (the rest is for trading)."""
+
+    known_unused = frozenset(
+        {
+            "confidence_threshold",
+            "position_awareness",
+            "filters",
+            "cost_model",
+            "min_confidence",
+            "signal_threshold",
+        }
+    )
+
+    output_format: Annotated[
+        str | None,
+        BeforeValidator(choice(lambda: ("classification", "regression"))),
+        Field(json_schema_extra=enum_of(lambda: ("classification", "regression"))),
+    ] = Field(default=None, description="default: regression for forward_return labels")
 
 
 # ---------------------------------------------------------------- the document
@@ -164,8 +239,6 @@ class StrategyDocument(DocumentSection):
             "hypothesis",
             "scope",
             "deployment",
-            "decisions",
-            "nn_inputs",
             "orchestrator",
             "risk_management",
             "backtesting",
@@ -182,6 +255,8 @@ class StrategyDocument(DocumentSection):
     training_data: TrainingDataSection = Field(default_factory=TrainingDataSection)
     indicators: Indicators = Field(default=None, validate_default=True)
     fuzzy_sets: dict[str, FuzzyGroup] | None = None
+    nn_inputs: list[NNInputEntry] | None = None
+    decisions: DecisionsSection = Field(default_factory=DecisionsSection)
     model: ModelSection = Field(default_factory=ModelSection)
     training: LabelsAndSplitSection = Field(default_factory=LabelsAndSplitSection)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)

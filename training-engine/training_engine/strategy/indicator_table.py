@@ -1,77 +1,91 @@
-"""The strategy side's one table of indicators: types, parameters, defaults and spellings.
+"""The strategy side's view of KTRDR's indicator registry (``training_engine.indicators``).
 
-Kept as plain data (``IndicatorParameters`` per type) so it can be replaced by a registry
-exported from ``training_engine.indicators`` without touching the strategy models: only
-``INDICATORS`` and ``INDICATOR_ALIASES`` are read elsewhere in this package.
+Every indicator KTRDR registers is accepted by any of the names KTRDR accepts (class
+name, canonical name, aliases; any case) and by the engine's earlier short names
+(``bbands``, ``stoch``, ``williams``). Parameters and defaults are KTRDR's, read from
+the registry's function signatures; the registry is imported when first needed, since
+it imports this package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
+
+# The engine's earlier short names, and spellings KTRDR's older factory took.
+_EXTRA_NAMES = {
+    "bbands": "bollinger_bands",
+    "stoch": "stochastic",
+    "williams": "williams_r",
+    "averagedirectionalindex": "adx",
+    "parabolic_sar": "parabolic_sar",
+}
+# Parameter names earlier files use for KTRDR's (Bollinger bands: std_dev for multiplier).
+PARAMETER_ALIASES = {
+    "bollinger_bands": {"std_dev": "multiplier", "num_std": "multiplier"},
+    "bollinger_band_width": {"std_dev": "multiplier", "num_std": "multiplier"},
+}
+# Derived feature ids start with the registry key, or with the engine's earlier short name.
+_ID_PREFIX = {"bollinger_bands": "bbands", "stochastic": "stoch"}
+# Integer parameters that may be 0 (VWAP: 0 means cumulative).
+ZERO_ALLOWED = {("vwap", "period")}
 
 
 @dataclass(frozen=True, slots=True)
-class IndicatorParameters:
-    """What one indicator type takes: parameter names in feature-id order, and defaults."""
+class IndicatorType:
+    """One registry entry as the strategy sees it."""
 
-    names: tuple[str, ...]
-    defaults: Mapping[str, int | float] = field(default_factory=dict)
-    real_valued: frozenset[str] = frozenset()  # the rest are integers >= 1
+    key: str  # the registry's snake-case name (``bollinger_bands``)
+    defaults: Mapping[str, object]  # parameter -> KTRDR's default, in signature order
+    outputs: tuple[str, ...]  # output names; the first is what a bare reference reads
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameters that take numbers or switches (``source`` is a field of its own)."""
+        return tuple(name for name in self.defaults if name != "source")
 
-INDICATORS: dict[str, IndicatorParameters] = {
-    "sma": IndicatorParameters(("period",), {"period": 20}),
-    "ema": IndicatorParameters(("period",), {"period": 20}),
-    "rsi": IndicatorParameters(("period",), {"period": 14}),
-    "macd": IndicatorParameters(
-        ("fast_period", "slow_period", "signal_period"),
-        {"fast_period": 12, "slow_period": 26, "signal_period": 9},
-    ),
-    "bbands": IndicatorParameters(
-        ("period", "std_dev"), {"period": 20, "std_dev": 2.0}, frozenset({"std_dev"})
-    ),
-    "atr": IndicatorParameters(("period",), {"period": 14}),
-    "stoch": IndicatorParameters(
-        ("k_period", "d_period", "smooth_k"), {"k_period": 14, "d_period": 3, "smooth_k": 1}
-    ),
-    "adx": IndicatorParameters(("period",), {"period": 14}),
-    "roc": IndicatorParameters(("period",), {"period": 10}),
-    "momentum": IndicatorParameters(("period",), {"period": 10}),
-    "williams_r": IndicatorParameters(("period",), {"period": 14}),
-    "cci": IndicatorParameters(("period",), {"period": 20}),
-    "mfi": IndicatorParameters(("period",), {"period": 14}),
-    "obv": IndicatorParameters(()),
-}
-# Views kept for the indicator tests: type -> parameter names, type -> defaults.
-SUPPORTED_INDICATORS: dict[str, tuple[str, ...]] = {k: v.names for k, v in INDICATORS.items()}
-INDICATOR_DEFAULTS: dict[str, dict[str, int | float]] = {
-    k: dict(v.defaults) for k, v in INDICATORS.items()
-}
-INDICATOR_ALIASES = {
-    "williamsr": "williams_r",
-    "williams": "williams_r",
-    "stochastic": "stoch",
-    "bollinger_bands": "bbands",
-    "bollingerbands": "bbands",
-}
-# Parameter names KTRDR files also use for the same thing (Bollinger bands only).
-PARAMETER_ALIASES = {"bbands": {"multiplier": "std_dev", "num_std": "std_dev"}}
-# Optional parameters left out of a derived feature id while they keep their default.
-_ID_OMITTED_DEFAULTS = {"smooth_k": 1}
+    @property
+    def takes_source(self) -> bool:
+        return "source" in self.defaults
 
 
-def indicator_type(name: str) -> str:
-    """The table's name for a type as a strategy spells it (``WilliamsR`` -> ``williams_r``)."""
-    kind = name.strip().lower()
-    return INDICATOR_ALIASES.get(kind, kind)
+@cache
+def indicator_types() -> dict[str, IndicatorType]:
+    """Registry key -> its entry (read from ``training_engine.indicators`` once)."""
+    from training_engine.indicators import KTRDR_INDICATORS
+
+    return {
+        key: IndicatorType(key, entry.defaults, entry.outputs)
+        for key, entry in KTRDR_INDICATORS.items()
+    }
 
 
-def derived_feature_id(kind: str, params: Mapping[str, float]) -> str:
-    """``rsi_14``, ``macd_12_26_9``: the type and its parameters in table order."""
-    parts = [kind] + [
+def find_indicator(name: str) -> IndicatorType | None:
+    """The entry a strategy's type name means (any case, class names too), or None."""
+    from training_engine.indicators import KTRDR_INDICATORS, find_ktrdr_indicator
+
+    text = name.strip().lower()
+    text = _EXTRA_NAMES.get(text, text)
+    found = find_ktrdr_indicator(text)
+    if found is None and text.endswith("indicator"):
+        found = find_ktrdr_indicator(text.removesuffix("indicator"))
+    if found is None:
+        return None
+    key = next(k for k, entry in KTRDR_INDICATORS.items() if entry is found)
+    return indicator_types()[key]
+
+
+def supported_names() -> list[str]:
+    """The registry's names, for error messages."""
+    return sorted(indicator_types())
+
+
+def derived_feature_id(kind: IndicatorType, params: Mapping[str, object]) -> str:
+    """``rsi_14``, ``macd_12_26_9``: the type and its numeric parameters in KTRDR's order."""
+    parts = [_ID_PREFIX.get(kind.key, kind.key)] + [
         f"{params[p]:g}"
-        for p in INDICATORS[kind].names
-        if p in params and _ID_OMITTED_DEFAULTS.get(p) != params[p]
+        for p in kind.names
+        if isinstance(params.get(p), int | float) and not isinstance(params.get(p), bool)
     ]
     return "_".join(parts)

@@ -107,7 +107,14 @@ def with_overrides(
         if not frames:
             raise StrategyConfigError("timeframes", "at least one timeframe is required")
         base = strategy.base_timeframe if strategy.base_timeframe in frames else frames[0]
-        changes.update(timeframes=frames, base_timeframe=base)
+        # nn_inputs entries for timeframes no longer trained on apply to all of them.
+        inputs = tuple(
+            entry
+            if entry.timeframes is None or set(entry.timeframes) & set(frames)
+            else entry.model_copy(update={"timeframes": None})
+            for entry in strategy.nn_inputs
+        )
+        changes.update(timeframes=frames, base_timeframe=base, nn_inputs=inputs)
     return strategy.model_copy(update=changes) if changes else strategy
 
 

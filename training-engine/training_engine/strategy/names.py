@@ -9,7 +9,22 @@ from __future__ import annotations
 
 PRICE_SOURCES = ("open", "high", "low", "close")
 PRECISIONS = ("auto", "off", "bf16", "fp16")
-LABEL_SOURCES = ("zigzag", "forward_return")
+_TRADE = ("BUY", "HOLD", "SELL")
+_REGIMES = ("TRENDING_UP", "TRENDING_DOWN", "RANGING", "VOLATILE")
+# Label source -> its classes in label order (none: a regression target).
+LABEL_CLASSES: dict[str, tuple[str, ...]] = {
+    "zigzag": _TRADE,
+    "forward_return": (),
+    "triple_barrier": _TRADE,
+    "regime": _REGIMES,
+    "multi_scale_regime": _REGIMES,
+    "context": ("BULLISH", "BEARISH", "NEUTRAL"),
+    "lookahead_move": _TRADE,
+}
+LABEL_SOURCES = tuple(LABEL_CLASSES)
+VOL_METHODS = ("atr", "close")
+# KTRDR's losses: the first two for classes, the others for a regression target.
+LOSSES = ("cross_entropy", "focal", "huber", "mse")
 # model.training.class_weights: none, or each class weighted by n / (classes * its train count).
 CLASS_WEIGHTINGS = ("none", "balanced")
 # training.data_split.mode: several symbols cut at common dates, or each on its own.

@@ -21,23 +21,43 @@ from training_engine.strategy.config import (
     IndicatorSpec,
     LabelConfig,
     ModelConfig,
+    NNInput,
     StrategyConfig,
     TrainingSettings,
 )
-from training_engine.strategy.document import FuzzyGroup, IndicatorEntry, StrategyDocument
-from training_engine.strategy.indicator_table import (
-    INDICATORS,
-    PARAMETER_ALIASES,
-    derived_feature_id,
-    indicator_type,
+from training_engine.strategy.document import (
+    FuzzyGroup,
+    IndicatorEntry,
+    NNInputEntry,
+    StrategyDocument,
 )
-from training_engine.strategy.problems import as_config_error, dotted, nearest
+from training_engine.strategy.indicator_table import (
+    PARAMETER_ALIASES,
+    ZERO_ALLOWED,
+    IndicatorType,
+    derived_feature_id,
+    find_indicator,
+    supported_names,
+)
+from training_engine.strategy.problems import as_config_error, dotted, nearest, validate
+from training_engine.strategy.references import IndicatorRef, find_reference
 from training_engine.strategy.sections import DocumentSection, TrainingDataSection
-from training_engine.strategy.values import Count, Positive
+from training_engine.strategy.values import (
+    Count,
+    Flag,
+    Positive,
+    timeframe_minutes,
+    validate_timeframe,
+)
 
 E = TypeVar("E", bound=BaseModel)
 _INTEGER: TypeAdapter[int] = TypeAdapter(Count)
 _REAL: TypeAdapter[float] = TypeAdapter(Positive)
+_FLAG: TypeAdapter[bool] = TypeAdapter(Flag)
+# Keys KTRDR reads that this engine cannot honour: refused, naming what is missing.
+_UNSUPPORTED_INDICATOR_KEYS = {
+    "data_source": "external data sources (KTRDR's context_data) are not supported",
+}
 
 
 def unused_keys(section: DocumentSection, path: str) -> list[str]:
@@ -58,9 +78,10 @@ def _engine_view(model: type[E], section: BaseModel) -> E:
 
 def _timeframes(section: TrainingDataSection) -> tuple[tuple[str, ...], str]:
     frames = section.timeframes
-    listed = frames.items or ((frames.timeframe,) if frames.timeframe else ())
+    listed = frames.items or frames.timeframes or ((frames.timeframe,) if frames.timeframe else ())
     timeframes = listed or (frames.base_timeframe or "1h",)
-    base = frames.base_timeframe or timeframes[0]
+    # Without a base, KTRDR trains on the highest-frequency timeframe.
+    base = frames.base_timeframe or min(timeframes, key=timeframe_minutes)
     if base not in timeframes:
         raise StrategyConfigError(
             "training_data.timeframes.base_timeframe",
@@ -69,53 +90,79 @@ def _timeframes(section: TrainingDataSection) -> tuple[tuple[str, ...], str]:
     return timeframes, base
 
 
-def _parameter(kind: str, name: str, value: Any, key: str) -> int | float:
-    adapter = _REAL if name in INDICATORS[kind].real_valued else _INTEGER
+def _parameter(kind: IndicatorType, name: str, value: Any, key: str) -> bool | int | float | str:
+    default = kind.defaults[name]
     try:
-        return adapter.validate_python(value)
+        if isinstance(default, bool):
+            return _FLAG.validate_python(value)
+        if isinstance(default, int):
+            if (kind.key, name) in ZERO_ALLOWED and value == 0 and not isinstance(value, bool):
+                return 0
+            return _INTEGER.validate_python(value)
+        if isinstance(default, float):
+            return _REAL.validate_python(value)
     except ValidationError as exc:
         raise as_config_error(exc, key) from None
+    if not isinstance(value, str) or not value.strip():
+        raise StrategyConfigError(key, f"expected a string like {default!r}, got {value!r}")
+    return value.strip().upper() if str(default).isupper() else value.strip()
 
 
 def _indicator(
     entry: IndicatorEntry, key: str, explicit_id: str | None, unused: list[str]
-) -> IndicatorSpec:
+) -> tuple[IndicatorSpec, str]:
+    """The spec, and the name the file gave its type (fuzzy groups may be keyed by it)."""
     # In a list the type is `name`; keyed by id (KTRDR v3) it is `type`, or else `name`.
     type_key = "type" if explicit_id is not None and entry.type is not None else "name"
     raw_type = entry.type if type_key == "type" else entry.name
     if raw_type is None:
         raise StrategyConfigError(key, f"missing '{type_key}' (the indicator type)")
-    kind = indicator_type(str(raw_type))
-    if kind not in INDICATORS:
+    kind = find_indicator(str(raw_type))
+    if kind is None:
         raise StrategyConfigError(
             f"{key}.{type_key}",
-            f"unsupported indicator {raw_type!r}; supported: {', '.join(INDICATORS)}",
+            f"unsupported indicator {raw_type!r}; KTRDR's indicators are "
+            f"{', '.join(supported_names())} (class names such as RSIIndicator work too)",
         )
-    table = INDICATORS[kind]
-    params: dict[str, int | float] = dict(table.defaults)
+    params: dict[str, bool | int | float | str] = {
+        name: value  # type: ignore[misc]
+        for name, value in kind.defaults.items()
+        if name != "source"
+    }
     for given, value in (entry.model_extra or {}).items():
-        name = PARAMETER_ALIASES.get(kind, {}).get(given, given)
-        if name in table.names:
+        if given in _UNSUPPORTED_INDICATOR_KEYS:
+            raise StrategyConfigError(f"{key}.{given}", _UNSUPPORTED_INDICATOR_KEYS[given])
+        name = PARAMETER_ALIASES.get(kind.key, {}).get(given, given)
+        if name in kind.names:
             params[name] = _parameter(kind, name, value, f"{key}.{name}")
             continue
-        suggestion = nearest(name, {*table.names, "source"}, cutoff=0.75)
+        # KTRDR ignores parameters an indicator does not take (squeezeintensity's `period`
+        # beside its bb_period): only a misspelling (letters swapped or missing) is refused.
+        similar = {n for n in (*kind.names, "source") if abs(len(n) - len(name)) <= 2}
+        suggestion = nearest(name, similar, cutoff=0.75)
         if suggestion is not None:
             raise StrategyConfigError(
-                f"{key}.{name}", f"unknown parameter for {kind}; did you mean '{suggestion}'?"
+                f"{key}.{name}", f"unknown parameter for {kind.key}; did you mean '{suggestion}'?"
             )
         unused.append(f"{key}.{name}")
-    if kind == "macd" and params["fast_period"] >= params["slow_period"]:
+    if kind.key == "macd" and params["fast_period"] >= params["slow_period"]:  # type: ignore[operator]
         raise StrategyConfigError(f"{key}.fast_period", "must be smaller than slow_period")
     feature_id = explicit_id or entry.feature_id or derived_feature_id(kind, params)
-    return IndicatorSpec(feature_id=feature_id, type=kind, params=params, source=entry.source)
+    spec = IndicatorSpec(feature_id=feature_id, type=kind.key, params=params, source=entry.source)
+    return spec, str(raw_type).strip()
 
 
-def _indicators(document: StrategyDocument, unused: list[str]) -> tuple[IndicatorSpec, ...]:
+def _indicators(
+    document: StrategyDocument, unused: list[str]
+) -> tuple[tuple[IndicatorSpec, ...], dict[str, str]]:
+    """The specs, and each one's type name as written (feature id -> name)."""
     given = document.indicators
     if isinstance(given, list):
-        specs = [_indicator(e, f"indicators[{i}]", None, unused) for i, e in enumerate(given)]
+        found = [_indicator(e, f"indicators[{i}]", None, unused) for i, e in enumerate(given)]
     else:
-        specs = [_indicator(e, f"indicators.{k}", str(k), unused) for k, e in given.items()]
+        found = [_indicator(e, f"indicators.{k}", str(k), unused) for k, e in given.items()]
+    specs = [spec for spec, _ in found]
+    written = {spec.feature_id: name for spec, name in found}
     seen: set[str] = set()
     for spec in specs:
         if spec.feature_id in seen:
@@ -124,33 +171,33 @@ def _indicators(document: StrategyDocument, unused: list[str]) -> tuple[Indicato
                 f"two indicators share the feature id '{spec.feature_id}'; give one a feature_id",
             )
         seen.add(spec.feature_id)
-    return tuple(specs)
+    return tuple(specs), written
 
 
-def _fuzzy_target(key: str, indicators: tuple[IndicatorSpec, ...]) -> str:
-    ids = {i.feature_id for i in indicators}
-    if key in ids:
-        return key
-    head, *rest = key.split("_")
-    kind = indicator_type(head)
-    candidates = [
-        i.feature_id for i in indicators if i.type == kind or i.feature_id.split("_")[0] == key
-    ]
-    if len(candidates) == 1:
-        return candidates[0]
-    # KTRDR names stochastic sets stochastic_14_3_3: match on the leading parameters.
-    for spec in indicators:
-        own = spec.feature_id.split("_")[1:]
-        if spec.type == kind and rest[: len(own)] == own:
-            return spec.feature_id
-    raise StrategyConfigError(
-        f"fuzzy_sets.{key}", f"no indicator with this id; indicators are {sorted(ids)}"
-    )
+def _fuzzy_transform(
+    group: FuzzyGroup, target: IndicatorRef, listed: bool, path: str
+) -> str | None:
+    """``price_ratio:<reference>`` where the set reads price / value, else None.
+
+    An ``input_transform`` says so (KTRDR v3, before 9763736c); v1/v2 files (indicators
+    as a list) read SMA and EMA as close / average, as KTRDR's trainer did then.
+    """
+    transform = group.input_transform
+    if transform is not None:
+        return f"price_ratio:{transform.reference}" if transform.type == "price_ratio" else None
+    if listed and target.spec.type in ("sma", "ema") and target.output is None:
+        return "price_ratio:close"
+    return None
 
 
 def _fuzzy_sets(
-    groups: Mapping[str, FuzzyGroup], indicators: tuple[IndicatorSpec, ...], unused: list[str]
+    document: StrategyDocument,
+    indicators: tuple[IndicatorSpec, ...],
+    written: Mapping[str, str],
+    unused: list[str],
 ) -> dict[str, tuple[FuzzySetSpec, ...]]:
+    groups: Mapping[str, FuzzyGroup] = document.fuzzy_sets or {}
+    listed = isinstance(document.indicators, list)
     result: dict[str, tuple[FuzzySetSpec, ...]] = {}
     for group_key, group in groups.items():
         path = f"fuzzy_sets.{group_key}"
@@ -161,16 +208,12 @@ def _fuzzy_sets(
             raise StrategyConfigError(
                 f"{path}.indicator", f"expected an indicator id, got {reference!r}"
             )
-        if "." in reference:
-            raise StrategyConfigError(
-                f"{path}.indicator",
-                f"fuzzy sets read an indicator's main output; '{reference}' names another "
-                "output, which this engine does not support",
-            )
-        target = _fuzzy_target(reference, indicators)
+        at = path if group.indicator is None else f"{path}.indicator"
+        target = find_reference(reference, indicators, written, at)
+        transform = _fuzzy_transform(group, target, listed, path)
         # Sets of a group named apart from its indicator keep the group's name in theirs.
-        prefix = "" if group_key in (target, reference) else f"{group_key}_"
-        parsed = list(result.get(target, ()))
+        prefix = "" if group_key in (target.spec.feature_id, reference) else f"{group_key}_"
+        parsed = list(result.get(target.key, ()))
         for set_name, body in group.sets().items():
             unused += unused_keys(body, f"{path}.{set_name}")
             parsed.append(
@@ -178,10 +221,77 @@ def _fuzzy_sets(
                     name=f"{prefix}{set_name}",
                     type=body.type,
                     parameters=tuple(float(p) for p in body.parameters or ()),
+                    transform=transform,
+                    group=group_key,
                 )
             )
-        result[target] = tuple(parsed)
+        result[target.key] = tuple(parsed)
     return result
+
+
+def _nn_inputs(
+    entries: list[NNInputEntry] | None,
+    document: StrategyDocument,
+    indicators: tuple[IndicatorSpec, ...],
+    written: Mapping[str, str],
+) -> tuple[NNInput, ...]:
+    groups = set(document.fuzzy_sets or {})
+    result: list[NNInput] = []
+    for index, entry in enumerate(entries or []):
+        path = f"nn_inputs[{index}]"
+        frames = (
+            None
+            if entry.timeframes == "all"
+            else tuple(
+                validate_timeframe(t, f"{path}.timeframes[{i}]")
+                for i, t in enumerate(entry.timeframes)
+            )
+        )
+        raw = entry.raw_indicator
+        if entry.fuzzy_set is not None and entry.fuzzy_set not in groups:
+            raise StrategyConfigError(
+                f"{path}.fuzzy_set",
+                f"no fuzzy set group '{entry.fuzzy_set}'; groups are {sorted(groups)}",
+            )
+        if raw is not None:
+            raw = find_reference(raw, indicators, written, f"{path}.raw_indicator").key
+        result.append(
+            NNInput(
+                fuzzy_set=entry.fuzzy_set,
+                raw_indicator=raw,
+                timeframes=frames,
+                normalization=entry.normalization,
+            )
+        )
+    return tuple(result)
+
+
+def _training(document: StrategyDocument) -> TrainingSettings:
+    """``model.training``, with KTRDR v3's top-level ``training`` keys taking precedence."""
+    base = document.model.training.model_dump(by_alias=False)
+    given = document.training.settings()
+    if "early_stopping" in given:
+        given["early_stopping"] = {**base["early_stopping"], **given["early_stopping"]}
+    return validate(TrainingSettings, {**base, **given}, "training")
+
+
+def _dates(document: StrategyDocument) -> tuple[str | None, str | None]:
+    data = document.training_data
+    for section in (data.date_range, document.training.date_range):
+        if section is not None:
+            return section.start, section.end
+    return data.start_date, data.end_date
+
+
+def _output_format(document: StrategyDocument, labels: LabelConfig) -> str:
+    wanted = document.decisions.output_format or labels.task
+    if (wanted == "regression") != (labels.task == "regression"):
+        raise StrategyConfigError(
+            "decisions.output_format",
+            f"'{wanted}' does not fit training.labels.source '{labels.source}' "
+            f"(a {labels.task} target); forward_return is the regression source",
+        )
+    return wanted
 
 
 def _model(document: StrategyDocument) -> ModelConfig:
@@ -202,11 +312,15 @@ def resolve(
     unused += [f"training_data.{key}" for key in data.unused_keys()] + symbols_unused
     unused += unused_keys(data.timeframes, "training_data.timeframes")
     timeframes, base = _timeframes(data)
-    indicators = _indicators(document, unused)
-    fuzzy = _fuzzy_sets(document.fuzzy_sets or {}, indicators, unused)
+    indicators, written = _indicators(document, unused)
+    fuzzy = _fuzzy_sets(document, indicators, written, unused)
+    nn_inputs = _nn_inputs(document.nn_inputs, document, indicators, written)
     unused += unused_keys(document.model, "model")
     unused += unused_keys(document.training, "training")
+    unused += unused_keys(document.decisions, "decisions")
     unused += unused_keys(document.evaluation, "evaluation")
+    labels = _engine_view(LabelConfig, document.training.labels)
+    start, end = _dates(document)
     return StrategyConfig(
         name=(document.name or default_name).strip(),
         symbols=data.symbols,
@@ -216,12 +330,16 @@ def resolve(
         fuzzy_sets=fuzzy,
         model=_model(document),
         features=_engine_view(FeatureConfig, document.model.features),
-        training=_engine_view(TrainingSettings, document.model.training),
-        labels=_engine_view(LabelConfig, document.training.labels),
+        training=_training(document),
+        labels=labels,
         data_split=_engine_view(DataSplit, document.training.data_split),
         evaluation=_engine_view(EvaluationConfig, document.evaluation),
         bar_timestamp=data.bar_timestamp,
         timezone=data.timezone,
         raw=dict(raw),
         ignored_keys=tuple(unused),
+        nn_inputs=nn_inputs,
+        output_format=_output_format(document, labels),
+        start_date=start,
+        end_date=end,
     )

@@ -30,8 +30,11 @@ from training_engine.strategy.names import activations, model_types
 from training_engine.strategy.problems import DESCRIPTIVE_KEYS, refuse_misspellings
 from training_engine.strategy.values import (
     Count,
+    DateText,
     Dropout,
     LayerSizes,
+    NonNegative,
+    Positive,
     Symbol,
     Timeframe,
     choice,
@@ -80,14 +83,17 @@ def _symbols_form(value: Any, info: ValidationInfo) -> Any:
         return list(value or [])
     if not isinstance(value, Mapping):
         raise refuse(f"expected a mapping, got {type(value).__name__}")
-    refuse_misspellings(value, {"list", "symbol"}, frozenset())
+    refuse_misspellings(value, {"list", "symbol", "symbols"}, frozenset())
     if isinstance(info.context, dict):
-        unused = [k for k in value if k not in ("list", "symbol") and k not in DESCRIPTIVE_KEYS]
+        unused = [
+            k for k in value if k not in ("list", "symbol", "symbols") and k not in DESCRIPTIVE_KEYS
+        ]
         info.context["symbols_unused"] = [f"training_data.symbols.{k}" for k in unused]
-    if "list" in value:
-        if not isinstance(value["list"], list):
-            raise refuse("expected a list", at="list")
-        return value["list"]
+    for key in ("list", "symbols"):  # `symbols:` in KTRDR v3's multi_symbol mode
+        if key in value:
+            if not isinstance(value[key], list):
+                raise refuse("expected a list", at=key)
+            return value[key]
     return [value["symbol"]] if "symbol" in value else []
 
 
@@ -117,18 +123,30 @@ def _timeframes_form(value: Any) -> Any:
 
 
 class TimeframesSection(DocumentSection):
-    """``training_data.timeframes``: the list, or one ``timeframe``, and the base one."""
+    """``training_data.timeframes``: the list (``list``, or v3's ``timeframes``), or one
+    ``timeframe``, and the base one."""
 
     items: tuple[Timeframe, ...] = Field(default=(), alias="list")
+    timeframes: tuple[Timeframe, ...] = ()
     timeframe: Timeframe | None = None
     base_timeframe: Timeframe | None = None
 
 
+class DateRangeSection(DocumentSection):
+    """``date_range: {start, end}``: inclusive bounds on bar open times (dates)."""
+
+    start: DateText | None = None
+    end: DateText | None = None
+
+
 class TrainingDataSection(DocumentSection):
-    """``training_data``: which symbols and timeframes to train on."""
+    """``training_data``: which symbols and timeframes to train on, and when."""
 
-    known_unused = frozenset({"history_required", "start_date", "end_date"})
+    known_unused = frozenset({"history_required"})
 
+    start_date: DateText | None = None
+    end_date: DateText | None = None
+    date_range: DateRangeSection | None = None
     symbols: Annotated[tuple[Symbol, ...], BeforeValidator(_symbols_form)] = Field(
         default=(), json_schema_extra=_or_list_of_names(_SYMBOLS_MAPPING)
     )
@@ -197,13 +215,39 @@ class ModelSection(DocumentSection):
 # ---------------------------------------------------------------- training
 
 
+_TRIPLE_BARRIER_KEYS = [
+    "pt_multiplier",
+    "sl_multiplier",
+    "max_holding_period",
+    "vol_span",
+    "vol_method",
+    "cusum_threshold",
+    "cusum_multiplier",
+    "compute_weights",
+]
+_REGIME_KEYS = [
+    "macro_atr_mult",
+    "micro_atr_mult",
+    "atr_period",
+    "vol_lookback",
+    "vol_crisis_threshold",
+    "progression_tolerance",
+]
+
+
 class LabelsSection(DocumentSection, LabelConfig):
-    """``training.labels``: zigzag swings, or the sign of the forward return."""
+    """``training.labels``: one of KTRDR's label sources and its keys."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
     _BY_SOURCE: ClassVar[dict[str, set[str]]] = {
+        # KTRDR requires label_lookahead beside the threshold but its segment labels ignore it.
         "zigzag": {"source", "zigzag_threshold", "label_lookahead"},
-        "forward_return": {"source", "horizon", "threshold"},
+        "forward_return": {"source", "horizon"},
+        "context": {"source", "horizon", "bullish_threshold", "bearish_threshold"},
+        "triple_barrier": {"source", *_TRIPLE_BARRIER_KEYS},
+        "regime": {"source", *_REGIME_KEYS},
+        "multi_scale_regime": {"source", *_REGIME_KEYS},
+        "lookahead_move": {"source", "threshold", "label_lookahead"},
     }
 
     @classmethod
@@ -244,10 +288,68 @@ class EvaluationSection(DocumentSection, EvaluationConfig):
         return self
 
 
-class LabelsAndSplitSection(DocumentSection):
-    """``training``: labels and the train/validation/test split."""
+def _scheduler_form(value: Any) -> Any:
+    """``lr_scheduler: true`` is KTRDR's default (step); ``false`` none."""
+    if isinstance(value, bool):
+        return {"type": "step" if value else "none"}
+    return value
 
-    known_unused = frozenset({"method"})
+
+class LrSchedulerSection(DocumentSection):
+    """``training.lr_scheduler`` (KTRDR v3): step (the default), exponential or
+    reduce_on_plateau, with KTRDR's defaults; ``true``/``false`` switch it."""
+
+    type: str = "step"
+    step_size: Count | None = None
+    gamma: Positive | None = None
+    factor: Positive | None = None
+    patience: Count | None = None
+
+
+class LabelsAndSplitSection(DocumentSection):
+    """``training``: labels, the split, and (KTRDR v3) the optimisation settings."""
+
+    known_unused = frozenset({"method", "validation_split"})
 
     labels: LabelsSection = Field(default_factory=LabelsSection)
     data_split: DataSplitSection = Field(default_factory=DataSplitSection)
+    epochs: Count | None = None
+    learning_rate: Positive | None = None
+    batch_size: Count | None = None
+    optimizer: str | None = None
+    loss: str | None = None
+    focal_gamma: NonNegative | None = None
+    huber_delta: Positive | None = None
+    lr_scheduler: Annotated[LrSchedulerSection | None, BeforeValidator(_scheduler_form)] = None
+    early_stopping: Annotated[EarlyStoppingSection | None, BeforeValidator(early_stopping_form)] = (
+        None
+    )
+    date_range: DateRangeSection | None = None
+
+    def settings(self) -> dict[str, Any]:
+        """The optimisation settings given here, as ``model.training`` keys."""
+        given = {
+            name: getattr(self, name)
+            for name in ("epochs", "learning_rate", "batch_size", "optimizer", "loss")
+            if getattr(self, name) is not None
+        }
+        given.update(
+            {n: getattr(self, n) for n in ("focal_gamma", "huber_delta") if getattr(self, n)}
+        )
+        if self.early_stopping is not None:
+            given["early_stopping"] = self.early_stopping.model_dump(include=set(
+                type(self.early_stopping).model_fields
+            ))  # fmt: skip
+        if self.lr_scheduler is not None:
+            given.update(self.lr_scheduler_settings(self.lr_scheduler))
+        return given
+
+    @staticmethod
+    def lr_scheduler_settings(section: LrSchedulerSection) -> dict[str, Any]:
+        """KTRDR's scheduler keys as the engine's ``scheduler`` settings."""
+        settings: dict[str, Any] = {"scheduler": section.type}
+        for name in ("step_size", "gamma", "factor", "patience"):
+            value = getattr(section, name)
+            if value is not None:
+                settings[f"scheduler_{name}"] = value
+        return settings

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from training_engine.errors import StrategyConfigError
 
 _TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
+_MONTHS = re.compile(r"^\d+M$")  # KTRDR's 1M is a month; 1m (any other case) a minute
 # The one rule for every name that becomes part of a path: symbols, strategy names.
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # What the engine can train on; resolve_device checks the device exists.
@@ -133,10 +134,25 @@ def validate_symbol(value: Any, key: str = "symbol") -> str:
 
 
 def validate_timeframe(value: Any, key: str = "timeframe") -> str:
-    """A timeframe like ``5m``, ``1h``, ``1d``, ``1w``."""
-    if not isinstance(value, str) or not _TIMEFRAME.match(value.strip()):
-        raise StrategyConfigError(key, f"expected a timeframe like 5m, 1h, 4h, 1d, got {value!r}")
-    return value.strip()
+    """A timeframe like ``5m``, ``1h``, ``1d``, ``1w`` or ``1M`` (a month), in lower case
+    except the month's ``M``."""
+    text = value.strip() if isinstance(value, str) else ""
+    if _MONTHS.match(text):
+        return text
+    if not _TIMEFRAME.match(text):
+        raise StrategyConfigError(
+            key, f"expected a timeframe like 1m, 5m, 1h, 4h, 1d, 1w, 1M, got {value!r}"
+        )
+    return text.lower()
+
+
+def timeframe_minutes(timeframe: str) -> int:
+    """A bar's length in minutes, a month counted as 31 days (for ordering only)."""
+    text = validate_timeframe(timeframe)
+    digits = "".join(ch for ch in text if ch.isdigit())
+    unit = text[len(digits) :]
+    per_unit = {"m": 1, "min": 1, "h": 60, "d": 1440, "w": 10080, "M": 44640}[unit]
+    return int(digits) * per_unit
 
 
 def _as_value_error(check: Callable[[Any, str], str]) -> Callable[[Any], str]:
@@ -164,13 +180,24 @@ def _layer_sizes(value: Any) -> Any:
     return value
 
 
+def _date_text(value: Any) -> str:
+    # YAML reads 2024-01-01 as a date.
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"expected a date like 2024-01-31, got {value!r}")
+    return value.strip()
+
+
 Count = Annotated[int, Field(ge=1), BeforeValidator(_integer(1))]
+DateText = Annotated[str, BeforeValidator(_date_text)]
 Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
 NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
 Dropout = Annotated[float, Field(ge=0.0, le=0.95), BeforeValidator(_number(0.0, 0.95))]
 ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_number(1e-6, 1.0))]
 Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
+Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
 
