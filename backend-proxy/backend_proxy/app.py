@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from training_sessions.http.request_logging import RequestIdMiddleware
 
 from backend_proxy.api.routes import create_training_router, dashboard, health
 from backend_proxy.config import Settings, get_settings
@@ -37,4 +38,5 @@ def create_app(
     app.include_router(create_training_router())
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_valida
 
 from training_sessions.types import (
     SessionPerformance,
+    SessionPhase,
     SessionStatus,
     SessionView,
     TrainingRequest,
@@ -130,7 +131,10 @@ class TrainingProgress(BaseModel):
     batch: int
     total_batches: int
     percent: float
-    eta_seconds: float | None
+    eta_seconds: float | None = Field(
+        description="seconds left, estimated from the batches (while an epoch runs) or the "
+        "epochs done so far; null before the first batch"
+    )
 
 
 class TrainingStatus(BaseModel):
@@ -148,6 +152,16 @@ class TrainingStatus(BaseModel):
     model_path: str | None
     checkpoint_path: str | None
     resume_count: int
+    phase: SessionPhase | None = Field(
+        default=None, description="what an active training is doing; null once it is not active"
+    )
+    stopped_early: bool = Field(default=False, description="early stopping ended the run")
+    best_epoch: int | None = Field(
+        default=None, description="the epoch with the lowest validation loss so far"
+    )
+    stop_requested: bool = Field(
+        default=False, description="true in the answer to a stop: the stop was accepted"
+    )
     strategy: str | None = Field(default=None, description="null: the default strategy")
     symbols: list[str] | None = None
     timeframes: list[str] | None = None

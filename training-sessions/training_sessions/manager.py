@@ -29,11 +29,13 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -53,11 +55,14 @@ from training_sessions.requests import (
     build_job,
     checkpoint_path,
     resolve_request,
+    session_log_path,
     validate_training_id,
 )
 from training_sessions.session_job import SessionJob
+from training_sessions.session_logs import read_log
 from training_sessions.store import (
     EpochRecord,
+    NewEvent,
     SessionRow,
     SessionStore,
     to_performance,
@@ -67,13 +72,16 @@ from training_sessions.store import (
 from training_sessions.types import (
     ACTIVE_STATUSES,
     RuntimeSettings,
+    SessionEvent,
     SessionPerformance,
+    SessionPhase,
     SessionStatus,
     SessionView,
     TrainingRequest,
 )
 from training_sessions.worker import (
     Failure,
+    LogLine,
     Progress,
     Result,
     WorkerMessage,
@@ -91,6 +99,8 @@ CANCELLED = SessionStatus.CANCELLED
 INTERRUPTED = SessionStatus.INTERRUPTED
 
 SUPERVISOR_TICK_SECONDS = 0.2
+# Log lines kept in a session's event log; the rest are in its log file only.
+MAX_LOG_EVENTS = 1000
 METRIC_NAMES = ("train_loss", "val_loss", "val_accuracy", "learning_rate", "samples_per_second")
 
 
@@ -129,6 +139,7 @@ class _Worker:
     killed: bool = False
     conn_open: bool = True
     final: bool = False  # a final status has been recorded
+    log_events: int = 0  # log lines in the event log so far
 
 
 class SessionManager:
@@ -150,6 +161,7 @@ class SessionManager:
         self._queue: deque[str] = deque()
         self._running: dict[str, _Worker] = {}
         self._started = False
+        self.recovered_at_start = 0  # sessions a previous run left, queued again by start()
         self._closed = False
         self._shutting_down = False
         self._halt = threading.Event()
@@ -273,6 +285,8 @@ class SessionManager:
                 device=job.device,
                 created_at=utcnow(),
                 resume_count=0,
+                phase=SessionPhase.QUEUED.value,
+                stopped_early=False,
             )
             try:
                 self._store.insert(row)
@@ -282,6 +296,7 @@ class SessionManager:
                 if existing is None:
                     raise
                 return self._replay(existing, fingerprint)
+            self._store.append_events(session_id, [_status_event(QUEUED)])
             self._queue.append(session_id)
             self._notify("on_status", session_id, None, QUEUED)
             self._notify_queue_length()
@@ -351,12 +366,32 @@ class SessionManager:
                 )
             self._store.delete(training_id)
 
+    def events(
+        self, training_id: str, after_id: int = 0, limit: int = 500
+    ) -> Sequence[SessionEvent]:
+        """The session's logged events with ids above ``after_id``, oldest first.
+
+        Raises SessionNotFoundError.
+        """
+        self._row(training_id)
+        return self._store.events_after(training_id, after_id, limit)
+
+    def log(self, training_id: str, tail: int | None = None) -> str:
+        """The last ``tail`` lines of the session's log file. Raises SessionNotFoundError."""
+        self._row(training_id)
+        return read_log(self.settings.log_dir, training_id, tail)
+
     def counts(self) -> dict[str, int]:
         """How many sessions run and wait right now."""
         with self._lock:
             # A worker whose result is recorded may take a moment to exit: not running.
             running = sum(1 for worker in self._running.values() if not worker.final)
             return {"running": running, "queued": len(self._queue)}
+
+    def status_counts(self) -> dict[str, int]:
+        """Sessions in each status, counted in the database now (every status, 0 included)."""
+        counted = self._store.count_by_status()
+        return {status.value: counted.get(status.value, 0) for status in SessionStatus}
 
     def database_reachable(self) -> bool:
         return self._store.ping()
@@ -407,9 +442,16 @@ class SessionManager:
             )
 
     def _set_status(
-        self, training_id: str, old: SessionStatus, new: SessionStatus, **values: Any
+        self,
+        training_id: str,
+        old: SessionStatus,
+        new: SessionStatus,
+        events: Sequence[NewEvent] = (),
+        **values: Any,
     ) -> None:
         """The one place a session changes status (other columns may change with it).
+
+        The status event (after ``events``) is logged in the same transaction.
 
         Raises:
             InvalidTransitionError: the transition table forbids ``old -> new`` (a
@@ -417,7 +459,10 @@ class SessionManager:
         """
         if not old.can_move_to(new):
             raise InvalidTransitionError(f"training {training_id}: {old} -> {new} is not allowed")
-        if not self._store.move(training_id, old, new, **values):
+        if new not in ACTIVE_STATUSES:
+            values.setdefault("phase", None)
+        logged = [*events, _status_event(new, values.get("error"))]
+        if not self._store.move(training_id, old, new, logged, **values):
             row = self._store.get(training_id)
             now = row.status if row is not None else "deleted"
             raise InvalidTransitionError(
@@ -464,9 +509,11 @@ class SessionManager:
                     INTERRUPTED,
                     QUEUED,
                     resume_count=row.resume_count + (1 if ran_before else 0),
+                    phase=SessionPhase.QUEUED.value,
                 )
                 logger.info("resuming interrupted training %s", row.id)
             self._queue.append(row.id)
+            self.recovered_at_start += 1
         self._notify_queue_length()
 
     # ------------------------------------------------------------ internals: supervisor
@@ -539,7 +586,12 @@ class SessionManager:
             receiver, sender = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=run_worker,
-                args=(WorkerSpec(training_id, job), cancel, sender, os.getpid()),
+                args=(
+                    WorkerSpec(training_id, job, log_path=self._log_path(training_id)),
+                    cancel,
+                    sender,
+                    os.getpid(),
+                ),
                 name=f"training-{training_id}",
                 # Daemonic: if the service exits without shutdown(), multiprocessing
                 # terminates the workers (SIGTERM -> checkpoint), to be resumed later.
@@ -548,6 +600,7 @@ class SessionManager:
             process.start()
             sender.close()
             self._running[training_id] = _Worker(
+                log_events=self._store.count_events(training_id, "log"),
                 training_id=training_id,
                 process=process,
                 conn=receiver,
@@ -562,6 +615,7 @@ class SessionManager:
                 started_at=row.started_at or utcnow(),
                 device=stored.device,
                 error=None,
+                phase=SessionPhase.STARTING.value,
             )
             logger.info(
                 "training %s started (pid %s%s)",
@@ -605,8 +659,13 @@ class SessionManager:
                 self._record_result(worker, result, cancel_reason)
             case Failure(error_type, text):
                 self._finish(worker, FAILED, error=f"{error_type}: {text}")
+            case LogLine():
+                self._record_log(worker, message)
 
     def _record_progress(self, worker: _Worker, event: ProgressEvent) -> None:
+        if event.kind == "phase":
+            self._record_phase(worker, event)
+            return
         # Never let percent go backwards, e.g. when a resume replays lost batches.
         worker.percent = max(worker.percent, event.percent)
         for name in METRIC_NAMES:
@@ -623,14 +682,35 @@ class SessionManager:
             eta_seconds=event.eta_seconds,
             metrics=dict(worker.metrics),
         )
+        self._store.append_events(worker.training_id, [_progress_event(event, worker.percent)])
         if event.kind == "epoch":
+            # The epoch's batch events are summed up by its epoch event: the log stays small.
+            self._store.prune_progress_events(worker.training_id)
             self._store.upsert_epoch(worker.training_id, EpochRecord.of(event))
+            best = self._store.best_epoch(worker.training_id)
+            self._store.update(worker.training_id, best_epoch=best)
             self._notify(
                 "on_epoch",
                 worker.training_id,
                 event.epoch_seconds or 0.0,
                 event.samples_per_second or 0.0,
             )
+
+    def _record_phase(self, worker: _Worker, event: ProgressEvent) -> None:
+        if event.phase is None:
+            return
+        phase = SessionPhase(event.phase)
+        self._store.update(worker.training_id, phase=phase.value)
+        self._store.append_events(worker.training_id, [("phase", {"phase": phase.value})])
+
+    def _record_log(self, worker: _Worker, line: LogLine) -> None:
+        if worker.log_events > MAX_LOG_EVENTS:
+            return
+        worker.log_events += 1
+        data: dict[str, Any] = {"level": line.level, "logger": line.logger, "message": line.message}
+        if worker.log_events > MAX_LOG_EVENTS:
+            data = {"level": "INFO", "logger": __name__, "message": LOG_EVENTS_CUT}
+        self._store.append_events(worker.training_id, [("log", data)])
 
     def _record_result(
         self, worker: _Worker, result: TrainingResult, cancel_reason: str | None
@@ -650,6 +730,8 @@ class SessionManager:
                 checkpoint_path=checkpoint,
                 test_metrics=data["test_metrics"],
                 baseline_metrics=data["baseline_metrics"],
+                stopped_early=result.stopped_early,
+                events=[("result", _result_data(data))],
             )
             return
         if worker.stop_reason == "stop":
@@ -692,17 +774,61 @@ class SessionManager:
         worker.conn.close()
         self._running.pop(worker.training_id, None)
 
-    def _finish(self, worker: _Worker, status: SessionStatus, **values: Any) -> None:
+    def _finish(
+        self,
+        worker: _Worker,
+        status: SessionStatus,
+        events: Sequence[NewEvent] = (),
+        **values: Any,
+    ) -> None:
         """Record a final (or interrupted) status once."""
         worker.final = True
         if status.is_terminal():
             values["finished_at"] = utcnow()
         try:
-            self._set_status(worker.training_id, RUNNING, status, **values)
+            self._set_status(worker.training_id, RUNNING, status, events, **values)
         except InvalidTransitionError:
             # E.g. another process changed its row: refused, and said so.
             logger.exception("training %s: result %s not recorded", worker.training_id, status)
 
+    def _log_path(self, training_id: str) -> Path | None:
+        if self.settings.log_dir is None:
+            return None
+        return session_log_path(self.settings.log_dir, training_id)
+
     def _existing_checkpoint(self, training_id: str) -> str | None:
         path = checkpoint_path(self.settings, training_id)
         return str(path) if path.is_file() else None
+
+
+LOG_EVENTS_CUT = f"more than {MAX_LOG_EVENTS} log lines: the rest are in the training's log only"
+PROGRESS_FIELDS = ("train_loss", "learning_rate", "eta_seconds")
+EPOCH_EVENT_FIELDS = (*METRIC_NAMES, "epoch_seconds", "eta_seconds")
+
+
+def _status_event(status: SessionStatus, error: str | None = None) -> NewEvent:
+    return ("status", {"status": status.value, "error": error})
+
+
+def _progress_event(event: ProgressEvent, percent: float) -> NewEvent:
+    """A batch (``progress``) or ``epoch`` entry of the event log."""
+    data: dict[str, Any] = {
+        "epoch": event.epoch,
+        "total_epochs": event.total_epochs,
+        "batch": event.batch,
+        "total_batches": event.total_batches,
+        "percent": percent,
+    }
+    names = EPOCH_EVENT_FIELDS if event.kind == "epoch" else PROGRESS_FIELDS
+    data.update({name: getattr(event, name) for name in names})
+    return ("epoch" if event.kind == "epoch" else "progress", data)
+
+
+def _result_data(result: dict[str, Any]) -> dict[str, Any]:
+    """What the ``result`` event says of a completed run."""
+    keys = ("status", "device", "epochs_completed", "stopped_early", "model_path")
+    return {
+        **{key: result.get(key) for key in keys},
+        "test_metrics": result.get("test_metrics"),
+        "baseline_metrics": result.get("baseline_metrics"),
+    }
