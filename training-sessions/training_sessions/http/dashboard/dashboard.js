@@ -80,6 +80,7 @@ class TrainingStream {
   close() {
     this.ended = true;
     this.controller.abort();
+    document.getElementById("detail").dataset.stream = "closed";
   }
 
   async run() {
@@ -103,6 +104,8 @@ class TrainingStream {
       askForToken();
     }
     if (!response.ok) throw new ApiError(response.status, "HTTP " + response.status);
+    // Says (to people debugging and to the browser test) that the detail follows a stream.
+    document.getElementById("detail").dataset.stream = "open";
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
