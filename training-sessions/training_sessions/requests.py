@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from training_engine.data import find_data_file, parse_date_bound
 from training_engine.device import resolve_device
+from training_engine.errors import DataValidationError
 from training_engine.job import TrainingJob
 from training_engine.paths import path_inside
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
@@ -86,7 +87,10 @@ def _date_bound(value: str | None, key: str, *, end: bool) -> pd.Timestamp | Non
         return None
     if not isinstance(value, str):
         raise InvalidRequestError(f"{key} must be a date string like 2024-01-31")
-    return parse_date_bound(value, key, end=end)
+    try:
+        return parse_date_bound(value, key, end=end)
+    except DataValidationError as exc:  # a request's date is the request's mistake
+        raise InvalidRequestError(str(exc)) from exc
 
 
 def check_data_files(data_dir: Path, strategy: StrategyConfig) -> None:
