@@ -12,6 +12,7 @@ for it in the table until the health poller delivers them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,9 @@ class TrainingDispatcher:
         except HostRejectedError as exc:
             if exc.status_code == 429 and self._fallback_on_capacity:
                 return await self._start_local(training_id, body, "host_at_capacity")
+            if _deadline_passed(exc):
+                # The host read it too late and created nothing; it never will from it.
+                return await self._start_local(training_id, body, "host_error")
             await self._write(self.routes.delete, training_id)
             raise
         except Exception:
@@ -138,6 +142,13 @@ class TrainingDispatcher:
                 # No state was ever seen: the start itself is still unconfirmed.
                 raise StartUnconfirmedError(training_id) from exc
             return {**route.last_state, **_host_fields(False, route.stop_pending)}
+        except HostRejectedError as exc:
+            if route.confirmed or exc.status_code != 404:
+                raise
+            # The host lacks an ambiguous start: final only once its deadline has passed.
+            if await self._settle(route):
+                return await self.status(training_id)
+            raise StartUnconfirmedError(training_id) from exc
         self._remember(training_id, state)
         return {**state, **_host_fields(True, route.stop_pending)}
 
@@ -233,27 +244,31 @@ class TrainingDispatcher:
         if self.host is None:
             return 0
         resolved = 0
-        now = datetime.now(UTC)
         for route in await to_thread.run_sync(self.routes.unconfirmed_host_routes):
-            deadline = _deadline_of(route.last_state, route.created_at + self._start_timeout)
-            too_early = now < deadline + timedelta(seconds=DEADLINE_MARGIN_SECONDS)
-            if too_early or route.training_id in self._starting:
-                continue
-            try:
-                state = await self._ask_host_about(route.training_id)
-            except StartUnconfirmedError:
-                break  # the host cannot be asked: next round
-            if state is not None:
-                await self._confirm(route.training_id, state)
-            else:
-                request = route.last_state.get("request")
-                if not isinstance(request, dict):
-                    logger.warning("unconfirmed start %s has no request kept", route.training_id)
-                    continue
-                logger.info("host never created %s: it runs locally", route.training_id)
-                await self._start_local(route.training_id, request, "host_error")
-            resolved += 1
+            if await self._settle(route):
+                resolved += 1
         return resolved
+
+    async def _settle(self, route: Route) -> bool:
+        """Settle one ambiguous host start past its deadline; False: not yet (or no host)."""
+        deadline = _deadline_of(route.last_state, route.created_at + self._start_timeout)
+        too_early = datetime.now(UTC) < deadline + timedelta(seconds=DEADLINE_MARGIN_SECONDS)
+        if too_early or route.training_id in self._starting:
+            return False
+        try:
+            state = await self._ask_host_about(route.training_id)
+        except StartUnconfirmedError:
+            return False  # the host cannot be asked: the next round retries
+        if state is not None:
+            await self._confirm(route.training_id, state)
+            return True
+        request = route.last_state.get("request")
+        if not isinstance(request, dict):
+            logger.warning("unconfirmed start %s has no request kept", route.training_id)
+            return False
+        logger.info("host never created %s: it runs locally", route.training_id)
+        await self._start_local(route.training_id, request, "host_error")
+        return True
 
     async def _repeat_start(
         self, route: Route, body: dict[str, Any], multi_symbol: bool
@@ -411,6 +426,17 @@ def _unconfirmed_state(
 
 def _with_deadline(body: dict[str, Any], deadline: datetime) -> dict[str, Any]:
     return {**body, "start_deadline": deadline.isoformat().replace("+00:00", "Z")}
+
+
+def _deadline_passed(exc: HostRejectedError) -> bool:
+    """The host refused a start it read after its start_deadline."""
+    if exc.status_code != 409:
+        return False
+    try:
+        error = json.loads(exc.body).get("error")
+    except (ValueError, AttributeError):
+        return False
+    return bool(error == "StartDeadlinePassedError")
 
 
 def _deadline_of(state: dict[str, Any], default: datetime) -> datetime:

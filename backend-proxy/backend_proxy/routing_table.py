@@ -79,6 +79,7 @@ class RoutingTable:
             adopt=(Base.metadata.tables[RoutedTrainingRow.__tablename__], FIRST_REVISION),
         )
         self._lock = threading.Lock()
+        self._update_lock = threading.Lock()
         self._cache: dict[str, Route] = {}
 
     def close(self) -> None:
@@ -128,13 +129,16 @@ class RoutingTable:
 
     def update(self, training_id: str, **changes: Any) -> Route | None:
         """Change fields of a route (last_state, confirmed, stop_pending, ...)."""
-        current = self.get(training_id)
-        if current is None:
-            return None
-        route = replace(current, **changes)
-        if route != current:
-            self._write(route)
-        return route
+        # Read-modify-write as one step: two concurrent updates (a pending stop delivered,
+        # a status remembered) must not undo each other's change.
+        with self._update_lock:
+            current = self.get(training_id)
+            if current is None:
+                return None
+            route = replace(current, **changes)
+            if route != current:
+                self._write(route)
+            return route
 
     def delete(self, training_id: str) -> None:
         with self._lock:

@@ -10,26 +10,30 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from training_engine.ktrdr_export import ktrdr_models_dir
 from training_sessions.manager import SessionManager
 from training_sessions.pending_results import pending_result_file
 from training_sessions.types import RuntimeSettings
 
 from tests.fixtures.postgres import PostgresServer
-from tests.fixtures.waiting import wait_until
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, SHORT_RUN, request
 
 pytestmark = pytest.mark.slow
 
 
 def _model_dirs(settings: RuntimeSettings) -> list[Path]:
-    """Our model artifacts (KTRDR's copies, under models/ktrdr, are not counted)."""
-    ktrdr = ktrdr_models_dir(settings.models_dir)
+    """Our model directories (the KTRDR copies under models/ktrdr/ are not counted)."""
     return [
         path
         for path in settings.models_dir.glob("*/*")
-        if path.is_dir() and not path.is_relative_to(ktrdr)
+        if path.is_dir() and path.parent.name != "ktrdr"
     ]
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
+        time.sleep(0.1)
 
 
 def _finish_with_database_down(
@@ -48,7 +52,7 @@ def _finish_with_database_down(
     manager.wait_for("first", {"running"}, 120)
     server.stop()
     kept = pending_result_file(settings.checkpoints_dir, "first")
-    wait_until(kept.is_file, 300, "the result kept beside the checkpoint", interval=0.1)
+    _wait_for(kept.is_file, 300, "the result kept beside the checkpoint")
     return manager, settings, kept
 
 

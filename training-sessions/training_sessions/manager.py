@@ -32,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_ready
 from multiprocessing.process import BaseProcess
@@ -316,11 +316,11 @@ class SessionManager:
                 if existing is None:
                     raise
                 return self._replay(existing, fingerprint)
-            if not created:
+            if not created and deadline is not None:
                 raise StartDeadlinePassedError(
                     f"training '{session_id}' not created: its start request was read after "
-                    f"its start_deadline ({deadline:%Y-%m-%dT%H:%M:%S.%fZ}); the caller no "
-                    "longer waits for it"
+                    f"its start_deadline ({deadline.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}); "
+                    "the caller no longer waits for it"
                 )
             self._store.append_events(session_id, [_status_event(QUEUED)])
             self._queue.append(session_id)
