@@ -1,7 +1,8 @@
 """`make run`: the whole system on one machine, no Docker.
 
-Starts the training host service (:5002) and the backend (:8000, proxying to it) as child
-processes with embedded SQLite and generated sample data under var/local-stack/, waits until
+Starts the training host service (:5002, its home in var/local-stack/host/) and the backend
+(:8000, proxying to it) as child processes with embedded SQLite and generated sample data
+under var/local-stack/, waits until
 both answer /health, prints the URLs and a curl that starts a training, streams their logs
 (prefixed, and copied to var/local-stack/logs/), and on Ctrl-C or SIGTERM stops both: SIGTERM
 to each child by its pid, a grace period for sessions to checkpoint, then SIGKILL.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,20 +125,40 @@ def ensure_sample_data(data_dir: Path) -> None:
     print(f"  {len(written)} files ({', '.join(p.name for p in written[:3])}, ...)", flush=True)
 
 
-def host_environment(args: argparse.Namespace) -> dict[str, str]:
-    """TRAINING_HOST_* settings pointing every path under the state directory."""
-    state = args.state_dir
-    return {
-        "TRAINING_HOST_HOST": "127.0.0.1",
-        "TRAINING_HOST_PORT": str(args.host_port),
-        "TRAINING_HOST_STATE_DIR": str(state / "host"),
-        "TRAINING_HOST_DATABASE_URL": f"sqlite:///{state / 'host' / 'training_host.db'}",
-        "TRAINING_HOST_DATA_DIR": str(state / "data"),
-        "TRAINING_HOST_MODELS_DIR": str(state / "models"),
-        "TRAINING_HOST_CHECKPOINTS_DIR": str(state / "host" / "checkpoints"),
-        "TRAINING_HOST_LOG_DIR": str(state / "logs"),
-        "TRAINING_HOST_STRATEGIES_DIR": str(REPO_ROOT / "config" / "strategies"),
-    }
+def host_home(args: argparse.Namespace) -> Path:
+    """The host service's home: its state, data, models, checkpoints, logs and strategies."""
+    home: Path = args.state_dir / "host"
+    return home
+
+
+def ensure_strategies(strategies_dir: Path) -> None:
+    """Copy the repository's example strategies into the host's home unless it has some."""
+    strategies_dir.mkdir(parents=True, exist_ok=True)
+    if any(strategies_dir.glob("*.yaml")):
+        return
+    for source in sorted((REPO_ROOT / "config" / "strategies").glob("*.yaml")):
+        shutil.copy2(source, strategies_dir / source.name)
+
+
+def host_command(args: argparse.Namespace) -> list[str]:
+    """The host service's command line: everything it needs is under its home."""
+    return [
+        sys.executable,
+        "-m",
+        "training_host",
+        "serve",
+        "--home",
+        str(host_home(args)),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.host_port),
+    ]
+
+
+def restart_command(args: argparse.Namespace) -> str:
+    """One copy-pasteable shell line that starts the host service again, as started here."""
+    return f"cd {shlex.quote(str(REPO_ROOT))} && {shlex.join(host_command(args))}"
 
 
 def backend_environment(args: argparse.Namespace) -> dict[str, str]:
@@ -147,9 +170,10 @@ def backend_environment(args: argparse.Namespace) -> dict[str, str]:
         "BACKEND_HOST": "127.0.0.1",
         "BACKEND_PORT": str(args.backend_port),
         "BACKEND_DATABASE_URL": f"sqlite:///{state / 'backend' / 'backend.db'}",
-        "BACKEND_DATA_DIR": str(state / "data"),
+        "BACKEND_DATA_DIR": str(host_home(args) / "data"),
         "BACKEND_MODELS_DIR": str(state / "models"),
         "BACKEND_CHECKPOINTS_DIR": str(state / "backend" / "checkpoints"),
+        "BACKEND_LOG_DIR": str(state / "backend" / "logs"),
         "BACKEND_STRATEGIES_DIR": str(REPO_ROOT / "config" / "strategies"),
         # Notice a stopped or restarted host within seconds, for the demo.
         "BACKEND_HEALTH_CHECK_INTERVAL_SECONDS": "2",
@@ -161,9 +185,22 @@ def backend_environment(args: argparse.Namespace) -> dict[str, str]:
     return environment
 
 
-def start_child(name: str, module: str, port: int, env: dict[str, str], log_dir: Path) -> Child:
-    """Start `python -m <module> serve` on loopback:`port` with `env` added."""
-    command = [sys.executable, "-m", module, "serve", "--host", "127.0.0.1", "--port", str(port)]
+def backend_command(args: argparse.Namespace) -> list[str]:
+    port = str(args.backend_port)
+    return [
+        sys.executable,
+        "-m",
+        "backend_proxy.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+    ]
+
+
+def start_child(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    """Start `command` with `env` added."""
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -213,15 +250,20 @@ def print_banner(args: argparse.Namespace, host_pid: int | None) -> None:
         f"-H 'content-type: application/json' -d '{body}'",
         "Then, with the training_id it returns:",
         f"  curl -s {backend}/api/trainings/<training_id>/status",
+        f"  curl -N {backend}/api/trainings/<training_id>/events   # live, until it ends",
+        f"  curl -s {backend}/api/trainings/<training_id>/logs?tail=20",
         f"  curl -s {backend}/api/trainings/<training_id>/performance",
         f"  curl -s -X POST {backend}/api/trainings/<training_id>/stop",
         f"  curl -s {backend}/api/training-host/status",
         "",
     ]
     if host_pid is not None:
-        lines.append(
-            f"See the fallback: stop the host (kill {host_pid}) and start another training."
-        )
+        lines += [
+            f"See the fallback: stop the host (kill {host_pid}) and start another training.",
+            "Start the host again (in another terminal) with:",
+            f"  {restart_command(args)}",
+            "",
+        ]
     lines += [
         "Ctrl-C stops both services.",
         "",
@@ -244,20 +286,17 @@ def run(args: argparse.Namespace) -> int:
     log_dir = args.state_dir / "logs"
     for folder in (log_dir, args.state_dir / "host", args.state_dir / "backend"):
         folder.mkdir(parents=True, exist_ok=True)
-    ensure_sample_data(args.state_dir / "data")
+    ensure_sample_data(host_home(args) / "data")
+    ensure_strategies(host_home(args) / "strategies")
 
     children: list[Child] = []
     host: Child | None = None
     status = 0
     try:
         if not args.no_host:
-            host = start_child(
-                "host", "training_host.cli", args.host_port, host_environment(args), log_dir
-            )
+            host = start_child("host", host_command(args), {}, log_dir)
             children.append(host)
-        backend = start_child(
-            "backend", "backend_proxy.cli", args.backend_port, backend_environment(args), log_dir
-        )
+        backend = start_child("backend", backend_command(args), backend_environment(args), log_dir)
         children.append(backend)
         for child, port in zip(
             children, ([] if args.no_host else [args.host_port]) + [args.backend_port], strict=True

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
+from training_sessions.http.request_logging import RequestIdMiddleware
 
 from backend_proxy.api.routes import create_training_router, dashboard, health
 from backend_proxy.config import Settings, get_settings
@@ -39,4 +40,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost: every answer, refusals included, carries its request id.
+    app.add_middleware(RequestIdMiddleware)
     return app

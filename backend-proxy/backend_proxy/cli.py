@@ -36,10 +36,16 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Imported late: a bad configuration is refused before torch loads.
     import uvicorn
+    from training_sessions.http.request_logging import uvicorn_log_config
 
     from backend_proxy.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=uvicorn_log_config("info"),
+    )
     return 0
 
 

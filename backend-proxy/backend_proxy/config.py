@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")
     strategies_dir: Path = Path("config/strategies")
     checkpoints_dir: Path = Path("checkpoints")
+    log_dir: Path = Field(default=Path("logs"), description="local trainings' logs")
     host_api_token: str | None = None
     api_token: ApiToken = Field(
         default=None,
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
             models_dir=self.models_dir,
             strategies_dir=self.strategies_dir,
             checkpoints_dir=self.checkpoints_dir,
+            log_dir=self.log_dir / "trainings",
             default_device="cpu",
             max_concurrent_jobs=self.local_max_concurrent_jobs,
             max_queue_size=self.local_max_queue_size,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -169,7 +170,7 @@ class TrainingDispatcher:
             if not route.confirmed:
                 raise StartUnconfirmedError(training_id) from exc
             await self._write(self.routes.update, training_id, stop_pending=True)
-            return {**route.last_state, **_host_fields(False, True)}, 202
+            return {**route.last_state, "stop_requested": True, **_host_fields(False, True)}, 202
         await self._write(self.routes.update, training_id, last_state=state, stop_pending=False)
         return {**state, **_host_fields(True)}, 200
 
@@ -181,6 +182,26 @@ class TrainingDispatcher:
         state = await self._host_request("POST", f"/trainings/{training_id}/resume")
         await self._write(self.routes.update, training_id, last_state=state, confirmed=True)
         return {**state, **_host_fields(True, route.stop_pending)}
+
+    async def events(self, training_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
+        """The training's Server-Sent Events: relayed from the host, or the local log's."""
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return await self.local.events(training_id, last_event_id)
+        if self.host is None:
+            raise HostUnavailableError("the training host service is disabled")
+        return await self.host.stream_events(training_id, last_event_id)
+
+    async def log(self, training_id: str, tail: int | None) -> str:
+        """The training's log from wherever it runs; 503 for a host one while the host is down."""
+        route = await self._require(training_id)
+        if route.routed_to == "local":
+            return await self.local.log(training_id, tail)
+        if self.host is None:
+            raise HostUnavailableError("the training host service is disabled")
+        params = {"tail": tail} if tail is not None else None
+        response = await self.host.request("GET", f"/trainings/{training_id}/logs", params=params)
+        return response.text
 
     async def list_trainings(
         self, *, status: str | None, limit: int, offset: int

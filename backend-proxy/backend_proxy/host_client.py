@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pybreaker
 from training_sessions.errors import InvalidRequestError
+from training_sessions.http.events import KEEPALIVE_SECONDS
 
 from backend_proxy.errors import BreakerOpenError, HostRejectedError, HostUnavailableError
 from backend_proxy.metrics import ProxyMetrics
@@ -210,6 +211,51 @@ class HostClient:
         self._metrics.host_calls.labels(outcome="ok").inc()
         return response
 
+    async def open_stream(
+        self, path: str, *, headers: dict[str, str], read_timeout: float
+    ) -> httpx.Response:
+        """Open a streaming GET (Server-Sent Events); the caller reads and closes it.
+
+        Opening it is one breaker-guarded call: an unreachable host or a 5xx counts as
+        a failure. Reading the body is not: a stream that lasts an hour, or ends
+        because the client went away, says nothing new about the host's health.
+
+        Raises:
+            BreakerOpenError, HostUnavailableError, HostRejectedError: as :meth:`request`.
+        """
+        with self.breaker.guard():
+            response = await self._send(
+                "GET",
+                path,
+                content=None,
+                params=None,
+                headers=headers,
+                stream=True,
+                timeout=httpx.Timeout(read_timeout, connect=self._http.timeout.connect),
+            )
+        if response.status_code >= 400:
+            body = await response.aread()
+            await response.aclose()
+            self._metrics.host_calls.labels(outcome="rejected").inc()
+            raise HostRejectedError(
+                response.status_code, body, response.headers.get("content-type")
+            )
+        self._metrics.host_calls.labels(outcome="ok").inc()
+        return response
+
+    async def stream_events(
+        self, training_id: str, last_event_id: str | None
+    ) -> AsyncIterator[bytes]:
+        """The host's event stream of a training, passed on chunk by chunk, unbuffered."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        upstream = await self.open_stream(
+            f"/trainings/{training_id}/events",
+            headers=headers,
+            # The host sends a keep-alive line every KEEPALIVE_SECONDS while idle.
+            read_timeout=KEEPALIVE_SECONDS * 4,
+        )
+        return _relay(upstream)
+
     async def check_health(self) -> HostHealth:
         """GET /health through the breaker; the result is kept in ``last_health``."""
         try:
@@ -221,14 +267,29 @@ class HostClient:
         return health
 
     async def _send(
-        self, method: str, path: str, *, content: bytes | None, params: dict[str, Any] | None
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        timeout: httpx.Timeout | None = None,
     ) -> httpx.Response:
         started = time.perf_counter()
-        headers = {"content-type": "application/json"} if content is not None else None
+        if content is not None:
+            headers = {**(headers or {}), "content-type": "application/json"}
         try:
-            response = await self._http.request(
-                method, path, content=content, params=params, headers=headers
+            request = self._http.build_request(
+                method,
+                path,
+                content=content,
+                params=params,
+                headers=headers,
+                timeout=timeout if timeout is not None else self._http.timeout,
             )
+            response = await self._http.send(request, stream=stream)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._failed()
             raise HostUnavailableError(
@@ -242,6 +303,9 @@ class HostClient:
             self._metrics.host_call_seconds.observe(time.perf_counter() - started)
         if response.status_code >= 500:
             self._failed()
+            if stream:
+                await response.aread()
+                await response.aclose()
             raise HostUnavailableError(
                 f"training host answered {response.status_code}: {response.text[:200]}", sent=True
             )
@@ -261,6 +325,18 @@ def encode_json_body(body: Any) -> bytes:
         return json.dumps(body, allow_nan=False, separators=(",", ":")).encode("utf-8")
     except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
         raise InvalidRequestError(f"the request cannot be sent on as JSON: {exc}") from exc
+
+
+async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """The host's stream as it arrives; closed when either side goes away."""
+    try:
+        async for chunk in upstream.aiter_raw():
+            yield chunk
+    except httpx.TransportError as exc:
+        # The host went away mid-stream: the client reconnects with its Last-Event-ID.
+        logger.info("event stream from the host ended: %r", exc)
+    finally:
+        await upstream.aclose()
 
 
 def build_http_client(

@@ -9,11 +9,13 @@ the host service's JSON bodies (``training_sessions.contract``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
 from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import StartTrainingBody, TrainingPerformance, TrainingStatus
+from training_sessions.http.events import open_event_stream
 from training_sessions.manager import SessionManager
 from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
@@ -56,7 +58,19 @@ class LocalTrainings:
         return TrainingPerformance.from_performance(performance).model_dump(mode="json")
 
     async def stop(self, training_id: str) -> dict[str, Any]:
-        return view_body(await to_thread.run_sync(self._manager.stop, training_id))
+        body = view_body(await to_thread.run_sync(self._manager.stop, training_id))
+        return {**body, "stop_requested": True}
+
+    async def events(self, training_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
+        return await open_event_stream(self._manager, training_id, last_event_id)
+
+    async def log(self, training_id: str, tail: int | None) -> str:
+        text: str = await to_thread.run_sync(self._manager.log, training_id, tail)
+        return text
+
+    async def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = await to_thread.run_sync(self._manager.status_counts)
+        return counts
 
     async def resume(self, training_id: str) -> dict[str, Any]:
         return view_body(await to_thread.run_sync(self._manager.resume, training_id))

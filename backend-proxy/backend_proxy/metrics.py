@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 BREAKER_STATES = ("closed", "half-open", "open")
@@ -47,11 +49,19 @@ class ProxyMetrics:
             "Stops kept while the host was down and delivered when it came back",
             registry=self.registry,
         )
+        self.local_sessions = Gauge(
+            "backend_proxy_local_sessions",
+            "Local (fallback) trainings by status, counted in the database at scrape time",
+            ["status"],
+            registry=self.registry,
+        )
         self.set_breaker_state("closed")
 
     def set_breaker_state(self, state: str) -> None:
         for name in BREAKER_STATES:
             self.breaker_state.labels(state=name).set(1 if name == state else 0)
 
-    def render(self) -> bytes:
+    def render(self, local_status_counts: Mapping[str, int]) -> bytes:
+        for status, count in local_status_counts.items():
+            self.local_sessions.labels(status=status).set(count)
         return generate_latest(self.registry)

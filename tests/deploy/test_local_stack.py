@@ -95,6 +95,17 @@ def start_stack(repo_root: Path) -> Iterator[Callable[..., RunningStack]]:
         stack.stop()
 
 
+def wait_for_health(url: str, process: subprocess.Popen[bytes]) -> None:
+    def healthy() -> bool:
+        assert process.poll() is None, f"the restarted host exited with {process.returncode}"
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(healthy, STARTUP_SECONDS, f"{url} to answer", interval=0.3)
+
+
 def pid_is_gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,6 +130,8 @@ def test_make_run_serves_both_survives_host_stop_and_ctrl_c_stops_all(
 
     stack.wait_for_line(r"Local stack is up")
     curl = stack.wait_for_line(r"curl -s -X POST (\S+)/api/trainings/start")
+    stack.wait_for_line(r"^Start the host again")
+    restart = stack.wait_for_line(r"^  (cd .*)$").group(1)
     pids = stack.child_pids()
     backend = f"http://127.0.0.1:{backend_port}"
 
@@ -128,7 +141,10 @@ def test_make_run_serves_both_survives_host_stop_and_ctrl_c_stops_all(
     host_status = httpx.get(f"{backend}/api/training-host/status").json()
     assert host_status["url"] == f"http://127.0.0.1:{host_port}"
     assert host_status["breaker"]["state"] == "closed"
-    assert sorted((tmp_path / "data").glob("AAPL_1h.*"))
+    home = tmp_path / "host"
+    assert sorted((home / "data").glob("AAPL_1h.*"))
+    assert sorted((home / "strategies").glob("*.yaml"))
+    assert (home / "state" / "training_host.db").is_file()
     # The compose file's backend healthcheck, pointed at this backend, passes.
     compose = yaml.safe_load((repo_root / "docker-compose.yml").read_text())
     snippet = compose["services"]["backend"]["healthcheck"]["test"][3]
@@ -141,6 +157,16 @@ def test_make_run_serves_both_survives_host_stop_and_ctrl_c_stops_all(
     os.kill(pids["host"], signal.SIGTERM)
     stack.wait_for_line(r"^host exited .* the backend keeps running")
     assert httpx.get(f"{backend}/health").status_code == 200
+
+    # The printed line alone starts the same host again: same home, same port.
+    again = subprocess.Popen(["bash", "-c", restart], start_new_session=True)
+    try:
+        wait_for_health(f"http://127.0.0.1:{host_port}/health", again)
+        listed = httpx.get(f"http://127.0.0.1:{host_port}/trainings").json()
+        assert listed["total"] == 0
+    finally:
+        os.killpg(again.pid, signal.SIGTERM)
+        again.wait(timeout=60)
 
     stack.process.send_signal(signal.SIGINT)
 

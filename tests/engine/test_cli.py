@@ -160,22 +160,7 @@ def test_ctrl_c_cancels_gracefully_with_a_checkpoint_and_exit_130(
     path.write_text(yaml.safe_dump(strategy))
     checkpoint = tmp_path / "run.pt"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "training_engine",
-            "train",
-            str(path),
-            "--data-dir",
-            str(sample_data_dir),
-            "--models-dir",
-            str(tmp_path / "models"),
-            "--device",
-            "cpu",
-            "--checkpoint",
-            str(checkpoint),
-            "--quiet",
-        ],
+        train_command(path, sample_data_dir, tmp_path, "--quiet"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -206,3 +191,69 @@ def test_train_prints_the_data_report_class_shares_and_the_verdict(
     assert "AAPL 1h:" in out and "close: close" in out and "missing bars" in out
     for baseline in ("majority", "random"):
         assert f"accuracy  vs {baseline}" in out and f"macro_f1  vs {baseline}" in out
+
+
+def train_command(strategy: Path, sample_data_dir: Path, tmp_path: Path, *extra: str) -> list[str]:
+    """``python -m training_engine train`` on CPU, checkpointing to ``tmp_path/run.pt``."""
+    return [
+        sys.executable,
+        "-m",
+        "training_engine",
+        "train",
+        str(strategy),
+        "--data-dir",
+        str(sample_data_dir),
+        "--models-dir",
+        str(tmp_path / "models"),
+        "--device",
+        "cpu",
+        "--checkpoint",
+        str(tmp_path / "run.pt"),
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_phase_lines_resume_line_and_no_bar_when_not_a_terminal(
+    strategies_dir: Path, sample_data_dir: Path, tmp_path: Path
+) -> None:
+    strategy = yaml.safe_load((strategies_dir / "momentum_mlp.yaml").read_text())
+    strategy["model"]["training"].update(epochs=3, batch_size=16, early_stopping={"enabled": False})
+    path = tmp_path / "three.yaml"
+    path.write_text(yaml.safe_dump(strategy))
+    checkpoint = tmp_path / "run.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # No --quiet: the bar stays off all the same, as stderr is a pipe.
+    first = subprocess.Popen(
+        train_command(path, sample_data_dir, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    wait_until(lambda: checkpoint.exists() or first.poll() is not None, 120, "a checkpoint")
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    state = load_checkpoint(checkpoint)
+
+    resumed = subprocess.run(
+        train_command(path, sample_data_dir, tmp_path, "--resume", str(checkpoint)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+    assert out.splitlines()[:2] == ["loading data and computing features...", "training..."]
+    assert "%|" not in err and "batch/s" not in err, "a progress bar was drawn into a pipe"
+    assert resumed.returncode == 0, resumed.stderr
+    lines = resumed.stdout.splitlines()
+    assert lines[:3] == [
+        "loading data and computing features...",
+        "training...",
+        f"resumed at epoch {state['epoch'] + 1}, batch {state['batch']}",
+    ]
+    assert lines.index("evaluating on the test part...") < lines.index("saving the model...")
+    assert "%|" not in resumed.stderr

@@ -78,3 +78,26 @@ def test_invalid_setting_is_reported_not_raised(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_home_holds_every_folder_and_a_folder_set_alone_still_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "host.yaml"
+    config.write_text("data_dir: from-the-file\nlog_dir: logs-from-the-file\n")
+    monkeypatch.setenv("TRAINING_HOST_CONFIG_FILE", str(config))
+    monkeypatch.setenv("TRAINING_HOST_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRAINING_HOST_MODELS_DIR", str(tmp_path / "elsewhere"))
+
+    from_env = Settings()
+    from_argument = Settings(home=tmp_path / "other")
+
+    home = tmp_path / "home"
+    assert from_env.state_dir == home / "state"
+    assert from_env.database_url == f"sqlite:///{home / 'state' / 'training_host.db'}"
+    assert from_env.data_dir == home / "data"  # the home beats the config file
+    assert from_env.log_dir == home / "logs"
+    assert from_env.strategies_dir == home / "strategies"
+    assert from_env.checkpoints_dir == home / "checkpoints"
+    assert from_env.models_dir == tmp_path / "elsewhere"  # its own variable beats the home
+    assert from_argument.data_dir == tmp_path / "other" / "data"

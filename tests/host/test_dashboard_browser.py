@@ -53,6 +53,8 @@ def test_dashboard_follows_and_stops_a_training(
         points = page.locator("#loss-chart circle.point")
         expect(points.nth(1)).to_be_attached(timeout=60_000)
 
+        # The curve is fed by the training's event stream, not by polling it.
+        expect(page.locator("#detail")).to_have_attribute("data-stream", "open")
         row.locator("button.stop").click()
         expect(row.locator("[data-role=status]")).to_have_text("cancelled", timeout=30_000)
         assert client.get(f"/trainings/{training_id}/status").json()["status"] == "cancelled"

@@ -90,3 +90,18 @@ def test_real_answers_match_the_document(host_service: HostServiceProcess) -> No
     assert assert_matches_document(doc, "POST", "/trainings/start", bad)["detail"].startswith(
         "epocs"
     )
+
+
+def test_openapi_documents_the_event_stream_and_the_log_as_text(
+    host_service: HostServiceProcess,
+) -> None:
+    doc = httpx.get(f"{host_service.url}/openapi.json").json()
+    events = doc["paths"]["/trainings/{training_id}/events"]["get"]
+    logs = doc["paths"]["/trainings/{training_id}/logs"]["get"]
+
+    assert list(events["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert any(p["name"] == "Last-Event-ID" for p in events["parameters"])
+    assert list(logs["responses"]["200"]["content"]) == ["text/plain"]
+    assert any(p["name"] == "tail" for p in logs["parameters"])
+    for operation in (events, logs):
+        assert {"401", "404", "422"} <= set(operation["responses"])

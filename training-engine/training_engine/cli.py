@@ -31,15 +31,31 @@ EXIT_CANCELLED = 130
 PROG = "training-engine"
 
 
+PHASE_LINES: dict[str, str] = {
+    "loading_data": "loading data and computing features...",
+    "training": "training...",
+    "evaluating": "evaluating on the test part...",
+    "saving": "saving the model...",
+}
+
+
 class ProgressBar:
-    """Renders progress events as one tqdm bar over every batch of the run."""
+    """Renders progress events as lines (phases, resume, epochs) and one tqdm bar of batches.
+
+    The bar is drawn only when ``enabled`` and stderr is a terminal: in a log file or a
+    pipe its redraws would be noise; the lines are written either way.
+    """
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
+        self.enabled = enabled and sys.stderr.isatty()
         self.bar: tqdm[Any] | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
-        if event.kind == "started":
+        if event.kind == "phase" and event.phase is not None:
+            tqdm.write(PHASE_LINES[event.phase])
+        elif event.kind == "started":
+            if (event.epoch, event.batch) != (1, 0):
+                tqdm.write(f"resumed at epoch {event.epoch}, batch {event.batch}")
             self.bar = tqdm(
                 total=event.total_epochs * event.total_batches,
                 initial=(event.epoch - 1) * event.total_batches + event.batch,

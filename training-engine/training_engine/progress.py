@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 if TYPE_CHECKING:
     import torch
 
     from training_engine.job import EpochMetrics
 
-ProgressKind = Literal["started", "batch", "epoch", "finished"]
+ProgressKind = Literal["phase", "started", "batch", "epoch", "finished"]
+# What a run is doing; a ``phase`` event announces each one as it begins.
+RunPhase = Literal["loading_data", "training", "evaluating", "saving"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,9 @@ class ProgressEvent:
     """One snapshot of a run's progress.
 
     ``epoch`` is 1-based (the epoch in progress, or just finished for ``epoch``
-    events); ``batch`` counts the batches finished in that epoch.
+    events); ``batch`` counts the batches finished in that epoch. A ``phase`` event
+    carries only ``phase`` (its counters are 0). ``eta_seconds`` of a batch event is
+    estimated from the batches done so far, of an epoch event from the epochs done.
     """
 
     kind: ProgressKind
@@ -36,6 +40,7 @@ class ProgressEvent:
     samples_per_second: float | None = None
     eta_seconds: float | None = None
     epoch_seconds: float | None = None
+    phase: RunPhase | None = None
 
     @property
     def percent(self) -> float:
@@ -48,6 +53,12 @@ class ProgressEvent:
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def report_phase(callback: ProgressCallback | None, phase: RunPhase) -> None:
+    """Send a ``phase`` event (nothing without a callback)."""
+    if callback is not None:
+        callback(ProgressEvent("phase", 0, 0, 0, 0, phase=phase))
 
 
 class ProgressEmitter:
@@ -74,10 +85,11 @@ class ProgressEmitter:
         self._last_batch_event = -math.inf
         self._started = time.perf_counter()
         self._first_epoch = 1
+        self._first_batch = 0
 
     def started(self, epoch: int, batch: int) -> None:
         """The run starts (or resumes) at ``batch`` batches into ``epoch``."""
-        self._started, self._first_epoch = time.perf_counter(), epoch
+        self._started, self._first_epoch, self._first_batch = time.perf_counter(), epoch, batch
         self._send("started", epoch, batch)
 
     def batch(
@@ -98,7 +110,14 @@ class ProgressEmitter:
             return None
         self._last_batch_event = now
         value = float(loss.item())
-        self._send("batch", epoch, batch, train_loss=value, learning_rate=learning_rate)
+        self._send(
+            "batch",
+            epoch,
+            batch,
+            train_loss=value,
+            learning_rate=learning_rate,
+            eta_seconds=self._batch_eta(epoch, batch, now),
+        )
         return value
 
     def epoch(self, metrics: EpochMetrics) -> None:
@@ -134,9 +153,16 @@ class ProgressEmitter:
             learning_rate=learning_rate,
         )
 
+    def _batch_eta(self, epoch: int, batch: int, now: float) -> float | None:
+        """Seconds left at the pace of the batches trained since the run (re)started."""
+        done = (epoch - self._first_epoch) * self._total_batches + batch - self._first_batch
+        if done <= 0:
+            return None
+        left = (self._total_epochs - epoch) * self._total_batches + self._total_batches - batch
+        return (now - self._started) / done * left
+
     def _send(self, kind: ProgressKind, epoch: int, batch: int, **metrics: float | None) -> None:
         if self._callback is not None:
-            event = ProgressEvent(
-                kind, epoch, self._total_epochs, batch, self._total_batches, **metrics
-            )
-            self._callback(event)
+            event = ProgressEvent(kind, epoch, self._total_epochs, batch, self._total_batches)
+            # Only metric fields are passed here (floats); ``phase`` events come from report_phase.
+            self._callback(replace(event, **cast(dict[str, Any], metrics)))

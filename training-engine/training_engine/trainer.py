@@ -45,7 +45,7 @@ from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingRe
 from training_engine.losses import LossFunction, build_loss, loss_class_weights
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
-from training_engine.progress import ProgressCallback, ProgressEmitter
+from training_engine.progress import ProgressCallback, ProgressEmitter, report_phase
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 from training_engine.verdict import (
     FoldPredictions,
@@ -114,7 +114,7 @@ def train(
     Args:
         job: strategy, data and model directories, checkpoint file, optional resume.
         cancel: polled after every batch; once set, the run checkpoints and returns.
-        on_progress: receives ``started``/``batch``/``epoch``/``finished`` events.
+        on_progress: receives ``phase``/``started``/``batch``/``epoch``/``finished`` events.
         batch_event_interval: least seconds between two ``batch`` events (0: every batch).
             Reading a batch's loss waits for the device, so listeners that only need a
             few updates a second should say so.
@@ -129,11 +129,22 @@ def train(
     # A stop that arrives while the worker is still starting up needs no batch at all.
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
+    report_phase(on_progress, "loading_data")
     if job.strategy.evaluation.method == "walk_forward":
         return _train_walk_forward(
             job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
         )
     data = prepare_job_data(job)
+    logger.info(
+        "data: %s %s, %d train / %d validation / %d test samples, %d features, lookback %d",
+        ",".join(data.symbols),
+        data.base_timeframe,
+        len(data.y_train),
+        len(data.y_val),
+        len(data.y_test),
+        len(data.feature_names),
+        data.lookback,
+    )
     if cancel is not None and cancel.is_set():
         return _cancelled_before_training(job)
     outcome = fit(
@@ -147,6 +158,7 @@ def train(
     )
     result = outcome.result
     if result.status == "completed":
+        report_phase(on_progress, "saving")
         result.model_path = save_model_artifact(
             job.models_dir, job.strategy, outcome.model, data, result
         )
@@ -181,6 +193,7 @@ def _train_walk_forward(
     folds = prepare_walk_forward(job.strategy, job.data_dir, *_job_dates(job))
     result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
     if result.status == "completed" and data is not None:
+        report_phase(on_progress, "saving")
         result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
     return result
 
@@ -240,6 +253,7 @@ def fit(
             total_batches=setup.n_batches,
             batch_event_interval=batch_event_interval,
         )
+        report_phase(on_progress, "training")
         progress.started(run.epoch + 1, run.batch)
 
         # ---- the epoch loop
@@ -273,6 +287,7 @@ def fit(
         )
         predictions = None
         if status == "completed":
+            report_phase(on_progress, "evaluating")
             predictions = _evaluate(setup, run, data, result)
             progress.finished(run.epoch, setup.n_batches, _last(run), run.schedule.learning_rate)
         else:

@@ -26,6 +26,8 @@ def serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port is not None:
         overrides["port"] = args.port
+    if args.home is not None:
+        overrides["home"] = args.home
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -39,6 +41,7 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Imported late: refusing a bad configuration should not wait for torch to load.
     import uvicorn
+    from training_sessions.http.request_logging import uvicorn_log_config
 
     from training_host.main import create_app
 
@@ -47,6 +50,7 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=uvicorn_log_config(settings.log_level),
         # The lifespan checkpoints running sessions; give it the grace period plus a margin.
         timeout_graceful_shutdown=int(settings.stop_grace_seconds) + 5,
     )
@@ -70,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, help="TCP port (default 5002)")
     serve_parser.add_argument(
         "--config", help=f"YAML config file (default: ${CONFIG_FILE_ENV} or config/...yaml)"
+    )
+    serve_parser.add_argument(
+        "--home",
+        help="one folder for everything the service keeps: state, data, models, checkpoints, "
+        "logs and strategies (default $TRAINING_HOST_HOME); a folder set on its own still wins",
     )
     serve_parser.set_defaults(func=serve)
     service_install.register(subparsers)

@@ -4,6 +4,9 @@ Precedence, highest first: arguments passed to ``Settings(...)``, environment
 variables prefixed ``TRAINING_HOST_``, the YAML file named by
 ``TRAINING_HOST_CONFIG_FILE`` (default ``config/training_host_service.yaml``),
 then the defaults below. Relative paths are resolved against the working directory.
+
+``home`` (``--home DIR`` or ``TRAINING_HOST_HOME``) puts every folder the service
+uses under one directory (:data:`HOME_LAYOUT`); a folder set on its own still wins.
 """
 
 from __future__ import annotations
@@ -11,10 +14,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -24,6 +30,7 @@ from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
 from training_sessions.types import RuntimeSettings
 
 CONFIG_FILE_ENV = "TRAINING_HOST_CONFIG_FILE"
+HOME_ENV = "TRAINING_HOST_HOME"
 DEFAULT_CONFIG_FILE = Path("config/training_host_service.yaml")
 _PATH_FIELDS = (
     "state_dir",
@@ -33,6 +40,17 @@ _PATH_FIELDS = (
     "checkpoints_dir",
     "log_dir",
 )
+
+
+# Where each folder goes under ``home``.
+HOME_LAYOUT: dict[str, str] = {
+    "state_dir": "state",
+    "data_dir": "data",
+    "models_dir": "models",
+    "strategies_dir": "strategies",
+    "checkpoints_dir": "checkpoints",
+    "log_dir": "logs",
+}
 
 
 def config_file_path() -> Path:
@@ -47,6 +65,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=5002, ge=1, le=65535)
+    home: Path | None = Field(
+        default=None, description="one folder for state, data, models, checkpoints, logs, ..."
+    )
     state_dir: Path = Path("state")
     database_url: str = Field(
         default="", description="SQLAlchemy URL; empty means an SQLite file in state_dir"
@@ -92,12 +113,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file_path())
-        return (init_settings, env_settings, yaml_source)
+        home_source = _HomeLayoutSource(settings_cls, init_settings)
+        # A folder set by argument or variable beats the home's; the home beats the file's.
+        return (init_settings, env_settings, home_source, yaml_source)
 
-    @field_validator(*_PATH_FIELDS, mode="after")
+    @field_validator(*_PATH_FIELDS, "home", mode="after")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
 
     @field_validator("log_level", mode="after")
     @classmethod
@@ -127,6 +150,7 @@ class Settings(BaseSettings):
             max_queue_size=self.max_queue_size,
             stop_grace_seconds=self.stop_grace_seconds,
             resume_interrupted=self.resume_interrupted,
+            log_dir=self.log_dir / "trainings",
         )
 
     def directories(self) -> dict[str, Path]:
@@ -137,6 +161,28 @@ class Settings(BaseSettings):
         """Create the directories the service writes to."""
         for path in (self.state_dir, self.models_dir, self.checkpoints_dir, self.log_dir):
             path.mkdir(parents=True, exist_ok=True)
+
+
+class _HomeLayoutSource(PydanticBaseSettingsSource):
+    """Every folder under ``home`` (an argument or TRAINING_HOST_HOME), per HOME_LAYOUT."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        init_kwargs = (
+            init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        )
+        self._home = init_kwargs.get("home") or os.environ.get(HOME_ENV) or None
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for all fields at once
+
+    def __call__(self) -> dict[str, Any]:
+        if self._home is None:
+            return {}
+        home = Path(self._home).expanduser()
+        return {field: home / name for field, name in HOME_LAYOUT.items()}
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
+from training_sessions.http.request_logging import RequestIdMiddleware
 from training_sessions.manager import SessionManager
 
 from training_host import __version__
@@ -28,6 +29,7 @@ from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
 from training_host.ktrdr.worker_registration import registrar_for
 from training_host.metrics import MetricsMiddleware, ServiceMetrics
+from training_host.startup import startup_summary
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         else None
     )
     logger.info("training host %s ready on %s:%s", __version__, settings.host, settings.port)
+    logger.info("started with %s", startup_summary(settings, manager.recovered_at_start))
     try:
         yield
     finally:
@@ -79,4 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # Outermost: every answer, refusals included, carries its request id.
+    app.add_middleware(RequestIdMiddleware)
     return app

@@ -7,12 +7,18 @@ route template (never the raw path, so ids do not explode the label set); the
 
 from __future__ import annotations
 
+import platform
 import time
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from training_engine.device import describe_devices
 from training_sessions.types import SESSION_STATUSES
+
+from training_host import __version__
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _EPOCH_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
@@ -38,8 +44,14 @@ class ServiceMetrics:
         )
         self.sessions = Gauge(
             "training_host_sessions",
-            "Sessions by status, as seen since this process started.",
+            "Sessions by status, counted in the database at scrape time.",
             ("status",),
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "training_host_build_info",
+            "Always 1; the labels say which version runs on which Python and torch.",
+            ("version", "python_version", "torch_version"),
             registry=self.registry,
         )
         self.queue_length = Gauge(
@@ -64,13 +76,17 @@ class ServiceMetrics:
         )
         for status in SESSION_STATUSES:
             self.sessions.labels(status=status).set(0)
+        self.build_info.labels(
+            version=__version__,
+            python_version=platform.python_version(),
+            torch_version=_torch_version(),
+        ).set(1)
 
     # SessionObserver: called from the runtime's threads; prometheus_client is thread-safe.
     def on_status(self, training_id: str, old: str | None, new: str) -> None:
-        if old is not None and old != new:
-            self.sessions.labels(status=old).dec()
-        if old != new:
-            self.sessions.labels(status=new).inc()
+        # Session counts are read from the database at scrape time: a count kept here
+        # would start from zero after a restart and go negative.
+        return None
 
     def on_epoch(self, training_id: str, epoch_seconds: float, samples_per_second: float) -> None:
         self.epoch_duration.observe(epoch_seconds)
@@ -79,8 +95,10 @@ class ServiceMetrics:
     def on_queue_length(self, length: int) -> None:
         self.queue_length.set(length)
 
-    def render(self) -> bytes:
-        """The Prometheus text exposition, with GPU memory read at scrape time."""
+    def render(self, status_counts: Mapping[str, int]) -> bytes:
+        """The Prometheus text exposition; session counts and GPU memory read at scrape time."""
+        for status, count in status_counts.items():
+            self.sessions.labels(status=status).set(count)
         for device in describe_devices():
             label = f"{device.type}:{device.index}" if device.index is not None else device.type
             for kind, value in (
@@ -91,6 +109,14 @@ class ServiceMetrics:
                 if value is not None:
                     self.gpu_memory.labels(device=label, kind=kind).set(value)
         return generate_latest(self.registry)
+
+
+def _torch_version() -> str:
+    # The installed distribution's version: importing torch here would slow every start.
+    try:
+        return package_version("torch")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class MetricsMiddleware:

@@ -18,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from training_sessions.types import (
     SessionPerformance,
+    SessionPhase,
     SessionStatus,
     SessionView,
     TrainingRequest,
@@ -201,7 +202,10 @@ class TrainingProgress(BaseModel):
     batch: int
     total_batches: int
     percent: float
-    eta_seconds: MetricValue
+    eta_seconds: MetricValue = Field(
+        description="seconds left, estimated from the batches (while an epoch runs) or the "
+        "epochs done so far; null before the first batch"
+    )
 
 
 class TrainingStatus(BaseModel):
@@ -219,6 +223,16 @@ class TrainingStatus(BaseModel):
     model_path: str | None
     checkpoint_path: str | None
     resume_count: int
+    phase: SessionPhase | None = Field(
+        default=None, description="what an active training is doing; null once it is not active"
+    )
+    stopped_early: bool = Field(default=False, description="early stopping ended the run")
+    best_epoch: int | None = Field(
+        default=None, description="the epoch with the lowest validation loss so far"
+    )
+    stop_requested: bool = Field(
+        default=False, description="true in the answer to a stop: the stop was accepted"
+    )
     strategy: str | None = Field(default=None, description="null: the default strategy")
     symbols: list[str] | None = None
     timeframes: list[str] | None = None

@@ -61,11 +61,14 @@ from training_sessions.requests import (
     build_job,
     checkpoint_path,
     resolve_request,
+    session_log_path,
     validate_training_id,
 )
 from training_sessions.session_job import SessionJob
+from training_sessions.session_logs import read_log
 from training_sessions.store import (
     EpochRecord,
+    NewEvent,
     SessionRow,
     SessionStore,
     to_performance,
@@ -76,13 +79,16 @@ from training_sessions.types import (
     ACTIVE_STATUSES,
     RESUMABLE_STATUSES,
     RuntimeSettings,
+    SessionEvent,
     SessionPerformance,
+    SessionPhase,
     SessionStatus,
     SessionView,
     TrainingRequest,
 )
 from training_sessions.worker import (
     Failure,
+    LogLine,
     Progress,
     Result,
     WorkerMessage,
@@ -100,6 +106,8 @@ CANCELLED = SessionStatus.CANCELLED
 INTERRUPTED = SessionStatus.INTERRUPTED
 
 SUPERVISOR_TICK_SECONDS = 0.2
+# Log lines kept in a session's event log; the rest are in its log file only.
+MAX_LOG_EVENTS = 1000
 METRIC_NAMES = ("train_loss", "val_loss", "val_accuracy", "learning_rate", "samples_per_second")
 
 
@@ -138,6 +146,7 @@ class _Worker:
     killed: bool = False
     conn_open: bool = True
     final: bool = False  # a final status has been recorded
+    log_events: int = 0  # log lines in the event log so far
 
 
 class SessionManager:
@@ -162,6 +171,7 @@ class SessionManager:
         self._pending: dict[str, PendingResult] = {}
         self._database_down_since: float | None = None
         self._started = False
+        self.recovered_at_start = 0  # sessions a previous run left, queued again by start()
         self._closed = False
         self._shutting_down = False
         self._halt = threading.Event()
@@ -295,6 +305,8 @@ class SessionManager:
                 device=job.device,
                 created_at=utcnow(),
                 resume_count=0,
+                phase=SessionPhase.QUEUED.value,
+                stopped_early=False,
             )
             try:
                 created = self._store.insert(row, deadline=deadline)
@@ -310,6 +322,7 @@ class SessionManager:
                     f"its start_deadline ({deadline.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}); "
                     "the caller no longer waits for it"
                 )
+            self._store.append_events(session_id, [_status_event(QUEUED)])
             self._queue.append(session_id)
             self._notify("on_status", session_id, None, QUEUED)
             self._notify_queue_length()
@@ -429,6 +442,21 @@ class SessionManager:
                 )
             self._store.delete(training_id)
 
+    def events(
+        self, training_id: str, after_id: int = 0, limit: int = 500
+    ) -> Sequence[SessionEvent]:
+        """The session's logged events with ids above ``after_id``, oldest first.
+
+        Raises SessionNotFoundError.
+        """
+        self._row(training_id)
+        return self._store.events_after(training_id, after_id, limit)
+
+    def log(self, training_id: str, tail: int | None = None) -> str:
+        """The last ``tail`` lines of the session's log file. Raises SessionNotFoundError."""
+        self._row(training_id)
+        return read_log(self.settings.log_dir, training_id, tail)
+
     def counts(self) -> dict[str, int]:
         """How many sessions run and wait right now."""
         with self._lock:
@@ -440,6 +468,11 @@ class SessionManager:
         """Ids of the sessions running now, oldest first; no database access."""
         with self._lock:
             return tuple(w.training_id for w in self._running.values() if not w.final)
+
+    def status_counts(self) -> dict[str, int]:
+        """Sessions in each status, counted in the database now (every status, 0 included)."""
+        counted = self._store.count_by_status()
+        return {status.value: counted.get(status.value, 0) for status in SessionStatus}
 
     def database_reachable(self) -> bool:
         return self._store.ping()
@@ -490,9 +523,16 @@ class SessionManager:
             )
 
     def _set_status(
-        self, training_id: str, old: SessionStatus, new: SessionStatus, **values: Any
+        self,
+        training_id: str,
+        old: SessionStatus,
+        new: SessionStatus,
+        events: Sequence[NewEvent] = (),
+        **values: Any,
     ) -> None:
         """The one place a session changes status (other columns may change with it).
+
+        The status event (after ``events``) is logged in the same transaction.
 
         Raises:
             InvalidTransitionError: the transition table forbids ``old -> new`` (a
@@ -500,7 +540,10 @@ class SessionManager:
         """
         if not old.can_move_to(new):
             raise InvalidTransitionError(f"training {training_id}: {old} -> {new} is not allowed")
-        if not self._store.move(training_id, old, new, **values):
+        if new not in ACTIVE_STATUSES:
+            values.setdefault("phase", None)
+        logged = [*events, _status_event(new, values.get("error"))]
+        if not self._store.move(training_id, old, new, logged, **values):
             row = self._store.get(training_id)
             now = row.status if row is not None else "deleted"
             raise InvalidTransitionError(
@@ -556,9 +599,11 @@ class SessionManager:
                     INTERRUPTED,
                     QUEUED,
                     resume_count=row.resume_count + (1 if ran_before else 0),
+                    phase=SessionPhase.QUEUED.value,
                 )
                 logger.info("resuming interrupted training %s", row.id)
             self._queue.append(row.id)
+            self.recovered_at_start += 1
         self._notify_queue_length()
 
     # ------------------------------------------------------------ internals: supervisor
@@ -642,14 +687,21 @@ class SessionManager:
                 started_at=row.started_at or utcnow(),
                 device=stored.device,
                 error=None,
+                phase=SessionPhase.STARTING.value,
             )
+            log_events = self._store.count_events(training_id, "log")
             self._dequeue(training_id)
             job = build_job(self.settings, training_id, stored, resume=resumed)
             cancel = self._context.Event()
             receiver, sender = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=run_worker,
-                args=(WorkerSpec(training_id, job), cancel, sender, os.getpid()),
+                args=(
+                    WorkerSpec(training_id, job, log_path=self._log_path(training_id)),
+                    cancel,
+                    sender,
+                    os.getpid(),
+                ),
                 name=f"training-{training_id}",
                 # Daemonic: if the service exits without shutdown(), multiprocessing
                 # terminates the workers (SIGTERM -> checkpoint), to be resumed later.
@@ -658,6 +710,7 @@ class SessionManager:
             process.start()
             sender.close()
             self._running[training_id] = _Worker(
+                log_events=log_events,
                 training_id=training_id,
                 process=process,
                 conn=receiver,
@@ -713,8 +766,13 @@ class SessionManager:
                     # The last good checkpoint stays: the session can be resumed from it.
                     checkpoint_path=self._existing_checkpoint(worker.training_id),
                 )
+            case LogLine():
+                self._record_log(worker, message)
 
     def _record_progress(self, worker: _Worker, event: ProgressEvent) -> None:
+        if event.kind == "phase":
+            self._record_phase(worker, event)
+            return
         # Never let percent go backwards, e.g. when a resume replays lost batches.
         worker.percent = max(worker.percent, event.percent)
         for name in METRIC_NAMES:
@@ -740,14 +798,42 @@ class SessionManager:
             eta_seconds=event.eta_seconds,
             metrics=dict(worker.metrics),
         )
+        self._store.append_events(worker.training_id, [_progress_event(event, worker.percent)])
         if event.kind == "epoch":
+            # The epoch's batch events are summed up by its epoch event: the log stays small.
+            self._store.prune_progress_events(worker.training_id)
             self._store.upsert_epoch(worker.training_id, EpochRecord.of(event))
+            best = self._store.best_epoch(worker.training_id)
+            self._store.update(worker.training_id, best_epoch=best)
             self._notify(
                 "on_epoch",
                 worker.training_id,
                 event.epoch_seconds or 0.0,
                 event.samples_per_second or 0.0,
             )
+
+    def _record_phase(self, worker: _Worker, event: ProgressEvent) -> None:
+        if event.phase is None:
+            return
+        phase = SessionPhase(event.phase)
+        try:
+            self._store.update(worker.training_id, phase=phase.value)
+            self._store.append_events(worker.training_id, [("phase", {"phase": phase.value})])
+        except SQLAlchemyError as exc:
+            # Like progress: the next phase or event brings the row up to date.
+            self._database_unavailable(exc)
+
+    def _record_log(self, worker: _Worker, line: LogLine) -> None:
+        if worker.log_events > MAX_LOG_EVENTS:
+            return
+        worker.log_events += 1
+        data: dict[str, Any] = {"level": line.level, "logger": line.logger, "message": line.message}
+        if worker.log_events > MAX_LOG_EVENTS:
+            data = {"level": "INFO", "logger": __name__, "message": LOG_EVENTS_CUT}
+        try:
+            self._store.append_events(worker.training_id, [("log", data)])
+        except SQLAlchemyError as exc:
+            self._database_unavailable(exc)  # the line stays in the training's log file
 
     def _record_result(
         self, worker: _Worker, result: TrainingResult, cancel_reason: str | None
@@ -767,6 +853,8 @@ class SessionManager:
                 checkpoint_path=checkpoint,
                 test_metrics=data["test_metrics"],
                 baseline_metrics=data["baseline_metrics"],
+                stopped_early=result.stopped_early,
+                events=[("result", _result_data(data))],
             )
             return
         if worker.stop_reason == "stop":
@@ -819,13 +907,14 @@ class SessionManager:
         status: SessionStatus,
         *,
         epochs: Sequence[EpochRecord] = (),
+        events: Sequence[NewEvent] = (),
         **values: Any,
     ) -> None:
         """Record a final (or interrupted) status once; kept and retried if the database fails."""
         worker.final = True
         if status.is_terminal():
             values["finished_at"] = utcnow()
-        result = PendingResult(worker.training_id, status, values, [*epochs])
+        result = PendingResult(worker.training_id, status, values, [*epochs], [*events])
         try:
             self._write_final(result)
         except SQLAlchemyError as exc:
@@ -850,7 +939,9 @@ class SessionManager:
         for epoch in result.epochs:
             self._store.upsert_epoch(result.training_id, epoch)
         try:
-            self._set_status(result.training_id, RUNNING, result.status, **result.values)
+            self._set_status(
+                result.training_id, RUNNING, result.status, result.events, **result.values
+            )
             self._database_available()
         except InvalidTransitionError:
             # E.g. another process changed its row: refused, and said so.
@@ -887,6 +978,44 @@ class SessionManager:
     def _pending_file(self, training_id: str) -> Path:
         return pending_result_file(self.settings.checkpoints_dir, training_id)
 
+    def _log_path(self, training_id: str) -> Path | None:
+        if self.settings.log_dir is None:
+            return None
+        return session_log_path(self.settings.log_dir, training_id)
+
     def _existing_checkpoint(self, training_id: str) -> str | None:
         path = checkpoint_path(self.settings, training_id)
         return str(path) if path.is_file() else None
+
+
+LOG_EVENTS_CUT = f"more than {MAX_LOG_EVENTS} log lines: the rest are in the training's log only"
+PROGRESS_FIELDS = ("train_loss", "learning_rate", "eta_seconds")
+EPOCH_EVENT_FIELDS = (*METRIC_NAMES, "epoch_seconds", "eta_seconds")
+
+
+def _status_event(status: SessionStatus, error: str | None = None) -> NewEvent:
+    return ("status", {"status": status.value, "error": error})
+
+
+def _progress_event(event: ProgressEvent, percent: float) -> NewEvent:
+    """A batch (``progress``) or ``epoch`` entry of the event log."""
+    data: dict[str, Any] = {
+        "epoch": event.epoch,
+        "total_epochs": event.total_epochs,
+        "batch": event.batch,
+        "total_batches": event.total_batches,
+        "percent": percent,
+    }
+    names = EPOCH_EVENT_FIELDS if event.kind == "epoch" else PROGRESS_FIELDS
+    data.update({name: getattr(event, name) for name in names})
+    return ("epoch" if event.kind == "epoch" else "progress", data)
+
+
+def _result_data(result: dict[str, Any]) -> dict[str, Any]:
+    """What the ``result`` event says of a completed run."""
+    keys = ("status", "device", "epochs_completed", "stopped_early", "model_path")
+    return {
+        **{key: result.get(key) for key in keys},
+        "test_metrics": result.get("test_metrics"),
+        "baseline_metrics": result.get("baseline_metrics"),
+    }

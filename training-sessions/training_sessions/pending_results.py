@@ -17,18 +17,19 @@ from typing import Any
 
 from training_engine.atomic_files import write_atomically
 
-from training_sessions.store import EpochRecord
+from training_sessions.store import EpochRecord, NewEvent
 from training_sessions.types import SessionStatus
 
 
 @dataclass(frozen=True, slots=True)
 class PendingResult:
-    """A session's final status, its columns and its epochs, not yet in the database."""
+    """A session's final status, its columns, epochs and events, not yet in the database."""
 
     training_id: str
     status: SessionStatus
     values: dict[str, Any]
     epochs: list[EpochRecord] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)  # logged before the status event
 
     def to_dict(self) -> dict[str, Any]:
         dates = {k: v.isoformat() for k, v in self.values.items() if isinstance(v, datetime)}
@@ -38,6 +39,7 @@ class PendingResult:
             "values": {**self.values, **dates},
             "datetime_keys": sorted(dates),
             "epochs": [asdict(epoch) for epoch in self.epochs],
+            "events": [[kind, data] for kind, data in self.events],
         }
 
     @classmethod
@@ -50,6 +52,7 @@ class PendingResult:
             status=SessionStatus(data["status"]),
             values=values,
             epochs=[EpochRecord(**epoch) for epoch in data.get("epochs", [])],
+            events=[(kind, event) for kind, event in data.get("events", [])],
         )
 
 

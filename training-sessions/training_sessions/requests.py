@@ -153,6 +153,19 @@ def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
     return path_inside(settings.checkpoints_dir, f"{training_id}.ckpt", what="training_id")
 
 
+def session_log_path(log_dir: Path, training_id: str) -> Path:
+    """The log file of a session, checked to lie inside ``log_dir``.
+
+    Raises:
+        InvalidRequestError: the id would lead outside the folder.
+    """
+    folder = log_dir.resolve()
+    path = (folder / f"{validate_training_id(training_id)}.log").resolve()
+    if not path.is_relative_to(folder):
+        raise InvalidRequestError(f"training id '{training_id}' names no file in the log folder")
+    return path
+
+
 def build_job(
     settings: RuntimeSettings, training_id: str, job: SessionJob, *, resume: bool
 ) -> TrainingJob:

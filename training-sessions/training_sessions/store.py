@@ -7,7 +7,7 @@ migrations in ``migrations/``, applied by :meth:`SessionStore.migrate`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     select,
     text,
@@ -42,7 +44,10 @@ from training_engine.artifacts import read_model_evaluation
 
 from training_sessions import schema_migrations
 from training_sessions.types import (
+    EventKind,
+    SessionEvent,
     SessionPerformance,
+    SessionPhase,
     SessionProgress,
     SessionStatus,
     SessionView,
@@ -117,6 +122,10 @@ class SessionRow(Base):
     resume_count: Mapped[int] = mapped_column(Integer, default=0)
     test_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     baseline_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # A server default only: rows written with the columns of older revisions leave it out.
+    stopped_early: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class EpochRow(Base):
@@ -136,6 +145,24 @@ class EpochRow(Base):
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     epoch_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     samples_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class EventRow(Base):
+    """One entry of a session's event log (``training_events``); see :class:`SessionEvent`."""
+
+    __tablename__ = "training_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("training_sessions.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# An event to append: its kind and its JSON data.
+NewEvent = tuple[EventKind, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +275,12 @@ class SessionStore:
             total = int(session.scalar(count) or 0)
         return rows, total
 
+    def count_by_status(self) -> dict[str, int]:
+        """How many sessions are in each status that has any."""
+        query = select(SessionRow.status, func.count()).group_by(SessionRow.status)
+        with self._sessions() as session:
+            return {status: int(count) for status, count in session.execute(query)}
+
     def with_status(self, statuses: Iterable[SessionStatus]) -> list[SessionRow]:
         """Sessions in any of ``statuses``, oldest first (the original queue order)."""
         query = (
@@ -265,10 +298,19 @@ class SessionStore:
         with self._sessions.begin() as session:
             session.execute(update(SessionRow).where(SessionRow.id == training_id).values(**values))
 
-    def move(self, training_id: str, old: SessionStatus, new: SessionStatus, **values: Any) -> bool:
+    def move(
+        self,
+        training_id: str,
+        old: SessionStatus,
+        new: SessionStatus,
+        events: Sequence[NewEvent] = (),
+        **values: Any,
+    ) -> bool:
         """Set the status to ``new`` (and other columns) only if it is still ``old``.
 
-        Returns False when the session is gone or in another status by now.
+        ``events`` are appended in the same transaction: whoever sees the new status
+        also finds its events in the log. Returns False when the session is gone or
+        in another status by now (and then appends nothing).
         """
         query = (
             update(SessionRow)
@@ -277,13 +319,53 @@ class SessionStore:
         )
         with self._sessions.begin() as session:
             moved = session.execute(query).rowcount == 1  # type: ignore[attr-defined]
+            if moved:
+                session.add_all(_event_rows(training_id, events))
         return moved
 
     def delete(self, training_id: str) -> None:
-        """Remove a session and its epochs."""
+        """Remove a session, its epochs and its event log."""
         with self._sessions.begin() as session:
+            session.execute(delete(EventRow).where(EventRow.session_id == training_id))
             session.execute(delete(EpochRow).where(EpochRow.session_id == training_id))
             session.execute(delete(SessionRow).where(SessionRow.id == training_id))
+
+    # ------------------------------------------------------------ event log
+
+    def append_events(self, training_id: str, events: Sequence[NewEvent]) -> None:
+        """Append events to a session's log, in order."""
+        with self._sessions.begin() as session:
+            session.add_all(_event_rows(training_id, events))
+
+    def events_after(self, training_id: str, after_id: int, limit: int) -> list[SessionEvent]:
+        """At most ``limit`` events of the session with ids above ``after_id``, oldest first."""
+        query = (
+            select(EventRow)
+            .where(EventRow.session_id == training_id, EventRow.id > after_id)
+            .order_by(EventRow.id)
+            .limit(limit)
+        )
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+        return [
+            SessionEvent(id=row.id, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
+            for row in rows
+        ]
+
+    def count_events(self, training_id: str, kind: EventKind) -> int:
+        query = select(func.count()).where(
+            EventRow.session_id == training_id, EventRow.kind == kind
+        )
+        with self._sessions() as session:
+            return int(session.scalar(query) or 0)
+
+    def prune_progress_events(self, training_id: str) -> None:
+        """Drop the session's batch progress events: an epoch event now sums them up."""
+        query = delete(EventRow).where(
+            EventRow.session_id == training_id, EventRow.kind == "progress"
+        )
+        with self._sessions.begin() as session:
+            session.execute(query)
 
     # ------------------------------------------------------------ epochs
 
@@ -302,6 +384,17 @@ class SessionStore:
         with self._sessions.begin() as session:
             session.execute(statement)
 
+    def best_epoch(self, training_id: str) -> int | None:
+        """The epoch with the lowest validation loss so far (the first of equals)."""
+        query = (
+            select(EpochRow.epoch)
+            .where(EpochRow.session_id == training_id, EpochRow.val_loss.is_not(None))
+            .order_by(EpochRow.val_loss, EpochRow.epoch)
+            .limit(1)
+        )
+        with self._sessions() as session:
+            return session.scalar(query)
+
     def epochs(self, training_id: str) -> list[dict[str, float | int]]:
         """The per-epoch history in epoch order."""
         query = select(EpochRow).where(EpochRow.session_id == training_id).order_by(EpochRow.epoch)
@@ -316,6 +409,14 @@ class SessionStore:
                     item[name] = value
             history.append(item)
         return history
+
+
+def _event_rows(training_id: str, events: Sequence[NewEvent]) -> list[EventRow]:
+    now = utcnow()
+    return [
+        EventRow(session_id=training_id, kind=kind, data=data, created_at=now)
+        for kind, data in events
+    ]
 
 
 def to_view(row: SessionRow) -> SessionView:
@@ -341,6 +442,9 @@ def to_view(row: SessionRow) -> SessionView:
         model_path=row.model_path,
         checkpoint_path=row.checkpoint_path,
         resume_count=row.resume_count or 0,
+        phase=SessionPhase(row.phase) if row.phase else None,
+        stopped_early=bool(row.stopped_early),
+        best_epoch=row.best_epoch,
     )
 
 

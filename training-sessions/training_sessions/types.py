@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 class SessionStatus(StrEnum):
@@ -48,6 +48,21 @@ class SessionStatus(StrEnum):
 
     def can_move_to(self, new: SessionStatus) -> bool:
         return new in TRANSITIONS[self]
+
+
+class SessionPhase(StrEnum):
+    """What an active session is doing; null once it is final or interrupted.
+
+    ``queued`` and ``starting`` are the runtime's; the others are reported by the
+    engine (``training_engine.progress.RunPhase``) as the worker reaches them.
+    """
+
+    QUEUED = "queued"
+    STARTING = "starting"
+    LOADING_DATA = "loading_data"
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+    SAVING = "saving"
 
 
 TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
@@ -101,6 +116,8 @@ class RuntimeSettings:
     max_queue_size: int = 16
     stop_grace_seconds: float = 30.0
     resume_interrupted: bool = True
+    # Each worker writes its log to <log_dir>/<training_id>.log; None: no log files.
+    log_dir: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +192,9 @@ class SessionView:
     model_path: str | None
     checkpoint_path: str | None
     resume_count: int = 0
+    phase: SessionPhase | None = None
+    stopped_early: bool = False
+    best_epoch: int | None = None
 
     def request_summary(self) -> dict[str, Any]:
         """Strategy name (None: the default one), symbols and timeframes, for lists and pages."""
@@ -186,6 +206,19 @@ class SessionView:
             "symbols": self.request.get("symbols"),
             "timeframes": self.request.get("timeframes"),
         }
+
+
+EventKind = Literal["status", "phase", "progress", "epoch", "log", "result"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One entry of a session's event log; ``id`` only grows (clients resume after it)."""
+
+    id: int
+    kind: EventKind
+    data: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,9 @@ the service. Messages to the parent (:data:`WorkerMessage`), over a one-way pipe
 - :class:`Progress`: batch events at most BATCH_EVENTS_PER_SECOND, the rest all
 - :class:`Result`: the run finished or was cancelled
 - :class:`Failure`: the run raised (the traceback goes to the log only)
+- :class:`LogLine`: a log record of the run (INFO and above), for the event log
+
+The worker also writes its whole log to ``WorkerSpec.log_path`` when one is given.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from types import FrameType
 
 from training_engine.cancellation import CancellationSignal
@@ -52,7 +57,17 @@ class Failure:
     message: str
 
 
-WorkerMessage = Progress | Result | Failure
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A log record of the worker: its level name, logger name and message."""
+
+    level: str
+    logger: str
+    message: str
+
+
+WorkerMessage = Progress | Result | Failure | LogLine
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +76,7 @@ class WorkerSpec:
 
     training_id: str
     job: TrainingJob
+    log_path: Path | None = None
 
 
 class WorkerCancel:
@@ -85,24 +101,51 @@ class WorkerCancel:
         self.cancel("shutdown")
 
 
-def _progress_sender(conn: Connection, cancel: WorkerCancel, parent_pid: int) -> ProgressCallback:
+class ParentPipe:
+    """The pipe to the parent; one message at a time (log records may come from any thread)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def send(self, message: WorkerMessage) -> bool:
+        """False when the parent is gone."""
+        try:
+            with self._lock:
+                self._conn.send(message)
+        except (BrokenPipeError, EOFError, OSError):
+            return False
+        return True
+
+
+class PipeLogHandler(logging.Handler):
+    """Sends the run's log records to the parent, for the session's event log."""
+
+    def __init__(self, pipe: ParentPipe) -> None:
+        super().__init__(level=logging.INFO)
+        self._pipe = pipe
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pipe.send(LogLine(record.levelname, record.name, record.getMessage()))
+        except Exception:
+            self.handleError(record)
+
+
+def _progress_sender(pipe: ParentPipe, cancel: WorkerCancel, parent_pid: int) -> ProgressCallback:
     def send(event: ProgressEvent) -> None:
         if os.getppid() != parent_pid:
             # The service died: checkpoint and stop; its next start resumes us.
             cancel.cancel("parent exited")
             return
-        try:
-            conn.send(Progress(event))
-        except (BrokenPipeError, EOFError, OSError):
+        if not pipe.send(Progress(event)):
             cancel.cancel("parent exited")
 
     return send
 
 
-def _send(conn: Connection, message: WorkerMessage) -> None:
-    try:
-        conn.send(message)
-    except (BrokenPipeError, EOFError, OSError):
+def _send(pipe: ParentPipe, message: WorkerMessage) -> None:
+    if not pipe.send(message):
         logger.warning("parent is gone; could not report %s", type(message).__name__)
 
 
@@ -114,6 +157,22 @@ def _export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> None:
         logger.exception("could not write the KTRDR model folder for %s", result.model_path)
 
 
+def _configure_logging(spec: WorkerSpec, pipe: ParentPipe) -> None:
+    """Log to stderr, to the session's log file and to the parent, every line timestamped."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handlers: list[logging.Handler] = [logging.StreamHandler(), PipeLogHandler(pipe)]
+    if spec.log_path is not None:
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(spec.log_path, encoding="utf-8"))
+    formatter = logging.Formatter(LOG_FORMAT)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    # Warnings (warnings.warn) are part of the run's log too.
+    logging.captureWarnings(True)
+
+
 def run_worker(
     spec: WorkerSpec, cancel_event: CancellationSignal, conn: Connection, parent_pid: int
 ) -> None:
@@ -123,11 +182,9 @@ def run_worker(
     cancel = WorkerCancel(cancel_event)
     # systemd/launchd may signal the whole group: checkpoint and stop, to be resumed.
     signal.signal(signal.SIGTERM, cancel.on_sigterm)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO,
-            format=f"%(asctime)s %(levelname)s worker[{spec.training_id}] %(name)s: %(message)s",
-        )
+    pipe = ParentPipe(conn)
+    _configure_logging(spec, pipe)
+    logger.info("training %s: worker started (pid %d)", spec.training_id, os.getpid())
     try:
         # Imported here: the parent supervises without torch.
         from training_engine.trainer import train
@@ -135,20 +192,20 @@ def run_worker(
         result = train(
             spec.job,
             cancel=cancel,
-            on_progress=_progress_sender(conn, cancel, parent_pid),
+            on_progress=_progress_sender(pipe, cancel, parent_pid),
             # The engine reads a batch's loss only for the events it sends.
             batch_event_interval=1.0 / BATCH_EVENTS_PER_SECOND,
         )
     except EngineError as exc:
         logger.warning("training %s failed: %s", spec.training_id, exc)
-        _send(conn, Failure(type(exc).__name__, str(exc)))
+        _send(pipe, Failure(type(exc).__name__, str(exc)))
     except Exception as exc:
         logger.exception("training %s crashed", spec.training_id)
-        _send(conn, Failure(type(exc).__name__, str(exc)))
+        _send(pipe, Failure(type(exc).__name__, str(exc)))
     else:
         if result.status == "completed":
             _export_for_ktrdr(spec.job, result)
         reason = cancel.reason or ("stop" if cancel_event.is_set() else None)
-        _send(conn, Result(result, reason))
+        _send(pipe, Result(result, reason))
     finally:
         conn.close()

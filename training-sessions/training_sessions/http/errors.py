@@ -91,6 +91,24 @@ def error_responses(
     }
 
 
+def json_error_responses(
+    *statuses: int, model: type[BaseModel] = ErrorBody
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that answers text (a stream, a log): its errors are JSON.
+
+    FastAPI documents a ``model`` under the route's own media type; these entries name
+    ``application/json`` themselves (the model must also be used by a JSON route).
+    """
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        status: {
+            "description": _WHEN.get(status, HTTPStatus(status).phrase),
+            "content": {"application/json": {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
 def error_response(
     status: int,
     detail: str,

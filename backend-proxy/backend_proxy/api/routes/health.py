@@ -27,4 +27,5 @@ async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
 )
 async def read_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this backend (its own registry)."""
-    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    local_counts = await runtime.dispatcher.local.status_counts()
+    return Response(runtime.metrics.render(local_counts), media_type=CONTENT_TYPE_LATEST)

@@ -5,8 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
 from training_sessions.contract import MAX_LIST_OFFSET, StartMultiSymbolBody, StartTrainingBody
-from training_sessions.http.errors import error_responses
+from training_sessions.http.errors import error_responses, json_error_responses
+from training_sessions.http.events import (
+    EVENT_STREAM_RESPONSE,
+    EventStreamResponse,
+    LastEventIdHeader,
+    event_stream_response,
+)
+from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 from training_sessions.types import SessionStatus
 
 from backend_proxy.api.deps import DispatcherDep, TrainingIdPath
@@ -28,6 +36,11 @@ START_RESPONSES: dict[int | str, dict[str, Any]] = {
 ONE_TRAINING_ERRORS = {
     **error_responses(401, 404, 422),
     **error_responses(503, model=UnavailableBody),
+}
+# Routes answering text (a stream, a log) still answer errors as JSON.
+TEXT_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **json_error_responses(401, 404, 422),
+    **json_error_responses(503, model=UnavailableBody),
 }
 
 
@@ -101,6 +114,32 @@ async def resume_training(
 ) -> RoutedTrainingStatus:
     """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
     return RoutedTrainingStatus.model_validate(await dispatcher.resume(training_id))
+
+
+@router.get(
+    "/{training_id}/events",
+    response_class=EventStreamResponse,
+    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS},
+)
+async def stream_training_events(
+    training_id: TrainingIdPath,
+    dispatcher: DispatcherDep,
+    last_event_id: LastEventIdHeader = None,
+) -> EventStreamResponse:
+    """Server-Sent Events of one training, relayed from the host or from the local run."""
+    return event_stream_response(await dispatcher.events(training_id, last_event_id))
+
+
+@router.get(
+    "/{training_id}/logs",
+    response_class=PlainTextResponse,
+    responses={**LOG_RESPONSE, **TEXT_ROUTE_ERRORS},
+)
+async def read_training_logs(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep, tail: LogTailQuery = None
+) -> PlainTextResponse:
+    """The training's log (worker output, data report, warnings), from host or local run."""
+    return PlainTextResponse(await dispatcher.log(training_id, tail))
 
 
 async def _start(

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from training_sessions.http.errors import error_responses
 
-from training_host.api.deps import AUTH, MetricsDep
+from training_host.api.deps import AUTH, ManagerDep, MetricsDep
 
 router = APIRouter(tags=["metrics"], dependencies=AUTH, responses=error_responses(401))
 
 
 @router.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
-def read_metrics(metrics: MetricsDep) -> Response:
+def read_metrics(metrics: MetricsDep, manager: ManagerDep) -> Response:
     """The service's metrics in the Prometheus text format."""
-    return Response(content=metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    content = metrics.render(manager.status_counts())
+    return Response(content=content, media_type=CONTENT_TYPE_LATEST)

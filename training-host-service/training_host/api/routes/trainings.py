@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import PlainTextResponse
 from training_sessions.contract import (
     MAX_LIST_OFFSET,
     StartMultiSymbolBody,
@@ -15,7 +16,15 @@ from training_sessions.contract import (
     TrainingPerformance,
     TrainingStatus,
 )
-from training_sessions.http.errors import error_responses
+from training_sessions.http.errors import error_responses, json_error_responses
+from training_sessions.http.events import (
+    EVENT_STREAM_RESPONSE,
+    EventStreamResponse,
+    LastEventIdHeader,
+    event_stream_response,
+    open_event_stream,
+)
+from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 from training_sessions.types import SESSION_STATUSES
 
 from training_host.api.deps import AUTH, ManagerDep, TrainingIdPath
@@ -30,6 +39,10 @@ START_RESPONSES: dict[int | str, dict[str, Any]] = {
     **error_responses(409, 413, 422, 429, 503),
 }
 ONE_TRAINING_ERRORS = error_responses(404, 422)
+# Routes answering text (a stream, a log) still answer errors as JSON.
+TEXT_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **json_error_responses(401, 404, 422, 503),
+}
 
 
 def _start(
@@ -100,7 +113,8 @@ def read_training_performance(
 @router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Ask a training to stop; a finished one answers with its final state."""
-    return TrainingStatus.from_view(manager.stop(training_id))
+    body = TrainingStatus.from_view(manager.stop(training_id))
+    return body.model_copy(update={"stop_requested": True})
 
 
 @router.post(
@@ -111,3 +125,27 @@ def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingS
 def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
     return TrainingStatus.from_view(manager.resume(training_id))
+
+
+@router.get(
+    "/{training_id}/events",
+    response_class=EventStreamResponse,
+    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS},
+)
+async def stream_training_events(
+    training_id: TrainingIdPath, manager: ManagerDep, last_event_id: LastEventIdHeader = None
+) -> EventStreamResponse:
+    """Server-Sent Events of one training; send Last-Event-ID to resume after a drop."""
+    return event_stream_response(await open_event_stream(manager, training_id, last_event_id))
+
+
+@router.get(
+    "/{training_id}/logs",
+    response_class=PlainTextResponse,
+    responses={**LOG_RESPONSE, **TEXT_ROUTE_ERRORS},
+)
+def read_training_logs(
+    training_id: TrainingIdPath, manager: ManagerDep, tail: LogTailQuery = None
+) -> PlainTextResponse:
+    """The training's log (worker output, data report, warnings), ``tail`` last lines."""
+    return PlainTextResponse(manager.log(training_id, tail))

@@ -6,11 +6,13 @@ const PAGE = document.body.dataset;
 const API = PAGE.apiPrefix; // "/trainings" on the host, "/api/trainings" on the backend
 const ON_BACKEND = API.startsWith("/api/");
 const POLL_MS = 1500;
+const STREAM_RETRY_MS = 2000;
 const TOKEN_KEY = "training-dashboard-token:" + PAGE.service;
 const STOPPABLE = new Set(["queued", "running"]);
 const RESUMABLE = new Set(["failed", "cancelled", "interrupted"]);
 
 let selectedId = null;
+let stream = null; // the selected training's TrainingStream
 let waitingForToken = false;
 let refreshing = false;
 
@@ -24,9 +26,7 @@ class ApiError extends Error {
 }
 
 async function api(method, path) {
-  const headers = { Accept: "application/json" };
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) headers.Authorization = "Bearer " + token;
+  const headers = authHeaders("application/json");
   const response = await fetch(path, { method, headers });
   let body = null;
   try {
@@ -45,14 +45,128 @@ async function api(method, path) {
   return body;
 }
 
-// The one place a training's live data comes from; an event stream can replace it.
+function authHeaders(accept) {
+  const headers = { Accept: accept };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = "Bearer " + token;
+  return headers;
+}
+
+// A training's snapshot: its status and performance, read once when it is selected.
 async function loadTraining(id) {
   const base = API + "/" + encodeURIComponent(id);
   const [status, performance] = await Promise.all([
     api("GET", base + "/status"),
     api("GET", base + "/performance").catch(() => null),
   ]);
-  return { status, performance };
+  return { status, performance: performance || { history: [] } };
+}
+
+// ---- live updates: the training's Server-Sent Events ---------------------------------------
+// EventSource cannot send an Authorization header, so the stream is read with fetch(): the
+// same token rules as every other call. A dropped stream is reopened with Last-Event-ID.
+
+class TrainingStream {
+  constructor(id, data, onChange) {
+    this.id = id;
+    this.data = data;
+    this.onChange = onChange;
+    this.lastEventId = null;
+    this.ended = false;
+    this.controller = new AbortController();
+    this.run();
+  }
+
+  close() {
+    this.ended = true;
+    this.controller.abort();
+    document.getElementById("detail").dataset.stream = "closed";
+  }
+
+  async run() {
+    while (!this.ended) {
+      try {
+        await this.readOnce();
+      } catch (error) {
+        if (this.ended) return;
+      }
+      if (!this.ended) await new Promise((resolve) => setTimeout(resolve, STREAM_RETRY_MS));
+    }
+  }
+
+  async readOnce() {
+    const headers = authHeaders("text/event-stream");
+    if (this.lastEventId !== null) headers["Last-Event-ID"] = this.lastEventId;
+    const url = API + "/" + encodeURIComponent(this.id) + "/events";
+    const response = await fetch(url, { headers, signal: this.controller.signal });
+    if (response.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      askForToken();
+    }
+    if (!response.ok) throw new ApiError(response.status, "HTTP " + response.status);
+    // Says (to people debugging and to the browser test) that the detail follows a stream.
+    document.getElementById("detail").dataset.stream = "open";
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n/g, "\n");
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        this.handle(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+      }
+    }
+  }
+
+  handle(block) {
+    let id = null;
+    let kind = "message";
+    let data = "";
+    for (const line of block.split("\n")) {
+      const colon = line.indexOf(":");
+      if (colon === 0) continue; // a comment (keep-alive)
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "id") id = value;
+      else if (field === "event") kind = value;
+      else if (field === "data") data += value;
+    }
+    if (!data) return;
+    if (id !== null) this.lastEventId = id;
+    applyEvent(this.data, kind, JSON.parse(data));
+    if (kind === "end") {
+      this.close();
+      // The final answer carries what no event does (model path, finish time).
+      loadTraining(this.id).then((fresh) => this.onChange(fresh)).catch(() => {});
+    }
+    this.onChange(this.data);
+  }
+}
+
+function applyEvent(data, kind, body) {
+  const { status, performance } = data;
+  if (kind === "status") {
+    status.status = body.status;
+    status.error = body.error;
+  } else if (kind === "phase") {
+    status.phase = body.phase;
+  } else if (kind === "progress" || kind === "epoch") {
+    status.progress = { ...status.progress, ...body };
+  }
+  if (kind === "epoch") {
+    const row = { epoch: body.epoch };
+    for (const name of ["train_loss", "val_loss", "val_accuracy", "learning_rate"]) {
+      if (body[name] !== null && body[name] !== undefined) row[name] = body[name];
+    }
+    performance.history = performance.history.filter((r) => r.epoch !== body.epoch);
+    performance.history.push(row);
+    performance.history.sort((a, b) => a.epoch - b.epoch);
+  } else if (kind === "result") {
+    performance.test_metrics = body.test_metrics;
+    performance.baseline_metrics = body.baseline_metrics;
+  }
 }
 
 // ---- DOM helpers --------------------------------------------------------------------------
@@ -227,6 +341,7 @@ async function act(event, id, action) {
     const verb = action === "stop" ? "stop" : "resume";
     showMessage("Could not " + verb + " " + id + ": " + error.message, true);
   }
+  if (stream !== null && stream.id === id && stream.ended) stream = null; // resumed: follow again
   refresh();
 }
 
@@ -343,6 +458,10 @@ function renderDetail(data) {
 }
 
 function select(id) {
+  if (stream !== null && stream.id !== id) {
+    stream.close();
+    stream = null;
+  }
   selectedId = id;
   for (const row of document.querySelectorAll("#trainings tbody tr")) {
     row.classList.toggle("selected", row.dataset.trainingId === id);
@@ -350,11 +469,16 @@ function select(id) {
   refreshDetail();
 }
 
+// The selected training follows its event stream; the list keeps polling.
 async function refreshDetail() {
-  if (selectedId === null) return;
+  if (selectedId === null || (stream !== null && stream.id === selectedId)) return;
   const id = selectedId;
   const data = await loadTraining(id);
-  if (id === selectedId) renderDetail(data);
+  if (id !== selectedId || (stream !== null && stream.id === id)) return;
+  renderDetail(data);
+  stream = new TrainingStream(id, data, (fresh) => {
+    if (stream !== null && stream.id === selectedId) renderDetail(fresh);
+  });
 }
 
 // ---- resources: GPU on the host, breaker and host on the backend ---------------------------
