@@ -6,33 +6,22 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-from training_sessions.http.auth import open_bind_refusal
+from training_sessions.http.serving import EXIT_USAGE, address_overrides, settings_to_serve
 
 from backend_proxy.config import Settings
-
-EXIT_USAGE = 2
 
 
 def serve(args: argparse.Namespace) -> int:
     """Run the backend under uvicorn until SIGINT/SIGTERM."""
-    overrides: dict[str, object] = {}
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
+    overrides = address_overrides(args)
     if args.config is not None:
         overrides["host_service_config_file"] = args.config
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        print(f"backend-proxy: invalid configuration:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    refusal = open_bind_refusal(
-        "backend-proxy", settings.host, settings.api_token, "BACKEND_API_TOKEN"
+    settings = settings_to_serve(
+        "backend-proxy",
+        lambda: Settings(**overrides),  # type: ignore[arg-type]
+        "BACKEND_API_TOKEN",
     )
-    if refusal is not None:
-        print(refusal, file=sys.stderr)
+    if settings is None:
         return EXIT_USAGE
     # Imported late: a bad configuration is refused before torch loads.
     import uvicorn

@@ -7,13 +7,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pydantic import ValidationError
-from training_sessions.http.auth import open_bind_refusal
+from training_sessions.http.serving import EXIT_USAGE, address_overrides, settings_to_serve
 
 from training_host import __version__, service_install
 from training_host.config import CONFIG_FILE_ENV, Settings
-
-EXIT_USAGE = 2
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -21,23 +18,15 @@ def serve(args: argparse.Namespace) -> int:
     if args.config is not None:
         # The settings class reads its file path from the environment: one way in.
         os.environ[CONFIG_FILE_ENV] = str(args.config)
-    overrides: dict[str, object] = {}
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
+    overrides = address_overrides(args)
     if args.home is not None:
         overrides["home"] = args.home
-    try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        print(f"training-host: invalid configuration:\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    refusal = open_bind_refusal(
-        "training-host", settings.host, settings.api_token, "TRAINING_HOST_API_TOKEN"
+    settings = settings_to_serve(
+        "training-host",
+        lambda: Settings(**overrides),  # type: ignore[arg-type]
+        "TRAINING_HOST_API_TOKEN",
     )
-    if refusal is not None:
-        print(refusal, file=sys.stderr)
+    if settings is None:
         return EXIT_USAGE
     # Imported late: refusing a bad configuration should not wait for torch to load.
     import uvicorn
