@@ -150,7 +150,10 @@ def test_progress_reports_started_batches_epochs_and_finished_in_order() -> None
     data = make_dataset(n_train=96)
     fit(data, make_strategy(epochs=2), on_progress=events.append)
 
+    phases = [e.phase for e in events if e.kind == "phase"]
+    events = [e for e in events if e.kind != "phase"]
     kinds = [e.kind for e in events]
+    assert phases == ["training", "evaluating"]
     assert kinds[0] == "started" and kinds[-1] == "finished"
     assert kinds.count("batch") == 2 * 3  # 96 samples / 32 per batch, 2 epochs
     epochs = [e for e in events if e.kind == "epoch"]
