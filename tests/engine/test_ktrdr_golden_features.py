@@ -38,9 +38,10 @@ import pandas as pd
 import pytest
 import torch
 from training_engine.features import compute_features, timeframe_features
+from training_engine.fuzzy import membership
 from training_engine.indicators import compute_indicator
 from training_engine.models import build_model
-from training_engine.strategy import StrategyConfig, load_strategy
+from training_engine.strategy import FuzzySetSpec, StrategyConfig, load_strategy
 
 from tests.engine.test_ktrdr_golden import golden_series
 
@@ -125,6 +126,32 @@ def test_network_inputs_are_ktrdrs(name: str) -> None:
                 continue
             expected = _expected(golden[timeframe][column])
             _assert_same(_sampled(ours[column], timeframe), expected, f"{timeframe} {column}")
+
+
+def test_memberships_are_ktrdrs_on_edge_values_but_at_a_trapezoid_shoulder() -> None:
+    """Every membership form on values at and around its corners, as KTRDR's pipeline reads.
+
+    KTRDR's pipeline evaluates a trapezoid value by value and answers 0 for ``x <= a`` or
+    ``x >= d`` before looking at the plateau, so a shoulder (``a == b`` or ``c == d``) is 0
+    exactly at its edge: ``[60, 70, 100, 100]`` gives 0 at 100 (its own array path gives 1).
+    The engine keeps the shoulder at 1 there; everywhere else the forms agree.
+    """
+    golden = _golden()["memberships"]
+    x = _expected(golden["x"])
+    edges = 0
+    for form in golden["forms"]:
+        spec = FuzzySetSpec(name="set", type=form["type"], parameters=tuple(form["parameters"]))
+        ours, theirs = membership(x, spec), _expected(form["values"])
+        a, b, c, d = (form["parameters"] + [None, None])[:4]
+        shoulder_edge = (
+            np.isin(x, [v for v, w in ((a, b), (d, c)) if v is not None and v == w])
+            if form["type"] == "trapezoidal"
+            else np.zeros(len(x), dtype=bool)
+        )
+        _assert_same(ours[~shoulder_edge], theirs[~shoulder_edge], str(form))
+        assert (ours[shoulder_edge] == 1.0).all() and (theirs[shoulder_edge] == 0.0).all()
+        edges += int(shoulder_edge.sum())
+    assert edges == 2, "both shoulder forms are checked at their edge"
 
 
 def test_price_ratio_inputs_are_the_sets_with_an_input_transform() -> None:
