@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from training_engine.cancellation import CancellationToken
 from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
 from training_engine.job import TrainingJob
+from training_engine.optim import build_optimizer, build_scheduler
 from training_engine.progress import ProgressEvent
 from training_engine.strategy import load_strategy
+from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 from training_engine.trainer import fit, train
 from training_engine.windows import gather_windows
 
@@ -242,11 +245,18 @@ def test_unavailable_device_is_refused_before_training() -> None:
         fit(make_dataset(n_train=64), make_strategy(epochs=1, device="cuda"))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "muon"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_reduces_training_loss(optimizer: str) -> None:
     strategy = make_strategy(epochs=3, optimizer=optimizer, learning_rate=0.02)
     history = fit(make_dataset(n_train=320), strategy).result.history
     assert history[-1].train_loss < history[0].train_loss
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_scheduler_a_strategy_may_name_is_built(scheduler: str) -> None:
+    settings = make_strategy(scheduler=scheduler).training
+    optimizer = build_optimizer(settings, nn.Linear(2, 1).parameters())
+    assert build_scheduler(settings, optimizer, steps_per_epoch=4).name == scheduler
 
 
 def test_deterministic_mode_is_restored_after_the_run() -> None:
