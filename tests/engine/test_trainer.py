@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from training_engine.cancellation import CancellationToken
 from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
 from training_engine.job import TrainingJob
 from training_engine.optim import build_optimizer, build_scheduler
-from training_engine.progress import ProgressEvent
+from training_engine.progress import EPOCH_METRICS, EpochMetrics, ProgressEvent
 from training_engine.strategy import load_strategy
 from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 from training_engine.trainer import fit, train
@@ -164,6 +165,20 @@ def test_progress_reports_started_batches_epochs_and_finished_in_order() -> None
     assert all(e.val_loss is not None and e.learning_rate == pytest.approx(0.01) for e in epochs)
     assert epochs[-1].eta_seconds == 0
     assert events[-2].percent == 100.0
+
+
+def test_each_epoch_event_carries_every_epoch_metric_of_its_history_row() -> None:
+    events: list[ProgressEvent] = []
+    outcome = fit(make_dataset(n_train=96), make_strategy(epochs=2), on_progress=events.append)
+
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert tuple(f.name for f in fields(EpochMetrics))[1:] == EPOCH_METRICS
+    assert len(epochs) == len(outcome.result.history) == 2
+    for event, row in zip(epochs, outcome.result.history, strict=True):
+        assert event.epoch == row.epoch
+        assert {name: getattr(event, name) for name in EPOCH_METRICS} == {
+            name: getattr(row, name) for name in EPOCH_METRICS
+        }
 
 
 def test_batch_event_interval_thins_batch_events_but_keeps_each_epochs_last() -> None:

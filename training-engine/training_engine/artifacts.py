@@ -27,7 +27,6 @@ from training_engine.atomic_files import write_new_version
 from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.device import resolve_device
 from training_engine.errors import ArtifactError, StrategyConfigError
-from training_engine.evaluation import CLASS_NAMES
 from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
 from training_engine.paths import path_inside
@@ -37,6 +36,7 @@ from training_engine.strategy import (
     strategy_from_dict,
     strategy_to_dict,
 )
+from training_engine.strategy.names import CLASS_NAMES
 
 WEIGHTS_FILE = "model.safetensors"
 STRATEGY_FILE = "strategy.yaml"

@@ -29,6 +29,7 @@ from training_engine.strategy.config import (
 )
 from training_engine.strategy.document import StrategyDocument, TrainingOverrides
 from training_engine.strategy.loading import (
+    STRATEGY_FILE_SUFFIXES,
     load_strategy,
     override_training,
     parse_strategy,
@@ -39,6 +40,7 @@ from training_engine.strategy.loading import (
 from training_engine.strategy.values import validate_symbol, validate_timeframe
 
 __all__ = [
+    "STRATEGY_FILE_SUFFIXES",
     "DataSplit",
     "EarlyStoppingConfig",
     "FeatureConfig",

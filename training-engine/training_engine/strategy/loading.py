@@ -18,6 +18,9 @@ from training_engine.strategy.values import validate_symbol, validate_timeframe
 
 logger = logging.getLogger(__name__)
 
+# What a strategy file's name ends with, in the order a name without one is looked up.
+STRATEGY_FILE_SUFFIXES = (".yaml", ".yml")
+
 
 def parse_strategy(data: Mapping[str, Any], default_name: str = "strategy") -> StrategyConfig:
     """Validate a strategy already loaded as a mapping (an inline object in a request).
