@@ -131,7 +131,7 @@ def write_summary(folder: Path, summary: dict[str, Any]) -> None:
 
 
 def read_summary(model_path: str | Path | None) -> dict[str, Any] | None:
-    """The summary :func:`export_for_ktrdr` left in an artifact, or None."""
+    """The summary ``model_folders.write_model_folders`` left in an artifact, or None."""
     if model_path is None:
         return None
     path = Path(model_path) / SUMMARY_FILE
