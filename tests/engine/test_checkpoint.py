@@ -17,9 +17,9 @@ from training_engine.checkpoint import (
     save_checkpoint,
 )
 from training_engine.errors import CheckpointError
-from training_engine.job import EpochMetrics
 from training_engine.models import build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
+from training_engine.progress import EpochMetrics
 from training_engine.trainer import fit
 
 from tests.engine.synthetic import make_dataset, make_strategy

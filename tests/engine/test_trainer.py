@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from training_engine.cancellation import CancellationToken
 from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
 from training_engine.job import TrainingJob
-from training_engine.progress import ProgressEvent
+from training_engine.optim import build_optimizer, build_scheduler
+from training_engine.progress import EPOCH_METRICS, EpochMetrics, ProgressEvent
 from training_engine.strategy import load_strategy
+from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 from training_engine.trainer import fit, train
 from training_engine.windows import gather_windows
 
@@ -163,6 +167,20 @@ def test_progress_reports_started_batches_epochs_and_finished_in_order() -> None
     assert events[-2].percent == 100.0
 
 
+def test_each_epoch_event_carries_every_epoch_metric_of_its_history_row() -> None:
+    events: list[ProgressEvent] = []
+    outcome = fit(make_dataset(n_train=96), make_strategy(epochs=2), on_progress=events.append)
+
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert tuple(f.name for f in fields(EpochMetrics))[1:] == EPOCH_METRICS
+    assert len(epochs) == len(outcome.result.history) == 2
+    for event, row in zip(epochs, outcome.result.history, strict=True):
+        assert event.epoch == row.epoch
+        assert {name: getattr(event, name) for name in EPOCH_METRICS} == {
+            name: getattr(row, name) for name in EPOCH_METRICS
+        }
+
+
 def test_batch_event_interval_thins_batch_events_but_keeps_each_epochs_last() -> None:
     events: list[ProgressEvent] = []
     data = make_dataset(n_train=320)  # 10 batches an epoch
@@ -242,11 +260,18 @@ def test_unavailable_device_is_refused_before_training() -> None:
         fit(make_dataset(n_train=64), make_strategy(epochs=1, device="cuda"))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "muon"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_reduces_training_loss(optimizer: str) -> None:
     strategy = make_strategy(epochs=3, optimizer=optimizer, learning_rate=0.02)
     history = fit(make_dataset(n_train=320), strategy).result.history
     assert history[-1].train_loss < history[0].train_loss
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_scheduler_a_strategy_may_name_is_built(scheduler: str) -> None:
+    settings = make_strategy(scheduler=scheduler).training
+    optimizer = build_optimizer(settings, nn.Linear(2, 1).parameters())
+    assert build_scheduler(settings, optimizer, steps_per_epoch=4).name == scheduler
 
 
 def test_deterministic_mode_is_restored_after_the_run() -> None:

@@ -43,8 +43,8 @@ from torch import nn
 
 from training_engine.atomic_files import write_atomically
 from training_engine.errors import CheckpointError
-from training_engine.job import EpochMetrics
 from training_engine.optim import EarlyStopping, LRSchedule
+from training_engine.progress import EpochMetrics
 
 CHECKPOINT_FORMAT_VERSION = 1
 

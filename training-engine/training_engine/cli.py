@@ -241,6 +241,10 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
     for line in evaluation_lines(result.evaluation):
         print(line)
     print(f"model: {result.model_path}")
+    if result.ktrdr_model_path is not None:
+        print(f"KTRDR's copy: {result.ktrdr_model_path}")
+    if result.ktrdr_error is not None:
+        print(f"KTRDR's copy: {result.ktrdr_error}")
 
 
 def _metrics_line(label: str, report: TestReport) -> str:

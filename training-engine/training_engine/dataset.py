@@ -46,6 +46,7 @@ from training_engine.features import compute_feature_matrix, compute_features
 from training_engine.labels import label_bars
 from training_engine.strategy import StrategyConfig
 from training_engine.strategy.config import LabelConfig
+from training_engine.strategy.names import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ class PreparedDataset:
     symbols: tuple[str, ...]
     base_timeframe: str
     splits: tuple[SplitRange, ...] = ()
-    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL")
+    class_names: tuple[str, ...] = CLASS_NAMES
     w_train: np.ndarray | None = None
     # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
     data_report: tuple[dict[str, Any], ...] = ()
@@ -204,7 +205,7 @@ def dataset_from_windows(
     normalization: NormalizationStats | None = None,
     symbols: tuple[str, ...] = ("SYNTHETIC",),
     base_timeframe: str = "1h",
-    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL"),
+    class_names: tuple[str, ...] = CLASS_NAMES,
 ) -> PreparedDataset:
     """A dataset from ready-made (train, validation, test) windows ``[n, lookback, f]``.
 

@@ -42,14 +42,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 from training_engine.strategy import LabelConfig
 from training_engine.zigzag import zigzag_pivots
 
+# The classes of strategy.names.LABEL_CLASSES, in its order.
 BUY, HOLD, SELL = 0, 1, 2
-CLASS_NAMES = ("BUY", "HOLD", "SELL")
 UNLABELLED = -1
 
 TRENDING_UP, TRENDING_DOWN, RANGING, VOLATILE = 0, 1, 2, 3
-REGIME_NAMES = ("trending_up", "trending_down", "ranging", "volatile")
 BULLISH, BEARISH, NEUTRAL = 0, 1, 2
-CONTEXT_NAMES = ("bullish", "bearish", "neutral")
 
 
 def _prices(values: np.ndarray) -> np.ndarray:

@@ -5,17 +5,34 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 if TYPE_CHECKING:
     import torch
 
-    from training_engine.job import EpochMetrics
-
 ProgressKind = Literal["phase", "started", "batch", "epoch", "finished"]
 # What a run is doing; a ``phase`` event announces each one as it begins.
 RunPhase = Literal["loading_data", "training", "evaluating", "saving"]
+RUN_PHASES: tuple[RunPhase, ...] = get_args(RunPhase)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochMetrics:
+    """One row of a run's history: the epoch's number and its :data:`EPOCH_METRICS`."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    epoch_seconds: float
+    samples_per_second: float
+
+
+# What an epoch reports beside its number, in this order: its history row, its ``epoch``
+# event and whatever records epochs (the sessions' store) name these fields alike.
+EPOCH_METRICS: tuple[str, ...] = tuple(f.name for f in fields(EpochMetrics) if f.name != "epoch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +147,8 @@ class ProgressEmitter:
             "epoch",
             metrics.epoch,
             self._total_batches,
-            train_loss=metrics.train_loss,
-            val_loss=metrics.val_loss,
-            val_accuracy=metrics.val_accuracy,
-            learning_rate=metrics.learning_rate,
-            samples_per_second=metrics.samples_per_second,
             eta_seconds=elapsed / max(1, epochs_done) * (self._total_epochs - metrics.epoch),
-            epoch_seconds=metrics.epoch_seconds,
+            **{name: getattr(metrics, name) for name in EPOCH_METRICS},
         )
 
     def finished(

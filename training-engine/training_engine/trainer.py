@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from training_engine.artifacts import save_model_artifact
 from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
 from training_engine.dataset import PreparedDataset, prepare_dataset, prepare_walk_forward
@@ -39,13 +38,15 @@ from training_engine.evaluation import (
     classification_report,
     majority_baseline_report,
     mean_baseline_report,
+    part_score,
     regression_report,
 )
-from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
+from training_engine.job import PartScore, RunStatus, TrainingJob, TrainingResult
 from training_engine.losses import LossFunction, build_loss, loss_class_weights
+from training_engine.model_folders import write_model_folders
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
-from training_engine.progress import ProgressCallback, ProgressEmitter, report_phase
+from training_engine.progress import EpochMetrics, ProgressCallback, ProgressEmitter, report_phase
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 from training_engine.verdict import (
     FoldPredictions,
@@ -97,11 +98,6 @@ def _job_dates(job: TrainingJob) -> tuple[str | None, str | None]:
     return job.start_date or job.strategy.start_date, job.end_date or job.strategy.end_date
 
 
-def prepare_job_data(job: TrainingJob) -> PreparedDataset:
-    """The job's dataset, over the file's date range unless the job gives one."""
-    return prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
-
-
 def train(
     job: TrainingJob,
     *,
@@ -109,7 +105,7 @@ def train(
     on_progress: ProgressCallback | None = None,
     batch_event_interval: float = 0.0,
 ) -> TrainingResult:
-    """Train ``job.strategy`` on the data in ``job.data_dir`` and save the model.
+    """Train ``job.strategy`` on the data in ``job.data_dir`` and write its model folders.
 
     Args:
         job: strategy, data and model directories, checkpoint file, optional resume.
@@ -120,8 +116,8 @@ def train(
             few updates a second should say so.
 
     Returns:
-        ``completed`` with ``model_path`` and test metrics, or ``cancelled`` with the
-        checkpoint to resume from.
+        ``completed`` with test metrics, part scores, ``model_path`` and KTRDR's copy
+        (``model_folders``), or ``cancelled`` with the checkpoint to resume from.
 
     Raises:
         DataError, StrategyConfigError, DeviceUnavailableError, CheckpointError.
@@ -134,7 +130,8 @@ def train(
         return _train_walk_forward(
             job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
         )
-    data = prepare_job_data(job)
+    # The run's one preparation of its data: training, scoring and both folders use it.
+    data = prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
     logger.info(
         "data: %s %s, %d train / %d validation / %d test samples, %d features, lookback %d",
         ",".join(data.symbols),
@@ -156,13 +153,9 @@ def train(
         on_progress=on_progress,
         batch_event_interval=batch_event_interval,
     )
-    result = outcome.result
-    if result.status == "completed":
-        report_phase(on_progress, "saving")
-        result.model_path = save_model_artifact(
-            job.models_dir, job.strategy, outcome.model, data, result
-        )
-    return result
+    if outcome.result.status == "completed":
+        _save(job, outcome.model, data, outcome.result, on_progress)
+    return outcome.result
 
 
 def _train_walk_forward(
@@ -172,7 +165,8 @@ def _train_walk_forward(
     on_progress: ProgressCallback | None,
     batch_event_interval: float,
 ) -> TrainingResult:
-    """K folds trained in turn (``walk_forward``); the last fold's model is saved."""
+    """K folds trained in turn (``walk_forward``); the last fold's model is saved, scored on
+    that fold's parts."""
 
     def fit_fold(data: PreparedDataset) -> tuple[TrainingResult, Any, np.ndarray | None]:
         outcome = fit(
@@ -193,9 +187,19 @@ def _train_walk_forward(
     folds = prepare_walk_forward(job.strategy, job.data_dir, *_job_dates(job))
     result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
     if result.status == "completed" and data is not None:
-        report_phase(on_progress, "saving")
-        result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
+        _save(job, model, data, result, on_progress)
     return result
+
+
+def _save(
+    job: TrainingJob,
+    model: nn.Module,
+    data: PreparedDataset,
+    result: TrainingResult,
+    on_progress: ProgressCallback | None,
+) -> None:
+    report_phase(on_progress, "saving")
+    write_model_folders(job.models_dir, job.strategy, model, data, result)
 
 
 def _cancelled_before_training(job: TrainingJob) -> TrainingResult:
@@ -234,7 +238,7 @@ def fit(
         batch_event_interval: least seconds between two ``batch`` events (0: every batch).
 
     Returns:
-        The result (no ``model_path``: :func:`train` saves the artifact) and the model.
+        The result (no ``model_path``: :func:`train` writes the folders) and the model.
     """
     settings = strategy.training
     device = resolve_device(settings.device)
@@ -414,8 +418,8 @@ def _end_epoch(
 def _evaluate(
     setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
 ) -> np.ndarray:
-    """Test metrics of the model and of the baselines, into ``result``; the predictions
-    (classes, or values for a regression target)."""
+    """Test metrics of the model and of the baselines, and each part's score, into
+    ``result``; the test predictions (classes, or values for a regression target)."""
     # The model that is evaluated and saved is the best epoch's by validation loss, not the
     # last one's, whether or not early stopping is enabled.
     best = run.early_stopping
@@ -443,6 +447,7 @@ def _evaluate(
         "sample_weights": setup.w_train is not None,
     }
     outputs = _predict(run.model, setup.x_test, setup.amp_dtype)
+    result.part_scores = _part_scores(setup, run.model, data, outputs)
     if setup.regression:
         values = outputs[:, 0]
         result.test_metrics = regression_report(data.y_test, values)
@@ -459,6 +464,22 @@ def _evaluate(
     verdict = compare_with_baselines([fold], n_classes=len(names), seed=setup.settings.seed)
     result.evaluation["verdict"] = verdict.to_dict()
     return predictions
+
+
+def _part_scores(
+    setup: _Setup, model: nn.Module, data: PreparedDataset, test_outputs: np.ndarray
+) -> dict[str, PartScore]:
+    """Each part's loss and accuracy with the weights evaluated (what KTRDR's clients read)."""
+    outputs = {
+        "train": _predict(model, setup.x_train, setup.amp_dtype),
+        "validation": _predict(model, setup.x_val, setup.amp_dtype),
+        "test": test_outputs,
+    }
+    targets = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
+    return {
+        part: part_score(outputs[part], targets[part], regression=setup.regression)
+        for part in outputs
+    }
 
 
 def _check_finite(what: str, value: float, run: RunState) -> None:

@@ -26,7 +26,6 @@ from types import FrameType
 from training_engine.cancellation import CancellationSignal
 from training_engine.errors import EngineError
 from training_engine.job import TrainingJob, TrainingResult
-from training_engine.ktrdr_export import export_for_ktrdr
 from training_engine.progress import ProgressCallback, ProgressEvent
 
 logger = logging.getLogger(__name__)
@@ -149,14 +148,6 @@ def _send(pipe: ParentPipe, message: WorkerMessage) -> None:
         logger.warning("parent is gone; could not report %s", type(message).__name__)
 
 
-def _export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> None:
-    """KTRDR's model folder beside our artifact; failing here never fails the run."""
-    try:
-        export_for_ktrdr(job, result)
-    except Exception:
-        logger.exception("could not write the KTRDR model folder for %s", result.model_path)
-
-
 def _configure_logging(spec: WorkerSpec, pipe: ParentPipe) -> None:
     """Log to stderr, to the session's log file and to the parent, every line timestamped."""
     root = logging.getLogger()
@@ -203,8 +194,6 @@ def run_worker(
         logger.exception("training %s crashed", spec.training_id)
         _send(pipe, Failure(type(exc).__name__, str(exc)))
     else:
-        if result.status == "completed":
-            _export_for_ktrdr(spec.job, result)
         reason = cancel.reason or ("stop" if cancel_event.is_set() else None)
         _send(pipe, Result(result, reason))
     finally:

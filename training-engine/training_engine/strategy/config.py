@@ -21,11 +21,11 @@ from training_engine.strategy.names import (
     LABEL_CLASSES,
     LABEL_SOURCES,
     LOSSES,
+    OPTIMIZERS,
     PRECISIONS,
+    SCHEDULERS,
     SPLIT_MODES,
     VOL_METHODS,
-    optimizers,
-    schedulers,
 )
 from training_engine.strategy.values import (
     Count,
@@ -126,13 +126,15 @@ def _clip_form(value: Any) -> Any:
 
 
 OptimizerName = Annotated[
-    str, BeforeValidator(choice(optimizers)), Field(json_schema_extra=enum_of(optimizers))
+    str,
+    BeforeValidator(choice(lambda: OPTIMIZERS)),
+    Field(json_schema_extra=enum_of(lambda: OPTIMIZERS)),
 ]
 SchedulerName = Annotated[
     str,
-    BeforeValidator(choice(schedulers)),
+    BeforeValidator(choice(lambda: SCHEDULERS)),
     BeforeValidator(lambda value: "none" if value is None else value),
-    Field(json_schema_extra=enum_of(schedulers)),
+    Field(json_schema_extra=enum_of(lambda: SCHEDULERS)),
 ]
 Precision = Annotated[
     str,

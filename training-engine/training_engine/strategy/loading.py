@@ -18,6 +18,9 @@ from training_engine.strategy.values import validate_symbol, validate_timeframe
 
 logger = logging.getLogger(__name__)
 
+# What a strategy file's name ends with, in the order a name without one is looked up.
+STRATEGY_FILE_SUFFIXES = (".yaml", ".yml")
+
 
 def parse_strategy(data: Mapping[str, Any], default_name: str = "strategy") -> StrategyConfig:
     """Validate a strategy already loaded as a mapping (an inline object in a request).
@@ -71,15 +74,16 @@ def override_training(base: TrainingSettings, overrides: Mapping[str, Any]) -> T
     """
     if not isinstance(overrides, Mapping):
         raise StrategyConfigError("config", f"expected a mapping, got {type(overrides).__name__}")
-    merged = base.model_dump()
-    for key, value in overrides.items():
-        if key == "early_stopping" and isinstance(value, bool):
-            value = {"enabled": value}
-        if key == "early_stopping" and isinstance(value, Mapping):
-            value = {**merged[key], **value}
-        merged[key] = value
-    checked = validate(TrainingOverrides, merged, "config")
-    return TrainingSettings.model_validate(checked.model_dump())
+    # Only the keys given are validated; the others keep base's values as they are.
+    checked = validate(TrainingOverrides, overrides, "config")
+    changes = {key: getattr(checked, key) for key in overrides}
+    if "early_stopping" in overrides:
+        given = checked.early_stopping  # merged key by key into base's
+        keys = given.model_fields_set & set(type(base.early_stopping).model_fields)
+        changes["early_stopping"] = base.early_stopping.model_copy(
+            update={key: getattr(given, key) for key in keys}
+        )
+    return base.model_copy(update=changes)
 
 
 def with_overrides(
@@ -121,3 +125,17 @@ def with_overrides(
 def strategy_to_dict(strategy: StrategyConfig) -> dict[str, Any]:
     """A plain, YAML/JSON-safe dict of the validated config (saved with model artifacts)."""
     return strategy.model_dump(mode="json")
+
+
+def strategy_from_dict(
+    resolved: Mapping[str, Any], source: Mapping[str, Any] | None = None
+) -> StrategyConfig:
+    """The config :func:`strategy_to_dict` wrote, with the document it came from as ``raw``.
+
+    A stored strategy is read back this way, never parsed from its document again: it
+    equals the one stored, overrides included, whatever the strategy files say now.
+
+    Raises:
+        StrategyConfigError: ``resolved`` is not such a dict.
+    """
+    return validate(StrategyConfig, {**resolved, "raw": dict(source or {})}, "resolved")

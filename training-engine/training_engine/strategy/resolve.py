@@ -8,9 +8,9 @@ against the list, and one list of the keys the engine does not use.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy.config import (
@@ -39,9 +39,9 @@ from training_engine.strategy.indicator_table import (
     find_indicator,
     supported_names,
 )
-from training_engine.strategy.problems import as_config_error, dotted, nearest, validate
+from training_engine.strategy.problems import as_config_error, dotted, nearest
 from training_engine.strategy.references import IndicatorRef, find_reference
-from training_engine.strategy.sections import DocumentSection, TrainingDataSection
+from training_engine.strategy.sections import DocumentSection, TrainingDataSection, engine_form
 from training_engine.strategy.values import (
     Count,
     Flag,
@@ -50,7 +50,6 @@ from training_engine.strategy.values import (
     validate_timeframe,
 )
 
-E = TypeVar("E", bound=BaseModel)
 _INTEGER: TypeAdapter[int] = TypeAdapter(Count)
 _REAL: TypeAdapter[float] = TypeAdapter(Positive)
 _FLAG: TypeAdapter[bool] = TypeAdapter(Flag)
@@ -69,11 +68,6 @@ def unused_keys(section: DocumentSection, path: str) -> list[str]:
                 value, dotted([type(section).model_fields[name].alias or name], path)
             )
     return found
-
-
-def _engine_view(model: type[E], section: BaseModel) -> E:
-    # The sections inherit the engine models' fields; extras are dropped on the way.
-    return model.model_validate(section.model_dump(by_alias=False))
 
 
 def _timeframes(section: TrainingDataSection) -> tuple[tuple[str, ...], str]:
@@ -268,11 +262,7 @@ def _nn_inputs(
 
 def _training(document: StrategyDocument) -> TrainingSettings:
     """``model.training``, with KTRDR v3's top-level ``training`` keys taking precedence."""
-    base = document.model.training.model_dump(by_alias=False)
-    given = document.training.settings()
-    if "early_stopping" in given:
-        given["early_stopping"] = {**base["early_stopping"], **given["early_stopping"]}
-    return validate(TrainingSettings, {**base, **given}, "training")
+    return document.training.settings(engine_form(document.model.training, TrainingSettings))
 
 
 def _dates(document: StrategyDocument) -> tuple[str | None, str | None]:
@@ -319,7 +309,7 @@ def resolve(
     unused += unused_keys(document.training, "training")
     unused += unused_keys(document.decisions, "decisions")
     unused += unused_keys(document.evaluation, "evaluation")
-    labels = _engine_view(LabelConfig, document.training.labels)
+    labels = engine_form(document.training.labels, LabelConfig)
     start, end = _dates(document)
     return StrategyConfig(
         name=(document.name or default_name).strip(),
@@ -329,11 +319,11 @@ def resolve(
         indicators=indicators,
         fuzzy_sets=fuzzy,
         model=_model(document),
-        features=_engine_view(FeatureConfig, document.model.features),
+        features=engine_form(document.model.features, FeatureConfig),
         training=_training(document),
         labels=labels,
-        data_split=_engine_view(DataSplit, document.training.data_split),
-        evaluation=_engine_view(EvaluationConfig, document.evaluation),
+        data_split=engine_form(document.training.data_split, DataSplit),
+        evaluation=engine_form(document.evaluation, EvaluationConfig),
         bar_timestamp=data.bar_timestamp,
         timezone=data.timezone,
         raw=dict(raw),
