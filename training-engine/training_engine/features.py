@@ -38,7 +38,7 @@ from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
 from training_engine.indicators import compute_indicator
-from training_engine.strategy import StrategyConfig
+from training_engine.strategy import IndicatorSpec, StrategyConfig
 
 
 def price_context(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,6 +87,18 @@ def _column(reference: str) -> str:
     return reference.replace(".", "_")
 
 
+def _output_column(spec: IndicatorSpec, reference: str, outputs: pd.DataFrame) -> str | None:
+    """The column of ``outputs`` that ``reference`` (``id`` or ``id.output``) reads, if ``spec``'s.
+
+    Ids may hold dots themselves (``zigzag_0.05``), so the output is what follows the id.
+    """
+    if reference == spec.feature_id:
+        return spec.feature_id
+    output = reference.removeprefix(f"{spec.feature_id}.")
+    column = f"{spec.feature_id}_{output}"
+    return column if output != reference and column in outputs.columns else None
+
+
 def _timeframe_columns(
     strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str
 ) -> Iterator[pd.DataFrame]:
@@ -100,9 +112,9 @@ def _timeframe_columns(
             produced = True
             yield outputs
             continue
-        mine = [k for k in fuzzy if k == spec.feature_id or k.startswith(f"{spec.feature_id}.")]
-        for reference in mine:
-            values = outputs[_column(reference)]
+        mine = {k: c for k in fuzzy if (c := _output_column(spec, k, outputs)) is not None}
+        for reference, column in mine.items():
+            values = outputs[column]
             for fuzzy_set in fuzzy[reference]:
                 if groups is not None and fuzzy_set.group not in groups:
                     continue
@@ -111,9 +123,10 @@ def _timeframe_columns(
                 produced = True
                 yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
         for reference in raw_inputs:
-            if reference == spec.feature_id or reference.startswith(f"{spec.feature_id}."):
+            raw_column = _output_column(spec, reference, outputs)
+            if raw_column is not None:
                 produced = True
-                yield outputs[[_column(reference)]]
+                yield outputs[[raw_column]].set_axis([_column(reference)], axis=1)
     if strategy.features.include_price_context:
         produced = True
         yield price_context(frame)
