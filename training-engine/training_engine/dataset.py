@@ -43,7 +43,7 @@ from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_feature_matrix, compute_features
-from training_engine.labels import label_bars
+from training_engine.labels import fit_label_scale, label_bars
 from training_engine.strategy import StrategyConfig
 from training_engine.strategy.config import LabelConfig
 
@@ -274,6 +274,10 @@ def label_parts(
 ) -> tuple[LabelledPart, ...]:
     """Label each part from the base bars up to its own last bar; drop bars left unlabelled.
 
+    Thresholds a labeller derives from prices (regime ZigZag thresholds, CUSUM's h) are
+    fitted once, on the bars up to the first part's last bar (the train part, or the first
+    part with samples), and applied to every part, as normalisation is.
+
     Args:
         base: the base timeframe's OHLCV bars.
         rows: the open time of each feature row (rows are a subset of ``base``'s bars).
@@ -281,13 +285,19 @@ def label_parts(
         config: the strategy's label source and settings.
     """
     positions = base.index.get_indexer(rows)
+    fitted_on = next((ends for ends in parts if len(ends)), None)
+    scale = (
+        None
+        if fitted_on is None
+        else fit_label_scale(base.iloc[: int(positions[fitted_on[-1]]) + 1], config)
+    )
     labelled: list[LabelledPart] = []
     for ends in parts:
         if len(ends) == 0:
             labelled.append(LabelledPart(ends, np.empty(0), None, None))
             continue
         last = int(positions[ends[-1]])
-        bars = label_bars(base.iloc[: last + 1], config)
+        bars = label_bars(base.iloc[: last + 1], config, scale)
         targets = bars.targets[positions[ends]]
         keep = ~np.isnan(targets)
         weights = None if bars.weights is None else bars.weights[positions[ends]][keep]
