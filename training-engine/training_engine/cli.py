@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample_parser.add_argument(
         "--format", choices=["csv", "parquet"], default="csv", help="default %(default)s"
     )
+    sample_parser.add_argument(
+        "--context",
+        action="store_true",
+        help="also write context series (context_data): GBPUSD_1h, FRED DGS2 and DGS10, "
+        "CFTC cot_EUR",
+    )
     sample_parser.set_defaults(handler=run_sample_data)
     return parser
 
@@ -251,7 +257,7 @@ def _metrics_line(label: str, report: TestReport) -> str:
 
 def run_sample_data(args: argparse.Namespace) -> int:
     """Write the generated files and list them."""
-    from training_engine.sample_data import write_sample_data
+    from training_engine.sample_data import write_context_sample_data, write_sample_data
 
     try:
         paths = write_sample_data(
@@ -262,6 +268,10 @@ def run_sample_data(args: argparse.Namespace) -> int:
             seed=args.seed,
             fmt=args.format,
         )
+        if args.context:
+            paths += write_context_sample_data(
+                args.out, bars=args.bars, seed=args.seed, fmt=args.format
+            )
     except ValueError as exc:
         # write_sample_data reports bad arguments (bars < 1, odd timeframes) as ValueError.
         raise _BadInputError(str(exc)) from exc

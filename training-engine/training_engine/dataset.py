@@ -39,6 +39,7 @@ from training_engine.calendar_split import (
     common_boundaries,
     parts_by_time,
 )
+from training_engine.context_data import ContextSeries, context_reports, load_context
 from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
@@ -325,11 +326,12 @@ def _prepare_symbol(
     symbol: str,
     start_date: str | None,
     end_date: str | None,
+    context: Mapping[str, ContextSeries] | None = None,
 ) -> _SymbolData:
     """Features and candidate sample positions, with the symbol's own split (unlabelled)."""
     frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
     base = frames[strategy.base_timeframe]
-    features = compute_feature_matrix(strategy, frames, dtype=np.float32)
+    features = compute_feature_matrix(strategy, frames, dtype=np.float32, context=context)
     del frames  # only the base bars are needed once the features exist (to label)
     rows, index, names = features.values, features.index, features.names
     del features
@@ -478,7 +480,7 @@ def prepare_dataset(
         start_date, end_date: optional inclusive bounds on bar open times.
 
     Raises:
-        DataFileNotFoundError: a symbol/timeframe file is missing.
+        DataFileNotFoundError: a symbol/timeframe file (or a context series') is missing.
         DataValidationError: bad data, or too little of it for the split.
     """
     per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
@@ -534,10 +536,15 @@ def _load_symbols(
 ) -> list[_SymbolData]:
     if not strategy.symbols:
         raise DataValidationError(f"strategy '{strategy.name}' names no symbols")
-    return [
-        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date)
+    # Context series are read once, whole; each symbol aligns them onto its own bars.
+    context = load_context(strategy, data_dir)
+    per_symbol = [
+        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date, context)
         for symbol in strategy.symbols
     ]
+    first = per_symbol[0]
+    per_symbol[0] = replace(first, reports=first.reports + context_reports(context))
+    return per_symbol
 
 
 def _assemble(
