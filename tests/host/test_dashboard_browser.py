@@ -63,3 +63,32 @@ def test_dashboard_follows_and_stops_a_training(
         screenshot = tmp_path / "dashboard.png"
         page.screenshot(path=str(screenshot), full_page=True)
         assert screenshot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_dashboard_shows_the_evaluations_verdict_of_a_completed_training(
+    browser_page: Page, tmp_path: Path, free_port: int, sample_data_dir: Path
+) -> None:
+    env = {"TRAINING_HOST_API_TOKEN": TOKEN}
+    short = {"symbol": "AAPL", "timeframe": "1h", "config": {"epochs": 1}}
+    with (
+        run_host_service(tmp_path / "host", free_port, env=env, data_dir=sample_data_dir) as host,
+        httpx.Client(
+            base_url=host.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as client,
+    ):
+        started = client.post("/trainings/start", json=short)
+        assert started.status_code == 202, started.text
+        training_id = started.json()["training_id"]
+        page = browser_page
+        page.goto(host.url + "/")
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button[type=submit]")
+        row = page.locator(f'#trainings tr[data-training-id="{training_id}"]')
+        expect(row.locator("[data-role=status]")).to_have_text("completed", timeout=120_000)
+        row.click()
+        performance = client.get(f"/trainings/{training_id}/performance").json()
+        sentence = performance["evaluation"]["verdict"]["verdict"]
+        # The one verdict (docs/evaluation.md), not a rule of the page's own.
+        expect(page.locator("#test-metrics p.verdict")).to_have_text(
+            f"Verdict: {sentence}.", timeout=30_000
+        )
