@@ -380,3 +380,9 @@ def test_sample_data_with_context_writes_what_the_carry_strategy_reads(
     loaded = load_context(load_strategy(CARRY), out)
     assert len(loaded["cot_EUR_net_pct"].bars) > 100  # 160 weeks of history before the start
     assert "wrote 5 files" in capsys.readouterr().out
+
+
+def test_an_entry_no_indicator_reads_is_listed_as_unused() -> None:
+    document = _document([GBP, COT], {"g": {"type": "rsi", "data_source": "GBPUSD"}})
+    assert "context_data[1]" in parse_strategy(document).ignored_keys
+    assert "context_data[0]" not in parse_strategy(document).ignored_keys

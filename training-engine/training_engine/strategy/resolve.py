@@ -359,6 +359,9 @@ def resolve(
     context = _context_data(document, unused)
     sources = [sid for entry in context for sid in entry.source_ids]
     indicators, written = _indicators(document, unused, sources)
+    read = {spec.data_source for spec in indicators}
+    # KTRDR warns about an entry no indicator reads; it is not loaded.
+    unused += [f"context_data[{i}]" for i, e in enumerate(context) if not read & set(e.source_ids)]
     fuzzy = _fuzzy_sets(document, indicators, written, unused)
     nn_inputs = _nn_inputs(document.nn_inputs, document, indicators, written)
     unused += unused_keys(document.model, "model")
