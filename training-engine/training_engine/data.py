@@ -152,7 +152,12 @@ def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path:
     raise DataFileNotFoundError(symbol, timeframe, candidates)
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def read_table(path: Path, what: str = "OHLCV data") -> pd.DataFrame:
+    """A CSV or Parquet file as it is (a Parquet ``DatetimeIndex`` becomes a column).
+
+    Raises:
+        DataValidationError: the file cannot be read, naming it and ``what`` it should hold.
+    """
     try:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
@@ -166,7 +171,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
         table = pa_csv.read_csv(path, read_options=options, memory_pool=pa.system_memory_pool())
         return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     except (OSError, ValueError, pd.errors.ParserError, pa.ArrowException) as exc:
-        raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
+        raise DataValidationError(f"{path}: cannot be read as {what}: {exc}") from exc
 
 
 def _naive_stamps(values: pd.Series) -> pd.Series | None:
@@ -182,7 +187,9 @@ def _naive_stamps(values: pd.Series) -> pd.Series | None:
     return parsed if pd.api.types.is_datetime64_dtype(parsed) else None
 
 
-def _parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    """UTC timestamps (NaT where unparseable) of a file's column: ISO text, naive (wall-clock
+    times of ``timezone``) or with an offset, or epoch numbers (seconds; ms above 1e11)."""
     if timezone != "UTC" and (naive := _naive_stamps(values)) is not None:
         # Wall-clock times of `timezone`; an hour that occurs twice (or never) is unusable.
         local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
@@ -222,7 +229,7 @@ def _standardise_columns(
         c: np.asarray(pd.to_numeric(raw[by_name[c]], errors="coerce"), dtype=np.float64)
         for c in OHLCV_COLUMNS
     }
-    stamps = _parse_timestamps(raw[by_name[ts_column]], timezone)
+    stamps = parse_timestamps(raw[by_name[ts_column]], timezone)
     adjusted = next((name for name in ADJUSTED_CLOSE_ALIASES if name in by_name), None)
     if adjusted is None:
         return np.asarray(stamps.array.asi8), columns, "close"
@@ -360,11 +367,7 @@ def load_ohlcv_with_report(
     when the file stamps bars at their close (they are moved to open times, ``bar_times``).
     """
     path = find_data_file(data_dir, symbol, timeframe)
-    frame, report = repair_ohlcv(_read_raw(path), str(path), timezone)
-    if bar_timestamp == "close":
-        stamps = pd.DatetimeIndex(frame.index)
-        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
-        frame.index = opens.rename("timestamp")
+    frame, report = load_ohlcv_file(path, timeframe, bar_timestamp, timezone)
     if start_date is not None:
         frame = frame.loc[frame.index >= parse_date_bound(start_date, "start_date", end=False)]
     if end_date is not None:
@@ -373,6 +376,18 @@ def load_ohlcv_with_report(
         raise DataValidationError(
             f"{path}: no bars between {start_date or 'the start'} and {end_date or 'the end'}"
         )
+    return frame, report
+
+
+def load_ohlcv_file(
+    path: Path, timeframe: str, bar_timestamp: str = "open", timezone: str = "UTC"
+) -> tuple[pd.DataFrame, DataQualityReport]:
+    """One OHLCV file, validated and repaired, indexed by bar open times (see the module)."""
+    frame, report = repair_ohlcv(read_table(path), str(path), timezone)
+    if bar_timestamp == "close":
+        stamps = pd.DatetimeIndex(frame.index)
+        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
+        frame.index = opens.rename("timestamp")
     return frame, report
 
 

@@ -44,14 +44,19 @@ class DataError(EngineError):
 
 
 class DataFileNotFoundError(DataError):
-    """No data file for a symbol/timeframe; ``paths`` lists where the engine looked."""
+    """No data file for a symbol/timeframe; ``paths`` lists where the engine looked.
+
+    A context series (``context_data``) has no timeframe: ``symbol`` then says what it is
+    (``FRED series DGS2 (context_data[1])``) and ``timeframe`` is empty.
+    """
 
     def __init__(self, symbol: str, timeframe: str, paths: list[Path]) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.paths = paths
         looked = " or ".join(str(p) for p in paths)
-        super().__init__(f"no data for {symbol} {timeframe}: expected {looked}")
+        what = f"{symbol} {timeframe}" if timeframe else symbol
+        super().__init__(f"no data for {what}: expected {looked}")
 
 
 class DataValidationError(DataError):

@@ -51,8 +51,8 @@ from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_
 from training_engine.verdict import (
     FoldPredictions,
     class_balance,
+    compare_regression_with_baseline,
     compare_with_baselines,
-    regression_verdict,
 )
 from training_engine.walk_forward import run_walk_forward
 from training_engine.windows import WindowedRows, to_device
@@ -452,7 +452,10 @@ def _evaluate(
         values = outputs[:, 0]
         result.test_metrics = regression_report(data.y_test, values)
         result.baseline_metrics = mean_baseline_report(data.y_train, data.y_test)
-        result.evaluation["verdict"] = regression_verdict(len(data.y_test))
+        verdict = compare_regression_with_baseline(
+            data.y_train, data.y_test, values, seed=setup.settings.seed
+        )
+        result.evaluation["verdict"] = verdict.to_dict()
         return values
     names = data.class_names
     predictions = outputs.argmax(axis=1)

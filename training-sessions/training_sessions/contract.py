@@ -268,9 +268,11 @@ class TrainingPerformance(BaseModel):
     evaluation: dict[str, Any] | None = Field(
         default=None,
         description=(
-            "once completed, what the model's metadata says: `verdict` (accuracy and macro-F1 "
-            "against the train-majority baseline and a random guess at the train class rates, "
-            "with bootstrap intervals), `class_shares` per part, `data_report`, `splits` "
+            "once completed, what the model's metadata says: `verdict` (beaten only when "
+            "better on both metrics, with bootstrap intervals: accuracy and macro-F1 against "
+            "the train-majority baseline and a random guess at the train class rates; R2 and "
+            "MAE against the train mean for a regression target), `class_shares` per part, "
+            "`data_report`, `splits` "
             "(each part's date range per symbol), `weights` (which epoch's weights were kept), "
             "and `folds` for walk-forward runs"
         ),

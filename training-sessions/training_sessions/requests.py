@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from training_engine.context_data import check_context_files
 from training_engine.data import find_data_file, parse_date_bound
 from training_engine.device import resolve_device
 from training_engine.errors import DataValidationError
@@ -94,14 +95,16 @@ def _date_bound(value: str | None, key: str, *, end: bool) -> pd.Timestamp | Non
 
 
 def check_data_files(data_dir: Path, strategy: StrategyConfig) -> None:
-    """Every symbol/timeframe pair needs a data file.
+    """Every symbol/timeframe pair needs a data file, and every context series its file.
 
     Raises:
         DataFileNotFoundError: naming the paths looked for.
+        UnsafePathError: a context series' id would name a file outside the data folder.
     """
     for symbol in strategy.symbols:
         for timeframe in strategy.timeframes:
             find_data_file(data_dir, symbol, timeframe)
+    check_context_files(data_dir, strategy)
 
 
 def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> SessionJob:

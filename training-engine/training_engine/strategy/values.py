@@ -200,6 +200,10 @@ Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
 Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
+# A FRED series id or COT report code: it names a file in the data folder, like a symbol.
+SourceName = Annotated[
+    str, BeforeValidator(_as_value_error(lambda value, key: validate_name(value, key, "an id")))
+]
 
 Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
 DeviceName = Annotated[
