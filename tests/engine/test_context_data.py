@@ -346,7 +346,7 @@ def test_the_cli_trains_a_carry_strategy_and_the_model_keeps_its_context_data(
     args = ["--data-dir", str(sample_data_dir), "--models-dir", str(tmp_path), "--quiet"]
     assert main(["train", str(CARRY), *args, "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    model_dir = Path(out.split("model: ")[-1].strip())
+    model_dir = Path(out.split("model: ")[-1].splitlines()[0].strip())
     assert "GBPUSD 1h:" in out  # the instrument's file is in the data report
     metadata = json.loads((model_dir / "metadata.json").read_text())
     names = metadata["feature_names"]
