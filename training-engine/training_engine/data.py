@@ -155,10 +155,7 @@ def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path:
 def _read_raw(path: Path) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-            if isinstance(frame.index, pd.DatetimeIndex):
-                frame = frame.reset_index()
-            return frame
+            return pd.read_parquet(path)  # timestamps as its index are read by repair_ohlcv
         # pyarrow's reader parses ISO timestamps natively. One thread and the system
         # allocator: its buffers are then reused by what follows instead of staying
         # behind in per-thread arenas (measured: peak memory 1.4x lower, ~15% slower).
@@ -249,7 +246,8 @@ def repair_ohlcv(
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """Validate and repair a raw OHLCV table (any accepted header spelling).
 
-    Works on one array per column and copies only what a repair changes.
+    The timestamps are a column (``timestamp``, ``date``, ...) or the frame's
+    ``DatetimeIndex``. Works on one array per column and copies only what a repair changes.
 
     Returns:
         The repaired frame (UTC ``DatetimeIndex`` named ``timestamp``, float64
@@ -258,6 +256,9 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
+    named = {str(column).strip().lower() for column in raw.columns}
+    if isinstance(raw.index, pd.DatetimeIndex) and not named & set(TIMESTAMP_ALIASES):
+        raw = raw.reset_index()  # an unnamed index becomes the first column, "index"
     stamps, columns, close_column = _standardise_columns(raw, source, timezone)
     rows_read = len(stamps)
 
@@ -345,6 +346,21 @@ def parse_date_bound(value: str, key: str, *, end: bool) -> pd.Timestamp:
     return stamp
 
 
+def at_open_times(
+    frame: pd.DataFrame, timeframe: str, bar_timestamp: str = "open", timezone: str = "UTC"
+) -> pd.DataFrame:
+    """Repaired bars indexed by their open times: moved there when stamped at their close.
+
+    ``bar_timestamp`` and ``timezone`` are the strategy's (``bar_times``). The frame's
+    index is replaced in place (its data is not copied); the frame is returned.
+    """
+    if bar_timestamp == "close":
+        stamps = pd.DatetimeIndex(frame.index)
+        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
+        frame.index = opens.rename("timestamp")
+    return frame
+
+
 def load_ohlcv_with_report(
     data_dir: Path,
     symbol: str,
@@ -361,10 +377,7 @@ def load_ohlcv_with_report(
     """
     path = find_data_file(data_dir, symbol, timeframe)
     frame, report = repair_ohlcv(_read_raw(path), str(path), timezone)
-    if bar_timestamp == "close":
-        stamps = pd.DatetimeIndex(frame.index)
-        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
-        frame.index = opens.rename("timestamp")
+    frame = at_open_times(frame, timeframe, bar_timestamp, timezone)
     if start_date is not None:
         frame = frame.loc[frame.index >= parse_date_bound(start_date, "start_date", end=False)]
     if end_date is not None:
