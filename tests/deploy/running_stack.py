@@ -15,6 +15,8 @@ from pathlib import Path
 from tests.fixtures.waiting import WaitTimeout, wait_until
 
 STARTUP_SECONDS = 180.0
+# local_stack.py gives each of its two services 45 s to stop before it kills them.
+STOP_SECONDS = 150.0
 
 
 def user_environment() -> dict[str, str]:
@@ -75,16 +77,25 @@ class RunningStack:
         }
 
     def stop(self) -> None:
-        """SIGTERM to the group, so the script stops its own services; SIGKILL if it hangs."""
+        """SIGTERM to the group, so the script stops its own services.
+
+        Raises:
+            AssertionError: it did not stop in time; then it and the services it started
+                (each in a process group of its own) are killed first.
+        """
         _signal_group(self.process.pid, signal.SIGTERM)
 
         def stopped() -> bool:  # poll() reaps the leader, which the group holds until then
             return self.process.poll() is not None and _group_is_gone(self.process.pid)
 
         try:
-            wait_until(stopped, 120, "the stack to stop", interval=0.2)
-        except WaitTimeout:
+            wait_until(stopped, STOP_SECONDS, "the stack to stop", interval=0.2)
+        except WaitTimeout as exc:
             _signal_group(self.process.pid, signal.SIGKILL)
+            for pid in self.child_pids().values():
+                _signal_group(pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+            raise AssertionError(f"{exc}; killed it and its services") from None
         self.process.wait(timeout=30)
 
 
