@@ -22,8 +22,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed  ## Create or refresh .venv
 
-run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data
-	$(PY) deploy/local_stack.py
+# Options for the stack go in ARGS: make run ARGS="--host-port 17001 --show-health-checks"
+ARGS ?=
+
+run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data; options in ARGS="..."
+	$(PY) deploy/local_stack.py $(ARGS)
 
 test: venv  ## Run lint, import contracts, type checks and the whole test suite
 	$(VENV)/bin/ruff check .

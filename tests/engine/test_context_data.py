@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from training_engine.artifacts import load_trained_model
 from training_engine.cli import EXIT_BAD_INPUT, main
 from training_engine.context_data import (
     ContextSeries,
@@ -25,7 +26,12 @@ from training_engine.context_data import (
     load_context,
 )
 from training_engine.data import load_ohlcv
-from training_engine.errors import DataFileNotFoundError, StrategyConfigError, UnsafePathError
+from training_engine.errors import (
+    DataFileNotFoundError,
+    DataValidationError,
+    StrategyConfigError,
+    UnsafePathError,
+)
 from training_engine.features import compute_features
 from training_engine.indicators import compute_indicator
 from training_engine.strategy import load_strategy, parse_strategy
@@ -361,6 +367,15 @@ def test_the_cli_trains_a_carry_strategy_and_the_model_keeps_its_context_data(
         "curve_rsi": "yield_spread_DGS2_DGS10",
         "positioning_ema": "cot_EUR_net_pct",
     }
+    # Predicting from bars reads the same context files, and says which folder it needs.
+    model = load_trained_model(model_dir)
+    bars = load_ohlcv(sample_data_dir, "EURUSD", "1h")
+    with pytest.raises(DataValidationError, match="context_dir"):
+        model.predict_bars(bars)
+    predicted = model.predict_bars(bars, context_dir=sample_data_dir)
+    assert len(predicted) == len(bars)
+    outputs = predicted["label" if model.class_names else "value"]
+    assert outputs.notna().sum() > len(bars) // 2
 
 
 def test_sample_data_with_context_writes_what_the_carry_strategy_reads(

@@ -256,7 +256,8 @@ def repair_ohlcv(
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """Validate and repair a raw OHLCV table (any accepted header spelling).
 
-    Works on one array per column and copies only what a repair changes.
+    The timestamps are a column (``timestamp``, ``date``, ...) or the frame's
+    ``DatetimeIndex``. Works on one array per column and copies only what a repair changes.
 
     Returns:
         The repaired frame (UTC ``DatetimeIndex`` named ``timestamp``, float64
@@ -265,6 +266,9 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
+    named = {str(column).strip().lower() for column in raw.columns}
+    if isinstance(raw.index, pd.DatetimeIndex) and not named & set(TIMESTAMP_ALIASES):
+        raw = raw.reset_index()  # an unnamed index becomes the first column, "index"
     stamps, columns, close_column = _standardise_columns(raw, source, timezone)
     rows_read = len(stamps)
 
@@ -352,6 +356,21 @@ def parse_date_bound(value: str, key: str, *, end: bool) -> pd.Timestamp:
     return stamp
 
 
+def at_open_times(
+    frame: pd.DataFrame, timeframe: str, bar_timestamp: str = "open", timezone: str = "UTC"
+) -> pd.DataFrame:
+    """Repaired bars indexed by their open times: moved there when stamped at their close.
+
+    ``bar_timestamp`` and ``timezone`` are the strategy's (``bar_times``). The frame's
+    index is replaced in place (its data is not copied); the frame is returned.
+    """
+    if bar_timestamp == "close":
+        stamps = pd.DatetimeIndex(frame.index)
+        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
+        frame.index = opens.rename("timestamp")
+    return frame
+
+
 def load_ohlcv_with_report(
     data_dir: Path,
     symbol: str,
@@ -384,11 +403,7 @@ def load_ohlcv_file(
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """One OHLCV file, validated and repaired, indexed by bar open times (see the module)."""
     frame, report = repair_ohlcv(read_table(path), str(path), timezone)
-    if bar_timestamp == "close":
-        stamps = pd.DatetimeIndex(frame.index)
-        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
-        frame.index = opens.rename("timestamp")
-    return frame, report
+    return at_open_times(frame, timeframe, bar_timestamp, timezone), report
 
 
 def load_ohlcv(
