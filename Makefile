@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test lint typecheck format bench clean
+.PHONY: help venv run test lint typecheck format bench gpu-check clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# The CPU build of torch goes in first, alone, so nothing else resolves another build.
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev]"
+	# nvidia-ml-py (the gpu extra) imports without a GPU: its readings are tested everywhere.
+	$(PIP) install -q -e ".[dev,gpu]"
 	touch $@
 
 venv: $(VENV)/.installed  ## Create or refresh .venv
@@ -51,6 +52,9 @@ bench: venv  ## Run the benchmarks (by hand; figures go in docs/benchmarks.md)
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/host_service.py
 	$(PY) bench/proxy.py
+
+gpu-check: venv  ## On a GPU machine: GPU tests, resume, bench, sessions; figures into docs/benchmarks.md
+	$(PY) bench/gpu_check.py $(ARGS)
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

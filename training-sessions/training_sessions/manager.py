@@ -41,9 +41,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from training_engine.device_probe import current_probe
 from training_engine.errors import EngineError
+from training_engine.gpu_placement import GpuPlacer
 from training_engine.job import TrainingResult
-from training_engine.progress import ProgressEvent
+from training_engine.progress import DeviceMemory, ProgressEvent
 
 from training_sessions import pending_results
 from training_sessions.errors import (
@@ -147,6 +149,8 @@ class _Worker:
     conn_open: bool = True
     final: bool = False  # a final status has been recorded
     log_events: int = 0  # log lines in the event log so far
+    gpu_uuid: str | None = None  # the card it was placed on (training_engine.gpu_placement)
+    device_memory: DeviceMemory | None = None  # its last report of its own allocations
 
 
 class SessionManager:
@@ -164,6 +168,7 @@ class SessionManager:
         self._observer: SessionObserver = observer or NullObserver()
         self._store = SessionStore(settings.database_url)
         self._context = multiprocessing.get_context("spawn")
+        self._gpus = GpuPlacer(current_probe(), os.environ)
         self._lock = threading.RLock()
         self._queue: deque[str] = deque()
         self._running: dict[str, _Worker] = {}
@@ -457,6 +462,15 @@ class SessionManager:
         self._row(training_id)
         return read_log(self.settings.log_dir, training_id, tail)
 
+    def device_memory(self) -> dict[str, DeviceMemory]:
+        """What each running session last reported holding on its accelerator, by id."""
+        with self._lock:
+            return {
+                worker.training_id: worker.device_memory
+                for worker in self._running.values()
+                if worker.device_memory is not None
+            }
+
     def counts(self) -> dict[str, int]:
         """How many sessions run and wait right now."""
         with self._lock:
@@ -692,12 +706,22 @@ class SessionManager:
             log_events = self._store.count_events(training_id, "log")
             self._dequeue(training_id)
             job = build_job(self.settings, training_id, stored, resume=resumed)
+            gpu = self._gpus.place(
+                job.strategy.training.device,
+                deterministic=job.strategy.training.deterministic,
+                running_on=[running.gpu_uuid for running in self._running.values()],
+            )
             cancel = self._context.Event()
             receiver, sender = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=run_worker,
                 args=(
-                    WorkerSpec(training_id, job, log_path=self._log_path(training_id)),
+                    WorkerSpec(
+                        training_id,
+                        job,
+                        log_path=self._log_path(training_id),
+                        environment=gpu.environment,
+                    ),
                     cancel,
                     sender,
                     os.getpid(),
@@ -717,11 +741,13 @@ class SessionManager:
                 cancel=cancel,
                 percent=float(row.percent or 0.0),
                 metrics=dict(row.metrics or {}),
+                gpu_uuid=gpu.card_uuid,
             )
             logger.info(
-                "training %s started (pid %s%s)",
+                "training %s started (pid %s%s%s)",
                 training_id,
                 process.pid,
+                f", on card GPU-{gpu.card_uuid}" if gpu.card_uuid else "",
                 f", resuming from {job.resume_from}" if job.resume_from else "",
             )
 
@@ -773,6 +799,8 @@ class SessionManager:
         if event.kind == "phase":
             self._record_phase(worker, event)
             return
+        if event.device_memory is not None:
+            worker.device_memory = event.device_memory
         # Never let percent go backwards, e.g. when a resume replays lost batches.
         worker.percent = max(worker.percent, event.percent)
         for name in METRIC_NAMES:

@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
@@ -71,11 +71,17 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
-    """Everything a worker needs; pickled into the spawned process."""
+    """Everything a worker needs; pickled into the spawned process.
+
+    ``environment`` is set before CUDA starts, which reads it: the GPU the session
+    trains on (``CUDA_VISIBLE_DEVICES``) and cuBLAS's deterministic workspace
+    (``training_engine.gpu_placement``).
+    """
 
     training_id: str
     job: TrainingJob
     log_path: Path | None = None
+    environment: dict[str, str] = field(default_factory=dict)
 
 
 class WorkerCancel:
@@ -168,6 +174,8 @@ def run_worker(
     spec: WorkerSpec, cancel_event: CancellationSignal, conn: Connection, parent_pid: int
 ) -> None:
     """Entry point of the worker process."""
+    # Before anything initialises CUDA: both variables are read once, when it starts.
+    os.environ.update(spec.environment)
     # Ctrl-C in a terminal reaches the whole process group: the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cancel = WorkerCancel(cancel_event)
@@ -175,7 +183,12 @@ def run_worker(
     signal.signal(signal.SIGTERM, cancel.on_sigterm)
     pipe = ParentPipe(conn)
     _configure_logging(spec, pipe)
-    logger.info("training %s: worker started (pid %d)", spec.training_id, os.getpid())
+    logger.info(
+        "training %s: worker started (pid %d%s)",
+        spec.training_id,
+        os.getpid(),
+        "".join(f", {name}={value}" for name, value in sorted(spec.environment.items())),
+    )
     try:
         # Imported here: the parent supervises without torch.
         from training_engine.trainer import train

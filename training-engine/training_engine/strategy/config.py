@@ -45,6 +45,7 @@ from training_engine.strategy.values import (
     Positive,
     Real,
     Seed,
+    Share,
     ZigzagThreshold,
     choice,
     enum_of,
@@ -275,6 +276,9 @@ class TrainingSettings(EngineModel):
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
+    # The share of the device's memory this run may allocate (KTRDR's memory_fraction);
+    # None: whatever is free. Several sessions on one GPU each take their share.
+    memory_fraction: Share | None = None
     class_weights: ClassWeighting = "balanced"
 
 

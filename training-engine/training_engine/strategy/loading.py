@@ -122,9 +122,18 @@ def with_overrides(
     return strategy.model_copy(update=changes) if changes else strategy
 
 
+# Training settings added after artifacts were first written, written only when set:
+# the files of runs that leave them unset stay byte for byte what they were.
+_WRITTEN_WHEN_SET = ("memory_fraction",)
+
+
 def strategy_to_dict(strategy: StrategyConfig) -> dict[str, Any]:
     """A plain, YAML/JSON-safe dict of the validated config (saved with model artifacts)."""
-    return strategy.model_dump(mode="json")
+    config = strategy.model_dump(mode="json")
+    for key in _WRITTEN_WHEN_SET:
+        if config["training"].get(key) is None:
+            config["training"].pop(key, None)
+    return config
 
 
 def strategy_from_dict(

@@ -503,15 +503,19 @@ function renderGpu(body) {
     return;
   }
   box.replaceChildren(...body.devices.map((d) => {
-    const used = d.reserved_memory_bytes ?? d.allocated_memory_bytes;
-    const share = d.total_memory_bytes ? (100 * used) / d.total_memory_bytes : 0;
+    // Device-wide use (NVML) where known; on MPS what this host's sessions hold.
+    const used = d.used_memory_bytes ?? d.reserved_memory_bytes ?? d.allocated_memory_bytes;
+    const share = d.total_memory_bytes && used != null ? (100 * used) / d.total_memory_bytes : 0;
+    const sessions = (d.sessions || []).map((s) => s.training_id.slice(0, 8) + " " +
+      fmtBytes(s.allocated_memory_bytes)).join(", ");
     return el("div", { class: "gpu", "data-role": "gpu" },
-      el("strong", {}, d.name + " (" + d.type + (d.index !== null ? ":" + d.index : "") + ")"),
+      el("strong", {}, d.name + " (" + d.device + ")"),
       progressBar({ percent: share, epoch: 0, total_epochs: 0 }),
       definitionList([
         ["memory", fmtBytes(used) + " of " + fmtBytes(d.total_memory_bytes)],
-        ["utilisation", d.utilization_percent !== undefined ? d.utilization_percent + " %" : "–"],
-        ["temperature", d.temperature_celsius !== undefined ? d.temperature_celsius + " °C" : "–"],
+        ["utilisation", d.utilization_percent != null ? d.utilization_percent + " %" : "–"],
+        ["temperature", d.temperature_celsius != null ? d.temperature_celsius + " °C" : "–"],
+        ["sessions", sessions],
       ]));
   }));
 }
