@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -12,24 +10,15 @@ from backend_proxy.config import Settings
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import HostServiceProcess, run_host_service
-from tests.proxy.conftest import SMALL_TRAINING, run_backend, wait_for_status, wait_until
+from tests.proxy.conftest import (
+    SMALL_TRAINING,
+    host_settings,
+    run_backend,
+    wait_for_status,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def shared_host(
-    tmp_path_factory: pytest.TempPathFactory, sample_data_dir: Path
-) -> Iterator[HostServiceProcess]:
-    """One host process for the tests that do not kill it."""
-    with run_host_service(
-        tmp_path_factory.mktemp("host"), find_free_port(), data_dir=sample_data_dir
-    ) as service:
-        yield service
-
-
-def host_settings(settings: Settings, host: HostServiceProcess, **changes: Any) -> Settings:
-    return settings.model_copy(update={"training_host_service_url": host.url, **changes})
 
 
 def host_trainings(host: HostServiceProcess) -> list[str]:
