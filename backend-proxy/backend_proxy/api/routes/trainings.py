@@ -28,19 +28,20 @@ from backend_proxy.schemas import (
 )
 
 router = APIRouter(prefix="/api/trainings", tags=["trainings"])
-# The host's 4xx are passed through: its 401 (a wrong host token) and 413 too.
+# The host's 4xx are passed through: its 401 (a wrong host token) and 413 too. A 502: the
+# host answered a body its contract does not describe (host and backend versions differ).
 START_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": RoutedStartResponse, "description": "This id already names the same training"},
-    **error_responses(401, 409, 413, 422, 429),
+    **error_responses(401, 409, 413, 422, 429, 502),
     **error_responses(503, model=UnavailableBody),
 }
 ONE_TRAINING_ERRORS = {
-    **error_responses(401, 404, 422),
+    **error_responses(401, 404, 422, 502),
     **error_responses(503, model=UnavailableBody),
 }
 # Routes answering text (a stream, a log) still answer errors as JSON.
 TEXT_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **json_error_responses(401, 404, 422),
+    **json_error_responses(401, 404, 422, 502),
     **json_error_responses(503, model=UnavailableBody),
 }
 
