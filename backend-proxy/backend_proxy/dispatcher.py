@@ -51,13 +51,11 @@ class TrainingDispatcher:
         training_id = body.training_id or uuid4().hex
         # The deadline is the proxy's to set, never the client's.
         body = body.model_copy(update={"training_id": training_id, "start_deadline": None})
-        existing = await self._routes.get(training_id) or await self._claim(training_id)
-        if existing is not None:
-            return await self._ask(
-                existing, lambda backend, route: backend.start_again(route, body)
-            )
+        route, claimed = await self._route_for_start(training_id)
+        if not claimed:
+            return await self._ask(route, lambda backend, known: backend.start_again(known, body))
         try:
-            return await self._first_choice.start(training_id, body)
+            return await self._first_choice.start(route, body)
         except RunLocally as start:
             return await self.local.take_over(start)
 
@@ -132,12 +130,15 @@ class TrainingDispatcher:
             assert local_route is not None  # take_over has just written it
             return await call(self.local, local_route)
 
-    async def _claim(self, training_id: str) -> Route | None:
-        """Take the id for this start; the route of the start that has it when another does.
+    async def _route_for_start(self, training_id: str) -> tuple[Route, bool]:
+        """The id's route, and whether this start has just claimed it for the first choice.
 
         Of two concurrent starts of one id exactly one claims it; the other becomes a
         repeat of it (one training, two 2xx answers).
         """
+        known = await self._routes.get(training_id)
+        if known is not None:
+            return known, False
         first = self._first_choice.routed_to
         claimed = await self._routes.claim(
             training_id,
@@ -146,10 +147,10 @@ class TrainingDispatcher:
             last_state={"training_id": training_id, "status": "unknown"},
         )
         if claimed is not None:
-            return None
-        route = await self._routes.get(training_id)
-        if route is None:  # claimed and given up again in between
+            return claimed, True
+        known = await self._routes.get(training_id)
+        if known is None:  # claimed and given up again in between
             raise SessionConflictError(
                 f"another start of '{training_id}' was just refused; retry the start"
             )
-        return route
+        return known, False

@@ -56,9 +56,9 @@ class HostBackend:
         self._metrics = metrics
         self._background: set[asyncio.Task[Any]] = set()
 
-    async def start(self, training_id: str, body: StartBody) -> RoutedStartResponse:
-        state = await self.starts.start(training_id, body)
-        return routed(RoutedStartResponse, state, RoutingFields.host(reachable=True), created=True)
+    async def start(self, claimed: Route, body: StartBody) -> RoutedStartResponse:
+        answer = await self.starts.start(claimed, body)
+        return routed(RoutedStartResponse, answer, RoutingFields.host(reachable=True))
 
     async def start_again(self, route: Route, body: StartBody) -> RoutedStartResponse:
         try:

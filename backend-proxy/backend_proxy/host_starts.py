@@ -11,8 +11,10 @@ deadline (409 ``StartDeadlinePassedError``). Then:
   margin for clock differences) the host is asked; 200: it runs there; 404: it never
   will, so it runs locally; no answer: the route stays unconfirmed, with its request,
   and :meth:`HostStarts.settle` asks again later (health poller, status requests);
-- the host answers a new id as already known: it had it before this backend, which
-  does not adopt it (409 ``TrainingNotOwnedError``).
+- the host answers a new id as already known, and created before the id was claimed
+  here: it had it before this backend, which does not adopt it (409
+  ``TrainingNotOwnedError``). Known but created after the claim, it is this backend's
+  own (a concurrent repeat of the same id reached the host first).
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ from backend_proxy.training_backend import RunLocally
 
 logger = logging.getLogger(__name__)
 
-# Asked about an ambiguous start only this long after its deadline: host and backend
-# read clocks that may differ a little (the same machine, or NTP-synchronised).
-DEADLINE_MARGIN = timedelta(seconds=1.0)
+# Host and backend read clocks that differ by less than this (the same machine, or
+# NTP-synchronised): an ambiguous start is asked about only this long after its deadline,
+# and a host training created this long before its id was claimed here is not ours.
+CLOCK_MARGIN = timedelta(seconds=1.0)
 
 
 class UnconfirmedStart(BaseModel):
@@ -105,23 +108,25 @@ class HostStarts:
         # Starts being decided by a request right now: settling leaves them alone.
         self._starting: set[str] = set()
 
-    async def start(self, training_id: str, body: StartBody) -> TrainingStatus:
-        """The host's state of the training this call created (``training_id`` just claimed).
+    async def start(self, claimed: Route, body: StartBody) -> StartTrainingResponse:
+        """The host's answer to the start of a training whose id was just ``claimed``.
 
         Raises:
             RunLocally: the host certainly did not create it, and never will.
             StartUnconfirmedError: sent, and the host cannot be asked whether it has it.
-            TrainingNotOwnedError: the host had this id before this backend used it.
+            TrainingNotOwnedError: the host had this id before this backend claimed it.
         """
+        training_id = claimed.training_id
         self._starting.add(training_id)
         try:
-            state = await self._start(training_id, body)
+            answer = await self._start(claimed, body)
         finally:
             self._starting.discard(training_id)
         self._metrics.trainings_routed.labels(routed_to="host_service", fallback_reason="").inc()
-        return state
+        return answer
 
-    async def _start(self, training_id: str, body: StartBody) -> TrainingStatus:
+    async def _start(self, claimed: Route, body: StartBody) -> StartTrainingResponse:
+        training_id = claimed.training_id
         deadline = datetime.now(UTC) + self._start_timeout
         await self._routes.update(
             training_id, last_state=UnconfirmedStart.of(training_id, body, deadline)
@@ -134,12 +139,12 @@ class HostStarts:
             if not exc.sent:
                 raise RunLocally(training_id, body, "host_unreachable") from exc
             # Ambiguous: only a 404 read after the deadline proves the host never creates it.
-            await _sleep_until(deadline + DEADLINE_MARGIN)
+            await _sleep_until(deadline + CLOCK_MARGIN)
             state = await self._ask_about(training_id)
             if state is None:
                 raise RunLocally(training_id, body, "host_error") from exc
             await self.confirm(training_id, state)
-            return state
+            return StartTrainingResponse(**dict(state), created=True)
         except HostAtCapacityError as exc:
             if self._fallback_on_capacity:
                 raise RunLocally(training_id, body, "host_at_capacity") from exc
@@ -152,8 +157,8 @@ class HostStarts:
             # Refused, or never sent: the host has nothing, so no route may stay behind.
             await self._routes.delete(training_id)
             raise
-        if not answer.created:
-            # The host had this id before this backend started anything with it.
+        if not answer.created and _utc(answer.created_at) < claimed.created_at - CLOCK_MARGIN:
+            # The host had this id before this backend claimed it: not ours to adopt.
             await self._routes.delete(training_id)
             raise TrainingNotOwnedError(training_id)
         await self.confirm(training_id, answer)
@@ -188,7 +193,7 @@ class HostStarts:
         except ValidationError:
             pending = UnconfirmedStart(training_id=route.training_id)
         deadline = pending.start_deadline or route.created_at + self._start_timeout
-        too_early = datetime.now(UTC) < deadline + DEADLINE_MARGIN
+        too_early = datetime.now(UTC) < deadline + CLOCK_MARGIN
         if too_early or route.training_id in self._starting:
             return None
         try:
@@ -229,6 +234,11 @@ class HostStarts:
 def stored(state: TrainingStatus) -> dict[str, Any]:
     """The routing table's JSON of a state the host answered (a start's ``created`` left out)."""
     return state.model_dump(mode="json", exclude={"created"})
+
+
+def _utc(instant: datetime) -> datetime:
+    # The contract writes UTC; a time without an offset is a UTC time.
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
 
 
 async def _sleep_until(instant: datetime) -> None:

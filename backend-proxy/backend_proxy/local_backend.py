@@ -31,9 +31,9 @@ class LocalBackend:
         self._routes = routes
         self._metrics = metrics
 
-    async def start(self, training_id: str, body: StartBody) -> RoutedStartResponse:
+    async def start(self, claimed: Route, body: StartBody) -> RoutedStartResponse:
         """The first choice only while the host is disabled."""
-        return await self.take_over(RunLocally(training_id, body, "disabled"))
+        return await self.take_over(RunLocally(claimed.training_id, body, "disabled"))
 
     async def take_over(self, start: RunLocally) -> RoutedStartResponse:
         """Run here a start the host did not (or will never) take; its route says why."""

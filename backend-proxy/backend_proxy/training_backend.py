@@ -46,8 +46,8 @@ class TrainingBackend(Protocol):
 
     routed_to: RoutedTo
 
-    async def start(self, training_id: str, body: StartBody) -> RoutedStartResponse:
-        """Start a training whose id this backend has just claimed (202 if created)."""
+    async def start(self, claimed: Route, body: StartBody) -> RoutedStartResponse:
+        """Start a training whose id the dispatcher has just claimed for this backend."""
         ...
 
     async def start_again(self, route: Route, body: StartBody) -> RoutedStartResponse:
