@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     health_check_interval_seconds: float = Field(default=10.0, gt=0)
     host_timeout_seconds: float = Field(default=30.0, gt=0)
     host_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    host_max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="connections to the host for API calls (event streams have their own pool)",
+    )
+    max_event_streams: int = Field(
+        default=64,
+        ge=1,
+        description="event streams served at once (host relays and local); also the size of "
+        "the streams' own connection pool to the host",
+    )
+    max_event_streams_per_client: int = Field(
+        default=8, ge=1, description="event streams one client address may hold open at once"
+    )
+    event_stream_retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After of a stream refused past either cap (429)"
+    )
     local_max_concurrent_jobs: int = Field(default=1, ge=1)
     local_max_queue_size: int = Field(default=16, ge=0)
     fallback_on_host_at_capacity: bool = False
