@@ -340,10 +340,14 @@ class SessionManager:
         return to_view(row)
 
     def list(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        started_through: str | None = None,
     ) -> tuple[list[SessionView], int]:
-        """Sessions newest first, optionally of one status, and their total count."""
-        rows, total = self._store.page(status, max(0, limit), max(0, offset))
+        """Sessions newest first, optionally of one status or door, and their total count."""
+        rows, total = self._store.page(status, max(0, limit), max(0, offset), started_through)
         return [to_view(row) for row in rows], total
 
     def performance(self, training_id: str) -> SessionPerformance:
