@@ -30,8 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from training_engine.artifacts import load_trained_model
+from training_engine.errors import UnsafePathError
 from training_engine.job import ClassificationReport, TestReport, TrainingJob, TrainingResult
 from training_engine.models import batched_logits
+from training_engine.paths import path_inside
 from training_engine.trainer import prepare_job_data
 from training_engine.windows import WindowedRows, to_device
 
@@ -123,7 +125,8 @@ def export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> Path:
         else None
     )
     summary = _summary(job, result, trained.model, scores, len(input_names), kt_state is not None)
-    parent = ktrdr_models_dir(job.models_dir) / strategy.name
+    # Resolved inside models_dir: a linked ktrdr/ or strategy folder cannot lead the copy out.
+    parent = path_inside(job.models_dir, KTRDR_MODELS_SUBDIR, strategy.name, what="strategy name")
     prefix = f"{'-'.join(data.symbols)}_{data.base_timeframe}"
     folder, version = _new_version_dir(parent, prefix)
     state = kt_state or {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
@@ -144,10 +147,10 @@ def read_summary(model_path: str | Path | None) -> dict[str, Any] | None:
     """The summary :func:`export_for_ktrdr` left in an artifact, or None."""
     if model_path is None:
         return None
-    path = Path(model_path) / SUMMARY_FILE
     try:
+        path = path_inside(Path(model_path), SUMMARY_FILE, what="summary")
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, UnsafePathError):
         return None
     return data
 
@@ -227,7 +230,7 @@ def _new_version_dir(parent: Path, prefix: str) -> tuple[Path, int]:
     ]
     version = max(versions, default=0) + 1
     while True:
-        folder = parent / f"{prefix}_v{version}"
+        folder = path_inside(parent, f"{prefix}_v{version}", what="model folder")
         try:
             folder.mkdir()
         except FileExistsError:

@@ -674,6 +674,9 @@ class SessionManager:
             resumed = row.started_at is not None
             try:
                 stored = self._stored_job(row)
+                # Its checkpoint and log resolved inside their folders before it may run.
+                job = build_job(self.settings, training_id, stored, resume=resumed)
+                log_path = self._log_path(training_id)
             except (EngineError, SessionError, ValueError, KeyError) as exc:
                 self._set_status(
                     training_id,
@@ -695,13 +698,12 @@ class SessionManager:
             )
             log_events = self._store.count_events(training_id, "log")
             self._dequeue(training_id)
-            job = build_job(self.settings, training_id, stored, resume=resumed)
             cancel = self._context.Event()
             receiver, sender = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=run_worker,
                 args=(
-                    WorkerSpec(training_id, job, log_path=self._log_path(training_id)),
+                    WorkerSpec(training_id, job, log_path=log_path),
                     cancel,
                     sender,
                     os.getpid(),
