@@ -20,9 +20,9 @@ from training_sessions.manager import SessionManager
 from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
 
-def view_body(view: SessionView) -> dict[str, Any]:
+def view_body(view: SessionView, folders: RuntimeSettings) -> dict[str, Any]:
     """A session as the host service writes its status (the shared contract's JSON)."""
-    return TrainingStatus.from_view(view).model_dump(mode="json")
+    return TrainingStatus.from_view(view, folders).model_dump(mode="json")
 
 
 def training_request(body: dict[str, Any]) -> TrainingRequest:
@@ -39,6 +39,9 @@ class LocalTrainings:
     def __init__(self, settings: RuntimeSettings) -> None:
         self._manager = SessionManager(settings)
 
+    def _body(self, view: SessionView) -> dict[str, Any]:
+        return view_body(view, self._manager.settings)
+
     async def start(self) -> None:
         await to_thread.run_sync(self._manager.start)
 
@@ -48,17 +51,17 @@ class LocalTrainings:
     async def submit(self, training_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         request = training_request(body)
         view, created = await to_thread.run_sync(self._manager.submit, request, training_id)
-        return view_body(view), created
+        return self._body(view), created
 
     async def get(self, training_id: str) -> dict[str, Any]:
-        return view_body(await to_thread.run_sync(self._manager.get, training_id))
+        return self._body(await to_thread.run_sync(self._manager.get, training_id))
 
     async def performance(self, training_id: str) -> dict[str, Any]:
         performance = await to_thread.run_sync(self._manager.performance, training_id)
         return TrainingPerformance.from_performance(performance).model_dump(mode="json")
 
     async def stop(self, training_id: str) -> dict[str, Any]:
-        body = view_body(await to_thread.run_sync(self._manager.stop, training_id))
+        body = self._body(await to_thread.run_sync(self._manager.stop, training_id))
         return {**body, "stop_requested": True}
 
     async def events(self, training_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
@@ -73,7 +76,7 @@ class LocalTrainings:
         return counts
 
     async def resume(self, training_id: str) -> dict[str, Any]:
-        return view_body(await to_thread.run_sync(self._manager.resume, training_id))
+        return self._body(await to_thread.run_sync(self._manager.resume, training_id))
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)

@@ -46,6 +46,7 @@ from training_engine.job import TrainingResult
 from training_engine.progress import ProgressEvent
 
 from training_sessions import pending_results
+from training_sessions.contract import path_in_answer
 from training_sessions.errors import (
     InvalidTransitionError,
     NotResumableError,
@@ -860,7 +861,7 @@ class SessionManager:
                 test_metrics=data["test_metrics"],
                 baseline_metrics=data["baseline_metrics"],
                 stopped_early=result.stopped_early,
-                events=[("result", _result_data(data))],
+                events=[("result", _result_data(data, self.settings.models_dir))],
             )
             return
         if worker.stop_reason == "stop":
@@ -1017,11 +1018,12 @@ def _progress_event(event: ProgressEvent, percent: float) -> NewEvent:
     return ("epoch" if event.kind == "epoch" else "progress", data)
 
 
-def _result_data(result: dict[str, Any]) -> dict[str, Any]:
-    """What the ``result`` event says of a completed run."""
-    keys = ("status", "device", "epochs_completed", "stopped_early", "model_path")
+def _result_data(result: dict[str, Any], models_dir: Path) -> dict[str, Any]:
+    """What the ``result`` event says of a completed run (its model relative to models_dir)."""
+    keys = ("status", "device", "epochs_completed", "stopped_early")
     return {
         **{key: result.get(key) for key in keys},
+        "model_path": path_in_answer(result.get("model_path"), models_dir),
         "test_metrics": result.get("test_metrics"),
         "baseline_metrics": result.get("baseline_metrics"),
     }

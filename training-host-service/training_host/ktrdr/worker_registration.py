@@ -157,7 +157,9 @@ def session_report(manager: SessionManager) -> Report:
             {
                 "operation_id": view.training_id,
                 "status": view.status.upper(),
-                "result": snapshots.training_result(view, read_summary(view.model_path), None)
+                "result": snapshots.training_result(
+                    view, read_summary(view.model_path), None, manager.settings
+                )
                 if view.status == "completed"
                 else None,
                 "error_message": view.error,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
+from training_sessions.contract import path_in_answer
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
 from training_sessions.manager import SessionManager
@@ -113,7 +114,7 @@ def stop_ktrdr_training(
         "status": word,
         "message": f"training {word}",
         "checkpoint_saved": view.checkpoint_path is not None,
-        "checkpoint_path": view.checkpoint_path,
+        "checkpoint_path": path_in_answer(view.checkpoint_path, manager.settings.checkpoints_dir),
     }
 
 
@@ -124,7 +125,8 @@ def read_ktrdr_status(
     """Era A's status snapshot: live progress, then every final figure."""
     view = ktrdr_session(manager, caller, session_id)
     perf = manager.performance(session_id)
-    return snapshots.era_a_status(view, perf, read_summary(view.model_path), _gpu_if_used(view))
+    summary = read_summary(view.model_path)
+    return snapshots.era_a_status(view, perf, summary, _gpu_if_used(view), manager.settings)
 
 
 @router.get("/result/{session_id}", responses=error_responses(400, 404, 422))
@@ -138,7 +140,8 @@ def read_ktrdr_result(
             status.HTTP_400_BAD_REQUEST,
             f"training '{session_id}' is {view.status}; its result exists once it completed",
         )
-    return snapshots.training_result(view, read_summary(view.model_path), _gpu_if_used(view))
+    summary = read_summary(view.model_path)
+    return snapshots.training_result(view, summary, _gpu_if_used(view), manager.settings)
 
 
 @router.get("/sessions")
@@ -147,7 +150,7 @@ def list_ktrdr_sessions(manager: ManagerDep, caller: KtrdrCallerDep) -> dict[str
     views, total = manager.list(limit=500, started_through=caller.started_through)
     return {
         "total_sessions": total,
-        "sessions": [snapshots.session_item(v) for v in views],
+        "sessions": [snapshots.session_item(v, manager.settings) for v in views],
         "timestamp": snapshots.now_iso(),
     }
 

@@ -48,9 +48,10 @@ def session_of(manager: SessionManager, caller: KtrdrCaller, operation_id: str) 
     return ktrdr_session(manager, caller, operation_id.removeprefix(HOST_OPERATION_PREFIX))
 
 
-def _operation(view: SessionView, operation_id: str) -> dict[str, Any]:
+def _operation(manager: SessionManager, view: SessionView, operation_id: str) -> dict[str, Any]:
     gpu = gpu_status() if snapshots.uses_gpu(view) else None
-    return snapshots.operation(view, operation_id, read_summary(view.model_path), gpu)
+    summary = read_summary(view.model_path)
+    return snapshots.operation(view, operation_id, summary, gpu, manager.settings)
 
 
 @router.get("/{operation_id}")
@@ -60,7 +61,7 @@ def read_operation(
     """A training as KTRDR's ``OperationInfo``."""
     del force_refresh  # every answer is read fresh from the session store
     view = session_of(manager, caller, operation_id)
-    return {"success": True, "data": _operation(view, operation_id)}
+    return {"success": True, "data": _operation(manager, view, operation_id)}
 
 
 @router.get("/{operation_id}/metrics")
