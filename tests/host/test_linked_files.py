@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import HostServiceProcess, run_host_service
-from tests.host.conftest import wait_for_status
+from tests.host.conftest import AppFactory, wait_for_status
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +120,20 @@ def test_a_checkpoint_or_log_linked_out_of_its_folder_fails_the_training(
     assert "UnsafePathError" in failed["error"]
     assert "would lie outside its folder" in failed["error"]
     assert not (layout["outside"] / planted).exists()
+
+
+def test_a_linked_ktrdr_folder_is_not_written_through(
+    start_app: AppFactory, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "ktrdr").symlink_to(outside)  # models_dir/ktrdr itself a link
+    url, _ = start_app()
+    with httpx.Client(base_url=url, timeout=30.0) as client:
+        body = {**ONE_EPOCH, "training_id": "exported"}
+        assert client.post("/trainings/start", json=body).status_code == 202
+        done = wait_for_status(client, "exported", {"completed"})
+
+    assert list(outside.iterdir()) == []
+    assert (tmp_path / "models" / done["model_path"]).is_dir()
