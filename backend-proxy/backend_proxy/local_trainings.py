@@ -17,7 +17,7 @@ from training_engine.device import check_fallback_device
 from training_sessions.contract import TrainingPerformance, TrainingStatus
 from training_sessions.http.events import open_event_stream
 from training_sessions.manager import SessionManager
-from training_sessions.types import RuntimeSettings, TrainingRequest
+from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
 from backend_proxy.schemas import StartBody
 
@@ -36,6 +36,9 @@ class LocalTrainings:
     def __init__(self, settings: RuntimeSettings) -> None:
         self._manager = SessionManager(settings)
 
+    def _status(self, view: SessionView) -> TrainingStatus:
+        return TrainingStatus.from_view(view, self._manager.settings)
+
     async def start(self) -> None:
         await to_thread.run_sync(self._manager.start)
 
@@ -46,10 +49,10 @@ class LocalTrainings:
         """The training's status and whether this call created it."""
         request = training_request(body)
         view, created = await to_thread.run_sync(self._manager.submit, request, training_id)
-        return TrainingStatus.from_view(view), created
+        return self._status(view), created
 
     async def get(self, training_id: str) -> TrainingStatus:
-        return TrainingStatus.from_view(await to_thread.run_sync(self._manager.get, training_id))
+        return self._status(await to_thread.run_sync(self._manager.get, training_id))
 
     async def performance(self, training_id: str) -> TrainingPerformance:
         performance = await to_thread.run_sync(self._manager.performance, training_id)
@@ -57,7 +60,7 @@ class LocalTrainings:
 
     async def stop(self, training_id: str) -> TrainingStatus:
         view = await to_thread.run_sync(self._manager.stop, training_id)
-        return TrainingStatus.from_view(view).model_copy(update={"stop_requested": True})
+        return self._status(view).model_copy(update={"stop_requested": True})
 
     async def events(
         self, training_id: str, last_event_id: str | None
@@ -76,7 +79,7 @@ class LocalTrainings:
         return counts
 
     async def resume(self, training_id: str) -> TrainingStatus:
-        return TrainingStatus.from_view(await to_thread.run_sync(self._manager.resume, training_id))
+        return self._status(await to_thread.run_sync(self._manager.resume, training_id))
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)

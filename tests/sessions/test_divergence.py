@@ -16,7 +16,7 @@ DIVERGING = {"epochs": 3, "learning_rate": 1e20, "early_stopping": {"enabled": F
 def test_a_diverging_run_ends_failed_at_once_without_a_model(manager: SessionManager) -> None:
     view, _ = manager.submit(request(DIVERGING))
     done = manager.wait_for(view.training_id, FINAL, 300)
-    body = TrainingStatus.from_view(done).model_dump(mode="json")
+    body = TrainingStatus.from_view(done, manager.settings).model_dump(mode="json")
 
     assert done.status == "failed"
     assert done.error is not None
@@ -37,10 +37,13 @@ def test_nan_metrics_in_a_stored_row_answer_as_null(paused_manager: SessionManag
     finally:
         store.dispose()
 
-    status = TrainingStatus.from_view(paused_manager.get(view.training_id))
+    status = TrainingStatus.from_view(paused_manager.get(view.training_id), paused_manager.settings)
     views, total = paused_manager.list()
     listed = TrainingList(
-        items=[TrainingStatus.from_view(v) for v in views], total=total, limit=50, offset=0
+        items=[TrainingStatus.from_view(v, paused_manager.settings) for v in views],
+        total=total,
+        limit=50,
+        offset=0,
     )
     status_json = json.dumps(status.model_dump(mode="json"), allow_nan=False)
     list_json = json.dumps(listed.model_dump(mode="json"), allow_nan=False)

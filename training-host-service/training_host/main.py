@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
+from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.request_logging import RequestIdMiddleware
 from training_sessions.manager import SessionManager
 
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ktrdr_operations.shutdown_router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Before any body is read: no other site's page may use a browser against us.
+    app.add_middleware(BrowserGuardMiddleware, host_names=settings.host_names())
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Outermost: every answer, refusals included, carries its request id.
     app.add_middleware(RequestIdMiddleware)

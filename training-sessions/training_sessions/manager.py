@@ -48,6 +48,7 @@ from training_engine.job import TrainingResult
 from training_engine.progress import DeviceMemory, ProgressEvent
 
 from training_sessions import pending_results
+from training_sessions.contract import path_in_answer
 from training_sessions.errors import (
     InvalidTransitionError,
     NotResumableError,
@@ -345,10 +346,14 @@ class SessionManager:
         return to_view(row)
 
     def list(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        started_through: str | None = None,
     ) -> tuple[list[SessionView], int]:
-        """Sessions newest first, optionally of one status, and their total count."""
-        rows, total = self._store.page(status, max(0, limit), max(0, offset))
+        """Sessions newest first, optionally of one status or door, and their total count."""
+        rows, total = self._store.page(status, max(0, limit), max(0, offset), started_through)
         return [to_view(row) for row in rows], total
 
     def performance(self, training_id: str) -> SessionPerformance:
@@ -684,6 +689,9 @@ class SessionManager:
             resumed = row.started_at is not None
             try:
                 stored = self._stored_job(row)
+                # Its checkpoint and log resolved inside their folders before it may run.
+                job = build_job(self.settings, training_id, stored, resume=resumed)
+                log_path = self._log_path(training_id)
             except (EngineError, SessionError, ValueError, KeyError) as exc:
                 self._set_status(
                     training_id,
@@ -705,7 +713,6 @@ class SessionManager:
             )
             log_events = self._store.count_events(training_id, "log")
             self._dequeue(training_id)
-            job = build_job(self.settings, training_id, stored, resume=resumed)
             gpu = self._gpus.place(
                 job.strategy.training.device,
                 deterministic=job.strategy.training.deterministic,
@@ -716,12 +723,7 @@ class SessionManager:
             process = self._context.Process(
                 target=run_worker,
                 args=(
-                    WorkerSpec(
-                        training_id,
-                        job,
-                        log_path=self._log_path(training_id),
-                        environment=gpu.environment,
-                    ),
+                    WorkerSpec(training_id, job, log_path=log_path, environment=gpu.environment),
                     cancel,
                     sender,
                     os.getpid(),
@@ -882,7 +884,7 @@ class SessionManager:
                 test_metrics=data["test_metrics"],
                 baseline_metrics=data["baseline_metrics"],
                 stopped_early=result.stopped_early,
-                events=[("result", _result_data(data))],
+                events=[("result", _result_data(data, self.settings.models_dir))],
             )
             return
         if worker.stop_reason == "stop":
@@ -1039,11 +1041,12 @@ def _progress_event(event: ProgressEvent, percent: float) -> NewEvent:
     return ("epoch" if event.kind == "epoch" else "progress", data)
 
 
-def _result_data(result: dict[str, Any]) -> dict[str, Any]:
-    """What the ``result`` event says of a completed run."""
-    keys = ("status", "device", "epochs_completed", "stopped_early", "model_path")
+def _result_data(result: dict[str, Any], models_dir: Path) -> dict[str, Any]:
+    """What the ``result`` event says of a completed run (its model relative to models_dir)."""
+    keys = ("status", "device", "epochs_completed", "stopped_early")
     return {
         **{key: result.get(key) for key in keys},
+        "model_path": path_in_answer(result.get("model_path"), models_dir),
         "test_metrics": result.get("test_metrics"),
         "baseline_metrics": result.get("baseline_metrics"),
     }

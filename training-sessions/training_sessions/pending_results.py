@@ -10,15 +10,20 @@ records the result at start instead of training the session again.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from training_engine.atomic_files import write_atomically
+from training_engine.errors import UnsafePathError
+from training_engine.paths import path_inside
 
 from training_sessions.store import EpochRecord, NewEvent
 from training_sessions.types import SessionStatus
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,12 @@ def keep(path: Path, result: PendingResult) -> None:
 
 
 def load(path: Path) -> PendingResult | None:
-    """The result kept at ``path``; None when there is none."""
+    """The result kept at ``path``; None when there is none (or it links out of its folder)."""
+    try:
+        path = path_inside(path.parent, path.name, what="kept result")
+    except UnsafePathError:
+        logger.warning("ignoring %s: it is a link that leads out of its folder", path)
+        return None
     if not path.is_file():
         return None
     result: PendingResult = PendingResult.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -157,16 +157,13 @@ def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
 
 
 def session_log_path(log_dir: Path, training_id: str) -> Path:
-    """The log file of a session, checked to lie inside ``log_dir``.
+    """The log file of a session, resolved inside ``log_dir`` (symlinks too).
 
     Raises:
-        InvalidRequestError: the id would lead outside the folder.
+        InvalidRequestError: the id is not a safe file name.
+        UnsafePathError: the file is a link that leads out of the folder.
     """
-    folder = log_dir.resolve()
-    path = (folder / f"{validate_training_id(training_id)}.log").resolve()
-    if not path.is_relative_to(folder):
-        raise InvalidRequestError(f"training id '{training_id}' names no file in the log folder")
-    return path
+    return path_inside(log_dir, f"{validate_training_id(training_id)}.log", what="training log")
 
 
 def build_job(

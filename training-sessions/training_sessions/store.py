@@ -261,7 +261,11 @@ class SessionStore:
             return session.get(SessionRow, training_id)
 
     def page(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        started_through: str | None = None,
     ) -> tuple[list[SessionRow], int]:
         """Newest first, with the total count for the same filter."""
         query = select(SessionRow)
@@ -269,6 +273,9 @@ class SessionStore:
         if status is not None:
             query = query.where(SessionRow.status == status)
             count = count.where(SessionRow.status == status)
+        if started_through is not None:
+            door = SessionRow.request["started_through"].as_string() == started_through
+            query, count = query.where(door), count.where(door)
         query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
         with self._sessions() as session:
             rows = list(session.scalars(query.limit(limit).offset(offset)))

@@ -98,6 +98,11 @@ ACTIVE_STATUSES: frozenset[SessionStatus] = frozenset({SessionStatus.QUEUED, Ses
 FINAL_STATUSES: frozenset[SessionStatus] = frozenset(s for s in SessionStatus if s.is_terminal())
 
 
+# A session started through KTRDR's routes: a caller those routes admit without the
+# bearer token sees and acts on these only (the host's ``ktrdr_clients``).
+KTRDR_ROUTES = "ktrdr"
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeSettings:
     """Where a session runtime keeps things and how much it runs at once.
@@ -127,6 +132,8 @@ class TrainingRequest:
     ``strategy`` is either the name of a file in the strategies directory
     (without ``.yaml``) or an inline strategy mapping; None means the runtime's
     default strategy. ``config`` overrides ``model.training`` settings.
+    ``started_through`` names the routes that started it when those routes see only
+    their own trainings (:data:`KTRDR_ROUTES`); None for the service's own API.
     """
 
     strategy: str | dict[str, Any] | None = None
@@ -135,9 +142,10 @@ class TrainingRequest:
     start_date: str | None = None
     end_date: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    started_through: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "strategy": self.strategy,
             "symbols": list(self.symbols) if self.symbols is not None else None,
             "timeframes": list(self.timeframes) if self.timeframes is not None else None,
@@ -145,6 +153,10 @@ class TrainingRequest:
             "end_date": self.end_date,
             "config": dict(self.config),
         }
+        # Only when set: fingerprints of the requests stored before it existed stay the same.
+        if self.started_through is not None:
+            data["started_through"] = self.started_through
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingRequest:
@@ -157,6 +169,7 @@ class TrainingRequest:
             start_date=data.get("start_date"),
             end_date=data.get("end_date"),
             config=dict(data.get("config") or {}),
+            started_through=data.get("started_through"),
         )
 
     def fingerprint(self) -> str:
@@ -195,6 +208,12 @@ class SessionView:
     phase: SessionPhase | None = None
     stopped_early: bool = False
     best_epoch: int | None = None
+
+    @property
+    def started_through(self) -> str | None:
+        """The routes that started it when those see only their own (``KTRDR_ROUTES``)."""
+        value = self.request.get("started_through")
+        return value if isinstance(value, str) else None
 
     def request_summary(self) -> dict[str, Any]:
         """Strategy name (None: the default one), symbols and timeframes, for lists and pages."""

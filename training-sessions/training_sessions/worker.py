@@ -28,6 +28,8 @@ from training_engine.errors import EngineError
 from training_engine.job import TrainingJob, TrainingResult
 from training_engine.progress import ProgressCallback, ProgressEvent
 
+from training_sessions.log_lines import SafeLogFormatter
+
 logger = logging.getLogger(__name__)
 
 BATCH_EVENTS_PER_SECOND = 4.0
@@ -162,7 +164,7 @@ def _configure_logging(spec: WorkerSpec, pipe: ParentPipe) -> None:
     if spec.log_path is not None:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(spec.log_path, encoding="utf-8"))
-    formatter = logging.Formatter(LOG_FORMAT)
+    formatter = SafeLogFormatter(LOG_FORMAT)
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)

@@ -29,7 +29,7 @@ import httpx
 from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
 from training_sessions.manager import SessionManager
-from training_sessions.types import FINAL_STATUSES
+from training_sessions.types import FINAL_STATUSES, KTRDR_ROUTES
 
 from training_host.config import Settings
 from training_host.ktrdr import snapshots
@@ -144,15 +144,22 @@ def session_report(manager: SessionManager) -> Report:
     """What a registration reports: the running session, and those finished since."""
 
     def report(since: datetime | None) -> tuple[str | None, list[dict[str, Any]]]:
-        active = manager.active_ids()
+        # KTRDR hears of the trainings it started only, never of the host's own.
+        active = [
+            training_id
+            for training_id in manager.active_ids()
+            if manager.get(training_id).started_through == KTRDR_ROUTES
+        ]
         if since is None:
             return (active[0] if active else None), []
-        views, _ = manager.list(limit=50)
+        views, _ = manager.list(limit=50, started_through=KTRDR_ROUTES)
         finished = [
             {
                 "operation_id": view.training_id,
                 "status": view.status.upper(),
-                "result": snapshots.training_result(view, read_summary(view.model_path), None)
+                "result": snapshots.training_result(
+                    view, read_summary(view.model_path), None, manager.settings
+                )
                 if view.status == "completed"
                 else None,
                 "error_message": view.error,
