@@ -1,6 +1,6 @@
 """Fallback trainings in the backend container, on CPU, through the shared session runtime.
 
-``training_sessions.manager.SessionManager`` runs each training in a
+``training_sessions.service.SessionService`` runs each training in a
 worker process with its own concurrency limit and FIFO queue, persists it and
 resumes it after a restart; this module only adapts it to async callers and to
 the host service's JSON bodies (``training_sessions.contract``).
@@ -16,7 +16,7 @@ from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import StartTrainingBody, TrainingPerformance, TrainingStatus
 from training_sessions.http.events import open_event_stream
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
 
@@ -37,7 +37,7 @@ class LocalTrainings:
     """Async face of the session runtime; every call runs in a worker thread."""
 
     def __init__(self, settings: RuntimeSettings) -> None:
-        self._manager = SessionManager(settings)
+        self._manager = SessionService(settings)
 
     async def start(self) -> None:
         await to_thread.run_sync(self._manager.start)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
 from training_sessions.http.auth import bearer_token_guard
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 
 from training_host.config import Settings
 from training_host.metrics import ServiceMetrics
@@ -19,9 +19,9 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_manager(request: Request) -> SessionManager:
+def get_manager(request: Request) -> SessionService:
     """The session runtime the lifespan started."""
-    manager: SessionManager = request.app.state.manager
+    manager: SessionService = request.app.state.manager
     return manager
 
 
@@ -31,7 +31,7 @@ def get_metrics(request: Request) -> ServiceMetrics:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+ManagerDep = Annotated[SessionService, Depends(get_manager)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 

@@ -10,7 +10,7 @@ from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import FINAL_STATUSES, SessionView
 
 from training_host.api.deps import KTRDR_AUTH, ManagerDep, SettingsDep, TrainingIdPath
@@ -46,7 +46,7 @@ def _gpu_if_used(view: SessionView) -> dict[str, Any] | None:
     return gpu_status() if snapshots.uses_gpu(view) else None
 
 
-def _refuse_when_full(manager: SessionManager, task_id: str) -> None:
+def _refuse_when_full(manager: SessionService, task_id: str) -> None:
     """Era C: a busy KTRDR worker answers 503 so the backend tries another worker."""
     try:
         manager.get(task_id)

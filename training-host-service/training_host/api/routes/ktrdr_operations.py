@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from training_engine.ktrdr_export import read_summary
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import SessionView
 
 from training_host.api.deps import KTRDR_AUTH, ManagerDep
@@ -32,7 +32,7 @@ shutdown_router = APIRouter(
 HOST_OPERATION_PREFIX = "host_training_"
 
 
-def session_of(manager: SessionManager, operation_id: str) -> SessionView:
+def session_of(manager: SessionService, operation_id: str) -> SessionView:
     """The session an operation id names. Raises SessionNotFoundError."""
     try:
         return manager.get(operation_id)
