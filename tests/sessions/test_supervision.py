@@ -132,7 +132,7 @@ def test_requests_answer_while_a_supervisor_write_waits_on_a_row_lock(
         wait_until(lambda: _writers_waiting_on_a_lock(watcher), 120, "a supervisor write waiting")
         answered = pool.submit(answers)
         try:
-            counts, status, stopping, cancelled = answered.result(timeout=120)
+            counts, status, stopping, cancelled = answered.result(timeout=60)
             still_waiting = _writers_waiting_on_a_lock(watcher)
         finally:
             locker.rollback()

@@ -310,21 +310,24 @@ class SessionStore:
             row = session.get(SessionRow, training_id, with_for_update=True)
             if row is None:
                 return
+            percent = max(float(columns.get("percent", 0.0)), row.percent or 0.0)
             for name, value in columns.items():
                 setattr(row, name, value)
-            row.percent = max(float(columns.get("percent", 0.0)), row.percent or 0.0)
+            row.percent = percent
             row.metrics = {**(row.metrics or {}), **metrics}
             kind, data = entry
+            session.add_all(_event_rows(training_id, [(kind, {**data, "percent": row.percent})]))
             if epoch is not None:
+                # The entry first: SQLite reuses the highest ids of deleted rows, and event
+                # ids must only grow (clients resume after the last id they received).
+                session.flush()
                 session.execute(
                     delete(EventRow).where(
                         EventRow.session_id == training_id, EventRow.kind == "progress"
                     )
                 )
                 session.execute(self._upsert_epoch_statement(training_id, epoch))
-                session.flush()
                 row.best_epoch = session.scalar(_best_epoch_query(training_id))
-            session.add_all(_event_rows(training_id, [(kind, {**data, "percent": row.percent})]))
 
     def append_log(
         self, training_id: str, line: dict[str, Any], cap: int, cut: dict[str, Any]

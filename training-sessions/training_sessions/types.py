@@ -68,10 +68,21 @@ class SessionStatus(StrEnum):
         return new in TRANSITIONS[self]
 
 
-# What an active session is doing; null once it is final or interrupted. ``queued`` and
-# ``starting`` are the runtime's; the rest are the engine's phases, reported by the worker.
-SessionPhase = Literal["queued", "starting"] | RunPhase
-SESSION_PHASES: tuple[str, ...] = ("queued", "starting", *get_args(RunPhase))
+_PHASE_DOC = """What an active session is doing; null once it is final or interrupted.
+
+``queued`` and ``starting`` are the runtime's; the others are reported by the
+engine (``training_engine.progress.RunPhase``) as the worker reaches them.
+"""
+if TYPE_CHECKING:
+    SessionPhase = Literal["queued", "starting"] | RunPhase
+else:
+    # At run time one enum built from the engine's phases: one named schema in the
+    # OpenAPI documents, and its values compare equal to the strings stored.
+    SessionPhase = StrEnum(
+        "SessionPhase",
+        {phase.upper(): phase for phase in ("queued", "starting", *get_args(RunPhase))},
+    )
+    SessionPhase.__doc__ = _PHASE_DOC
 
 
 TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
