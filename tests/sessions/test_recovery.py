@@ -279,6 +279,7 @@ def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
     reopened.dispose()
 
     assert done.status == "completed", done.error
+    assert done.attempt == 1
     assert row is not None and row.job is not None
     assert load_stored_job(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)

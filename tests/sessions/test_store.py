@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from training_sessions.service import SessionService
-from training_sessions.store import SessionStore
+from training_sessions.store import SessionRow, SessionStore, utcnow
 
 from tests.fixtures.databases import on_both_databases
 from tests.sessions.conftest import SHORT_RUN, request
@@ -73,3 +73,45 @@ def test_percent_never_goes_back_and_metrics_keep_their_latest_values(
     assert view.progress.batch == 1
     assert view.metrics == {"train_loss": 0.5, "val_loss": 0.7}
     assert replayed.data["percent"] == 40.0
+
+
+@on_both_databases
+def test_migration_0005_gives_existing_rows_the_launches_their_columns_imply(
+    database_url: str,
+) -> None:
+    store = SessionStore(database_url)
+    store.migrate("0004")  # the schema before attempt, node and node_address
+    now = utcnow()
+    # id: (status, started_at, resume_count) as a runtime before 0005 left them.
+    rows = {
+        "never-ran": ("queued", None, 0),
+        "ran-once": ("completed", now, 0),
+        "resumed-waiting": ("queued", now, 1),
+        "resumed-and-failed": ("failed", now, 1),
+        "interrupted": ("interrupted", now, 0),
+    }
+    with store.engine.begin() as connection:
+        for training_id, (status, started_at, resume_count) in rows.items():
+            connection.execute(
+                SessionRow.__table__.insert().values(
+                    id=training_id,
+                    request={},
+                    fingerprint="f",
+                    status=status,
+                    created_at=now,
+                    started_at=started_at,
+                    resume_count=resume_count,
+                )
+            )
+
+    store.migrate()
+    stored = {training_id: store.get(training_id) for training_id in rows}
+    store.dispose()
+
+    assert {training_id: row.attempt for training_id, row in stored.items() if row} == {
+        "never-ran": 0,
+        "ran-once": 1,
+        "resumed-waiting": 1,
+        "resumed-and-failed": 2,
+        "interrupted": 1,
+    }
