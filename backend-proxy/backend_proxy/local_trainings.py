@@ -1,6 +1,6 @@
 """Fallback trainings in the backend container, on CPU, through the shared session runtime.
 
-``training_sessions.manager.SessionManager`` runs each training in a
+``training_sessions.service.SessionService`` runs each training in a
 worker process with its own concurrency limit and FIFO queue, persists it and
 resumes it after a restart; this module is the only one that calls it: it adapts
 it to async callers and answers with the host service's own models
@@ -16,7 +16,7 @@ from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import TrainingPerformance, TrainingStatus
 from training_sessions.http.events import open_event_stream
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
 from backend_proxy.schemas import StartBody
@@ -34,7 +34,7 @@ class LocalTrainings:
     """Async face of the session runtime; every call runs in a worker thread."""
 
     def __init__(self, settings: RuntimeSettings) -> None:
-        self._manager = SessionManager(settings)
+        self._manager = SessionService(settings)
 
     def _status(self, view: SessionView) -> TrainingStatus:
         return TrainingStatus.from_view(view, self._manager.settings)

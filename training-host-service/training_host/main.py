@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.request_logging import RequestIdMiddleware
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 
 from training_host import __version__
 from training_host.api.routes import (
@@ -40,7 +40,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the runtime (migrations, recovery, supervisor); on exit checkpoint and stop it."""
     settings: Settings = app.state.settings
     settings.ensure_directories()
-    manager = SessionManager(settings.runtime_settings(), observer=app.state.metrics)
+    manager = SessionService(settings.runtime_settings(), observer=app.state.metrics)
     # start() runs migrations and recovery: blocking work kept off the event loop.
     await anyio.to_thread.run_sync(manager.start)
     app.state.manager = manager

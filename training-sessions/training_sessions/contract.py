@@ -246,6 +246,11 @@ class TrainingStatus(BaseModel):
     best_epoch: int | None = Field(
         default=None, description="the epoch with the lowest validation loss so far"
     )
+    attempt: int = Field(
+        default=0, description="launches so far: 1 for the first, one more per resume; 0 if none"
+    )
+    node: str | None = Field(default=None, description="the node the last launch ran on")
+    node_address: str | None = Field(default=None, description="that node's address")
     stop_requested: bool = Field(
         default=False, description="true in the answer to a stop: the stop was accepted"
     )

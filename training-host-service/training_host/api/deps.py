@@ -14,7 +14,7 @@ from training_sessions.http.auth import (
     check_bearer,
     client_in,
 )
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import KTRDR_ROUTES, SessionView
 
 from training_host.config import Settings
@@ -27,9 +27,9 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_manager(request: Request) -> SessionManager:
+def get_manager(request: Request) -> SessionService:
     """The session runtime the lifespan started."""
-    manager: SessionManager = request.app.state.manager
+    manager: SessionService = request.app.state.manager
     return manager
 
 
@@ -39,7 +39,7 @@ def get_metrics(request: Request) -> ServiceMetrics:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+ManagerDep = Annotated[SessionService, Depends(get_manager)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 
@@ -88,7 +88,7 @@ KtrdrCallerDep = Annotated[KtrdrCaller, Depends(identify_ktrdr_caller)]
 KTRDR_AUTH = [Depends(identify_ktrdr_caller)]
 
 
-def ktrdr_session(manager: SessionManager, caller: KtrdrCaller, training_id: str) -> SessionView:
+def ktrdr_session(manager: SessionService, caller: KtrdrCaller, training_id: str) -> SessionView:
     """The session, when this caller may see it; otherwise as if it did not exist (404)."""
     view = manager.get(training_id)
     if not caller.may_see(view):

@@ -28,7 +28,7 @@ import anyio.to_thread
 import httpx
 from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import FINAL_STATUSES, KTRDR_ROUTES
 
 from training_host.config import Settings
@@ -140,7 +140,7 @@ class WorkerRegistrar:
         return True
 
 
-def session_report(manager: SessionManager) -> Report:
+def session_report(manager: SessionService) -> Report:
     """What a registration reports: the running session, and those finished since."""
 
     def report(since: datetime | None) -> tuple[str | None, list[dict[str, Any]]]:
@@ -175,7 +175,7 @@ def session_report(manager: SessionManager) -> Report:
     return report
 
 
-def registrar_for(settings: Settings, manager: SessionManager) -> WorkerRegistrar | None:
+def registrar_for(settings: Settings, manager: SessionService) -> WorkerRegistrar | None:
     """The registrar ``ktrdr_backend_url`` asks for, or None when it is not set."""
     if not settings.ktrdr_backend_url:
         return None

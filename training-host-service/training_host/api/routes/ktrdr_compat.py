@@ -12,7 +12,7 @@ from training_engine.ktrdr_export import read_summary
 from training_sessions.contract import path_in_answer
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import FINAL_STATUSES, KTRDR_ROUTES, SessionView
 
 from training_host.api.deps import (
@@ -55,14 +55,14 @@ def _gpu_if_used(view: SessionView) -> dict[str, Any] | None:
     return gpu_status() if snapshots.uses_gpu(view) else None
 
 
-def _refuse_when_full(manager: SessionManager, task_id: str) -> None:
+def _refuse_when_full(manager: SessionService, task_id: str) -> None:
     """Era C: a busy KTRDR worker answers 503 so the backend tries another worker."""
     try:
         manager.get(task_id)
         return  # a repeated dispatch of a known task gets the existing session
     except SessionNotFoundError:
         pass
-    if len(manager.active_ids()) >= manager.settings.max_concurrent_jobs:
+    if not manager.has_free_slot():
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "worker busy: every training slot is in use",

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from training_engine.ktrdr_export import read_summary
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import SessionView
 
 from training_host.api.deps import (
@@ -38,7 +38,7 @@ shutdown_router = APIRouter(
 HOST_OPERATION_PREFIX = "host_training_"
 
 
-def session_of(manager: SessionManager, caller: KtrdrCaller, operation_id: str) -> SessionView:
+def session_of(manager: SessionService, caller: KtrdrCaller, operation_id: str) -> SessionView:
     """The session an operation id names, if the caller may see it. Raises SessionNotFoundError."""
     try:
         return ktrdr_session(manager, caller, operation_id)
@@ -48,7 +48,7 @@ def session_of(manager: SessionManager, caller: KtrdrCaller, operation_id: str) 
     return ktrdr_session(manager, caller, operation_id.removeprefix(HOST_OPERATION_PREFIX))
 
 
-def _operation(manager: SessionManager, view: SessionView, operation_id: str) -> dict[str, Any]:
+def _operation(manager: SessionService, view: SessionView, operation_id: str) -> dict[str, Any]:
     gpu = gpu_status() if snapshots.uses_gpu(view) else None
     summary = read_summary(view.model_path)
     return snapshots.operation(view, operation_id, summary, gpu, manager.settings)
