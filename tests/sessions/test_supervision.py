@@ -61,10 +61,10 @@ def test_messages_of_another_attempt_are_ignored(
 
 def test_status_shows_the_attempt_and_where_it_ran(service: SessionService) -> None:
     view, _ = service.submit(request(SHORT_RUN))
-    queued = TrainingStatus.from_view(view).model_dump(mode="json")
+    queued = TrainingStatus.from_view(view, service.settings).model_dump(mode="json")
 
     done = service.wait_for(view.training_id, FINAL, 180)
-    body = TrainingStatus.from_view(done).model_dump(mode="json")
+    body = TrainingStatus.from_view(done, service.settings).model_dump(mode="json")
 
     assert (queued["attempt"], queued["node"], queued["node_address"]) == (0, None, None)
     assert done.status == "completed", done.error
