@@ -283,7 +283,7 @@ def _peak_of(run: Callable[[], object], device: torch.device) -> int | None:
 
 
 def step_sessions(report: Report, device: torch.device, sizes: Sizes) -> None:
-    from training_sessions.manager import SessionManager
+    from training_sessions.service import SessionService
     from training_sessions.types import RuntimeSettings, TrainingRequest
 
     # An LSTM where CUDA trains it; on a Mac, auto keeps LSTMs on the CPU: an MLP there.
@@ -311,7 +311,7 @@ def step_sessions(report: Report, device: torch.device, sizes: Sizes) -> None:
                 max_concurrent_jobs=count,
                 log_dir=root / f"logs-{count}",
             )
-            manager = SessionManager(settings)
+            manager = SessionService(settings)
             manager.start()
             try:
                 config = {"epochs": sizes.session_epochs, "early_stopping": {"enabled": False}}

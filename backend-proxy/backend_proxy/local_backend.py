@@ -87,7 +87,7 @@ class LocalBackend:
         return TrainingDeleted(training_id=route.training_id, files_removed=removed)
 
     async def set_tags(self, route: Route, tags: list[str]) -> RoutedTrainingStatus:
-        # replaced by the runtime's tags (SessionManager) when i20-api lands: kept in the route.
+        # replaced by the runtime's tags (SessionService) when i20-api lands: kept in the route.
         state = await self._trainings.get(route.training_id)
         updated = await self._routes.update(route.training_id, local_tags=tuple(tags))
         return self._answer(updated or route, state)

@@ -1,6 +1,6 @@
 """Fallback trainings in the backend container, on CPU, through the shared session runtime.
 
-``training_sessions.manager.SessionManager`` runs each training in a
+``training_sessions.service.SessionService`` runs each training in a
 worker process with its own concurrency limit and FIFO queue, persists it and
 resumes it after a restart; this module is the only one that calls it: it adapts
 it to async callers and answers with the host service's own models
@@ -17,10 +17,10 @@ from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import TrainingPerformance, TrainingStatus
 from training_sessions.http.events import open_event_stream
-from training_sessions.manager import SessionManager
 from training_sessions.pending_results import pending_result_file
 from training_sessions.requests import checkpoint_path, session_log_path
-from training_sessions.types import RuntimeSettings, SessionStatus, TrainingRequest
+from training_sessions.service import SessionService
+from training_sessions.types import RuntimeSettings, SessionStatus, SessionView, TrainingRequest
 
 from backend_proxy.schemas import StartBody
 
@@ -38,7 +38,10 @@ class LocalTrainings:
 
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
-        self._manager = SessionManager(settings)
+        self._manager = SessionService(settings)
+
+    def _status(self, view: SessionView) -> TrainingStatus:
+        return TrainingStatus.from_view(view, self.settings)
 
     async def start(self) -> None:
         await to_thread.run_sync(self._manager.start)
@@ -50,10 +53,10 @@ class LocalTrainings:
         """The training's status and whether this call created it."""
         request = training_request(body)
         view, created = await to_thread.run_sync(self._manager.submit, request, training_id)
-        return TrainingStatus.from_view(view), created
+        return self._status(view), created
 
     async def get(self, training_id: str) -> TrainingStatus:
-        return TrainingStatus.from_view(await to_thread.run_sync(self._manager.get, training_id))
+        return self._status(await to_thread.run_sync(self._manager.get, training_id))
 
     async def performance(self, training_id: str) -> TrainingPerformance:
         performance = await to_thread.run_sync(self._manager.performance, training_id)
@@ -61,7 +64,7 @@ class LocalTrainings:
 
     async def stop(self, training_id: str) -> TrainingStatus:
         view = await to_thread.run_sync(self._manager.stop, training_id)
-        return TrainingStatus.from_view(view).model_copy(update={"stop_requested": True})
+        return self._status(view).model_copy(update={"stop_requested": True})
 
     async def events(
         self, training_id: str, last_event_id: str | None
@@ -80,14 +83,14 @@ class LocalTrainings:
         return counts
 
     async def resume(self, training_id: str) -> TrainingStatus:
-        return TrainingStatus.from_view(await to_thread.run_sync(self._manager.resume, training_id))
+        return self._status(await to_thread.run_sync(self._manager.resume, training_id))
 
     async def delete(self, training_id: str) -> list[str]:
         """Remove a finished training's rows and files (its model stays); the files removed.
 
         Raises SessionNotFoundError, SessionConflictError (queued or running).
         """
-        # replaced by the runtime's delete (SessionManager, with its files) when i20-api lands
+        # replaced by the runtime's delete (SessionService, with its files) when i20-api lands
         return await to_thread.run_sync(self._delete, training_id)
 
     async def model_owners(self) -> dict[Path, str]:

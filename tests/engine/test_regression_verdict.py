@@ -86,7 +86,7 @@ def test_the_cli_prints_the_verdict_of_the_one_rule(
     args = ["--data-dir", str(sample_data_dir), "--models-dir", str(tmp_path / "m"), "--quiet"]
     assert main(["train", str(path), *args]) == 0
     out = capsys.readouterr().out
-    model_dir = Path(out.split("model: ")[-1].strip())
+    model_dir = Path(out.split("model: ")[-1].splitlines()[0].strip())
     saved = yaml.safe_load((model_dir / "metadata.json").read_text())
     sentence = saved["evaluation"]["verdict"]["verdict"]
     assert sentence.endswith("the train-mean baseline")

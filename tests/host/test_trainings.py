@@ -28,7 +28,7 @@ def client(start_app: AppFactory) -> httpx.Client:
 
 
 def test_issue_example_body_trains_to_completion_with_loadable_model(
-    client: httpx.Client,
+    client: httpx.Client, tmp_path: Path
 ) -> None:
     started = client.post("/trainings/start", json=QUICK_BODY)
     assert started.status_code == 202, started.text
@@ -48,7 +48,11 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     assert final["progress"]["percent"] == 100.0
     assert final["progress"]["epoch"] == final["progress"]["total_epochs"] == 2
     assert final["finished_at"] is not None
-    model = load_trained_model(Path(final["model_path"]))
+    # Paths in answers are relative to their setting (here models_dir = tmp_path/models).
+    assert not Path(final["model_path"]).is_absolute()
+    for answer in ("/trainings", "/health/detailed", f"/trainings/{body['training_id']}/events"):
+        assert str(tmp_path) not in client.get(answer).text, answer
+    model = load_trained_model(tmp_path / "models" / final["model_path"])
     assert model is not None
     performance = client.get(f"/trainings/{body['training_id']}/performance").json()
     assert len(performance["history"]) == 2
@@ -60,7 +64,9 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     }
 
 
-def test_stop_running_training_cancels_it_with_checkpoint(client: httpx.Client) -> None:
+def test_stop_running_training_cancels_it_with_checkpoint(
+    client: httpx.Client, tmp_path: Path
+) -> None:
     started = client.post("/trainings/start", json={**SLOW_BODY, "training_id": "to-stop"})
     assert started.status_code == 202, started.text
     wait_for_progress(client, "to-stop", epochs=1)
@@ -68,8 +74,8 @@ def test_stop_running_training_cancels_it_with_checkpoint(client: httpx.Client) 
     assert client.post("/trainings/to-stop/stop").status_code == 200
     final = wait_for_status(client, "to-stop", {"cancelled"}, timeout=30)
 
-    assert final["checkpoint_path"] is not None
-    assert Path(final["checkpoint_path"]).exists()
+    assert final["checkpoint_path"] == "to-stop.ckpt"  # relative to checkpoints_dir
+    assert (tmp_path / "checkpoints" / final["checkpoint_path"]).exists()
     again = client.post("/trainings/to-stop/stop")
     assert again.status_code == 200
     assert again.json()["status"] == "cancelled"
@@ -137,10 +143,17 @@ def test_ktrdr_routes_start_poll_list_and_delete(client: httpx.Client) -> None:
     status = client.get("/training/status/ktrdr-1").json()
     assert status["status"] == "completed"
     assert status["progress"]["progress_percent"] == 100.0
+    # KTRDR opens artifacts.model_path itself: the one absolute path; ours are relative.
+    assert Path(status["artifacts"]["model_path"]).is_absolute()
+    assert status["artifacts"]["host_model_path"] == final["model_path"]
+    assert status["artifacts"]["checkpoints"] == ["ktrdr-1.ckpt"]
     sessions = client.get("/training/sessions").json()
     assert [s["session_id"] for s in sessions["sessions"]] == ["ktrdr-1"]
+    assert sessions["sessions"][0]["model_path"] == final["model_path"]
+    assert not Path(final["model_path"]).is_absolute()
     stopped = client.post("/training/stop", json={"session_id": "ktrdr-1", "save_checkpoint": True})
     assert stopped.json()["status"] == "completed"
+    assert stopped.json()["checkpoint_path"] == "ktrdr-1.ckpt"
     assert client.delete("/training/sessions/ktrdr-1").status_code == 200
     assert client.get("/training/status/ktrdr-1").status_code == 404
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from backend_proxy.config import Settings
+from backend_proxy.host_starts import CLOCK_MARGIN
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import HostServiceProcess, run_host_service
@@ -220,6 +222,9 @@ def test_start_naming_a_host_training_started_elsewhere_answers_409_and_lists_it
     direct = httpx.post(
         f"{shared_host.url}/trainings/start", json={**SLOW_TRAINING, "training_id": training_id}
     )
+    # Ownership is told by time: a host training created more than the clocks' margin
+    # before the backend claimed its id is not the backend's. Claim it after that margin.
+    time.sleep(CLOCK_MARGIN.total_seconds() + 0.5)
     with run_backend(host_settings(proxy_settings, shared_host)) as backend:
         # Refused whether the backend has mirrored it yet (its origin) or not (the host's
         # created_at is older than the id's claim here).

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from training_engine.errors import DataFileNotFoundError
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 
 from tests.sessions.conftest import FINAL, request
 
@@ -27,23 +27,23 @@ def _carry() -> dict[str, Any]:
 
 
 def test_submit_names_a_missing_context_file(
-    make_manager: Callable[..., SessionManager], sample_data_dir: Path, tmp_path: Path
+    make_service: Callable[..., SessionService], sample_data_dir: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "data"
     shutil.copytree(sample_data_dir, folder)
     (folder / "DGS10.csv").unlink()
-    manager: SessionManager = make_manager(data_dir=folder, max_concurrent_jobs=0)
+    service: SessionService = make_service(data_dir=folder, max_concurrent_jobs=0)
     with pytest.raises(DataFileNotFoundError, match="FRED series DGS10") as caught:
-        manager.submit(request({"epochs": 1}, strategy=_carry()))
+        service.submit(request({"epochs": 1}, strategy=_carry()))
     assert str(folder.resolve() / "DGS10.csv") in str(caught.value)
 
 
 @pytest.mark.slow
-def test_a_worker_trains_a_strategy_with_context_data(manager: SessionManager) -> None:
-    view, _ = manager.submit(request({"epochs": 1, "device": "cpu"}, strategy=_carry()))
-    done = manager.wait_for(view.training_id, FINAL, 300)
+def test_a_worker_trains_a_strategy_with_context_data(service: SessionService) -> None:
+    view, _ = service.submit(request({"epochs": 1, "device": "cpu"}, strategy=_carry()))
+    done = service.wait_for(view.training_id, FINAL, 300)
     assert done.status == "completed", done.error
-    performance = manager.performance(view.training_id)
+    performance = service.performance(view.training_id)
     assert performance.evaluation is not None
     files = {entry["symbol"] for entry in performance.evaluation["data_report"]}
     assert files == {"EURUSD", "GBPUSD"}  # the context instrument's file is reported

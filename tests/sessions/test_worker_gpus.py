@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from training_engine.device_probe import use_probe
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 
 from tests.fixtures.devices import FakeDeviceProbe, cuda_card, nvml_card
 from tests.sessions.conftest import FINAL, SHORT_RUN, request
@@ -28,24 +28,24 @@ TWO_CARDS = FakeDeviceProbe(
 
 
 @pytest.fixture
-def two_card_manager(
-    make_manager: Callable[..., SessionManager], tmp_path: Path
-) -> Iterator[SessionManager]:
-    """A manager running two sessions at once on a host with two cards, logging to files."""
+def two_card_service(
+    make_service: Callable[..., SessionService], tmp_path: Path
+) -> Iterator[SessionService]:
+    """A service running two sessions at once on a host with two cards, logging to files."""
     with use_probe(TWO_CARDS):
-        yield make_manager(max_concurrent_jobs=2, log_dir=tmp_path / "logs")
+        yield make_service(max_concurrent_jobs=2, log_dir=tmp_path / "logs")
 
 
-def test_two_sessions_at_once_are_given_different_cards(two_card_manager: SessionManager) -> None:
-    first, _ = two_card_manager.submit(request({**SHORT_RUN, "device": "auto"}))
-    second, _ = two_card_manager.submit(request({**SHORT_RUN, "device": "auto"}))
+def test_two_sessions_at_once_are_given_different_cards(two_card_service: SessionService) -> None:
+    first, _ = two_card_service.submit(request({**SHORT_RUN, "device": "auto"}))
+    second, _ = two_card_service.submit(request({**SHORT_RUN, "device": "auto"}))
 
     assert first.device == second.device == "cuda"
     logs = []
     for view in (first, second):
-        done = two_card_manager.wait_for(view.training_id, FINAL, 180)
+        done = two_card_service.wait_for(view.training_id, FINAL, 180)
         assert done.status == "failed" and "CUDA is not available" in (done.error or "")
-        logs.append(two_card_manager.log(view.training_id))
+        logs.append(two_card_service.log(view.training_id))
 
     cards = {card for card in ("GPU-aaaa-1", "GPU-bbbb-2") for log in logs if f"={card}" in log}
     assert cards == {"GPU-aaaa-1", "GPU-bbbb-2"}
@@ -53,13 +53,13 @@ def test_two_sessions_at_once_are_given_different_cards(two_card_manager: Sessio
 
 
 def test_a_deterministic_session_starts_with_a_deterministic_cublas(
-    two_card_manager: SessionManager,
+    two_card_service: SessionService,
 ) -> None:
-    view, _ = two_card_manager.submit(
+    view, _ = two_card_service.submit(
         request({**SHORT_RUN, "device": "cpu", "deterministic": True})
     )
-    done = two_card_manager.wait_for(view.training_id, FINAL, 180)
+    done = two_card_service.wait_for(view.training_id, FINAL, 180)
     assert done.status == "completed", done.error
-    log = two_card_manager.log(view.training_id)
+    log = two_card_service.log(view.training_id)
     assert "CUBLAS_WORKSPACE_CONFIG=:4096:8" in log
     assert "CUDA_VISIBLE_DEVICES" not in log  # a session naming its device is not placed

@@ -28,7 +28,7 @@ from training_engine.atomic_files import write_new_version
 from training_engine.bar_predictions import BarFrames, predict_bars
 from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.device import resolve_device
-from training_engine.errors import ArtifactError, StrategyConfigError
+from training_engine.errors import ArtifactError, StrategyConfigError, UnsafePathError
 from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
 from training_engine.paths import path_inside
@@ -126,8 +126,9 @@ def read_model_evaluation(path: Path | str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        metadata = json.loads((Path(path) / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metadata_file = path_inside(Path(path), METADATA_FILE, what="metadata")
+        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnsafePathError):
         return None
     evaluation = metadata.get("evaluation") if isinstance(metadata, dict) else None
     return evaluation if isinstance(evaluation, dict) else None

@@ -30,6 +30,7 @@ columns swapped is fully recovered), so it never causes a rejection.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from pyarrow import csv as pa_csv
 
 from training_engine.bar_times import open_times_from_closes
 from training_engine.errors import DataFileNotFoundError, DataValidationError
+from training_engine.paths import path_inside
 from training_engine.strategy import validate_symbol, validate_timeframe
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ DATA_SUFFIXES = (".csv", ".parquet")
 MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+# pyarrow quotes the offending row after this: only the part before it may be repeated.
+_ROW_SHAPE_ERROR = re.compile(r"^(CSV parse error: (?:Row #\d+: )?Expected \d+ columns?, got \d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +144,16 @@ def data_file_candidates(data_dir: Path, symbol: str, timeframe: str) -> list[Pa
 
 
 def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path:
-    """The first existing candidate file.
+    """The first existing candidate file, resolved inside ``data_dir`` (symlinks too).
 
     Raises:
         DataFileNotFoundError: listing every path looked at.
+        UnsafePathError: the file is a link that leads out of ``data_dir``.
     """
     candidates = data_file_candidates(data_dir, symbol, timeframe)
     for path in candidates:
         if path.is_file():
-            return path
+            return path_inside(data_dir, path.name, what="data file")
     raise DataFileNotFoundError(symbol, timeframe, candidates)
 
 
@@ -171,7 +176,24 @@ def read_table(path: Path, what: str = "OHLCV data") -> pd.DataFrame:
         table = pa_csv.read_csv(path, read_options=options, memory_pool=pa.system_memory_pool())
         return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     except (OSError, ValueError, pd.errors.ParserError, pa.ArrowException) as exc:
-        raise DataValidationError(f"{path}: cannot be read as {what}: {exc}") from exc
+        raise DataValidationError(
+            f"{path}: cannot be read as {what} ({_read_failure(exc)})"
+        ) from exc
+
+
+def _read_failure(exc: Exception) -> str:
+    """Why a file could not be read, never quoting it: its rows may be anything."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if match := _ROW_SHAPE_ERROR.match(str(exc)):
+        return match.group(1)
+    if "magic bytes not found" in str(exc):
+        return "not a Parquet file"
+    if str(exc).startswith("Empty CSV file"):
+        return "empty file"
+    return type(exc).__name__
 
 
 def _naive_stamps(values: pd.Series) -> pd.Series | None:
@@ -220,9 +242,10 @@ def _standardise_columns(
     if ts_column is None:
         missing.insert(0, "timestamp")
     if missing:
+        # The header is the file's first line: its count is named, never its text.
         raise DataValidationError(
-            f"{source}: missing required column(s) {', '.join(missing)}; "
-            f"found {', '.join(map(str, raw.columns)) or 'none'}"
+            f"{source}: missing required column(s) {', '.join(missing)} "
+            f"(its header has {len(raw.columns)} column(s))"
         )
     assert ts_column is not None
     columns = {
@@ -402,7 +425,10 @@ def load_ohlcv_file(
     path: Path, timeframe: str, bar_timestamp: str = "open", timezone: str = "UTC"
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """One OHLCV file, validated and repaired, indexed by bar open times (see the module)."""
-    frame, report = repair_ohlcv(read_table(path), str(path), timezone)
+    try:
+        frame, report = repair_ohlcv(read_table(path), str(path), timezone)
+    except UnicodeDecodeError as exc:  # pyarrow keeps such a column as bytes
+        raise DataValidationError(f"{path}: cannot be read as OHLCV data (not UTF-8 text)") from exc
     return at_open_times(frame, timeframe, bar_timestamp, timezone), report
 
 

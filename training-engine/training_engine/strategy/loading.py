@@ -62,8 +62,16 @@ def load_strategy(source: str | Path | Mapping[str, Any]) -> StrategyConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise StrategyConfigError("<file>", f"{path} is not valid YAML: {exc}") from exc
+        raise StrategyConfigError("<file>", f"{path} is not valid YAML{_where(exc)}") from exc
     return parse_strategy(data or {}, default_name=path.stem)
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """The problem and its line, without the excerpt of the file PyYAML quotes."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return ""
+    mark = exc.problem_mark
+    return f": {exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def override_training(base: TrainingSettings, overrides: Mapping[str, Any]) -> TrainingSettings:
