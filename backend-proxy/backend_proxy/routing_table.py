@@ -24,7 +24,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from sqlalchemy import JSON, Boolean, ColumnElement, String, Text, false, func, select, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ColumnElement,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    func,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from training_sessions import schema_migrations
@@ -68,6 +82,23 @@ class RoutedTrainingRow(Base):
     symbols: Mapped[str | None] = mapped_column(Text, nullable=True)
     timeframes: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# The table as ``create_all`` made it before migrations (revision 0001's columns), frozen
+# here: a database holding it is adopted at FIRST_REVISION, then migrated like any other.
+CREATED_BEFORE_MIGRATIONS = Table(
+    RoutedTrainingRow.__tablename__,
+    MetaData(),
+    Column("training_id", String(128), primary_key=True),
+    Column("routed_to", String(16), nullable=False),
+    Column("fallback_reason", String(32), nullable=True),
+    Column("confirmed", Boolean, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("last_state", JSON, nullable=False),
+    Column("stop_pending", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +152,7 @@ class RoutingTable:
             self._engine,
             MIGRATIONS_DIR,
             VERSION_TABLE,
-            adopt=(Base.metadata.tables[RoutedTrainingRow.__tablename__], FIRST_REVISION),
+            adopt=(CREATED_BEFORE_MIGRATIONS, FIRST_REVISION),
         )
         self._lock = threading.Lock()
         self._update_lock = threading.Lock()
