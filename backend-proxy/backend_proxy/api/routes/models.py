@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 from training_sessions.http.errors import error_responses, json_error_responses
 
 from backend_proxy.api.deps import ModelIdPath, ModelsDep, StreamSlotsDep, accepted_query
@@ -60,7 +61,7 @@ async def read_model(model_id: ModelIdPath, models: ModelsDep) -> RoutedModelDet
 
 @router.get(
     "/{model_id}/download",
-    response_class=HeldStreamResponse,
+    response_class=StreamingResponse,
     responses=ARCHIVE_RESPONSE,
     dependencies=[accepted_query(*DownloadQuery.model_fields)],
 )
