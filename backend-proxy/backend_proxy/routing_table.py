@@ -359,6 +359,11 @@ class RoutingTable:
         return route
 
     def _write(self, route: Route) -> None:
+        # Dated as its state is (where it runs created it a moment after the id was claimed
+        # here): the list's created_at filters read what its items show.
+        created = _instant(route.last_state.get("created_at"))
+        if created is not None and created != route.created_at:
+            route = replace(route, created_at=created)
         with Session(self._engine) as session, session.begin():
             session.merge(_to_row(route))
         with self._lock:

@@ -9,6 +9,7 @@ the real host service process (``host_service`` fixture).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -194,3 +195,19 @@ def wait_for_status(
         return body if body["status"] in statuses else None
 
     return wait_until(reached, timeout, f"{training_id} in {statuses}")
+
+
+TRAININGS_GAUGE = re.compile(r"^backend_proxy_trainings\{(.*)\} (\S+)$")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def training_counts(backend: httpx.Client) -> dict[tuple[str, str, str], float]:
+    """``backend_proxy_trainings`` from /metrics by (routed_to, origin, status): counted in
+    the routing table, no host call."""
+    counts = {}
+    for line in backend.get("/metrics").text.splitlines():
+        if match := TRAININGS_GAUGE.match(line):
+            labels = dict(LABEL.findall(match[1]))
+            key = (labels["routed_to"], labels["origin"], labels["status"])
+            counts[key] = float(match[2])
+    return counts
