@@ -99,12 +99,6 @@ def model_weights(model_path: str | None) -> dict[str, torch.Tensor]:
     return load_file(str(Path(model_path) / WEIGHTS_FILE))
 
 
-def assert_same_weights(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
-    assert left.keys() == right.keys()
-    for name in left:
-        assert torch.equal(left[name], right[name]), f"{name} differs"
-
-
 def train_uninterrupted(
     root: Path, data_dir: Path, strategies_dir: Path, config: dict[str, Any]
 ) -> dict[str, torch.Tensor]:

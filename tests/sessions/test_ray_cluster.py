@@ -27,11 +27,11 @@ from training_sessions.types import RuntimeSettings, SessionView
 
 from tests.fixtures.ray_cluster import LoopbackCluster
 from tests.fixtures.waiting import wait_until
+from tests.fixtures.weights import assert_same_weights
 from tests.sessions.conftest import (
     FINAL,
     LONG_RUN,
     SHORT_RUN,
-    assert_same_weights,
     model_weights,
     request,
     train_uninterrupted,

@@ -24,13 +24,8 @@ from training_sessions.types import RuntimeSettings, SessionStatus
 
 from tests.fixtures.databases import on_both_databases
 from tests.fixtures.waiting import wait_until
-from tests.sessions.conftest import (
-    FINAL,
-    RESUMABLE_RUN,
-    request,
-    train_uninterrupted,
-)
-from tests.sessions.conftest import assert_same_weights as _assert_same_weights
+from tests.fixtures.weights import assert_same_weights
+from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request, train_uninterrupted
 from tests.sessions.conftest import model_weights as _weights
 
 pytestmark = pytest.mark.slow
@@ -107,7 +102,7 @@ def test_shutdown_interrupts_running_session_and_start_resumes_it(
     assert [row["epoch"] for row in history] == [1, 2, 3]
     # Resumed, not retrained: the epochs done before the interruption keep their timings.
     assert epochs_before and history[: len(epochs_before)] == epochs_before
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def _kill_service_after_first_epoch(
@@ -161,7 +156,7 @@ def test_killed_service_session_resumes_on_next_start_with_same_weights(
     history = service.performance("k9").history
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert epochs_before and history[: len(epochs_before)] == epochs_before
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 @pytest.fixture
@@ -205,7 +200,7 @@ def test_strategy_file_changed_mid_run_then_kill_9_resumes_what_was_submitted(
     assert done.status == "completed", done.error
     assert done.resume_count == 1
     assert [row["epoch"] for row in service.performance("changed").history] == [1, 2, 3]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_queued_session_trains_what_was_submitted_after_its_file_changes(
@@ -223,7 +218,7 @@ def test_queued_session_trains_what_was_submitted_after_its_file_changes(
 
     assert done.status == "completed", done.error
     assert done.resume_count == 0
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 @on_both_databases
@@ -258,7 +253,7 @@ def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
     assert done.attempt == 1
     assert row is not None and row.job is not None
     assert load_stored_job(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(
