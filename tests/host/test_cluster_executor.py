@@ -41,12 +41,12 @@ def test_host_on_a_ray_cluster_shows_each_session_on_its_node_and_labels_metrics
         quick_id = client.post("/trainings/start", json=QUICK_BODY).json()["training_id"]
 
         def final(training_id: str) -> dict[str, Any] | None:
-            body: dict[str, Any] = client.get(f"/trainings/{training_id}").json()
+            body: dict[str, Any] = client.get(f"/trainings/{training_id}/status").json()
             return body if body["status"] in FINAL else None
 
         quick = wait_until(lambda: final(quick_id), 600, "the quick session final")
         running = wait_until(
-            lambda: (body := client.get(f"/trainings/{long_id}").json())["node"] and body,
+            lambda: (body := client.get(f"/trainings/{long_id}/status").json())["node"] and body,
             600,
             "the long session placed",
         )

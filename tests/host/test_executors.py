@@ -56,7 +56,7 @@ def test_local_executor_serves_and_trains_with_ray_not_importable(
         training_id = started.json()["training_id"]
 
         def final() -> dict[str, object] | None:
-            body = httpx.get(f"{host.url}/trainings/{training_id}", timeout=10).json()
+            body = httpx.get(f"{host.url}/trainings/{training_id}/status", timeout=10).json()
             return body if body["status"] in FINAL else None
 
         done = wait_until(final, 240, "the training final")
