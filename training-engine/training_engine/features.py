@@ -38,24 +38,22 @@ from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
 from training_engine.indicators import compute_indicator
-from training_engine.strategy import StrategyConfig
+from training_engine.strategy import FuzzySetSpec, IndicatorSpec, StrategyConfig
+
+PRICE_CONTEXT_COLUMNS = ("price_return", "price_range", "price_body", "price_volume")
 
 
 def price_context(frame: pd.DataFrame) -> pd.DataFrame:
     """Scale-free facts about each bar: its return, range and body, and relative volume."""
     close = frame["close"]
     volume_average = frame["volume"].rolling(20).mean()
-    return pd.DataFrame(
-        {
-            "price_return": np.log(close / close.shift(1)),
-            "price_range": (frame["high"] - frame["low"]) / close,
-            "price_body": (close - frame["open"]) / frame["open"],
-            "price_volume": (frame["volume"] / volume_average.where(volume_average > 0)).fillna(
-                1.0
-            ),
-        },
-        index=frame.index,
+    columns = (
+        np.log(close / close.shift(1)),
+        (frame["high"] - frame["low"]) / close,
+        (close - frame["open"]) / frame["open"],
+        (frame["volume"] / volume_average.where(volume_average > 0)).fillna(1.0),
     )
+    return pd.DataFrame(dict(zip(PRICE_CONTEXT_COLUMNS, columns, strict=True)), index=frame.index)
 
 
 def _selected(strategy: StrategyConfig, timeframe: str) -> tuple[set[str] | None, list[str]]:
@@ -83,8 +81,19 @@ def fuzzy_input(values: pd.Series, frame: pd.DataFrame, transform: str | None) -
     return ratio.replace([np.inf, -np.inf], np.nan).to_numpy(dtype=np.float64)
 
 
-def _column(reference: str) -> str:
+def indicator_column(reference: str) -> str:
+    """The column an indicator output gets: ``adx_14.plus_di`` -> ``adx_14_plus_di``."""
     return reference.replace(".", "_")
+
+
+def reads_indicator(reference: str, spec: IndicatorSpec) -> bool:
+    """Whether ``reference`` (``rsi_14``, ``adx_14.plus_di``) names an output of ``spec``."""
+    return reference == spec.feature_id or reference.startswith(f"{spec.feature_id}.")
+
+
+def fuzzy_input_name(reference: str, fuzzy_set: FuzzySetSpec) -> str:
+    """A membership's feature name on one timeframe (unprefixed): ``rsi_14_oversold``."""
+    return f"{indicator_column(reference)}_{fuzzy_set.name}"
 
 
 def _timeframe_columns(
@@ -100,20 +109,20 @@ def _timeframe_columns(
             produced = True
             yield outputs
             continue
-        mine = [k for k in fuzzy if k == spec.feature_id or k.startswith(f"{spec.feature_id}.")]
+        mine = [k for k in fuzzy if reads_indicator(k, spec)]
         for reference in mine:
-            values = outputs[_column(reference)]
+            values = outputs[indicator_column(reference)]
             for fuzzy_set in fuzzy[reference]:
                 if groups is not None and fuzzy_set.group not in groups:
                     continue
-                name = f"{_column(reference)}_{fuzzy_set.name}"
+                name = fuzzy_input_name(reference, fuzzy_set)
                 x = fuzzy_input(values, frame, fuzzy_set.transform)
                 produced = True
                 yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
         for reference in raw_inputs:
-            if reference == spec.feature_id or reference.startswith(f"{spec.feature_id}."):
+            if reads_indicator(reference, spec):
                 produced = True
-                yield outputs[[_column(reference)]]
+                yield outputs[[indicator_column(reference)]]
     if strategy.features.include_price_context:
         produced = True
         yield price_context(frame)
