@@ -93,8 +93,22 @@ def _assert_same(ours: np.ndarray, theirs: np.ndarray, what: str) -> None:
 NAMES = sorted(_golden()["strategies"])
 
 
+# Strategies whose features read context series (``context_data``): KTRDR aligns a context
+# series by its raw timestamps (a daily value is seen from midnight, before it is published),
+# the engine from when each value became known (docs/engine-data.md), so their context
+# features differ on purpose; their indicators and memberships are the registry's, covered
+# by the other files' numbers.
+CONTEXT_STRATEGIES = {"v3_carry_context"}
+
+
 def test_the_golden_numbers_cover_every_strategy_file() -> None:
-    assert sorted(path.stem for path in STRATEGIES.glob("*.yaml")) == NAMES
+    files = {path.stem for path in STRATEGIES.glob("*.yaml")}
+    assert sorted(files - CONTEXT_STRATEGIES) == NAMES
+    for name in CONTEXT_STRATEGIES:
+        strategy = _strategy(name)
+        assert strategy.context_data, f"{name} reads no context series: give it golden numbers"
+        covered = {spec.type for other in NAMES for spec in _strategy(other).indicators}
+        assert {spec.type for spec in strategy.indicators} <= covered
 
 
 @pytest.mark.parametrize("name", NAMES)

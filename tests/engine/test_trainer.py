@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 from training_engine.cancellation import CancellationToken
+from training_engine.device_probe import use_probe
 from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
 from training_engine.job import TrainingJob
 from training_engine.optim import build_optimizer, build_scheduler
@@ -20,24 +21,15 @@ from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 from training_engine.trainer import fit, train
 from training_engine.windows import gather_windows
 
+from tests.engine.resume_cases import cancel_at, differing_weights, stop_and_resume
 from tests.engine.synthetic import make_dataset, make_strategy
+from tests.fixtures.devices import FakeDeviceProbe
 
 torch.set_num_threads(1)
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    state_a, state_b = a.state_dict(), b.state_dict()
-    assert state_a.keys() == state_b.keys()
-    for key in state_a:
-        assert torch.equal(state_a[key], state_b[key]), f"{key} differs"
-
-
-def _cancel_at(token: CancellationToken, epoch: int, batch: int) -> Any:
-    def on_progress(event: ProgressEvent) -> None:
-        if event.kind == "batch" and (event.epoch, event.batch) == (epoch, batch):
-            token.cancel()
-
-    return on_progress
+    assert differing_weights(a, b) == {}
 
 
 RESUME_CASES = [
@@ -64,22 +56,10 @@ RESUME_CASES = [
 def test_run_stopped_mid_epoch_and_resumed_ends_bit_identical_to_uninterrupted_run(
     tmp_path: Path, model: dict[str, Any], training: dict[str, Any]
 ) -> None:
-    data = make_dataset(n_train=320)
-    strategy = make_strategy(model, **training)
-    uninterrupted = fit(data, strategy, checkpoint_path=tmp_path / "full.pt")
-
-    token = CancellationToken()
-    checkpoint = tmp_path / "stopped.pt"
     # 320 samples / 32 = 10 batches per epoch: stop inside epoch 2 (and an accumulation group).
-    first = fit(
-        data,
-        strategy,
-        checkpoint_path=checkpoint,
-        cancel=token,
-        on_progress=_cancel_at(token, 2, 4),
+    uninterrupted, resumed = stop_and_resume(
+        make_dataset(n_train=320), make_strategy(model, **training), tmp_path, 2, 4
     )
-    assert first.result.status == "cancelled"
-    resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
 
     assert resumed.result.status == "completed"
     _assert_same_weights(uninterrupted.model, resumed.model)
@@ -104,7 +84,7 @@ def test_run_stopped_after_last_batch_of_epoch_resumes_bit_identical(tmp_path: P
         strategy,
         checkpoint_path=checkpoint,
         cancel=token,
-        on_progress=_cancel_at(token, 1, 10),
+        on_progress=cancel_at(token, 1, 10),
     )
     resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
     _assert_same_weights(uninterrupted.model, resumed.model)
@@ -254,9 +234,7 @@ def test_empty_validation_part_is_a_data_error() -> None:
 
 
 def test_unavailable_device_is_refused_before_training() -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA; the refusal is what is under test")
-    with pytest.raises(DeviceUnavailableError, match="cuda"):
+    with use_probe(FakeDeviceProbe()), pytest.raises(DeviceUnavailableError, match="cuda"):
         fit(make_dataset(n_train=64), make_strategy(epochs=1, device="cuda"))
 
 
@@ -292,6 +270,55 @@ def test_failing_torch_compile_falls_back_to_eager_with_a_warning(
         result = fit(make_dataset(n_train=64), make_strategy(epochs=1, compile=True)).result
     assert result.status == "completed"
     assert "torch.compile failed" in caplog.text and "no working C++ compiler" in caplog.text
+
+
+def test_compile_failing_at_the_first_backward_pass_falls_back_to_eager_exactly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The forward pass compiles and the backward graph does not: compilers fail late too.
+    def compile_without_backward(model: torch.nn.Module) -> Any:
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = model(x)
+
+            def fail(grad: torch.Tensor) -> torch.Tensor:
+                raise RuntimeError("backward graph did not compile")
+
+            out.register_hook(fail)
+            return out
+
+        return forward
+
+    dataset, settings = make_dataset(n_train=100), {"epochs": 2, "batch_size": 32}
+    eager = fit(dataset, make_strategy(**settings)).result
+    monkeypatch.setattr(torch, "compile", compile_without_backward)
+    with caplog.at_level("WARNING", logger="training_engine.trainer"):
+        fallen_back = fit(dataset, make_strategy(compile=True, **settings)).result
+    assert "torch.compile failed" in caplog.text and "backward graph" in caplog.text
+    # The trial steps left no trace: dropout draws and weights are an eager run's.
+    assert fallen_back.history and [(m.train_loss, m.val_loss) for m in fallen_back.history] == [
+        (m.train_loss, m.val_loss) for m in eager.history
+    ]
+
+
+def test_compile_that_works_trains_through_the_compiled_model_from_the_first_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def counting_compile(model: torch.nn.Module) -> Any:
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            calls.append(x.shape[0])
+            return model(x)  # type: ignore[no-any-return]
+
+        return forward
+
+    monkeypatch.setattr(torch, "compile", counting_compile)
+    dataset = make_dataset(n_train=100)
+    compiled = fit(dataset, make_strategy(compile=True, epochs=1, batch_size=32)).result
+    eager = fit(dataset, make_strategy(epochs=1, batch_size=32)).result
+    # The trial steps at both batch shapes (32 and the last 4), then the epoch's 4 batches.
+    assert calls == [32, 4, 32, 32, 32, 4]
+    assert compiled.history[0].train_loss == eager.history[0].train_loss
 
 
 def test_stop_requested_before_training_starts_returns_cancelled_without_a_batch(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 from safetensors import SafetensorError
@@ -24,9 +25,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from training_engine.atomic_files import write_new_version
+from training_engine.bar_predictions import BarFrames, predict_bars
 from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.device import resolve_device
-from training_engine.errors import ArtifactError, StrategyConfigError
+from training_engine.errors import ArtifactError, StrategyConfigError, UnsafePathError
 from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
 from training_engine.paths import path_inside
@@ -124,8 +126,9 @@ def read_model_evaluation(path: Path | str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        metadata = json.loads((Path(path) / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metadata_file = path_inside(Path(path), METADATA_FILE, what="metadata")
+        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnsafePathError):
         return None
     evaluation = metadata.get("evaluation") if isinstance(metadata, dict) else None
     return evaluation if isinstance(evaluation, dict) else None
@@ -147,12 +150,40 @@ class TrainedModel:
     def lookback(self) -> int:
         return int(self.metadata["lookback"])
 
+    @property
+    def class_names(self) -> list[str]:
+        """The classes in output order; empty for a regression target."""
+        return list(self.metadata.get("class_names", CLASS_NAMES))
+
+    def predict_bars(self, bars: BarFrames, context_dir: Path | None = None) -> pd.DataFrame:
+        """Predictions per bar from OHLCV frames of one symbol (``bar_predictions``)."""
+        return predict_bars(self, bars, context_dir=context_dir)
+
     def predict_proba(self, x_raw: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[n, 3]`` (BUY, HOLD, SELL) for raw windows ``[n, lookback, f]``.
+        """Class probabilities ``[n, classes]`` (``class_names``) for raw windows
+        ``[n, lookback, f]``.
 
         Raises:
-            ArtifactError: the windows do not have the shape the model was trained on.
+            ArtifactError: the windows do not have the shape the model was trained on, or
+                the model predicts a value (a regression target: :meth:`predict_values`).
         """
+        if not self.class_names:
+            raise ArtifactError("a regression model has no class probabilities: predict_values")
+        return torch.softmax(self._outputs(x_raw), dim=1).cpu().numpy()
+
+    def predict_values(self, x_raw: np.ndarray) -> np.ndarray:
+        """The predicted value ``[n]`` of a regression model for raw windows.
+
+        Raises:
+            ArtifactError: the windows have another shape, or the model predicts classes.
+        """
+        if self.class_names:
+            raise ArtifactError("a classification model predicts classes: predict_proba")
+        values: np.ndarray = self._outputs(x_raw)[:, 0].cpu().numpy()
+        return values
+
+    def _outputs(self, x_raw: np.ndarray) -> torch.Tensor:
+        """The network's outputs for raw windows, normalised as in training."""
         x = np.asarray(x_raw, dtype=np.float32)
         expected = (self.lookback, len(self.feature_names))
         if x.ndim != 3 or x.shape[1:] != expected:
@@ -162,13 +193,10 @@ class TrainedModel:
         if self.normalization is not None:
             x = self.normalization.apply(x).astype(np.float32)
         tensor = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        probabilities: np.ndarray = (
-            torch.softmax(batched_logits(self.model, tensor), dim=1).cpu().numpy()
-        )
-        return probabilities
+        return batched_logits(self.model, tensor)
 
     def predict(self, x_raw: np.ndarray) -> np.ndarray:
-        """The most likely class per window (0 BUY, 1 HOLD, 2 SELL)."""
+        """The most likely class per window (its index in ``class_names``)."""
         predictions: np.ndarray = self.predict_proba(x_raw).argmax(axis=1)
         return predictions
 

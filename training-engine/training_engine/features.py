@@ -34,10 +34,11 @@ import numpy as np
 import pandas as pd
 
 from training_engine.bar_times import bar_close_times
+from training_engine.context_data import ContextSeries, aligned_sources
 from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
-from training_engine.indicators import compute_indicator
+from training_engine.indicators import KTRDR_INDICATORS, compute_indicator
 from training_engine.strategy import FuzzySetSpec, IndicatorSpec, StrategyConfig
 
 PRICE_CONTEXT_COLUMNS = ("price_return", "price_range", "price_body", "price_volume")
@@ -86,9 +87,24 @@ def indicator_column(reference: str) -> str:
     return reference.replace(".", "_")
 
 
+def output_column(reference: str, spec: IndicatorSpec) -> str | None:
+    """The column of ``spec``'s outputs that ``reference`` (``id`` or ``id.output``) reads.
+
+    None when ``reference`` reads another indicator. Ids may hold dots themselves
+    (``zigzag_0.05``, ``bbands_20_2.5.lower``), so the output is what follows the id, and
+    it must be one of ``spec``'s other outputs (a bare id reads the first).
+    """
+    if reference == spec.feature_id:
+        return spec.feature_id
+    output = reference.removeprefix(f"{spec.feature_id}.")
+    if output == reference or output not in KTRDR_INDICATORS[spec.type].outputs[1:]:
+        return None
+    return f"{spec.feature_id}_{output}"
+
+
 def reads_indicator(reference: str, spec: IndicatorSpec) -> bool:
     """Whether ``reference`` (``rsi_14``, ``adx_14.plus_di``) names an output of ``spec``."""
-    return reference == spec.feature_id or reference.startswith(f"{spec.feature_id}.")
+    return output_column(reference, spec) is not None
 
 
 def fuzzy_input_name(reference: str, fuzzy_set: FuzzySetSpec) -> str:
@@ -96,22 +112,42 @@ def fuzzy_input_name(reference: str, fuzzy_set: FuzzySetSpec) -> str:
     return f"{indicator_column(reference)}_{fuzzy_set.name}"
 
 
+def _input_bars(
+    spec: IndicatorSpec, frame: pd.DataFrame, sources: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The bars ``spec`` runs on: the symbol's own, or its ``data_source`` aligned onto them."""
+    if spec.data_source is None:
+        return frame
+    if spec.data_source not in sources:
+        raise DataValidationError(
+            f"indicator {spec.feature_id} reads context_data source {spec.data_source}, "
+            "which was not loaded"
+        )
+    return sources[spec.data_source]
+
+
 def _timeframe_columns(
-    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str
+    strategy: StrategyConfig,
+    frame: pd.DataFrame,
+    timeframe: str,
+    sources: Mapping[str, pd.DataFrame] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Network inputs on one timeframe's own bars, in feature order (module docstring)."""
+    """Network inputs on one timeframe's own bars, in feature order (module docstring).
+
+    ``sources``: the context series the indicators read, aligned onto ``frame``'s bars.
+    """
     fuzzy = strategy.fuzzy_sets
     groups, raw_inputs = _selected(strategy, timeframe)
     produced = False
     for spec in strategy.indicators:
-        outputs = compute_indicator(spec, frame)
+        outputs = compute_indicator(spec, _input_bars(spec, frame, sources or {}))
         if not fuzzy:
             produced = True
             yield outputs
             continue
-        mine = [k for k in fuzzy if reads_indicator(k, spec)]
-        for reference in mine:
-            values = outputs[indicator_column(reference)]
+        mine = {k: c for k in fuzzy if (c := output_column(k, spec)) is not None}
+        for reference, column in mine.items():
+            values = outputs[column]
             for fuzzy_set in fuzzy[reference]:
                 if groups is not None and fuzzy_set.group not in groups:
                     continue
@@ -120,9 +156,10 @@ def _timeframe_columns(
                 produced = True
                 yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
         for reference in raw_inputs:
-            if reads_indicator(reference, spec):
+            raw_column = output_column(reference, spec)
+            if raw_column is not None:
                 produced = True
-                yield outputs[[indicator_column(reference)]]
+                yield outputs[[raw_column]].set_axis([indicator_column(reference)], axis=1)
     if strategy.features.include_price_context:
         produced = True
         yield price_context(frame)
@@ -213,6 +250,7 @@ def compute_feature_matrix(
     strategy: StrategyConfig,
     frames: Mapping[str, pd.DataFrame],
     dtype: type[np.floating[Any]] = np.float64,
+    context: Mapping[str, ContextSeries] | None = None,
 ) -> FeatureMatrix:
     """Raw (unnormalised) features of one symbol, written column by column into one array.
 
@@ -223,6 +261,8 @@ def compute_feature_matrix(
         strategy: which indicators, fuzzy sets and timeframes.
         frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
         dtype: of the result (float32 for training; the indicators run in float64).
+        context: the strategy's context series (``context_data.load_context``), aligned
+            onto each timeframe's bars for the indicators with a ``data_source``.
 
     Raises:
         DataValidationError: a timeframe of the strategy has no frame.
@@ -245,7 +285,8 @@ def compute_feature_matrix(
                 pd.DatetimeIndex(frame.index), timeframe, base_index, base, strategy.timezone
             )
         )
-        for block in _timeframe_columns(strategy, frame, timeframe):
+        sources = aligned_sources(context, strategy, pd.DatetimeIndex(frame.index), timeframe)
+        for block in _timeframe_columns(strategy, frame, timeframe, sources):
             for name in block.columns:
                 column = block[name].to_numpy(np.float64)
                 if positions is not None:
@@ -269,12 +310,17 @@ def compute_feature_matrix(
     return FeatureMatrix(np.ascontiguousarray(kept), index, tuple(names))
 
 
-def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def compute_features(
+    strategy: StrategyConfig,
+    frames: Mapping[str, pd.DataFrame],
+    context: Mapping[str, ContextSeries] | None = None,
+) -> pd.DataFrame:
     """Raw (unnormalised) features of one symbol, on base-timeframe bars.
 
     Args:
         strategy: which indicators, fuzzy sets and timeframes.
         frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
+        context: the strategy's context series, if it has any (``load_context``).
 
     Returns:
         One row per base bar (index: base bar open time), float64 columns in
@@ -283,5 +329,5 @@ def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame
     Raises:
         DataValidationError: a timeframe of the strategy has no frame.
     """
-    matrix = compute_feature_matrix(strategy, frames)
+    matrix = compute_feature_matrix(strategy, frames, context=context)
     return pd.DataFrame(matrix.values, index=matrix.index, columns=list(matrix.names))

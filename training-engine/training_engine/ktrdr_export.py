@@ -36,6 +36,7 @@ from torch import nn
 from training_engine.artifacts import artifact_prefix
 from training_engine.atomic_files import write_new_version
 from training_engine.dataset import PreparedDataset
+from training_engine.errors import UnsafePathError
 from training_engine.job import ClassificationReport, PartScore, TestReport, TrainingResult
 from training_engine.ktrdr_inputs import KtrdrInputs, ktrdr_inputs
 from training_engine.ktrdr_metadata import (
@@ -131,7 +132,8 @@ def write_ktrdr_folder(
         data: what it was trained on: feature names in order, normalisation, window shape.
         summary: :func:`ktrdr_summary` of the run (metrics.json is its training metrics).
     """
-    parent = path_inside(ktrdr_models_dir(models_dir), strategy.name, what="strategy name")
+    # Resolved from models_dir: a linked ktrdr/ or strategy folder cannot lead the copy out.
+    parent = path_inside(models_dir, KTRDR_MODELS_SUBDIR, strategy.name, what="strategy name")
     return write_new_version(
         parent,
         artifact_prefix(data.symbols, data.base_timeframe),
@@ -186,10 +188,10 @@ def read_summary(model_path: str | Path | None) -> dict[str, Any] | None:
     """The summary ``model_folders.write_model_folders`` left in an artifact, or None."""
     if model_path is None:
         return None
-    path = Path(model_path) / SUMMARY_FILE
     try:
+        path = path_inside(Path(model_path), SUMMARY_FILE, what="summary")
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, UnsafePathError):
         return None
     return data
 

@@ -36,6 +36,23 @@ EPOCH_METRICS: tuple[str, ...] = tuple(f.name for f in fields(EpochMetrics) if f
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceMemory:
+    """What a run holds on its accelerator, as its own process's allocator counts it.
+
+    Sent by the worker in progress events: only it can see its allocations (NVML sees a
+    card's total use, MPS has no device-wide reading at all). ``device`` is the name in
+    the worker, where ``CUDA_VISIBLE_DEVICES`` may show one card as ``cuda:0``; ``uuid``
+    names the CUDA card whatever its ordinal (NVML's UUID without ``GPU-``).
+    """
+
+    device: str
+    uuid: str | None
+    allocated_bytes: int
+    peak_allocated_bytes: int | None  # None where the backend keeps no peak (MPS)
+    reserved_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ProgressEvent:
     """One snapshot of a run's progress.
 
@@ -43,6 +60,7 @@ class ProgressEvent:
     events); ``batch`` counts the batches finished in that epoch. A ``phase`` event
     carries only ``phase`` (its counters are 0). ``eta_seconds`` of a batch event is
     estimated from the batches done so far, of an epoch event from the epochs done.
+    ``device_memory``: the run's allocations on its accelerator (None on the CPU).
     """
 
     kind: ProgressKind
@@ -58,6 +76,7 @@ class ProgressEvent:
     eta_seconds: float | None = None
     epoch_seconds: float | None = None
     phase: RunPhase | None = None
+    device_memory: DeviceMemory | None = None
 
     @property
     def percent(self) -> float:
@@ -94,8 +113,10 @@ class ProgressEmitter:
         total_epochs: int,
         total_batches: int,
         batch_event_interval: float = 0.0,
+        device_memory: Callable[[], DeviceMemory | None] | None = None,
     ) -> None:
         self._callback = callback
+        self._device_memory = device_memory
         self._total_epochs = total_epochs
         self._total_batches = total_batches
         self._batch_event_interval = batch_event_interval
@@ -175,6 +196,9 @@ class ProgressEmitter:
 
     def _send(self, kind: ProgressKind, epoch: int, batch: int, **metrics: float | None) -> None:
         if self._callback is not None:
-            event = ProgressEvent(kind, epoch, self._total_epochs, batch, self._total_batches)
+            memory = self._device_memory() if self._device_memory is not None else None
+            event = ProgressEvent(
+                kind, epoch, self._total_epochs, batch, self._total_batches, device_memory=memory
+            )
             # Only metric fields are passed here (floats); ``phase`` events come from report_phase.
             self._callback(replace(event, **cast(dict[str, Any], metrics)))

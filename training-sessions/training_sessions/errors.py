@@ -10,6 +10,7 @@
     │   └── StartDeadlinePassedError a start read after the caller's start_deadline
     ├── QueueFullError           workers busy and the queue full
     ├── ShuttingDownError        the runtime is stopping
+    ├── LaunchError              a runner could not start a session's run
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
 
 A request can also fail with an engine error (``StrategyConfigError``,
@@ -41,6 +42,10 @@ class QueueFullError(SessionError):
 
 class ShuttingDownError(SessionError):
     """The runtime is stopping and accepts no new sessions."""
+
+
+class LaunchError(SessionError):
+    """A runner could not start a run (no process, no cluster); the session fails with it."""
 
 
 class InvalidRequestError(SessionError):

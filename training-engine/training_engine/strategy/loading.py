@@ -62,8 +62,16 @@ def load_strategy(source: str | Path | Mapping[str, Any]) -> StrategyConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise StrategyConfigError("<file>", f"{path} is not valid YAML: {exc}") from exc
+        raise StrategyConfigError("<file>", f"{path} is not valid YAML{_where(exc)}") from exc
     return parse_strategy(data or {}, default_name=path.stem)
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """The problem and its line, without the excerpt of the file PyYAML quotes."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return ""
+    mark = exc.problem_mark
+    return f": {exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def override_training(base: TrainingSettings, overrides: Mapping[str, Any]) -> TrainingSettings:
@@ -122,9 +130,18 @@ def with_overrides(
     return strategy.model_copy(update=changes) if changes else strategy
 
 
+# Training settings added after artifacts were first written, written only when set:
+# the files of runs that leave them unset stay byte for byte what they were.
+_WRITTEN_WHEN_SET = ("memory_fraction",)
+
+
 def strategy_to_dict(strategy: StrategyConfig) -> dict[str, Any]:
     """A plain, YAML/JSON-safe dict of the validated config (saved with model artifacts)."""
-    return strategy.model_dump(mode="json")
+    config = strategy.model_dump(mode="json")
+    for key in _WRITTEN_WHEN_SET:
+        if config["training"].get(key) is None:
+            config["training"].pop(key, None)
+    return config
 
 
 def strategy_from_dict(

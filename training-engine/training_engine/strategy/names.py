@@ -45,5 +45,9 @@ SPLIT_MODES = ("calendar", "per_symbol")
 BAR_TIMESTAMPS = ("open", "close")
 # evaluation.method: one split, or K expanding-window folds.
 EVALUATION_METHODS = ("single_split", "walk_forward")
+# context_data (KTRDR v3): where a series beside the traded symbols comes from, and how it is
+# aligned onto their bars (KTRDR has forward fill only).
+CONTEXT_PROVIDERS = ("ib", "fred", "cftc_cot")
+CONTEXT_ALIGNMENTS = ("forward_fill",)
 # Fuzzy membership function -> how many parameters it takes.
 FUZZY_TYPES = {"triangular": 3, "trapezoidal": 4, "gaussian": 2}

@@ -1,6 +1,6 @@
 """``GET .../trainings/{id}/events``: a session's event log as Server-Sent Events.
 
-The stream replays the session's event log (``SessionManager.events``) after the
+The stream replays the session's event log (``SessionService.events``) after the
 client's ``Last-Event-ID`` and then follows it, polling the store a few times a
 second; every event carries its log id. When the session is final (completed,
 failed, cancelled) the stream sends an ``end`` event and closes. While nothing
@@ -19,7 +19,7 @@ from fastapi import Header
 from fastapi.responses import StreamingResponse
 
 from training_sessions.errors import InvalidRequestError
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import FINAL_STATUSES, SessionEvent
 
 POLL_SECONDS = 0.25
@@ -70,7 +70,7 @@ def format_event(event_id: int, kind: str, data: dict[str, Any]) -> bytes:
 
 
 async def follow_events(
-    manager: SessionManager, training_id: str, after_id: int
+    manager: SessionService, training_id: str, after_id: int
 ) -> AsyncIterator[bytes]:
     """The session's events after ``after_id``, then new ones as they are logged, then end."""
     yield f"retry: {RETRY_MS}\n\n".encode()
@@ -100,7 +100,7 @@ async def follow_events(
 
 
 async def open_event_stream(
-    manager: SessionManager, training_id: str, last_event_id: str | None
+    manager: SessionService, training_id: str, last_event_id: str | None
 ) -> AsyncIterator[bytes]:
     """The session's stream; a bad Last-Event-ID or an unknown id raise before it opens."""
     after_id = parse_last_event_id(last_event_id)
