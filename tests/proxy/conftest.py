@@ -76,6 +76,10 @@ class ScriptedHost:
             return httpx.Response(self.fail_status, json={"detail": "boom", "error": "Internal"})
         if request.method == "POST" and path.startswith("/trainings/start"):
             return self._start(request)
+        if request.method == "GET" and path == "/trainings":
+            items = list(reversed(self.trainings.values()))
+            listed = {"items": items, "total": len(items), "limit": 500, "offset": 0}
+            return httpx.Response(200, json=listed)
         parts = path.strip("/").split("/")
         if len(parts) == 3 and parts[0] == "trainings":
             state = self.trainings.get(parts[1])

@@ -1,4 +1,5 @@
-"""``GET /api/trainings/{id}/events`` answers: a stream holding a slot of the cap until it ends."""
+"""Streamed answers (a training's events, a model's archive) holding a slot of the cap until
+they end."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 from anyio import CancelScope
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
-from training_sessions.http.events import STREAM_HEADERS, EventStreamResponse
+from training_sessions.http.events import MEDIA_TYPE, STREAM_HEADERS
 
 from backend_proxy.stream_limits import StreamSlot, StreamSlots
 from backend_proxy.training_backend import EventStream
@@ -24,11 +26,13 @@ TOO_MANY_STREAMS_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-class HeldEventStreamResponse(EventStreamResponse):
-    """An event stream that gives its slot back and closes its source, however it ends."""
+class HeldStreamResponse(StreamingResponse):
+    """A stream that gives its slot back and closes its source, however it ends."""
 
-    def __init__(self, stream: EventStream, slot: StreamSlot) -> None:
-        super().__init__(stream, headers=STREAM_HEADERS)
+    def __init__(
+        self, stream: EventStream, slot: StreamSlot, media_type: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(stream, media_type=media_type, headers=headers)
         self._stream = stream
         self._slot = slot
 
@@ -44,7 +48,18 @@ class HeldEventStreamResponse(EventStreamResponse):
 
 async def held_event_stream(
     slots: StreamSlots, request: Request, open_stream: Callable[[], Awaitable[EventStream]]
-) -> HeldEventStreamResponse:
+) -> HeldStreamResponse:
+    """A training's Server-Sent Events, held as :func:`held_stream` says."""
+    return await held_stream(slots, request, open_stream, MEDIA_TYPE, STREAM_HEADERS)
+
+
+async def held_stream(
+    slots: StreamSlots,
+    request: Request,
+    open_stream: Callable[[], Awaitable[EventStream]],
+    media_type: str,
+    headers: dict[str, str],
+) -> HeldStreamResponse:
     """Take a slot for the request's client, then open the stream (429 past a cap).
 
     The slot is taken first, so a refused request opens nothing upstream.
@@ -57,4 +72,4 @@ async def held_event_stream(
     except BaseException:
         slot.release()
         raise
-    return HeldEventStreamResponse(stream, slot)
+    return HeldStreamResponse(stream, slot, media_type, headers)
