@@ -24,6 +24,7 @@ from training_host.api.routes import (
     ktrdr_compat,
     ktrdr_operations,
     metrics,
+    strategies,
     trainings,
 )
 from training_host.config import Settings, get_settings
@@ -81,7 +82,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runner = session_runner(settings)  # a bad executor fails here, before serving
     app.state.started_at = time.monotonic()
     install_error_handlers(app, settings.directories())
-    for module in (health, trainings, ktrdr_compat, ktrdr_operations, gpu, metrics, dashboard):
+    for module in (
+        health,
+        trainings,
+        strategies,
+        ktrdr_compat,
+        ktrdr_operations,
+        gpu,
+        metrics,
+        dashboard,
+    ):
         app.include_router(module.router)
     app.include_router(ktrdr_operations.shutdown_router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.

@@ -307,3 +307,10 @@ class TrainingPerformance(BaseModel):
     @classmethod
     def from_performance(cls, performance: SessionPerformance) -> TrainingPerformance:
         return cls.model_validate(performance, from_attributes=True)
+
+
+class StrategyList(BaseModel):
+    """``GET .../strategies``: what a start's ``strategy`` may name."""
+
+    strategies: list[str] = Field(description="the strategy files' names, sorted")
+    default_strategy: str = Field(description="the strategy a start that names none trains")

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from training_sessions.http.errors import error_responses
+from training_sessions.http.strategies import create_strategies_router
+from training_sessions.types import RuntimeSettings
 
 from backend_proxy.api.deps import AUTH
 from backend_proxy.api.routes import health, host_status, models, trainings
+from backend_proxy.runtime import ProxyRuntime
+
+
+def _local_runtime_settings(request: Request) -> RuntimeSettings:
+    runtime: ProxyRuntime = request.app.state.backend_proxy
+    return runtime.settings.runtime_settings()
 
 
 def create_training_router() -> APIRouter:
@@ -20,6 +28,13 @@ def create_training_router() -> APIRouter:
     router.include_router(trainings.router)
     router.include_router(models.router)
     router.include_router(host_status.router)
+    # The strategies the local fallback trains; the host ships the same folder by default.
+    router.include_router(
+        create_strategies_router(
+            prefix="/api",
+            runtime_settings=_local_runtime_settings,
+        )
+    )
     return router
 
 
