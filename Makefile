@@ -47,6 +47,7 @@ format: venv  ## Apply ruff formatting and safe fixes
 bench: venv  ## Run the benchmarks (by hand; figures go in docs/benchmarks.md)
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/host_service.py
+	$(PY) bench/event_streams.py
 	$(PY) bench/proxy.py
 
 clean:  ## Remove .venv and caches

@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     local_max_concurrent_jobs: int = Field(default=1, ge=1)
     local_max_queue_size: int = Field(default=16, ge=0)
     fallback_on_host_at_capacity: bool = False
+    # Relayed and local streams together; the host counts all relayed ones as one client,
+    # so keep this at or below the host's max_event_streams_per_client (256).
+    max_event_streams: int = Field(
+        default=256,
+        ge=1,
+        description="event streams open at once; more are refused with 429 and Retry-After",
+    )
+    max_event_streams_per_client: int = Field(
+        default=32, ge=1, description="event streams one client address may hold"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -15,6 +15,7 @@ from typing import Any
 from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import StartTrainingBody, TrainingPerformance, TrainingStatus
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.events import open_event_stream
 from training_sessions.manager import SessionManager
 from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
@@ -38,11 +39,13 @@ class LocalTrainings:
 
     def __init__(self, settings: RuntimeSettings) -> None:
         self._manager = SessionManager(settings)
+        self._feed = EventFeed(self._manager)
 
     async def start(self) -> None:
         await to_thread.run_sync(self._manager.start)
 
     async def shutdown(self) -> None:
+        await self._feed.aclose()
         await to_thread.run_sync(self._manager.shutdown)
 
     async def submit(self, training_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -62,7 +65,7 @@ class LocalTrainings:
         return {**body, "stop_requested": True}
 
     async def events(self, training_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
-        return await open_event_stream(self._manager, training_id, last_event_id)
+        return await open_event_stream(self._feed, training_id, last_event_id)
 
     async def log(self, training_id: str, tail: int | None) -> str:
         text: str = await to_thread.run_sync(self._manager.log, training_id, tail)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
+from training_sessions.http.events import StreamSlots
 
 from backend_proxy.config import Settings
 from backend_proxy.dispatcher import TrainingDispatcher
@@ -31,6 +32,7 @@ class ProxyRuntime:
     dispatcher: TrainingDispatcher
     host: HostClient | None
     poller: HealthPoller | None
+    stream_slots: StreamSlots
 
 
 @asynccontextmanager
@@ -73,7 +75,8 @@ async def proxy_runtime(
     poller = (
         HealthPoller(host, dispatcher, settings.health_check_interval_seconds) if host else None
     )
-    runtime = ProxyRuntime(settings, metrics, dispatcher, host, poller)
+    slots = StreamSlots(settings.max_event_streams, settings.max_event_streams_per_client)
+    runtime = ProxyRuntime(settings, metrics, dispatcher, host, poller, slots)
     await local.start()
     try:
         if poller is not None:

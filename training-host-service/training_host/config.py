@@ -85,6 +85,18 @@ class Settings(BaseSettings):
     default_strategy: str = "momentum_mlp"
     default_device: str = "auto"
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # docs/benchmarks.md: what a host holds with a status read still in milliseconds.
+    max_event_streams: int = Field(
+        default=512,
+        ge=1,
+        description="event streams open at once; more are refused with 429 and Retry-After",
+    )
+    # A backend relays all its clients' streams as one client: this admits its whole limit.
+    max_event_streams_per_client: int = Field(
+        default=256,
+        ge=1,
+        description="event streams one client address may hold (a backend in front is one)",
+    )
     # /health/detailed says "degraded" when models_dir's disk has less free space than this.
     min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"

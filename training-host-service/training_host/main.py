@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
+from training_sessions.http.events import StreamSlots
 from training_sessions.http.request_logging import RequestIdMiddleware
 from training_sessions.manager import SessionManager
 
@@ -43,6 +45,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # start() runs migrations and recovery: blocking work kept off the event loop.
     await anyio.to_thread.run_sync(manager.start)
     app.state.manager = manager
+    app.state.event_feed = EventFeed(manager)
+    app.state.stream_slots = StreamSlots(
+        settings.max_event_streams, settings.max_event_streams_per_client
+    )
     app.state.ktrdr_registrar = registrar_for(settings, manager)
     registration = (
         asyncio.create_task(app.state.ktrdr_registrar.run())
@@ -58,6 +64,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             registration.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await registration
+        await app.state.event_feed.aclose()
         await anyio.to_thread.run_sync(manager.shutdown, settings.stop_grace_seconds)
 
 

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.auth import bearer_token_guard
+from training_sessions.http.events import StreamSlots
 from training_sessions.manager import SessionManager
 
 from training_host.config import Settings
@@ -25,6 +27,17 @@ def get_manager(request: Request) -> SessionManager:
     return manager
 
 
+def get_event_feed(request: Request) -> EventFeed:
+    """The one reader of the event log every stream follows."""
+    feed: EventFeed = request.app.state.event_feed
+    return feed
+
+
+def get_stream_slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.stream_slots
+    return slots
+
+
 def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
@@ -32,6 +45,8 @@ def get_metrics(request: Request) -> ServiceMetrics:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+EventFeedDep = Annotated[EventFeed, Depends(get_event_feed)]
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 

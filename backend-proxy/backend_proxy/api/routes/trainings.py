@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from training_sessions.contract import MAX_LIST_OFFSET, StartMultiSymbolBody, StartTrainingBody
 from training_sessions.http.errors import error_responses, json_error_responses
@@ -12,12 +13,12 @@ from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
     EventStreamResponse,
     LastEventIdHeader,
-    event_stream_response,
+    limited_event_stream,
 )
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 from training_sessions.types import SessionStatus
 
-from backend_proxy.api.deps import DispatcherDep, TrainingIdPath
+from backend_proxy.api.deps import DispatcherDep, RuntimeDep, TrainingIdPath
 from backend_proxy.schemas import (
     RoutedStartResponse,
     RoutedTrainingList,
@@ -119,15 +120,17 @@ async def resume_training(
 @router.get(
     "/{training_id}/events",
     response_class=EventStreamResponse,
-    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS},
+    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS, **json_error_responses(429)},
 )
 async def stream_training_events(
     training_id: TrainingIdPath,
-    dispatcher: DispatcherDep,
+    request: Request,
+    runtime: RuntimeDep,
     last_event_id: LastEventIdHeader = None,
 ) -> EventStreamResponse:
     """Server-Sent Events of one training, relayed from the host or from the local run."""
-    return event_stream_response(await dispatcher.events(training_id, last_event_id))
+    opening = partial(runtime.dispatcher.events, training_id, last_event_id)
+    return await limited_event_stream(runtime.stream_slots, request, opening)
 
 
 @router.get(
