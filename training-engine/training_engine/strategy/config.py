@@ -28,12 +28,16 @@ from training_engine.strategy.names import (
     schedulers,
 )
 from training_engine.strategy.values import (
+    BatchSize,
     Count,
     DeviceName,
     Dropout,
+    Epochs,
     Flag,
     Fraction,
+    LayerCount,
     LayerSizes,
+    Lookback,
     NonNegative,
     Positive,
     Real,
@@ -87,7 +91,7 @@ class NNInput(EngineModel):
 class FeatureConfig(EngineModel):
     """``model.features``: how many bars each sample sees and how features are scaled."""
 
-    lookback_periods: Count = 1
+    lookback_periods: Lookback = 1
     include_price_context: Flag = False
     scale_features: Flag = True
 
@@ -99,7 +103,7 @@ class ModelConfig(EngineModel):
     hidden_layers: LayerSizes = (64, 32)
     activation: str = "relu"
     dropout: Dropout = 0.2
-    num_layers: Count = 1
+    num_layers: LayerCount = 1
     num_heads: Count = 4
 
 
@@ -196,8 +200,8 @@ class TrainingSettings(EngineModel):
     """``model.training`` in the strategy file; also what service ``config`` overrides."""
 
     learning_rate: Positive = 1e-3
-    batch_size: Count = 32
-    epochs: Count = 20
+    batch_size: BatchSize = 32
+    epochs: Epochs = 20
     optimizer: OptimizerName = "adam"
     weight_decay: NonNegative = 0.0
     momentum: Fraction = 0.9

@@ -29,9 +29,12 @@ from training_engine.strategy.config import (
 from training_engine.strategy.names import activations, model_types
 from training_engine.strategy.problems import DESCRIPTIVE_KEYS, refuse_misspellings
 from training_engine.strategy.values import (
+    BatchSize,
     Count,
     DateText,
     Dropout,
+    Epochs,
+    LayerCount,
     LayerSizes,
     NonNegative,
     Positive,
@@ -170,7 +173,7 @@ class ArchitectureSection(DocumentSection):
         str, BeforeValidator(choice(activations)), Field(json_schema_extra=enum_of(activations))
     ] = _default(ModelConfig, "activation")
     dropout: Dropout = _default(ModelConfig, "dropout")
-    num_layers: Count = _default(ModelConfig, "num_layers")
+    num_layers: LayerCount = _default(ModelConfig, "num_layers")
     num_heads: Count = _default(ModelConfig, "num_heads")
 
 
@@ -313,9 +316,9 @@ class LabelsAndSplitSection(DocumentSection):
 
     labels: LabelsSection = Field(default_factory=LabelsSection)
     data_split: DataSplitSection = Field(default_factory=DataSplitSection)
-    epochs: Count | None = None
+    epochs: Epochs | None = None
     learning_rate: Positive | None = None
-    batch_size: Count | None = None
+    batch_size: BatchSize | None = None
     optimizer: str | None = None
     loss: str | None = None
     focal_gamma: NonNegative | None = None

@@ -16,6 +16,14 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from training_engine.ceilings import (
+    CEILING_KEY,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_LAYER_COUNT,
+    MAX_LAYER_WIDTH,
+    MAX_LOOKBACK,
+)
 from training_engine.errors import StrategyConfigError
 
 _TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
@@ -26,6 +34,9 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
 # The largest integer a strategy may hold: it must fit every database's INTEGER column.
 MAX_INTEGER = 2**31 - 1
+# Sizes are bounded by ``training_engine.ceilings``' MAX_* here; a service's own ceilings
+# (configurable, lower) are checked before a session starts. Each bounded field names its
+# ceiling in its JSON Schema (``x-ceiling``), so a service documents its own value there.
 
 
 def refuse(problem: str, at: str | None = None) -> PydanticCustomError:
@@ -36,7 +47,7 @@ def refuse(problem: str, at: str | None = None) -> PydanticCustomError:
     return PydanticCustomError("strategy_value", "{problem}", context)
 
 
-def _integer(minimum: int) -> Callable[[Any], int]:
+def _integer(minimum: int, maximum: int = MAX_INTEGER) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         if (
             isinstance(value, bool)
@@ -46,11 +57,16 @@ def _integer(minimum: int) -> Callable[[Any], int]:
             or value < minimum
         ):
             raise refuse(f"expected an integer >= {minimum}, got {value!r}")
-        if value > MAX_INTEGER:
-            raise refuse(f"expected an integer <= {MAX_INTEGER}, got {value!r}")
+        if value > maximum:
+            raise refuse(f"expected an integer <= {maximum}, got {value!r}")
         return int(value)
 
     return check
+
+
+def _ceiling(name: str, maximum: int) -> Any:
+    """The schema of a count bounded by ``maximum``, below the service ceiling ``name``."""
+    return Field(ge=1, le=maximum, json_schema_extra={CEILING_KEY: name})
 
 
 def _number(low: float | None = None, high: float | None = None) -> Callable[[Any], float]:
@@ -205,4 +221,26 @@ Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
 DeviceName = Annotated[
     str, Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"]), BeforeValidator(_device)
 ]
-LayerSizes = Annotated[tuple[Count, ...], Field(min_length=1), BeforeValidator(_layer_sizes)]
+LayerWidth = Annotated[
+    int, _ceiling("hidden_width", MAX_LAYER_WIDTH), BeforeValidator(_integer(1, MAX_LAYER_WIDTH))
+]
+# hidden_layers' length and num_layers (stacked recurrent or transformer layers).
+LayerCount = Annotated[
+    int, _ceiling("hidden_layers", MAX_LAYER_COUNT), BeforeValidator(_integer(1, MAX_LAYER_COUNT))
+]
+Lookback = Annotated[
+    int, _ceiling("lookback", MAX_LOOKBACK), BeforeValidator(_integer(1, MAX_LOOKBACK))
+]
+Epochs = Annotated[int, _ceiling("epochs", MAX_EPOCHS), BeforeValidator(_integer(1, MAX_EPOCHS))]
+BatchSize = Annotated[
+    int, _ceiling("batch_size", MAX_BATCH_SIZE), BeforeValidator(_integer(1, MAX_BATCH_SIZE))
+]
+LayerSizes = Annotated[
+    tuple[LayerWidth, ...],
+    Field(
+        min_length=1,
+        max_length=MAX_LAYER_COUNT,
+        json_schema_extra={CEILING_KEY: "hidden_layers"},
+    ),
+    BeforeValidator(_layer_sizes),
+]
