@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test lint typecheck format bench clean
+.PHONY: help venv run test lint typecheck format bench gpu-check clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,13 +17,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install -q --upgrade pip setuptools wheel
 	# The CPU build of torch goes in first, alone, so nothing else resolves another build.
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[dev]"
+	# nvidia-ml-py (the gpu extra) imports without a GPU: its readings are tested everywhere.
+	$(PIP) install -q -e ".[dev,gpu]"
 	touch $@
 
 venv: $(VENV)/.installed  ## Create or refresh .venv
 
-run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data
-	$(PY) deploy/local_stack.py
+# Options for the stack go in ARGS: make run ARGS="--host-port 17001 --show-health-checks"
+ARGS ?=
+
+run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data; options in ARGS="..."
+	$(PY) deploy/local_stack.py $(ARGS)
 
 test: venv  ## Run lint, import contracts, type checks and the whole test suite
 	$(VENV)/bin/ruff check .
@@ -49,6 +53,9 @@ bench: venv  ## Run the benchmarks (by hand; figures go in docs/benchmarks.md)
 	$(PY) bench/host_service.py
 	$(PY) bench/event_streams.py
 	$(PY) bench/proxy.py
+
+gpu-check: venv  ## On a GPU machine: GPU tests, resume, bench, sessions; figures into docs/benchmarks.md
+	$(PY) bench/gpu_check.py $(ARGS)
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

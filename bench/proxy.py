@@ -33,8 +33,8 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))  # the test fixtures start servers the way tests do
 
+from backend_proxy.breaker import HostBreaker  # noqa: E402
 from backend_proxy.errors import BreakerOpenError  # noqa: E402
-from backend_proxy.host_client import HostBreaker  # noqa: E402
 from backend_proxy.metrics import ProxyMetrics  # noqa: E402
 from training_engine.sample_data import write_sample_data  # noqa: E402
 

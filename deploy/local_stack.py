@@ -4,14 +4,16 @@ Starts the training host service (:5002, its home in var/local-stack/host/) and 
 (:8000, proxying to it) as child processes with embedded SQLite and generated sample data
 under var/local-stack/, waits until
 both answer /health, prints the URLs and a curl that starts a training, streams their logs
-(prefixed, and copied to var/local-stack/logs/), and on Ctrl-C or SIGTERM stops both: SIGTERM
-to each child by its pid, a grace period for sessions to checkpoint, then SIGKILL.
+(prefixed, and copied to var/local-stack/logs/; successful health checks only in the copies
+unless --show-health-checks), and on Ctrl-C or SIGTERM stops both: SIGTERM to each child by its
+pid, a grace period for sessions to checkpoint, then SIGKILL.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -31,6 +33,12 @@ DEFAULT_STATE_DIR = REPO_ROOT / "var" / "local-stack"
 # The host gives running sessions this long to checkpoint (stop_grace_seconds is 30) before
 # it ends their workers; past it, the child is killed.
 STOP_GRACE_SECONDS = 45.0
+# A successful health check, as the host's access log and the backend's HTTP client log it:
+# the backend asks the host every 2 s and this script asks both while they start, which
+# would be a line pair every 2 s in the stream (failed checks still show).
+HEALTH_CHECK_LINE = re.compile(
+    r'"GET /health HTTP/[\d.]+" 2\d\d |HTTP Request: GET \S+/health "HTTP/[\d.]+ 2\d\d '
+)
 
 
 class StackError(Exception):
@@ -44,6 +52,7 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    hidden: re.Pattern[str] | None = None  # lines copied to the log file but not streamed
     pump: threading.Thread = field(init=False)
 
     def __post_init__(self) -> None:
@@ -57,8 +66,10 @@ class Child:
             for line in iter(self.process.stdout.readline, b""):
                 log.write(line)
                 log.flush()
-                sys.stdout.write(prefix + line.decode("utf-8", "replace"))
-                sys.stdout.flush()
+                text = line.decode("utf-8", "replace")
+                if self.hidden is None or not self.hidden.search(text):
+                    sys.stdout.write(prefix + text)
+                    sys.stdout.flush()
 
     def stop(self, grace_seconds: float) -> int:
         """SIGTERM, wait up to `grace_seconds`, then SIGKILL; returns the exit status."""
@@ -97,6 +108,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=DEFAULT_STATE_DIR,
         help="databases, data, models, checkpoints and logs (default: var/local-stack)",
+    )
+    parser.add_argument(
+        "--show-health-checks",
+        action="store_true",
+        help="stream the successful GET /health lines too (by default only the log files "
+        "under <state-dir>/logs/ keep them)",
     )
     parser.add_argument(
         "--startup-timeout",
@@ -199,8 +216,14 @@ def backend_command(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def start_child(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> Child:
-    """Start `command` with `env` added."""
+def start_child(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    log_dir: Path,
+    hidden: re.Pattern[str] | None = None,
+) -> Child:
+    """Start `command` with `env` added; its lines matching `hidden` go to its log file only."""
     process = subprocess.Popen(
         command,
         cwd=REPO_ROOT,
@@ -211,7 +234,7 @@ def start_child(name: str, command: list[str], env: dict[str, str], log_dir: Pat
         # children in order instead of them racing to shut down on their own.
         start_new_session=True,
     )
-    child = Child(name, process, log_dir / f"{name}.log")
+    child = Child(name, process, log_dir / f"{name}.log", hidden)
     print(f"{name}: pid {process.pid}, log {child.log_path}", flush=True)
     return child
 
@@ -264,6 +287,12 @@ def print_banner(args: argparse.Namespace, host_pid: int | None) -> None:
             f"  {restart_command(args)}",
             "",
         ]
+    if not args.show_health_checks:
+        lines += [
+            "Successful health checks (GET /health) are left out of the lines below; the logs",
+            f"in {args.state_dir / 'logs'} keep them (--show-health-checks streams them).",
+            "",
+        ]
     lines += [
         "Ctrl-C stops both services.",
         "",
@@ -292,11 +321,14 @@ def run(args: argparse.Namespace) -> int:
     children: list[Child] = []
     host: Child | None = None
     status = 0
+    hidden = None if args.show_health_checks else HEALTH_CHECK_LINE
     try:
         if not args.no_host:
-            host = start_child("host", host_command(args), {}, log_dir)
+            host = start_child("host", host_command(args), {}, log_dir, hidden)
             children.append(host)
-        backend = start_child("backend", backend_command(args), backend_environment(args), log_dir)
+        backend = start_child(
+            "backend", backend_command(args), backend_environment(args), log_dir, hidden
+        )
         children.append(backend)
         for child, port in zip(
             children, ([] if args.no_host else [args.host_port]) + [args.backend_port], strict=True

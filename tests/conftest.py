@@ -44,12 +44,20 @@ def free_port() -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``gpu`` need CUDA: they run on a GPU machine and are skipped elsewhere."""
+    """Tests marked ``gpu`` need CUDA and those marked ``mps`` Apple MPS: they run where the
+    device exists and are skipped elsewhere.
+
+    Markers are looked up, not keywords: a keyword also matches a folder of that name
+    (a checkout in ``.../gpu/`` would skip every test).
+    """
     import torch
 
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA device")
+    present = {
+        "gpu": torch.cuda.is_available(),
+        "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+    }
+    reasons = {"gpu": "needs a CUDA device", "mps": "needs Apple MPS"}
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        for marker, available in present.items():
+            if not available and item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.skip(reason=reasons[marker]))

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
+from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.request_logging import RequestIdMiddleware
 
 from backend_proxy.api.routes import create_training_router, dashboard, health
@@ -40,6 +41,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(dashboard.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Before any body is read: no other site's page may use a browser against us.
+    app.add_middleware(BrowserGuardMiddleware, host_names=settings.host_names())
     # Outermost: every answer, refusals included, carries its request id.
     app.add_middleware(RequestIdMiddleware)
     return app

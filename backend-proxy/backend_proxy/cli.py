@@ -34,6 +34,8 @@ def serve(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_config=uvicorn_log_config("info"),
+        # The client address decides who may call (ktrdr_clients): never take it from a header.
+        proxy_headers=False,
     )
     return 0
 

@@ -23,8 +23,9 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from training_sessions.http.auth import ApiToken
+from training_sessions.http.auth import ApiToken, NameList
 from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
+from training_sessions.http.host_names import served_host_names
 from training_sessions.types import RuntimeSettings
 
 DEFAULT_HOST_SERVICE_CONFIG_FILE = Path("config/environment/training_host_service_enabled.yaml")
@@ -69,24 +70,36 @@ class Settings(BaseSettings):
         description="BACKEND_API_TOKEN: bearer token of the /api routes; required off loopback.",
     )
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    allowed_hosts: NameList = Field(
+        default_factory=list,
+        description="BACKEND_ALLOWED_HOSTS: Host header names accepted besides localhost and the "
+        "bind address's (IP addresses always are); '*': any",
+    )
     breaker_failure_threshold: int = Field(default=3, ge=1)
     breaker_recovery_timeout_seconds: float = Field(default=60.0, gt=0)
     health_check_interval_seconds: float = Field(default=10.0, gt=0)
     host_timeout_seconds: float = Field(default=30.0, gt=0)
     host_connect_timeout_seconds: float = Field(default=1.0, gt=0)
+    host_max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="connections to the host for API calls (event streams have their own pool)",
+    )
+    max_event_streams: int = Field(
+        default=64,
+        ge=1,
+        description="event streams served at once (host relays and local); also the size of "
+        "the streams' own connection pool to the host",
+    )
+    max_event_streams_per_client: int = Field(
+        default=8, ge=1, description="event streams one client address may hold open at once"
+    )
+    event_stream_retry_after_seconds: int = Field(
+        default=5, ge=1, description="Retry-After of a stream refused past either cap (429)"
+    )
     local_max_concurrent_jobs: int = Field(default=1, ge=1)
     local_max_queue_size: int = Field(default=16, ge=0)
     fallback_on_host_at_capacity: bool = False
-    # Relayed and local streams together; the host counts all relayed ones as one client,
-    # so keep this at or below the host's max_event_streams_per_client (256).
-    max_event_streams: int = Field(
-        default=256,
-        ge=1,
-        description="event streams open at once; more are refused with 429 and Retry-After",
-    )
-    max_event_streams_per_client: int = Field(
-        default=32, ge=1, description="event streams one client address may hold"
-    )
 
     @classmethod
     def settings_customise_sources(
@@ -99,6 +112,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_source = _HostServiceYamlSource(settings_cls, init_settings)
         return init_settings, env_settings, dotenv_settings, yaml_source, file_secret_settings
+
+    def host_names(self) -> frozenset[str]:
+        """The names the Host header may carry."""
+        return served_host_names(self.host, self.allowed_hosts)
 
     def directories(self) -> dict[str, Path]:
         """The backend's folders by setting name (kept out of error answers)."""

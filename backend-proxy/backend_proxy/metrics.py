@@ -28,7 +28,7 @@ class ProxyMetrics:
         )
         self.host_calls = Counter(
             "backend_proxy_host_calls",
-            "Calls to the host service by outcome (ok, rejected, failed, short_circuited)",
+            "Calls to the host service by outcome (ok, rejected, failed, short_circuited, busy)",
             ["outcome"],
             registry=self.registry,
         )
@@ -47,6 +47,17 @@ class ProxyMetrics:
         self.pending_stops_delivered = Counter(
             "backend_proxy_pending_stops_delivered",
             "Stops kept while the host was down and delivered when it came back",
+            registry=self.registry,
+        )
+        self.event_streams = Gauge(
+            "backend_proxy_event_streams",
+            "Event streams this backend serves right now (relayed from the host or local)",
+            registry=self.registry,
+        )
+        self.event_streams_refused = Counter(
+            "backend_proxy_event_streams_refused",
+            "Event streams refused with 429, by the cap reached (service or client)",
+            ["limit"],
             registry=self.registry,
         )
         self.local_sessions = Gauge(

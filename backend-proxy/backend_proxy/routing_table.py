@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import JSON, Boolean, String, func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,10 @@ from training_sessions import schema_migrations
 from training_sessions.store import UTCDateTime, create_db_engine, utcnow
 
 RoutedTo = Literal["host_service", "local"]
+# Why a training runs locally.
+FallbackReason = Literal[
+    "disabled", "breaker_open", "host_unreachable", "host_error", "host_at_capacity"
+]
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "backend_proxy_alembic_version"
 # The revision that creates the table create_all used to make.
@@ -56,7 +60,7 @@ class Route:
 
     training_id: str
     routed_to: RoutedTo
-    fallback_reason: str | None
+    fallback_reason: FallbackReason | None
     confirmed: bool
     last_state: dict[str, Any]
     stop_pending: bool
@@ -108,7 +112,7 @@ class RoutingTable:
         training_id: str,
         routed_to: RoutedTo,
         *,
-        fallback_reason: str | None,
+        fallback_reason: FallbackReason | None,
         confirmed: bool,
         last_state: dict[str, Any],
     ) -> Route:
@@ -186,7 +190,7 @@ class RoutingTable:
         training_id: str,
         routed_to: RoutedTo,
         *,
-        fallback_reason: str | None,
+        fallback_reason: FallbackReason | None,
         last_state: dict[str, Any],
     ) -> Route | None:
         """Insert an unconfirmed route unless the id has one; None when another start has it.
@@ -237,7 +241,8 @@ def _to_route(row: RoutedTrainingRow) -> Route:
     return Route(
         training_id=row.training_id,
         routed_to="local" if row.routed_to == "local" else "host_service",
-        fallback_reason=row.fallback_reason,
+        # Written only from FallbackReason values (add, claim).
+        fallback_reason=cast(FallbackReason | None, row.fallback_reason),
         confirmed=row.confirmed,
         last_state=dict(row.last_state or {}),
         stop_pending=row.stop_pending,

@@ -12,15 +12,21 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
-from training_sessions.http.events import StreamSlots
 
+from backend_proxy.breaker import HostBreaker
 from backend_proxy.config import Settings
 from backend_proxy.dispatcher import TrainingDispatcher
-from backend_proxy.host_client import HostBreaker, HostClient, build_http_client
+from backend_proxy.host_backend import HostBackend
+from backend_proxy.host_client import HostClient
+from backend_proxy.host_connections import HostConnections
+from backend_proxy.host_starts import HostStarts
+from backend_proxy.local_backend import LocalBackend
 from backend_proxy.local_trainings import LocalTrainings
 from backend_proxy.metrics import ProxyMetrics
 from backend_proxy.poller import HealthPoller
+from backend_proxy.route_store import RouteStore
 from backend_proxy.routing_table import RoutingTable
+from backend_proxy.stream_limits import StreamSlots
 
 
 @dataclass(slots=True)
@@ -30,9 +36,10 @@ class ProxyRuntime:
     settings: Settings
     metrics: ProxyMetrics
     dispatcher: TrainingDispatcher
-    host: HostClient | None
-    poller: HealthPoller | None
+    host: HostClient
+    local: LocalTrainings
     stream_slots: StreamSlots
+    poller: HealthPoller | None
 
 
 @asynccontextmanager
@@ -48,35 +55,36 @@ async def proxy_runtime(
     ``host_transport`` is the seam tests use to inject faults into calls to the host.
     """
     metrics = metrics or ProxyMetrics()
-    routes = RoutingTable(settings.database_url)
+    table = RoutingTable(settings.database_url)
+    routes = RouteStore(table)
     local = LocalTrainings(settings.runtime_settings())
-    http: httpx.AsyncClient | None = None
-    host: HostClient | None = None
-    if settings.use_training_host_service:
-        http = build_http_client(
-            settings.training_host_service_url,
-            read_timeout=settings.host_timeout_seconds,
-            connect_timeout=settings.host_connect_timeout_seconds,
-            token=settings.host_api_token,
-            transport=host_transport,
-        )
-        breaker = HostBreaker(
-            settings.breaker_failure_threshold, settings.breaker_recovery_timeout_seconds, metrics
-        )
-        host = HostClient(http, breaker, metrics)
-    dispatcher = TrainingDispatcher(
+    enabled = settings.use_training_host_service
+    connections = _host_connections(settings, host_transport) if enabled else None
+    breaker = HostBreaker(
+        settings.breaker_failure_threshold, settings.breaker_recovery_timeout_seconds, metrics
+    )
+    host = HostClient(connections, breaker, metrics)
+    starts = HostStarts(
         host,
         routes,
-        local,
         metrics,
-        fallback_on_host_at_capacity=settings.fallback_on_host_at_capacity,
         start_timeout_seconds=settings.host_timeout_seconds,
+        fallback_on_host_at_capacity=settings.fallback_on_host_at_capacity,
+    )
+    host_backend = HostBackend(host, starts, routes, metrics)
+    dispatcher = TrainingDispatcher(
+        host_backend, LocalBackend(local, routes, metrics), routes, host_enabled=enabled
     )
     poller = (
-        HealthPoller(host, dispatcher, settings.health_check_interval_seconds) if host else None
+        HealthPoller(host, dispatcher, settings.health_check_interval_seconds) if enabled else None
     )
-    slots = StreamSlots(settings.max_event_streams, settings.max_event_streams_per_client)
-    runtime = ProxyRuntime(settings, metrics, dispatcher, host, poller, slots)
+    slots = StreamSlots(
+        settings.max_event_streams,
+        settings.max_event_streams_per_client,
+        settings.event_stream_retry_after_seconds,
+        metrics,
+    )
+    runtime = ProxyRuntime(settings, metrics, dispatcher, host, local, slots, poller)
     await local.start()
     try:
         if poller is not None:
@@ -86,7 +94,21 @@ async def proxy_runtime(
     finally:
         if poller is not None:
             await poller.stop()
-        if http is not None:
-            await http.aclose()
+        if connections is not None:
+            await connections.aclose()
         await local.shutdown()
-        routes.close()
+        table.close()
+
+
+def _host_connections(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None
+) -> HostConnections:
+    return HostConnections.open(
+        settings.training_host_service_url,
+        read_timeout=settings.host_timeout_seconds,
+        connect_timeout=settings.host_connect_timeout_seconds,
+        token=settings.host_api_token,
+        max_connections=settings.host_max_connections,
+        max_streams=settings.max_event_streams,
+        transport=transport,
+    )

@@ -7,22 +7,23 @@ host service's own, so a body valid here is valid there and the other way round.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from training_sessions.contract import (
     ErrorBody,
+    StartMultiSymbolBody,
+    StartTrainingBody,
     StartTrainingResponse,
     TrainingList,
     TrainingPerformance,
     TrainingStatus,
 )
 
-from backend_proxy.routing_table import RoutedTo
+from backend_proxy.routing_table import FallbackReason, RoutedTo
 
-FallbackReason = Literal[
-    "disabled", "breaker_open", "host_unreachable", "host_error", "host_at_capacity"
-]
+# The body of either start route; which one it is picks the host's route.
+StartBody = StartTrainingBody | StartMultiSymbolBody
 
 
 class RoutingFields(BaseModel):
@@ -36,6 +37,26 @@ class RoutingFields(BaseModel):
         description="whether the host answered this request; null for a local training"
     )
     stop_pending: bool = Field(description="a stop is kept here until the host is reachable again")
+
+    @classmethod
+    def host(cls, *, reachable: bool, stop_pending: bool = False) -> RoutingFields:
+        """A host training's: whether the host answered, and whether a stop waits for it."""
+        return cls(
+            routed_to="host_service",
+            fallback_reason=None,
+            host_reachable=reachable,
+            stop_pending=stop_pending,
+        )
+
+    @classmethod
+    def local(cls, fallback_reason: FallbackReason | None) -> RoutingFields:
+        """A local training's: it never waits for the host, whose reachability is moot."""
+        return cls(
+            routed_to="local",
+            fallback_reason=fallback_reason,
+            host_reachable=None,
+            stop_pending=False,
+        )
 
 
 class RoutedTrainingStatus(TrainingStatus, RoutingFields):
@@ -52,6 +73,18 @@ class RoutedTrainingPerformance(TrainingPerformance, RoutingFields):
 
 class RoutedTrainingList(TrainingList):
     items: Sequence[RoutedTrainingStatus]
+
+
+Routed = TypeVar("Routed", RoutedTrainingStatus, RoutedStartResponse, RoutedTrainingPerformance)
+
+
+def routed(model: type[Routed], answer: BaseModel, fields: RoutingFields, **changes: Any) -> Routed:
+    """``answer`` (a contract model) with its route and ``changes``, as ``model``.
+
+    The answer's fields are taken as they are (``dict(answer)`` is shallow): nested
+    models are not dumped and read again.
+    """
+    return model(**{**dict(answer), **dict(fields), **changes})
 
 
 class UnavailableBody(ErrorBody):

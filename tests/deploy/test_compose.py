@@ -120,7 +120,11 @@ def test_backend_environment_is_what_the_backend_settings_read(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     environment = compose["services"]["backend"]["environment"]
-    secrets = {"TRAINING_HOST_API_TOKEN": "s3cret", "BACKEND_API_TOKEN": "own-token"}
+    secrets = {
+        "TRAINING_HOST_API_TOKEN": "s3cret",
+        "BACKEND_API_TOKEN": "own-token",
+        "POSTGRES_PASSWORD": "pg-pass",
+    }
     for name, value in environment.items():
         monkeypatch.setenv(name, interpolate(str(value), secrets))
 
@@ -131,7 +135,7 @@ def test_backend_environment_is_what_the_backend_settings_read(
     assert settings.host_api_token == "s3cret"
     assert settings.api_token is not None
     assert settings.api_token.get_secret_value() == "own-token"
-    assert settings.database_url == "postgresql+psycopg://backend:backend@postgres:5432/backend"
+    assert settings.database_url == "postgresql+psycopg://backend:pg-pass@postgres:5432/backend"
     assert settings.models_dir == Path("/app/models")
     assert settings.data_dir == Path("/app/data")
     assert settings.checkpoints_dir == Path("/app/checkpoints")
@@ -147,9 +151,10 @@ def test_backend_cannot_start_without_its_own_token(compose: dict[str, Any]) -> 
 
 def test_database_url_matches_the_postgres_service(compose: dict[str, Any]) -> None:
     postgres = compose["services"]["postgres"]["environment"]
-    url = interpolate(compose["services"]["backend"]["environment"]["BACKEND_DATABASE_URL"], {})
+    chosen = {"POSTGRES_PASSWORD": "pg-pass"}
+    url = interpolate(compose["services"]["backend"]["environment"]["BACKEND_DATABASE_URL"], chosen)
     user = postgres["POSTGRES_USER"]
-    password = interpolate(postgres["POSTGRES_PASSWORD"], {})
+    password = interpolate(postgres["POSTGRES_PASSWORD"], chosen)
 
     assert url == f"postgresql+psycopg://{user}:{password}@postgres:5432/{postgres['POSTGRES_DB']}"
 
@@ -197,3 +202,12 @@ def test_dockerfile_command_matches_compose(compose: dict[str, Any], repo_root: 
     )
 
     assert json.loads(cmd.removeprefix("CMD ")) == compose["services"]["backend"]["command"]
+
+
+def test_the_database_has_no_default_password(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]["environment"]
+    backend = compose["services"]["backend"]["environment"]
+    # Unset, compose refuses to start rather than use a password everyone knows.
+    for value in (postgres["POSTGRES_PASSWORD"], backend["BACKEND_DATABASE_URL"]):
+        with pytest.raises(ValueError, match="POSTGRES_PASSWORD"):
+            interpolate(value, {})

@@ -24,7 +24,8 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint_copy(repo_root: Path, tmp_path: Path, planted: dict[str, str]) -> tuple[int, str]:
-    """Copy the packages, add ``planted`` (module path -> source), run lint-imports on them."""
+    """Copy the packages, plant ``planted`` (module path -> source: a new module, or lines
+    added to the end of an existing one), run lint-imports on them."""
     for package, folder in PACKAGE_FOLDERS.items():
         shutil.copytree(
             repo_root / folder / package,
@@ -32,7 +33,8 @@ def _lint_copy(repo_root: Path, tmp_path: Path, planted: dict[str, str]) -> tupl
             ignore=shutil.ignore_patterns("__pycache__"),
         )
     for module, source in planted.items():
-        (tmp_path / module).write_text(source)
+        with (tmp_path / module).open("a") as handle:
+            handle.write(f"\n{source}")
     env = dict(os.environ, COLUMNS="1000")  # one line per contract in the report
     env["PYTHONPATH"] = os.pathsep.join(
         str(tmp_path / folder) for folder in PACKAGE_FOLDERS.values()
@@ -58,7 +60,7 @@ def _lint_copy(repo_root: Path, tmp_path: Path, planted: dict[str, str]) -> tupl
 def test_the_packages_keep_every_contract(repo_root: Path, tmp_path: Path) -> None:
     code, output = _lint_copy(repo_root, tmp_path, {})
     assert code == 0, output
-    assert "3 kept, 0 broken" in output
+    assert "4 kept, 0 broken" in output
 
 
 @pytest.mark.parametrize(
@@ -90,6 +92,22 @@ def test_the_packages_keep_every_contract(repo_root: Path, tmp_path: Path) -> No
             "the host and the proxy never import each other BROKEN",
         ),
         (
+            "training-engine/training_engine/strategy/planted.py",
+            "from training_engine.models import build_model\n",
+            "-> strategy -> indicators BROKEN",
+        ),
+        (
+            "training-engine/training_engine/strategy/planted.py",
+            "def optimizer_names() -> object:\n    from training_engine import optim\n\n"
+            "    return optim\n",
+            "-> strategy -> indicators BROKEN",
+        ),
+        (
+            "training-engine/training_engine/indicators.py",
+            "from training_engine.strategy import IndicatorSpec  # planted\n",
+            "-> strategy -> indicators BROKEN",
+        ),
+        (
             "backend-proxy/backend_proxy/planted.py",
             "import training_host.config\n",
             "the host and the proxy never import each other BROKEN",
@@ -101,6 +119,9 @@ def test_the_packages_keep_every_contract(repo_root: Path, tmp_path: Path) -> No
         "sessions-fastapi",
         "sessions-starlette",
         "host-proxy",
+        "strategy-models",
+        "strategy-optim-inside-a-function",
+        "indicators-strategy",
         "proxy-host",
     ],
 )
@@ -110,4 +131,6 @@ def test_a_planted_import_breaks_its_contract(
     code, output = _lint_copy(repo_root, tmp_path, {module: source})
     assert code != 0
     assert broken in output, output
-    assert "planted" in output
+    # The report names the planted import's module (training_engine.strategy.planted).
+    dotted = module.split("/", 1)[1].removesuffix(".py").replace("/", ".")
+    assert f"{dotted} -> " in output, output

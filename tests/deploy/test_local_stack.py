@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,65 +17,11 @@ import pytest
 import yaml
 
 from tests.conftest import find_free_port
-from tests.fixtures.waiting import WaitTimeout, wait_until
+from tests.deploy.running_stack import STARTUP_SECONDS, RunningStack
+from tests.fixtures.waiting import wait_until
 
-STARTUP_SECONDS = 180.0
-
-
-class RunningStack:
-    """deploy/local_stack.py in its own process, its output collected line by line."""
-
-    def __init__(self, repo_root: Path, *args: str) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, str(repo_root / "deploy" / "local_stack.py"), *args],
-            cwd=repo_root,
-            env={k: v for k, v in os.environ.items() if not k.startswith("TRAINING_HOST_")},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-        self.lines.put("")  # end of output
-
-    def wait_for_line(self, pattern: str, timeout: float = STARTUP_SECONDS) -> re.Match[str]:
-        def next_match() -> re.Match[str] | None:
-            try:
-                line = self.lines.get(timeout=1.0)
-            except queue.Empty:
-                return None
-            if line == "":
-                raise WaitTimeout(f"output ended before {pattern!r}")
-            self.output.append(line)
-            return re.search(pattern, line)
-
-        try:
-            return wait_until(next_match, timeout, f"a line matching {pattern!r}", interval=0)
-        except WaitTimeout as exc:
-            raise AssertionError(f"{exc}; output:\n{''.join(self.output)}") from None
-
-    def child_pids(self) -> dict[str, int]:
-        return {
-            m.group(1): int(m.group(2))
-            for line in self.output
-            if (m := re.match(r"^(host|backend): pid (\d+)", line))
-        }
-
-    def stop(self) -> None:
-        """SIGTERM, so the script stops its own children; SIGKILL only if it hangs."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
+# A successful health check as the host's access log or the backend's HTTP client writes it.
+HEALTH_CHECK = re.compile(r'"GET /health HTTP/1\.1" 200 |GET \S+/health "HTTP/1\.1 200 OK"')
 
 
 @pytest.fixture
@@ -86,7 +30,7 @@ def start_stack(repo_root: Path) -> Iterator[Callable[..., RunningStack]]:
     stacks: list[RunningStack] = []
 
     def start(*args: str) -> RunningStack:
-        stack = RunningStack(repo_root, *args)
+        stack = RunningStack(repo_root, [sys.executable, "deploy/local_stack.py", *args])
         stacks.append(stack)
         return stack
 
@@ -176,6 +120,13 @@ def test_make_run_serves_both_survives_host_stop_and_ctrl_c_stops_all(
     assert all(pid_is_gone(pid) for pid in pids.values())
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{backend}/health", timeout=2)
+    # Health checks (the backend's poller, the script's and this test's) stay out of the
+    # stream, and in the log files.
+    assert [line for line in stack.output if HEALTH_CHECK.search(line)] == []
+    host_log = (tmp_path / "logs" / "host.log").read_text()
+    backend_log = (tmp_path / "logs" / "backend.log").read_text()
+    assert '"GET /health HTTP/1.1" 200 OK' in host_log
+    assert f'GET http://127.0.0.1:{host_port}/health "HTTP/1.1 200 OK"' in backend_log
 
 
 @pytest.mark.slow
@@ -185,6 +136,7 @@ def test_make_run_without_host_shows_the_backend_alone(
     host_port, backend_port = find_free_port(), find_free_port()
     stack = start_stack(
         "--no-host",
+        "--show-health-checks",
         "--host-port",
         str(host_port),
         "--backend-port",
@@ -198,6 +150,9 @@ def test_make_run_without_host_shows_the_backend_alone(
 
     assert set(stack.child_pids()) == {"backend"}
     assert status["url"] == f"http://127.0.0.1:{host_port}"
+    # --show-health-checks streams them.
+    assert httpx.get(f"http://127.0.0.1:{backend_port}/health").status_code == 200
+    stack.wait_for_line(r'^\[backend\] .*"GET /health HTTP/1\.1" 200 OK', timeout=30)
 
     def failed_health_check() -> dict[str, Any] | None:
         status = httpx.get(f"http://127.0.0.1:{backend_port}/api/training-host/status").json()
@@ -252,3 +207,19 @@ def test_make_run_rejects_equal_ports(repo_root: Path) -> None:
     assert result.returncode == 2
     assert "--host-port and --backend-port must differ" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_make_run_passes_args_to_the_stack(repo_root: Path) -> None:
+    # -o: never (re)build .venv here; the recipe runs with the checkout's .venv as it is.
+    result = subprocess.run(
+        ["make", "-o", ".venv/.installed", "run", "ARGS=--help --host-port 17001"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "deploy/local_stack.py --help --host-port 17001" in result.stdout
+    assert "--show-health-checks" in result.stdout
+    assert "usage: local_stack.py" in result.stdout

@@ -440,3 +440,80 @@ def test_shipped_examples_match_what_install_service_renders(
 
     # A template change needs the example re-rendered with these same paths.
     assert path.read_text() == service_install.render(spec)
+
+
+SECRETS = {
+    "TRAINING_HOST_API_TOKEN": "tok-3e5b1d2f",
+    "TRAINING_HOST_DATABASE_URL": "postgresql+psycopg://training:pw-9f8e7d@db:5432/training",
+}
+
+
+def _env_file_with_secrets(tmp_path: Path) -> Path:
+    env_file = tmp_path / "training_host.env"
+    env_file.write_text("".join(f"{key}={value}\n" for key, value in SECRETS.items()))
+    env_file.chmod(0o600)
+    return env_file
+
+
+@pytest.mark.parametrize("init_system", ["launchd", "systemd"])
+def test_the_installed_file_is_readable_by_its_owner_only(tmp_path: Path, init_system: str) -> None:
+    env_file = _env_file_with_secrets(tmp_path)
+    args = parse_cli(
+        [
+            "install-service",
+            "--init-system",
+            init_system,
+            "--target-dir",
+            str(tmp_path / "target"),
+            "--working-dir",
+            str(tmp_path),
+            "--env-file",
+            str(env_file),
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ]
+    )
+    assert args.func(args, runner=RecordingRunner()) == 0
+
+    (written,) = (tmp_path / "target").iterdir()
+    assert written.stat().st_mode & 0o777 == 0o600
+    if init_system == "launchd":  # launchd has no EnvironmentFile: the plist holds the token
+        plist = plistlib.loads(written.read_bytes())
+        assert plist["EnvironmentVariables"]["TRAINING_HOST_API_TOKEN"] == "tok-3e5b1d2f"
+
+
+def test_a_dry_run_never_prints_a_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env_file = _env_file_with_secrets(tmp_path)
+    args = parse_cli(
+        [
+            "install-service",
+            "--dry-run",
+            "--init-system",
+            "launchd",
+            "--target-dir",
+            str(tmp_path / "target"),
+            "--working-dir",
+            str(tmp_path),
+            "--env-file",
+            str(env_file),
+        ]
+    )
+    assert args.func(args, runner=RecordingRunner()) == 0
+
+    printed = capsys.readouterr()
+    assert "tok-3e5b1d2f" not in printed.out + printed.err
+    assert "pw-9f8e7d" not in printed.out + printed.err
+    assert "postgresql+psycopg://training:&lt;hidden&gt;@db:5432/training" in printed.out
+    assert "<key>TRAINING_HOST_API_TOKEN</key>" in printed.out
+
+
+def test_an_env_file_others_may_read_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env_file = _env_file_with_secrets(tmp_path)
+    env_file.chmod(0o644)
+    spec = make_spec(tmp_path, "systemd", env_file=env_file)
+    service_install.install_service(spec, RecordingRunner(), dry_run=True, out=io.StringIO())
+    assert f"chmod 600 {env_file}" in capsys.readouterr().err

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.evaluation import classification_report, majority_baseline_report
-from training_engine.job import EpochMetrics, TrainingResult
+from training_engine.job import TrainingResult
 from training_engine.models import build_model
+from training_engine.progress import EpochMetrics
 from training_engine.strategy import StrategyConfig
 
 from tests.engine.synthetic import make_dataset, make_strategy

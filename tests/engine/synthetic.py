@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from training_engine.dataset import NormalizationStats, PreparedDataset, dataset_from_windows
-from training_engine.strategy import StrategyConfig, parse_strategy
+from training_engine.job import TrainingJob
+from training_engine.strategy import StrategyConfig, parse_strategy, with_overrides
 
 
 def make_dataset(
@@ -71,4 +73,15 @@ def make_strategy(model: dict[str, Any] | None = None, **training: Any) -> Strat
                 "training": settings,
             },
         }
+    )
+
+
+def cpu_job(strategy: StrategyConfig, data_dir: Path, tmp_path: Path, epochs: int) -> TrainingJob:
+    """A job training ``strategy`` for ``epochs`` on the CPU: models under ``tmp_path/models``,
+    its checkpoint ``tmp_path/ck.pt``."""
+    return TrainingJob(
+        strategy=with_overrides(strategy, training={"epochs": epochs, "device": "cpu"}),
+        data_dir=data_dir,
+        models_dir=tmp_path / "models",
+        checkpoint_path=tmp_path / "ck.pt",
     )

@@ -18,9 +18,9 @@ from training_engine.artifacts import (
     save_model_artifact,
 )
 from training_engine.errors import ArtifactError
-from training_engine.job import TrainingJob, TrainingResult
+from training_engine.job import TrainingResult
 from training_engine.models import batched_logits
-from training_engine.strategy import load_strategy, with_overrides
+from training_engine.strategy import load_strategy
 from training_engine.trainer import FitOutcome, fit, train
 from training_engine.windows import gather_windows
 
@@ -30,7 +30,7 @@ from tests.engine.artifact_golden import (
     VOLATILE_METADATA,
     fixed_run,
 )
-from tests.engine.synthetic import make_dataset, make_strategy
+from tests.engine.synthetic import cpu_job, make_dataset, make_strategy
 
 torch.set_num_threads(1)
 
@@ -129,17 +129,8 @@ def test_windows_of_the_wrong_shape_are_refused(trained: FitOutcome, tmp_path: P
 def test_training_on_generated_data_beats_the_majority_baseline(
     sample_data_dir: Path, strategies_dir: Path, tmp_path: Path
 ) -> None:
-    strategy = with_overrides(
-        load_strategy(strategies_dir / "momentum_mlp.yaml"),
-        training={"epochs": 4, "device": "cpu"},
-    )
-    job = TrainingJob(
-        strategy=strategy,
-        data_dir=sample_data_dir,
-        models_dir=tmp_path / "models",
-        checkpoint_path=tmp_path / "ck.pt",
-    )
-    result = train(job)
+    strategy = load_strategy(strategies_dir / "momentum_mlp.yaml")
+    result = train(cpu_job(strategy, sample_data_dir, tmp_path, epochs=4))
 
     assert result.status == "completed" and result.model_path is not None
     assert result.model_path == tmp_path / "models" / "momentum_mlp" / "AAPL_1h_v1"

@@ -17,12 +17,13 @@ from training_engine.checkpoint import (
     save_checkpoint,
 )
 from training_engine.errors import CheckpointError
-from training_engine.job import EpochMetrics
 from training_engine.models import build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
+from training_engine.progress import EpochMetrics
 from training_engine.trainer import fit
 
 from tests.engine.synthetic import make_dataset, make_strategy
+from tests.fixtures.devices import FakeDeviceProbe, cuda_card
 
 # Written by the trainer as of commit 0a71f04, before RunState: ``fit`` of this strategy on
 # ``make_dataset(n_train=160)`` (5 batches an epoch), cancelled after batch 2 of epoch 2,
@@ -99,6 +100,66 @@ def test_rng_state_survives_a_checkpoint_round_trip(tmp_path: Path) -> None:
     assert expected[0] == again[0]
     assert np.array_equal(expected[1], again[1])
     assert torch.equal(expected[2], again[2])
+
+
+def _state(seed: int) -> torch.Tensor:
+    return torch.Generator().manual_seed(seed).get_state()
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda:1"])
+def test_the_training_devices_generator_is_checkpointed_and_restored(
+    tmp_path: Path, device: str
+) -> None:
+    # Dropout on an accelerator draws from that device's generator, not the CPU's.
+    saving = FakeDeviceProbe([cuda_card(0), cuda_card(1)], mps=True)
+    saving.set_rng_state(torch.device(device), _state(7))
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"rng": capture_rng_state(torch.device(device), saving)})
+
+    resuming = FakeDeviceProbe([cuda_card(0), cuda_card(1)], mps=True)
+    restore_rng_state(load_checkpoint(path)["rng"], torch.device(device), resuming)
+
+    assert torch.equal(resuming.rng_states[device], _state(7))
+
+
+def test_a_cuda_run_resumes_on_a_machine_with_fewer_gpus(tmp_path: Path) -> None:
+    saving = FakeDeviceProbe([cuda_card(0), cuda_card(1), cuda_card(2)])
+    saving.set_rng_state(torch.device("cuda:2"), _state(3))
+    path = tmp_path / "ck.pt"
+    save_checkpoint(path, {"rng": capture_rng_state(torch.device("cuda:2"), saving)})
+    assert len(load_checkpoint(path)["rng"]["cuda"]) == 3
+
+    # The resuming worker sees one card (CUDA_VISIBLE_DEVICES): it is cuda:0 there.
+    one_gpu = FakeDeviceProbe([cuda_card(0)])
+    restore_rng_state(load_checkpoint(path)["rng"], torch.device("cuda:0"), one_gpu)
+
+    assert torch.equal(one_gpu.rng_states["cuda:0"], _state(3))
+
+
+def test_a_checkpoint_without_the_device_slot_restores_the_gpus_both_machines_have() -> None:
+    # As written before the slot existed: one state per GPU the saving process saw.
+    state = capture_rng_state()
+    state["cuda"] = [_state(1), _state(2)]
+    one_gpu = FakeDeviceProbe([cuda_card(0)])
+    restore_rng_state(state, torch.device("cuda:0"), one_gpu)
+    assert list(one_gpu.rng_states) == ["cuda:0"]
+    assert torch.equal(one_gpu.rng_states["cuda:0"], _state(1))
+
+
+def test_a_cpu_run_writes_no_device_slot() -> None:
+    assert "device" not in capture_rng_state(torch.device("cpu"), FakeDeviceProbe(mps=True))
+
+
+def test_a_checkpoint_of_one_accelerator_resumed_on_another_keeps_its_own_generator(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mac = FakeDeviceProbe(mps=True)
+    state = capture_rng_state(torch.device("mps"), mac)
+    linux = FakeDeviceProbe([cuda_card(0)])
+    with caplog.at_level("WARNING", logger="training_engine.checkpoint"):
+        restore_rng_state(state, torch.device("cuda:0"), linux)
+    assert linux.rng_states == {}
+    assert "written on mps resumes on cuda:0" in caplog.text
 
 
 def _assert_same_state(left: Any, right: Any, where: str = "checkpoint") -> None:

@@ -122,7 +122,7 @@ def test_sample_data_with_bad_bars_exits_2(
     assert "bars" in capsys.readouterr().err
 
 
-def test_train_prints_metrics_against_baseline_and_the_model_path(
+def test_train_prints_metrics_against_baseline_and_the_model_paths(
     strategies_dir: Path, sample_data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     models = tmp_path / "models"
@@ -147,6 +147,9 @@ def test_train_prints_metrics_against_baseline_and_the_model_path(
     model_dir = models / "momentum_mlp" / "AAPL_1h_v1"
     assert f"model: {model_dir}" in out
     assert (model_dir / "model.safetensors").is_file()
+    ktrdr_copy = models / "ktrdr" / "momentum_mlp" / "AAPL_1h_v1"
+    assert f"KTRDR's copy: {ktrdr_copy}" in out
+    assert (ktrdr_copy / "model.pt").is_file()
 
 
 @pytest.mark.slow

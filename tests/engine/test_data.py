@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from training_engine.data import load_ohlcv, load_ohlcv_with_report, repair_ohlcv
-from training_engine.errors import DataFileNotFoundError, DataValidationError, StrategyConfigError
+from training_engine.errors import (
+    DataFileNotFoundError,
+    DataValidationError,
+    StrategyConfigError,
+    UnsafePathError,
+)
 
 
 def _bars(count: int = 10) -> pd.DataFrame:
@@ -177,3 +182,40 @@ def test_clean_file_reports_clean(sample_data_dir: Path) -> None:
     _, report = load_ohlcv_with_report(sample_data_dir, "MSFT", "4h")
     assert report.is_clean
     assert report.rows_read == report.rows_kept == 750
+
+
+def test_a_row_of_the_wrong_shape_is_reported_without_its_text(tmp_path: Path) -> None:
+    (tmp_path / "AAPL_1h.csv").write_text(
+        "timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\nroot:x:0:0,private\n"
+    )
+    with pytest.raises(DataValidationError) as caught:
+        load_ohlcv(tmp_path, "AAPL", "1h")
+    assert "Expected 6 columns, got 2" in str(caught.value)
+    assert "root:x" not in str(caught.value) and "private" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("AAPL_1h.parquet", b"PAR1 not parquet", "not a Parquet file"),
+        ("AAPL_1h.csv", b"timestamp,open,high,low,close,volume\n\xffsecret,1,2,1,1,5\n", "UTF-8"),
+        ("AAPL_1h.csv", b"", "empty file"),
+    ],
+)
+def test_an_unreadable_file_is_reported_without_its_content(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataValidationError, match=reason) as caught:
+        load_ohlcv(tmp_path, "AAPL", "1h")
+    assert "secret" not in str(caught.value)
+
+
+def test_a_data_file_linked_out_of_its_folder_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.csv"
+    outside.write_text("timestamp,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "AAPL_1h.csv").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match=r"data file 'AAPL_1h\.csv' would lie outside"):
+        load_ohlcv(data_dir, "AAPL", "1h")

@@ -1,11 +1,17 @@
-"""Test-set metrics and the majority-class baseline."""
+"""Test-set metrics, the majority-class baseline, and a model's score on one part."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from training_engine.errors import DataError
-from training_engine.evaluation import classification_report, majority_baseline_report
+from training_engine.evaluation import (
+    classification_report,
+    majority_baseline_report,
+    part_score,
+)
 
 
 def test_report_counts_confusion_and_per_class_precision_recall() -> None:
@@ -38,3 +44,28 @@ def test_mismatched_lengths_are_a_data_error() -> None:
 def test_class_outside_range_is_a_data_error() -> None:
     with pytest.raises(DataError, match=r"outside 0\.\.2"):
         classification_report(np.array([0, 3]), np.array([0, 1]))
+
+
+def test_part_score_of_logits_is_cross_entropy_and_accuracy() -> None:
+    rng = np.random.default_rng(5)
+    logits = (rng.normal(size=(50, 4)) * 30).astype(np.float32)  # large: a naive exp overflows
+    classes = rng.integers(0, 4, size=50)
+    score = part_score(logits, classes, regression=False)
+
+    expected = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(classes)).item()
+    assert score.loss == pytest.approx(expected, rel=1e-5)
+    assert score.accuracy == pytest.approx(float((logits.argmax(1) == classes).mean()))
+
+
+def test_part_score_of_a_regression_target_is_squared_error_and_sign_accuracy() -> None:
+    outputs = np.array([[0.5], [-1.0], [2.0], [0.1]], dtype=np.float32)
+    truth = np.array([1.0, -2.0, -1.0, 0.1], dtype=np.float32)
+    score = part_score(outputs, truth, regression=True)
+
+    assert score.loss == pytest.approx((0.25 + 1.0 + 9.0 + 0.0) / 4)
+    assert score.accuracy == pytest.approx(3 / 4)
+
+
+def test_an_empty_part_scores_zero() -> None:
+    empty = part_score(np.zeros((0, 3), dtype=np.float32), np.zeros(0), regression=False)
+    assert (empty.loss, empty.accuracy) == (0.0, 0.0)

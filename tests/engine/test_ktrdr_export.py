@@ -1,4 +1,6 @@
-"""A completed run exported in KTRDR's model-folder layout, loadable by KTRDR's MLP.
+"""A completed run's KTRDR copy: KTRDR's model-folder layout, loadable by KTRDR's MLP.
+
+``train`` writes it (``model_folders``) beside our own folder.
 
 ``ktrdr_mlp`` below is written from the facts on KTRDR's ``MLPTradingModel.build_model``
 (an ``nn.Sequential`` of Linear, activation, Dropout per hidden layer, then Linear to the
@@ -9,6 +11,7 @@ reads. Neither is KTRDR's code.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +22,13 @@ from torch import nn
 from training_engine.artifacts import load_trained_model
 from training_engine.dataset import prepare_dataset
 from training_engine.job import TrainingJob, TrainingResult
-from training_engine.ktrdr_export import (
-    SUMMARY_FILE,
-    export_for_ktrdr,
-    ktrdr_models_dir,
-    read_summary,
-)
-from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
+from training_engine.ktrdr_export import SUMMARY_FILE, ktrdr_models_dir, read_summary
+from training_engine.model_folders import write_model_folders
+from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy
 from training_engine.trainer import train
 from training_engine.windows import gather_windows
+
+from tests.engine.synthetic import cpu_job, make_dataset
 
 KTRDR_FILES = {"model.pt", "config.json", "metrics.json", "features.json", "metadata.json"}
 KTRDR_ACTIVATION = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -70,13 +71,7 @@ def _run(strategy_file: Path, data_dir: Path, tmp_path: Path) -> tuple[TrainingJ
 def _train(
     strategy: StrategyConfig, data_dir: Path, tmp_path: Path, epochs: int
 ) -> tuple[TrainingJob, TrainingResult]:
-    strategy = with_overrides(strategy, training={"epochs": epochs, "device": "cpu"})
-    job = TrainingJob(
-        strategy=strategy,
-        data_dir=data_dir,
-        models_dir=tmp_path / "models",
-        checkpoint_path=tmp_path / "ck.pt",
-    )
+    job = cpu_job(strategy, data_dir, tmp_path, epochs)
     return job, train(job)
 
 
@@ -87,11 +82,17 @@ def mlp_run(
     return _run(strategies_dir / "momentum_mlp.yaml", sample_data_dir, tmp_path_factory.mktemp("m"))
 
 
-def test_mlp_export_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
+def _ktrdr_folder(result: TrainingResult) -> Path:
+    assert result.ktrdr_error is None
+    assert result.ktrdr_model_path is not None
+    return result.ktrdr_model_path
+
+
+def test_mlp_copy_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
     mlp_run: tuple[TrainingJob, TrainingResult],
 ) -> None:
     job, result = mlp_run
-    folder = export_for_ktrdr(job, result)
+    folder = _ktrdr_folder(result)
 
     loaded = load_like_model_storage(ktrdr_models_dir(job.models_dir), "momentum_mlp", "AAPL", "1h")
     network = ktrdr_mlp(loaded["config"], loaded["metadata"]["input_size"])
@@ -115,44 +116,59 @@ def test_mlp_export_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
     torch.testing.assert_close(actual, expected)
 
 
-def test_each_export_is_a_new_version_and_latest_follows_it(
-    mlp_run: tuple[TrainingJob, TrainingResult],
+def test_each_written_model_is_a_new_version_and_latest_follows_it(
+    mlp_run: tuple[TrainingJob, TrainingResult], tmp_path: Path
 ) -> None:
-    job, result = mlp_run
-    first = export_for_ktrdr(job, result)
-    second = export_for_ktrdr(job, result)
-    latest = first.parent / "AAPL_1h_latest"
+    job, trained = mlp_run
+    model = load_trained_model(trained.model_path or Path()).model
+    data = prepare_dataset(job.strategy, job.data_dir)
+    first, second = replace(trained), replace(trained)
+    write_model_folders(tmp_path, job.strategy, model, data, first)
+    write_model_folders(tmp_path, job.strategy, model, data, second)
+    first_copy, second_copy = _ktrdr_folder(first), _ktrdr_folder(second)
+    latest = first_copy.parent / "AAPL_1h_latest"
 
-    assert int(second.name.rsplit("_v", 1)[1]) == int(first.name.rsplit("_v", 1)[1]) + 1
+    assert first_copy == ktrdr_models_dir(tmp_path) / "momentum_mlp" / "AAPL_1h_v1"
+    assert second_copy.name == "AAPL_1h_v2"
     assert latest.is_symlink()
-    assert str(latest.readlink()) == second.name  # relative, as KTRDR writes it
+    assert str(latest.readlink()) == second_copy.name  # relative, as KTRDR writes it
+    # Only the finished versions and the link: no staging folder is left behind.
+    assert sorted(p.name for p in first_copy.parent.iterdir()) == [
+        "AAPL_1h_latest",
+        "AAPL_1h_v1",
+        "AAPL_1h_v2",
+    ]
 
 
 def test_summary_in_our_artifact_carries_real_metrics_and_the_ktrdr_path(
     mlp_run: tuple[TrainingJob, TrainingResult],
 ) -> None:
-    job, result = mlp_run
-    folder = export_for_ktrdr(job, result)
+    _job, result = mlp_run
+    folder = _ktrdr_folder(result)
     summary = read_summary(result.model_path)
 
     assert summary is not None
     assert (Path(result.model_path or Path()) / SUMMARY_FILE).is_file()
     assert summary["ktrdr_model_path"] == str(folder)
+    assert summary["ktrdr_error"] is None
     training, test = summary["training_metrics"], summary["test_metrics"]
     assert 0.0 < training["final_train_accuracy"] <= 1.0
     assert training["final_train_loss"] == result.history[-1].train_loss
     assert test["test_loss"] > 0.0
+    # The trainer's scores of the parts, from the data it trained on.
+    assert test["test_loss"] == result.part_scores["test"].loss
+    assert training["final_train_accuracy"] == result.part_scores["train"].accuracy
     assert result.test_metrics is not None
     assert test["test_accuracy"] == result.test_metrics.accuracy
     assert test["f1_score"] == result.test_metrics.macro_f1
     assert summary["model_info"]["ktrdr_loadable"] is True
 
 
-def test_lstm_export_keeps_our_weights_and_says_ktrdr_cannot_load_them(
+def test_lstm_copy_keeps_our_weights_and_says_ktrdr_cannot_load_them(
     sample_data_dir: Path, strategies_dir: Path, tmp_path: Path
 ) -> None:
-    job, result = _run(strategies_dir / "trend_lstm.yaml", sample_data_dir, tmp_path)
-    folder = export_for_ktrdr(job, result)
+    _job, result = _run(strategies_dir / "trend_lstm.yaml", sample_data_dir, tmp_path)
+    folder = _ktrdr_folder(result)
     metadata = json.loads((folder / "metadata.json").read_text())
     weights = torch.load(folder / "model.pt", weights_only=True)
     ours = load_trained_model(result.model_path or Path()).model.state_dict()
@@ -162,11 +178,15 @@ def test_lstm_export_keeps_our_weights_and_says_ktrdr_cannot_load_them(
     assert set(weights) == set(ours)
 
 
-def test_a_cancelled_run_is_not_exported(mlp_run: tuple[TrainingJob, TrainingResult]) -> None:
+def test_a_cancelled_run_writes_no_model(
+    mlp_run: tuple[TrainingJob, TrainingResult], tmp_path: Path
+) -> None:
     job = mlp_run[0]
+    model = load_trained_model(mlp_run[1].model_path or Path()).model
     cancelled = TrainingResult(status="cancelled", device="cpu", epochs_completed=0, total_epochs=2)
     with pytest.raises(ValueError, match="completed"):
-        export_for_ktrdr(job, cancelled)
+        write_model_folders(tmp_path, job.strategy, model, make_dataset(), cancelled)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _ktrdr_head_size(config: dict[str, Any]) -> int:
@@ -198,8 +218,8 @@ def test_a_regression_head_or_four_classes_export_as_ktrdrs_mlp_builds_them(
         document.pop("decisions")
         document["training"].pop("loss")
         document["training"]["labels"] = labels
-    job, result = _train(parse_strategy(document), sample_data_dir, tmp_path, epochs=1)
-    folder = export_for_ktrdr(job, result)
+    _job, result = _train(parse_strategy(document), sample_data_dir, tmp_path, epochs=1)
+    folder = _ktrdr_folder(result)
     config = json.loads((folder / "config.json").read_text())
     metadata = json.loads((folder / "metadata.json").read_text())
     summary = read_summary(result.model_path)

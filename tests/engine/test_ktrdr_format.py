@@ -77,13 +77,14 @@ def test_every_registry_indicator_parses_with_ktrdrs_defaults_and_feeds_the_netw
     assert len(features) > 200 and features.notna().all().all()
 
 
-def test_unknown_indicator_and_external_data_are_refused_naming_them() -> None:
+def test_unknown_indicator_and_an_undeclared_data_source_are_refused_naming_them() -> None:
     with pytest.raises(StrategyConfigError) as unknown:
         parse_strategy(_v3({"h": {"type": "HullMovingAverage"}}, {}))
     assert unknown.value.key == "indicators.h.type" and "HullMovingAverage" in unknown.value.problem
     with pytest.raises(StrategyConfigError) as external:
         parse_strategy(_v3({"r": {"type": "rsi", "data_source": "GBPUSD"}}, {}))
     assert external.value.key == "indicators.r.data_source"
+    assert "no context_data declared" in external.value.problem  # context data: test_context_data
 
 
 def test_multi_output_references_and_ktrdr_column_names_pick_an_output() -> None:

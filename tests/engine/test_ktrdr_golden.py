@@ -6,6 +6,13 @@ regime labellers at HEAD) gave for :func:`golden_series` over the whole series. 
 the same whole series, the engine gives the same label on every bar it labels; the bars
 it leaves unlabelled are those whose label needs a price after the series' end (KTRDR
 calls the zigzag tail HOLD and a regime NaN there).
+
+The regime ZigZag thresholds (and a derived CUSUM h) are scaled by the prices: KTRDR
+over the whole series, the engine over the train part only, applied to every part
+(``test_label_scale.py``, docs/engine-data.md). Here the whole series is labelled as one
+part, its own train part, so both rules give the same thresholds; in a training run the
+engine's validation and test labels differ from KTRDR's on purpose where the train
+part's thresholds differ from the whole series'.
 """
 
 from __future__ import annotations

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 from training_engine.errors import StrategyConfigError
-from training_engine.models import TransformerClassifier, build_model
+from training_engine.models import ACTIVATION_MODULES, TransformerClassifier, build_model
 from training_engine.strategy import ModelConfig
+from training_engine.strategy.names import ACTIVATIONS, MODEL_TYPES
 
 
-@pytest.mark.parametrize("kind", ["mlp", "lstm", "gru", "transformer"])
+@pytest.mark.parametrize("kind", MODEL_TYPES)
 def test_every_model_type_maps_windows_to_three_logits(kind: str) -> None:
     config = ModelConfig(type=kind, hidden_layers=(16, 8), num_layers=2, num_heads=4)
     model = build_model(config, n_features=7, lookback=5)
@@ -18,6 +19,16 @@ def test_every_model_type_maps_windows_to_three_logits(kind: str) -> None:
     assert logits.shape == (4, 3)
     logits.sum().backward()  # gradients reach every parameter
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_a_strategy_may_name_is_in_the_network(activation: str) -> None:
+    model = build_model(ModelConfig(activation=activation), n_features=2, lookback=1)
+    assert type(ACTIVATION_MODULES[activation]()) in {type(m) for m in model.modules()}
+
+
+def test_the_registry_builds_no_activation_a_strategy_cannot_name() -> None:
+    assert set(ACTIVATION_MODULES) == set(ACTIVATIONS)
 
 
 def test_mlp_layers_follow_hidden_layers_and_skip_dropout_at_zero() -> None:

@@ -15,7 +15,9 @@ def test_writes_one_file_per_symbol_and_timeframe(sample_data_dir: Path) -> None
     expected = sorted(
         f"{s}_{t}.csv" for s in ("AAPL", "MSFT", "EURUSD") for t in ("1h", "4h", "1d")
     )
-    assert names == expected
+    # The fixture adds the context series (write_context_sample_data).
+    context = ["DGS10.csv", "DGS2.csv", "GBPUSD_1h.csv", "cot_EUR.csv"]
+    assert names == sorted(expected + context)
 
 
 def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path: Path) -> None:

@@ -140,3 +140,13 @@ def test_descriptions_are_accepted_silently_and_unused_sections_are_reported(
     decisions = {"output_format": "classification", "cost_model": {}}
     data.update(description="why", version="3.0", decisions=decisions)
     assert load_strategy(data).ignored_keys == ("decisions.cost_model",)
+
+
+def test_a_strategy_file_that_is_no_yaml_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\nsecret-line: [unclosed: token\n")
+    with pytest.raises(StrategyConfigError) as caught:
+        load_strategy(path)
+    message = str(caught.value)
+    assert "is not valid YAML" in message and "(line " in message
+    assert "secret-line" not in message and "unclosed" not in message

@@ -8,8 +8,6 @@ from typing import Any
 import jsonschema
 import pytest
 from training_engine.errors import StrategyConfigError
-from training_engine.models import ACTIVATIONS, MODEL_TYPES
-from training_engine.optim import OPTIMIZERS, SCHEDULERS
 from training_engine.strategy import (
     StrategyDocument,
     TrainingOverrides,
@@ -17,6 +15,7 @@ from training_engine.strategy import (
     strategy_to_dict,
     with_overrides,
 )
+from training_engine.strategy.names import ACTIVATIONS, MODEL_TYPES, OPTIMIZERS, SCHEDULERS
 
 
 def _checked_schema(model: type[StrategyDocument] | type[TrainingOverrides]) -> dict[str, Any]:

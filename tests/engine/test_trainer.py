@@ -3,37 +3,33 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from training_engine.cancellation import CancellationToken
+from training_engine.device_probe import use_probe
 from training_engine.errors import CheckpointError, DataError, DeviceUnavailableError
 from training_engine.job import TrainingJob
-from training_engine.progress import ProgressEvent
+from training_engine.optim import build_optimizer, build_scheduler
+from training_engine.progress import EPOCH_METRICS, EpochMetrics, ProgressEvent
 from training_engine.strategy import load_strategy
+from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 from training_engine.trainer import fit, train
 from training_engine.windows import gather_windows
 
+from tests.engine.resume_cases import cancel_at, differing_weights, stop_and_resume
 from tests.engine.synthetic import make_dataset, make_strategy
+from tests.fixtures.devices import FakeDeviceProbe
 
 torch.set_num_threads(1)
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    state_a, state_b = a.state_dict(), b.state_dict()
-    assert state_a.keys() == state_b.keys()
-    for key in state_a:
-        assert torch.equal(state_a[key], state_b[key]), f"{key} differs"
-
-
-def _cancel_at(token: CancellationToken, epoch: int, batch: int) -> Any:
-    def on_progress(event: ProgressEvent) -> None:
-        if event.kind == "batch" and (event.epoch, event.batch) == (epoch, batch):
-            token.cancel()
-
-    return on_progress
+    assert differing_weights(a, b) == {}
 
 
 RESUME_CASES = [
@@ -60,22 +56,10 @@ RESUME_CASES = [
 def test_run_stopped_mid_epoch_and_resumed_ends_bit_identical_to_uninterrupted_run(
     tmp_path: Path, model: dict[str, Any], training: dict[str, Any]
 ) -> None:
-    data = make_dataset(n_train=320)
-    strategy = make_strategy(model, **training)
-    uninterrupted = fit(data, strategy, checkpoint_path=tmp_path / "full.pt")
-
-    token = CancellationToken()
-    checkpoint = tmp_path / "stopped.pt"
     # 320 samples / 32 = 10 batches per epoch: stop inside epoch 2 (and an accumulation group).
-    first = fit(
-        data,
-        strategy,
-        checkpoint_path=checkpoint,
-        cancel=token,
-        on_progress=_cancel_at(token, 2, 4),
+    uninterrupted, resumed = stop_and_resume(
+        make_dataset(n_train=320), make_strategy(model, **training), tmp_path, 2, 4
     )
-    assert first.result.status == "cancelled"
-    resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
 
     assert resumed.result.status == "completed"
     _assert_same_weights(uninterrupted.model, resumed.model)
@@ -100,7 +84,7 @@ def test_run_stopped_after_last_batch_of_epoch_resumes_bit_identical(tmp_path: P
         strategy,
         checkpoint_path=checkpoint,
         cancel=token,
-        on_progress=_cancel_at(token, 1, 10),
+        on_progress=cancel_at(token, 1, 10),
     )
     resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
     _assert_same_weights(uninterrupted.model, resumed.model)
@@ -161,6 +145,20 @@ def test_progress_reports_started_batches_epochs_and_finished_in_order() -> None
     assert all(e.val_loss is not None and e.learning_rate == pytest.approx(0.01) for e in epochs)
     assert epochs[-1].eta_seconds == 0
     assert events[-2].percent == 100.0
+
+
+def test_each_epoch_event_carries_every_epoch_metric_of_its_history_row() -> None:
+    events: list[ProgressEvent] = []
+    outcome = fit(make_dataset(n_train=96), make_strategy(epochs=2), on_progress=events.append)
+
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert tuple(f.name for f in fields(EpochMetrics))[1:] == EPOCH_METRICS
+    assert len(epochs) == len(outcome.result.history) == 2
+    for event, row in zip(epochs, outcome.result.history, strict=True):
+        assert event.epoch == row.epoch
+        assert {name: getattr(event, name) for name in EPOCH_METRICS} == {
+            name: getattr(row, name) for name in EPOCH_METRICS
+        }
 
 
 def test_batch_event_interval_thins_batch_events_but_keeps_each_epochs_last() -> None:
@@ -236,17 +234,22 @@ def test_empty_validation_part_is_a_data_error() -> None:
 
 
 def test_unavailable_device_is_refused_before_training() -> None:
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA; the refusal is what is under test")
-    with pytest.raises(DeviceUnavailableError, match="cuda"):
+    with use_probe(FakeDeviceProbe()), pytest.raises(DeviceUnavailableError, match="cuda"):
         fit(make_dataset(n_train=64), make_strategy(epochs=1, device="cuda"))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "muon"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_reduces_training_loss(optimizer: str) -> None:
     strategy = make_strategy(epochs=3, optimizer=optimizer, learning_rate=0.02)
     history = fit(make_dataset(n_train=320), strategy).result.history
     assert history[-1].train_loss < history[0].train_loss
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_scheduler_a_strategy_may_name_is_built(scheduler: str) -> None:
+    settings = make_strategy(scheduler=scheduler).training
+    optimizer = build_optimizer(settings, nn.Linear(2, 1).parameters())
+    assert build_scheduler(settings, optimizer, steps_per_epoch=4).name == scheduler
 
 
 def test_deterministic_mode_is_restored_after_the_run() -> None:
@@ -267,6 +270,55 @@ def test_failing_torch_compile_falls_back_to_eager_with_a_warning(
         result = fit(make_dataset(n_train=64), make_strategy(epochs=1, compile=True)).result
     assert result.status == "completed"
     assert "torch.compile failed" in caplog.text and "no working C++ compiler" in caplog.text
+
+
+def test_compile_failing_at_the_first_backward_pass_falls_back_to_eager_exactly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The forward pass compiles and the backward graph does not: compilers fail late too.
+    def compile_without_backward(model: torch.nn.Module) -> Any:
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = model(x)
+
+            def fail(grad: torch.Tensor) -> torch.Tensor:
+                raise RuntimeError("backward graph did not compile")
+
+            out.register_hook(fail)
+            return out
+
+        return forward
+
+    dataset, settings = make_dataset(n_train=100), {"epochs": 2, "batch_size": 32}
+    eager = fit(dataset, make_strategy(**settings)).result
+    monkeypatch.setattr(torch, "compile", compile_without_backward)
+    with caplog.at_level("WARNING", logger="training_engine.trainer"):
+        fallen_back = fit(dataset, make_strategy(compile=True, **settings)).result
+    assert "torch.compile failed" in caplog.text and "backward graph" in caplog.text
+    # The trial steps left no trace: dropout draws and weights are an eager run's.
+    assert fallen_back.history and [(m.train_loss, m.val_loss) for m in fallen_back.history] == [
+        (m.train_loss, m.val_loss) for m in eager.history
+    ]
+
+
+def test_compile_that_works_trains_through_the_compiled_model_from_the_first_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def counting_compile(model: torch.nn.Module) -> Any:
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            calls.append(x.shape[0])
+            return model(x)  # type: ignore[no-any-return]
+
+        return forward
+
+    monkeypatch.setattr(torch, "compile", counting_compile)
+    dataset = make_dataset(n_train=100)
+    compiled = fit(dataset, make_strategy(compile=True, epochs=1, batch_size=32)).result
+    eager = fit(dataset, make_strategy(epochs=1, batch_size=32)).result
+    # The trial steps at both batch shapes (32 and the last 4), then the epoch's 4 batches.
+    assert calls == [32, 4, 32, 32, 32, 4]
+    assert compiled.history[0].train_loss == eager.history[0].train_loss
 
 
 def test_stop_requested_before_training_starts_returns_cancelled_without_a_batch(

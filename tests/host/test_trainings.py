@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from training_engine.artifacts import load_trained_model
+from training_engine.device import describe_devices, device_name, resolve_device
 
 from tests.host.conftest import (
     QUICK_BODY,
@@ -27,7 +28,7 @@ def client(start_app: AppFactory) -> httpx.Client:
 
 
 def test_issue_example_body_trains_to_completion_with_loadable_model(
-    client: httpx.Client,
+    client: httpx.Client, tmp_path: Path
 ) -> None:
     started = client.post("/trainings/start", json=QUICK_BODY)
     assert started.status_code == 202, started.text
@@ -47,7 +48,11 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     assert final["progress"]["percent"] == 100.0
     assert final["progress"]["epoch"] == final["progress"]["total_epochs"] == 2
     assert final["finished_at"] is not None
-    model = load_trained_model(Path(final["model_path"]))
+    # Paths in answers are relative to their setting (here models_dir = tmp_path/models).
+    assert not Path(final["model_path"]).is_absolute()
+    for answer in ("/trainings", "/health/detailed", f"/trainings/{body['training_id']}/events"):
+        assert str(tmp_path) not in client.get(answer).text, answer
+    model = load_trained_model(tmp_path / "models" / final["model_path"])
     assert model is not None
     performance = client.get(f"/trainings/{body['training_id']}/performance").json()
     assert len(performance["history"]) == 2
@@ -59,7 +64,9 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     }
 
 
-def test_stop_running_training_cancels_it_with_checkpoint(client: httpx.Client) -> None:
+def test_stop_running_training_cancels_it_with_checkpoint(
+    client: httpx.Client, tmp_path: Path
+) -> None:
     started = client.post("/trainings/start", json={**SLOW_BODY, "training_id": "to-stop"})
     assert started.status_code == 202, started.text
     wait_for_progress(client, "to-stop", epochs=1)
@@ -67,8 +74,8 @@ def test_stop_running_training_cancels_it_with_checkpoint(client: httpx.Client) 
     assert client.post("/trainings/to-stop/stop").status_code == 200
     final = wait_for_status(client, "to-stop", {"cancelled"}, timeout=30)
 
-    assert final["checkpoint_path"] is not None
-    assert Path(final["checkpoint_path"]).exists()
+    assert final["checkpoint_path"] == "to-stop.ckpt"  # relative to checkpoints_dir
+    assert (tmp_path / "checkpoints" / final["checkpoint_path"]).exists()
     again = client.post("/trainings/to-stop/stop")
     assert again.status_code == 200
     assert again.json()["status"] == "cancelled"
@@ -136,26 +143,36 @@ def test_ktrdr_routes_start_poll_list_and_delete(client: httpx.Client) -> None:
     status = client.get("/training/status/ktrdr-1").json()
     assert status["status"] == "completed"
     assert status["progress"]["progress_percent"] == 100.0
+    # KTRDR opens artifacts.model_path itself: the one absolute path; ours are relative.
+    assert Path(status["artifacts"]["model_path"]).is_absolute()
+    assert status["artifacts"]["host_model_path"] == final["model_path"]
+    assert status["artifacts"]["checkpoints"] == ["ktrdr-1.ckpt"]
     sessions = client.get("/training/sessions").json()
     assert [s["session_id"] for s in sessions["sessions"]] == ["ktrdr-1"]
+    assert sessions["sessions"][0]["model_path"] == final["model_path"]
+    assert not Path(final["model_path"]).is_absolute()
     stopped = client.post("/training/stop", json={"session_id": "ktrdr-1", "save_checkpoint": True})
     assert stopped.json()["status"] == "completed"
+    assert stopped.json()["checkpoint_path"] == "ktrdr-1.ckpt"
     assert client.delete("/training/sessions/ktrdr-1").status_code == 200
     assert client.get("/training/status/ktrdr-1").status_code == 404
 
 
-def test_health_gpu_and_metrics_answer_on_cpu_host(client: httpx.Client) -> None:
+def test_health_gpu_and_metrics_answer_whatever_the_host_has(client: httpx.Client) -> None:
     health = client.get("/health").json()
     assert (health["status"], health["healthy"], health["worker_status"]) == ("ok", True, "idle")
     detailed = client.get("/health/detailed").json()
     assert detailed["database_reachable"] is True
     assert detailed["active_sessions"] == 0
     assert detailed["disk_free_bytes"] > 0
+    # What this host has is asked of torch: a GPU machine reports its GPUs, others none.
     gpu = client.get("/gpu/status").json()
-    assert gpu["available"] is False
-    assert gpu["devices"] == []
+    devices = describe_devices()
+    assert gpu["available"] is bool(devices)
+    assert [d["device"] for d in gpu["devices"]] == [d.device for d in devices]
     advice = client.get("/gpu/recommendations").json()
-    assert advice["device"] == "cpu"
+    assert advice["device"] == (devices[0].device if devices else "cpu")
+    assert device_name(resolve_device(advice["device"])) == advice["device"]
     assert advice["batch_size"] > 0
     metrics = client.get("/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")

@@ -23,7 +23,7 @@ from backend_proxy.config import Settings
 from training_sessions.contract import TrainingPerformance, TrainingProgress, TrainingStatus
 
 from tests.conftest import find_free_port
-from tests.fixtures.servers import serve_app
+from tests.fixtures.servers import HostServiceProcess, run_host_service, serve_app
 from tests.fixtures.waiting import wait_until
 
 SMALL_TRAINING = {"strategy": "momentum_mlp", "config": {"epochs": 2}}
@@ -131,6 +131,22 @@ def proxy_settings(tmp_path: Path, sample_data_dir: Path, strategies_dir: Path) 
         health_check_interval_seconds=0.2,
         host_timeout_seconds=10,
     )
+
+
+@pytest.fixture(scope="module")
+def shared_host(
+    tmp_path_factory: pytest.TempPathFactory, sample_data_dir: Path
+) -> Iterator[HostServiceProcess]:
+    """One real host process for a module's tests that do not kill it."""
+    with run_host_service(
+        tmp_path_factory.mktemp("host"), find_free_port(), data_dir=sample_data_dir
+    ) as service:
+        yield service
+
+
+def host_settings(settings: Settings, host: HostServiceProcess, **changes: Any) -> Settings:
+    """``settings`` pointed at ``host``, with ``changes``."""
+    return settings.model_copy(update={"training_host_service_url": host.url, **changes})
 
 
 @pytest.fixture

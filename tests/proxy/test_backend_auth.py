@@ -16,12 +16,13 @@ from pydantic import SecretStr
 from tests.proxy.conftest import run_backend
 
 TOKEN = "backend-s3cret-token"
+# Each protected route, and what it answers with the right token (None: a 2xx body).
 PROTECTED = [
-    ("GET", "/api/trainings"),
-    ("GET", "/api/trainings/some-id/status"),
-    ("POST", "/api/trainings/start"),
-    ("GET", "/api/training-host/status"),
-    ("GET", "/metrics"),
+    ("GET", "/api/trainings", 200, None),
+    ("GET", "/api/trainings/some-id/status", 404, "TrainingNotFoundError"),
+    ("POST", "/api/trainings/start", 422, "InvalidRequestError"),
+    ("GET", "/api/training-host/status", 200, None),
+    ("GET", "/metrics", 200, None),
 ]
 
 
@@ -34,8 +35,10 @@ def guarded_backend(proxy_settings: Settings) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.mark.parametrize(("method", "path"), PROTECTED)
-def test_api_routes_need_the_token(guarded_backend: httpx.Client, method: str, path: str) -> None:
+@pytest.mark.parametrize(("method", "path", "status", "error"), PROTECTED)
+def test_api_routes_need_the_token(
+    guarded_backend: httpx.Client, method: str, path: str, status: int, error: str | None
+) -> None:
     missing = guarded_backend.request(method, path, json={})
     wrong = guarded_backend.request(
         method, path, json={}, headers={"Authorization": "Bearer not-the-token"}
@@ -48,7 +51,9 @@ def test_api_routes_need_the_token(guarded_backend: httpx.Client, method: str, p
         assert refused.status_code == 401, refused.text
         assert refused.headers["WWW-Authenticate"] == "Bearer"
         assert refused.json()["error"] == "AuthenticationError"
-    assert right.status_code != 401, right.text
+    assert right.status_code == status, right.text
+    if error is not None:
+        assert right.json()["error"] == error
 
 
 def test_health_page_identity_and_assets_stay_open(guarded_backend: httpx.Client) -> None:
@@ -67,7 +72,10 @@ def test_health_page_identity_and_assets_stay_open(guarded_backend: httpx.Client
 def test_without_a_token_the_api_is_open_on_loopback(proxy_settings: Settings) -> None:
     settings = proxy_settings.model_copy(update={"use_training_host_service": False})
     with run_backend(settings) as client:
-        assert client.get("/api/trainings").status_code == 200
+        listed = client.get("/api/trainings")
+
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"items": [], "total": 0, "limit": 50, "offset": 0}
 
 
 @pytest.mark.parametrize("token", [None, "   "], ids=["unset", "blank"])
@@ -115,6 +123,7 @@ def test_body_over_the_limit_is_413_like_the_host(proxy_settings: Settings) -> N
         assert refused.json()["error"] == "RequestTooLargeError"
         assert "4096" in refused.json()["detail"]
     assert small.status_code == 422
+    assert "unknown strategy 'no_such_strategy'" in small.json()["detail"]
 
 
 def test_default_body_limit_is_the_hosts() -> None:

@@ -69,3 +69,7 @@ def test_events_of_unknown_training_is_404(proxy_settings: Settings) -> None:
     with run_backend(settings) as backend:
         response = backend.get("/api/trainings/nope/events")
     assert response.status_code == 404
+    assert response.json() == {
+        "detail": "no training with id 'nope'",
+        "error": "TrainingNotFoundError",
+    }

@@ -2,39 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from backend_proxy.config import Settings
+from backend_proxy.host_starts import CLOCK_MARGIN
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import HostServiceProcess, run_host_service
-from tests.proxy.conftest import SMALL_TRAINING, run_backend, wait_for_status, wait_until
+from tests.proxy.conftest import (
+    SMALL_TRAINING,
+    host_settings,
+    run_backend,
+    wait_for_status,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def shared_host(
-    tmp_path_factory: pytest.TempPathFactory, sample_data_dir: Path
-) -> Iterator[HostServiceProcess]:
-    """One host process for the tests that do not kill it."""
-    with run_host_service(
-        tmp_path_factory.mktemp("host"), find_free_port(), data_dir=sample_data_dir
-    ) as service:
-        yield service
-
-
-def host_settings(settings: Settings, host: HostServiceProcess, **changes: Any) -> Settings:
-    return settings.model_copy(update={"training_host_service_url": host.url, **changes})
 
 
 def host_trainings(host: HostServiceProcess) -> list[str]:
     items = httpx.get(f"{host.url}/trainings", params={"limit": 500}).json()["items"]
     return [item["training_id"] for item in items]
+
+
+# Outlasts the test that starts it; stopped at its end.
+SLOW_TRAINING = {**SMALL_TRAINING, "config": {"epochs": 50}}
 
 
 class LoseFirstStartAnswer(httpx.AsyncBaseTransport):
@@ -52,6 +47,26 @@ class LoseFirstStartAnswer(httpx.AsyncBaseTransport):
             self.lost += 1
             raise httpx.ReadTimeout("answer lost on the way back", request=request)
         return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class DeliverFirstStartTwice(httpx.AsyncBaseTransport):
+    """Sends the first start to the host twice, as a concurrent repeat of it would: the
+    host creates the training from the first copy and answers the second ``created: false``."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.duplicated = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/trainings/start" and self.duplicated == 0:
+            self.duplicated += 1
+            first = await self._inner.handle_async_request(request)
+            await first.aread()
+            await first.aclose()
+        return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -191,3 +206,64 @@ def test_host_killed_falls_back_then_host_back_closes_breaker_and_gets_pending_s
     ):
         assert transition in metrics
     assert "backend_proxy_pending_stops_delivered_total 1.0" in metrics
+
+
+def test_start_naming_a_host_training_started_elsewhere_answers_409_and_adopts_nothing(
+    proxy_settings: Settings, shared_host: HostServiceProcess
+) -> None:
+    training_id = "started-on-the-host-directly"
+    direct = httpx.post(
+        f"{shared_host.url}/trainings/start", json={**SLOW_TRAINING, "training_id": training_id}
+    )
+    # Ownership is told by time: a host training created more than the clocks' margin
+    # before the backend claimed its id is not the backend's. Claim it after that margin.
+    time.sleep(CLOCK_MARGIN.total_seconds() + 0.5)
+    with run_backend(host_settings(proxy_settings, shared_host)) as backend:
+        same_body = backend.post(
+            "/api/trainings/start", json={**SLOW_TRAINING, "training_id": training_id}
+        )
+        other_body = backend.post(
+            "/api/trainings/start", json={"strategy": "momentum_mlp", "training_id": training_id}
+        )
+        status = backend.get(f"/api/trainings/{training_id}/status")
+        stop = backend.post(f"/api/trainings/{training_id}/stop")
+        listed = backend.get("/api/trainings").json()
+    on_host = httpx.get(f"{shared_host.url}/trainings/{training_id}/status").json()
+    httpx.post(f"{shared_host.url}/trainings/{training_id}/stop")
+
+    assert direct.status_code == 202, direct.text
+    assert same_body.status_code == 409, same_body.text
+    assert same_body.json() == {
+        "detail": f"training '{training_id}' exists on the training host but was not started "
+        "through this backend; start with another training_id",
+        "error": "TrainingNotOwnedError",
+    }
+    # Another body under the same id: the host itself refuses it (passed through).
+    assert other_body.status_code == 409, other_body.text
+    assert other_body.json()["error"] == "SessionConflictError"
+    for response in (status, stop):
+        assert response.status_code == 404, response.text
+        assert response.json()["error"] == "TrainingNotFoundError"
+    assert listed["total"] == 0
+    assert on_host["status"] in {"queued", "running"}
+    assert on_host["stop_requested"] is False
+
+
+def test_start_the_host_created_after_the_claim_is_this_backends_own(
+    proxy_settings: Settings, shared_host: HostServiceProcess
+) -> None:
+    transport = DeliverFirstStartTwice()
+    with run_backend(host_settings(proxy_settings, shared_host), transport) as backend:
+        started = backend.post("/api/trainings/start", json=SLOW_TRAINING)
+        training_id = started.json()["training_id"]
+        status = backend.get(f"/api/trainings/{training_id}/status")
+        stop = backend.post(f"/api/trainings/{training_id}/stop")
+
+    assert transport.duplicated == 1
+    # The host saw this id first from this backend's own start: answered, never refused.
+    assert started.status_code == 200, started.text
+    assert started.json()["created"] is False
+    assert started.json()["routed_to"] == "host_service"
+    assert status.json()["host_reachable"] is True
+    assert stop.status_code == 200, stop.text
+    assert host_trainings(shared_host).count(training_id) == 1

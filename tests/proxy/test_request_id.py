@@ -19,3 +19,4 @@ def test_backend_echoes_or_generates_request_id(proxy_settings: Settings) -> Non
     assert chosen.headers["x-request-id"] == "front-1.2"
     assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["x-request-id"])
     assert error.status_code == 404 and re.fullmatch(r"[0-9a-f]{32}", error.headers["x-request-id"])
+    assert error.json()["error"] == "TrainingNotFoundError"

@@ -73,7 +73,8 @@ def test_host_resumes_a_killed_training_and_refuses_what_it_cannot_resume(
     assert after.status_code == 409
     assert "is completed" in after.json()["detail"]
     assert unknown.status_code == 404
-    assert checkpointless.status_code in (409,), checkpointless.text
+    assert unknown.json()["error"] == "SessionNotFoundError"
+    assert checkpointless.status_code == 409, checkpointless.text
     assert "no checkpoint" in checkpointless.json()["detail"]
 
 
@@ -105,7 +106,13 @@ def test_backend_resumes_host_and_local_trainings(
     assert host_resume.json()["status"] == "queued"
     assert host_done["resume_count"] == 1
     assert unknown.status_code == 404
+    assert unknown.json() == {
+        "detail": "no training with id 'no-such-training'",
+        "error": "TrainingNotFoundError",
+    }
     assert local_resume.status_code == 202, local_resume.text
     assert local_resume.json()["routed_to"] == "local"
     assert local_done["resume_count"] == 1
     assert local_again.status_code == 409
+    assert local_again.json()["error"] == "NotResumableError"
+    assert "is completed" in local_again.json()["detail"]

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from training_sessions.manager import SessionManager, SessionObserver
+from training_sessions.observer import SessionObserver
+from training_sessions.runners import SessionRunner
+from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 # Long enough to stop or kill mid-run, short enough to finish in seconds.
@@ -41,41 +43,46 @@ def runtime_settings(
 
 
 @pytest.fixture
-def make_manager(
+def make_service(
     runtime_settings: RuntimeSettings,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Callable[..., SessionManager]]:
-    """Build and start managers on the test's database; all are shut down at the end.
+) -> Iterator[Callable[..., SessionService]]:
+    """Build and start services on the test's database; all are shut down at the end.
 
-    Keyword arguments replace fields of the runtime settings; ``observer=`` is passed on.
+    Keyword arguments replace fields of the runtime settings; ``observer=`` and ``runner=``
+    are passed on.
     """
     # Workers inherit the environment: one thread each on this shared machine.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    managers: list[SessionManager] = []
+    services: list[SessionService] = []
 
-    def make(observer: SessionObserver | None = None, **overrides: Any) -> SessionManager:
-        manager = SessionManager(
-            dataclasses.replace(runtime_settings, **overrides), observer=observer
+    def make(
+        observer: SessionObserver | None = None,
+        runner: SessionRunner | None = None,
+        **overrides: Any,
+    ) -> SessionService:
+        service = SessionService(
+            dataclasses.replace(runtime_settings, **overrides), observer=observer, runner=runner
         )
-        manager.start()
-        managers.append(manager)
-        return manager
+        service.start()
+        services.append(service)
+        return service
 
     yield make
-    for manager in managers:
-        manager.shutdown(grace_seconds=5.0)
+    for service in services:
+        service.shutdown(grace_seconds=5.0)
 
 
 @pytest.fixture
-def manager(make_manager: Callable[..., SessionManager]) -> SessionManager:
-    """A started manager running one session at a time."""
-    return make_manager()
+def service(make_service: Callable[..., SessionService]) -> SessionService:
+    """A started service running one session at a time."""
+    return make_service()
 
 
 @pytest.fixture
-def paused_manager(make_manager: Callable[..., SessionManager]) -> SessionManager:
-    """A manager with no worker slots: sessions only queue (no processes needed)."""
-    return make_manager(max_concurrent_jobs=0, max_queue_size=3)
+def paused_service(make_service: Callable[..., SessionService]) -> SessionService:
+    """A service with no worker slots: sessions only queue (no processes needed)."""
+    return make_service(max_concurrent_jobs=0, max_queue_size=3)
 
 
 def request(config: dict[str, Any] | None = None, **fields: Any) -> TrainingRequest:

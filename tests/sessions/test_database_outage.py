@@ -5,13 +5,14 @@ start), never trained twice; the queue moves on."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from training_sessions.manager import SessionManager
 from training_sessions.pending_results import pending_result_file
+from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings
 
 from tests.fixtures.postgres import PostgresServer
@@ -37,39 +38,42 @@ def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def _finish_with_database_down(
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
     runtime_settings: RuntimeSettings,
     server: PostgresServer,
-) -> tuple[SessionManager, RuntimeSettings, Path]:
+) -> tuple[SessionService, RuntimeSettings, Path]:
     """Submit two sessions on ``server``, stop it while the first runs, wait until it ended.
 
-    Returns the manager, its settings and the file its result is kept in.
+    Returns the service, its settings and the file its result is kept in.
     """
     settings = dataclasses.replace(runtime_settings, database_url=server.url)
-    manager = make_manager(database_url=server.url)
-    manager.submit(request(RESUMABLE_RUN), training_id="first")
-    manager.submit(request(SHORT_RUN), training_id="second")
-    manager.wait_for("first", {"running"}, 120)
+    service = make_service(database_url=server.url)
+    service.submit(request(RESUMABLE_RUN), training_id="first")
+    service.submit(request(SHORT_RUN), training_id="second")
+    service.wait_for("first", {"running"}, 120)
     server.stop()
     kept = pending_result_file(settings.checkpoints_dir, "first")
     _wait_for(kept.is_file, 300, "the result kept beside the checkpoint")
-    return manager, settings, kept
+    return service, settings, kept
 
 
 def test_result_written_once_the_database_is_back_and_the_queue_moves_on(
     postgres_server: PostgresServer,
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
 ) -> None:
-    manager, settings, kept = _finish_with_database_down(
-        make_manager, runtime_settings, postgres_server
+    service, settings, kept = _finish_with_database_down(
+        make_service, runtime_settings, postgres_server
     )
     time.sleep(2.0)  # several supervisor rounds against a dead database
-    supervisor_alive = manager._supervisor is not None and manager._supervisor.is_alive()
+    # The session's supervisor survives the outage, keeping the result it could not write.
+    supervisor_alive = any(
+        thread.name == "supervisor-first" and thread.is_alive() for thread in threading.enumerate()
+    )
 
     postgres_server.start()
-    first = manager.wait_for("first", FINAL, 120)
-    second = manager.wait_for("second", FINAL, 300)
+    first = service.wait_for("first", FINAL, 120)
+    second = service.wait_for("second", FINAL, 300)
 
     assert supervisor_alive
     assert first.status == "completed", first.error
@@ -83,16 +87,16 @@ def test_result_written_once_the_database_is_back_and_the_queue_moves_on(
 def test_result_kept_during_the_outage_is_recorded_at_the_next_start_not_retrained(
     postgres_server: PostgresServer,
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
 ) -> None:
-    manager, settings, kept = _finish_with_database_down(
-        make_manager, runtime_settings, postgres_server
+    service, settings, kept = _finish_with_database_down(
+        make_service, runtime_settings, postgres_server
     )
-    manager.shutdown(grace_seconds=5.0)  # the service stops while the database is down
+    service.shutdown(grace_seconds=5.0)  # the service stops while the database is down
     models_before = _model_dirs(settings)
 
     postgres_server.start()
-    restarted = make_manager(database_url=postgres_server.url)
+    restarted = make_service(database_url=postgres_server.url)
     first = restarted.get("first")
     second = restarted.wait_for("second", FINAL, 300)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from training_sessions.contract import TrainingList, TrainingStatus
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.store import SessionStore
 
 from tests.sessions.conftest import FINAL, request
@@ -13,10 +13,10 @@ from tests.sessions.conftest import FINAL, request
 DIVERGING = {"epochs": 3, "learning_rate": 1e20, "early_stopping": {"enabled": False}}
 
 
-def test_a_diverging_run_ends_failed_at_once_without_a_model(manager: SessionManager) -> None:
-    view, _ = manager.submit(request(DIVERGING))
-    done = manager.wait_for(view.training_id, FINAL, 300)
-    body = TrainingStatus.from_view(done).model_dump(mode="json")
+def test_a_diverging_run_ends_failed_at_once_without_a_model(service: SessionService) -> None:
+    view, _ = service.submit(request(DIVERGING))
+    done = service.wait_for(view.training_id, FINAL, 300)
+    body = TrainingStatus.from_view(done, service.settings).model_dump(mode="json")
 
     assert done.status == "failed"
     assert done.error is not None
@@ -26,9 +26,9 @@ def test_a_diverging_run_ends_failed_at_once_without_a_model(manager: SessionMan
     json.dumps(body, allow_nan=False)
 
 
-def test_nan_metrics_in_a_stored_row_answer_as_null(paused_manager: SessionManager) -> None:
-    view, _ = paused_manager.submit(request({"epochs": 2}))
-    store = SessionStore(paused_manager.settings.database_url)
+def test_nan_metrics_in_a_stored_row_answer_as_null(paused_service: SessionService) -> None:
+    view, _ = paused_service.submit(request({"epochs": 2}))
+    store = SessionStore(paused_service.settings.database_url)
     try:
         store.update(
             view.training_id,
@@ -37,10 +37,13 @@ def test_nan_metrics_in_a_stored_row_answer_as_null(paused_manager: SessionManag
     finally:
         store.dispose()
 
-    status = TrainingStatus.from_view(paused_manager.get(view.training_id))
-    views, total = paused_manager.list()
+    status = TrainingStatus.from_view(paused_service.get(view.training_id), paused_service.settings)
+    views, total = paused_service.list()
     listed = TrainingList(
-        items=[TrainingStatus.from_view(v) for v in views], total=total, limit=50, offset=0
+        items=[TrainingStatus.from_view(v, paused_service.settings) for v in views],
+        total=total,
+        limit=50,
+        offset=0,
     )
     status_json = json.dumps(status.model_dump(mode="json"), allow_nan=False)
     list_json = json.dumps(listed.model_dump(mode="json"), allow_nan=False)

@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import load_file
 from sqlalchemy.exc import SQLAlchemyError
 from training_engine.artifacts import WEIGHTS_FILE
-from training_sessions.manager import SessionManager
 from training_sessions.requests import checkpoint_path
-from training_sessions.session_job import SessionJob
+from training_sessions.service import SessionService
+from training_sessions.session_job import load_stored_job
 from training_sessions.store import SessionRow, SessionStore, utcnow
 from training_sessions.types import RuntimeSettings, SessionStatus
 
@@ -30,19 +30,19 @@ from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
 
 pytestmark = pytest.mark.slow
 
-# The service as its own process: start a manager, submit one session, serve until killed.
+# The service as its own process: start a service, submit one session, serve until killed.
 SERVICE = """
 import json, sys, time
 from pathlib import Path
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 cfg = json.loads(sys.argv[1])
 paths = ("data_dir", "models_dir", "strategies_dir", "checkpoints_dir")
 settings = RuntimeSettings(**{k: Path(v) if k in paths else v for k, v in cfg["settings"].items()})
-manager = SessionManager(settings)
-manager.start()
-manager.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["training_id"])
+service = SessionService(settings)
+service.start()
+service.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["training_id"])
 while True:
     time.sleep(1)
 """
@@ -94,37 +94,39 @@ def uninterrupted_weights(
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OMP_NUM_THREADS", "1")
-        manager = SessionManager(settings)
-        manager.start()
+        service = SessionService(settings)
+        service.start()
         try:
-            view, _ = manager.submit(request(RESUMABLE_RUN))
-            done = manager.wait_for(view.training_id, FINAL, 300)
+            view, _ = service.submit(request(RESUMABLE_RUN))
+            done = service.wait_for(view.training_id, FINAL, 300)
         finally:
-            manager.shutdown(grace_seconds=5.0)
+            service.shutdown(grace_seconds=5.0)
     assert done.status == "completed", done.error
     yield _weights(done.model_path)
 
 
 def test_shutdown_interrupts_running_session_and_start_resumes_it(
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
-    first = make_manager()
+    first = make_service()
     first.submit(request(RESUMABLE_RUN), training_id="resume-me")
     _wait_for_file(checkpoint_path(runtime_settings, "resume-me"))
 
     first.shutdown(grace_seconds=60.0)
     interrupted = first.get("resume-me")
     epochs_before = first.performance("resume-me").history
-    second = make_manager()
+    second = make_service()
     done = second.wait_for("resume-me", FINAL, 300)
 
     assert interrupted.status == "interrupted"
     assert interrupted.checkpoint_path is not None
     assert interrupted.progress.percent < 100.0
+    assert interrupted.attempt == 1
     assert done.status == "completed", done.error
     assert done.resume_count == 1
+    assert done.attempt == 2
     history = second.performance("resume-me").history
     assert [row["epoch"] for row in history] == [1, 2, 3]
     # Resumed, not retrained: the epochs done before the interruption keep their timings.
@@ -161,7 +163,7 @@ def _kill_service_after_first_epoch(
 @on_both_databases
 def test_killed_service_session_resumes_on_next_start_with_same_weights(
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
     _kill_service_after_first_epoch(runtime_settings, "k9")
@@ -170,15 +172,17 @@ def test_killed_service_session_resumes_on_next_start_with_same_weights(
     epochs_before = store.epochs("k9")
     store.dispose()
 
-    manager = make_manager()
-    done = manager.wait_for("k9", FINAL, 300)
+    service = make_service()
+    done = service.wait_for("k9", FINAL, 300)
 
     assert killed is not None and killed.status == "running"
+    assert killed.attempt == 1
     assert done.status == "completed", done.error
     assert done.resume_count == 1
+    assert done.attempt == 2  # recovered after the kill -9: a new attempt
     assert done.progress.percent == 100.0
     assert killed.percent <= done.progress.percent
-    history = manager.performance("k9").history
+    history = service.performance("k9").history
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert epochs_before and history[: len(epochs_before)] == epochs_before
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
@@ -204,7 +208,7 @@ def _edit_strategy(path: Path) -> None:
 @pytest.mark.parametrize("change", ["edit", "delete"])
 def test_strategy_file_changed_mid_run_then_kill_9_resumes_what_was_submitted(
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
     uninterrupted_weights: dict[str, torch.Tensor],
     own_strategies: Path,
     change: str,
@@ -219,27 +223,27 @@ def test_strategy_file_changed_mid_run_then_kill_9_resumes_what_was_submitted(
             strategy_file.unlink()
 
     _kill_service_after_first_epoch(settings, "changed", change_strategy_file)
-    manager = make_manager(strategies_dir=own_strategies)
-    done = manager.wait_for("changed", FINAL, 300)
+    service = make_service(strategies_dir=own_strategies)
+    done = service.wait_for("changed", FINAL, 300)
 
     assert done.status == "completed", done.error
     assert done.resume_count == 1
-    assert [row["epoch"] for row in manager.performance("changed").history] == [1, 2, 3]
+    assert [row["epoch"] for row in service.performance("changed").history] == [1, 2, 3]
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_queued_session_trains_what_was_submitted_after_its_file_changes(
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
     uninterrupted_weights: dict[str, torch.Tensor],
     own_strategies: Path,
 ) -> None:
-    waiting = make_manager(strategies_dir=own_strategies, max_concurrent_jobs=0)
+    waiting = make_service(strategies_dir=own_strategies, max_concurrent_jobs=0)
     view, _ = waiting.submit(request(RESUMABLE_RUN))
     _edit_strategy(own_strategies / "momentum_mlp.yaml")
     waiting.shutdown(grace_seconds=5.0)
 
-    manager = make_manager(strategies_dir=own_strategies)
-    done = manager.wait_for(view.training_id, FINAL, 300)
+    service = make_service(strategies_dir=own_strategies)
+    done = service.wait_for(view.training_id, FINAL, 300)
 
     assert done.status == "completed", done.error
     assert done.resume_count == 0
@@ -249,7 +253,7 @@ def test_queued_session_trains_what_was_submitted_after_its_file_changes(
 @on_both_databases
 def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
     store = SessionStore(runtime_settings.database_url)
@@ -268,30 +272,31 @@ def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
         )
     store.dispose()
 
-    manager = make_manager()
-    done = manager.wait_for("old", FINAL, 300)
+    service = make_service()
+    done = service.wait_for("old", FINAL, 300)
     reopened = SessionStore(runtime_settings.database_url)
     row = reopened.get("old")
     reopened.dispose()
 
     assert done.status == "completed", done.error
+    assert done.attempt == 1
     assert row is not None and row.job is not None
-    assert SessionJob.from_dict(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
+    assert load_stored_job(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(
     runtime_settings: RuntimeSettings,
-    make_manager: Callable[..., SessionManager],
+    make_service: Callable[..., SessionService],
 ) -> None:
-    first = make_manager(max_concurrent_jobs=0)
+    first = make_service(max_concurrent_jobs=0)
     view, _ = first.submit(request(RESUMABLE_RUN))
     store = SessionStore(runtime_settings.database_url)
     # As a kill -9 leaves it: running in the database, no process anywhere.
     assert store.move(view.training_id, SessionStatus.QUEUED, SessionStatus.RUNNING)
     store.dispose()
 
-    second = make_manager(resume_interrupted=False)
+    second = make_service(resume_interrupted=False)
 
     assert second.get(view.training_id).status == "interrupted"
     assert second.counts() == {"running": 0, "queued": 0}

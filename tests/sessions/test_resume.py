@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from training_sessions.errors import NotResumableError, SessionNotFoundError
-from training_sessions.manager import SessionManager
 from training_sessions.requests import checkpoint_path
+from training_sessions.service import SessionService
 from training_sessions.types import TRANSITIONS, RuntimeSettings, SessionStatus
 
 from tests.fixtures.processes import kill_worker
@@ -39,62 +39,65 @@ def test_only_failed_cancelled_and_interrupted_sessions_move_back_to_queued() ->
 
 
 def test_worker_killed_with_9_fails_and_resume_reaches_the_uninterrupted_weights(
-    manager: SessionManager,
+    service: SessionService,
     runtime_settings: RuntimeSettings,
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
-    manager.submit(request(RESUMABLE_RUN), training_id="killed")
+    service.submit(request(RESUMABLE_RUN), training_id="killed")
     _wait_for_file(checkpoint_path(runtime_settings, "killed"))
     kill_worker(os.getpid())
 
-    failed = manager.wait_for("killed", FINAL, 60)
-    resumed = manager.resume("killed")
-    done = manager.wait_for("killed", {"completed", "failed"}, 300)
+    failed = service.wait_for("killed", FINAL, 60)
+    resumed = service.resume("killed")
+    done = service.wait_for("killed", {"completed", "failed"}, 300)
 
     assert failed.status == "failed"
     assert failed.error == "worker exited with code -9"
     assert failed.checkpoint_path is not None
+    assert failed.attempt == 1
     assert resumed.status == "queued"
     assert resumed.resume_count == 1
     assert resumed.error is None and resumed.finished_at is None
+    assert resumed.attempt == 1  # counted when it is launched again
     assert done.status == "completed", done.error
+    assert done.attempt == 2
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_run_failed_on_a_full_disk_resumes_from_its_last_good_checkpoint(
-    manager: SessionManager,
+    service: SessionService,
     monkeypatch: pytest.MonkeyPatch,
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
     # The worker's second checkpoint (end of epoch 2) meets a full disk.
     monkeypatch.setenv("PYTHONPATH", f"{FAULTS_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     monkeypatch.setenv("FAULT_ENOSPC_ON_CHECKPOINT_WRITE", "2")
-    manager.submit(request(RESUMABLE_RUN), training_id="disk-full")
-    failed = manager.wait_for("disk-full", FINAL, 300)
+    service.submit(request(RESUMABLE_RUN), training_id="disk-full")
+    failed = service.wait_for("disk-full", FINAL, 300)
     monkeypatch.delenv("FAULT_ENOSPC_ON_CHECKPOINT_WRITE")  # space freed
 
-    manager.resume("disk-full")
-    done = manager.wait_for("disk-full", {"completed", "failed"}, 300)
+    service.resume("disk-full")
+    done = service.wait_for("disk-full", {"completed", "failed"}, 300)
 
     assert failed.status == "failed"
     assert failed.error is not None and "No space left on device" in failed.error
     assert failed.checkpoint_path is not None
     assert done.status == "completed", done.error
     assert done.resume_count == 1
-    assert [row["epoch"] for row in manager.performance("disk-full").history] == [1, 2, 3]
+    assert [row["epoch"] for row in service.performance("disk-full").history] == [1, 2, 3]
     _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_resume_refuses_queued_unknown_and_checkpointless_sessions(
-    paused_manager: SessionManager,
+    paused_service: SessionService,
 ) -> None:
-    view, _ = paused_manager.submit(request(SHORT_RUN))
+    view, _ = paused_service.submit(request(SHORT_RUN))
 
     with pytest.raises(NotResumableError, match="is queued"):
-        paused_manager.resume(view.training_id)
+        paused_service.resume(view.training_id)
     with pytest.raises(SessionNotFoundError):
-        paused_manager.resume("no-such-training")
-    paused_manager.stop(view.training_id)
+        paused_service.resume("no-such-training")
+    paused_service.stop(view.training_id)
     with pytest.raises(NotResumableError, match="no checkpoint to resume from"):
-        paused_manager.resume(view.training_id)
-    assert paused_manager.get(view.training_id).status == "cancelled"
+        paused_service.resume(view.training_id)
+    assert paused_service.get(view.training_id).status == "cancelled"

@@ -1,4 +1,4 @@
-"""The job resolved at submit survives its JSON column unchanged (SessionJob.to_dict/from_dict)."""
+"""The job resolved at submit survives its JSON column unchanged (its pydantic JSON form)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 import yaml
 from training_engine.strategy import load_strategy, with_overrides
 from training_sessions.requests import build_job, resolve_request
-from training_sessions.session_job import SessionJob
+from training_sessions.session_job import SessionJob, load_stored_job
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 from tests.sessions.conftest import RESUMABLE_RUN
 
 
 def _through_json(job: SessionJob) -> SessionJob:
-    return SessionJob.from_dict(json.loads(json.dumps(job.to_dict())))
+    return load_stored_job(json.loads(json.dumps(job.model_dump(mode="json"))))
 
 
 @pytest.mark.parametrize("name", ["momentum_mlp", "multi_timeframe_mlp", "trend_lstm"])
@@ -34,7 +34,7 @@ def test_every_shipped_strategy_round_trips_to_an_equal_job(
 
     assert rebuilt == job
     assert rebuilt.strategy == job.strategy == as_resolved_before
-    assert rebuilt.to_dict() == job.to_dict()
+    assert rebuilt.model_dump(mode="json") == job.model_dump(mode="json")
 
 
 def test_overrides_symbols_timeframes_dates_device_and_seed_are_all_kept(
@@ -84,4 +84,39 @@ def test_yaml_dates_in_a_strategy_file_are_stored_as_iso_strings(
 
 def test_unknown_stored_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format 99"):
-        SessionJob.from_dict({"format": 99})
+        load_stored_job({"format": 99})
+
+
+def test_a_stored_job_loads_without_its_document_being_validated_again(
+    runtime_settings: RuntimeSettings,
+) -> None:
+    job = resolve_request(runtime_settings, TrainingRequest(config=RESUMABLE_RUN))
+    stored = job.model_dump(mode="json")
+    # A document that no longer parses: only the stored config is read at launch.
+    stored["strategy"]["raw"] = {"name": "x", "indicators": "rsi"}
+
+    loaded = load_stored_job(stored)
+
+    assert loaded.strategy.model_dump() == job.strategy.model_dump()
+    assert loaded.training == job.training
+
+
+def test_a_job_stored_in_format_1_is_parsed_once_to_the_same_job(
+    runtime_settings: RuntimeSettings,
+) -> None:
+    job = resolve_request(
+        runtime_settings,
+        TrainingRequest(symbols=("AAPL",), start_date="2024-01-01", config=RESUMABLE_RUN),
+    )
+    # What the runtime stored before the resolved config was stored with the document.
+    format_1 = {
+        "format": 1,
+        "strategy": {"name": job.strategy_name, "document": dict(job.document)},
+        "training": job.training,
+        "symbols": list(job.strategy.symbols),
+        "timeframes": list(job.strategy.timeframes),
+        "start_date": "2024-01-01",
+        "end_date": None,
+    }
+
+    assert load_stored_job(json.loads(json.dumps(format_1))) == job

@@ -1,13 +1,19 @@
-"""Session statuses: one transition table, terminal statuses never change."""
+"""Session statuses: one transition table; final for now vs never resumable."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from training_sessions.errors import InvalidTransitionError
-from training_sessions.manager import SessionManager
+from training_sessions.observer import NullObserver
+from training_sessions.service import SessionService
+from training_sessions.status_writer import StatusWriter
+from training_sessions.store import SessionStore
 from training_sessions.types import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
+    RESUMABLE_STATUSES,
     SESSION_STATUSES,
     TRANSITIONS,
     SessionStatus,
@@ -30,10 +36,18 @@ def test_statuses_keep_the_values_clients_see() -> None:
     assert set(FINAL_STATUSES) == {"completed", "failed", "cancelled"}
 
 
-def test_only_completed_failed_and_cancelled_are_terminal() -> None:
-    terminal = {status for status in SessionStatus if status.is_terminal()}
+@pytest.fixture
+def statuses(paused_service: SessionService) -> Iterator[StatusWriter]:
+    """The status writer, over its own store on the service's database."""
+    store = SessionStore(paused_service.settings.database_url)
+    yield StatusWriter(store, NullObserver())
+    store.dispose()
 
-    assert terminal == {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED}
+
+def test_only_completed_failed_and_cancelled_are_final() -> None:
+    final = {status for status in SessionStatus if status.is_final()}
+
+    assert final == {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED}
     assert set(TRANSITIONS) == set(SessionStatus)
     assert SessionStatus.INTERRUPTED.can_move_to(SessionStatus.QUEUED)
     # Terminal, yet resumable from a checkpoint by an explicit resume.
@@ -42,27 +56,38 @@ def test_only_completed_failed_and_cancelled_are_terminal() -> None:
     assert not SessionStatus.QUEUED.can_move_to(SessionStatus.COMPLETED)
 
 
+def test_completed_is_the_one_final_status_never_resumable() -> None:
+    resumable = {status for status in SessionStatus if status.is_resumable()}
+
+    assert resumable == set(RESUMABLE_STATUSES)
+    assert resumable == {old for old, new in TRANSITIONS.items() if SessionStatus.QUEUED in new}
+    assert set(FINAL_STATUSES) - resumable == {SessionStatus.COMPLETED}
+    # Interrupted is resumable and not final: the next start resumes it by itself.
+    assert SessionStatus.INTERRUPTED.is_resumable()
+    assert not SessionStatus.INTERRUPTED.is_final()
+
+
 @pytest.mark.parametrize("new", [s for s in SessionStatus if s != SessionStatus.QUEUED])
 def test_a_cancelled_session_moves_only_back_to_the_queue(
-    paused_manager: SessionManager, new: SessionStatus
+    paused_service: SessionService, statuses: StatusWriter, new: SessionStatus
 ) -> None:
-    view, _ = paused_manager.submit(request(SHORT_RUN))
-    cancelled = paused_manager.stop(view.training_id)
+    view, _ = paused_service.submit(request(SHORT_RUN))
+    cancelled = paused_service.stop(view.training_id)
 
     with pytest.raises(InvalidTransitionError, match="cancelled"):
-        paused_manager._set_status(view.training_id, SessionStatus.CANCELLED, new)
+        statuses.move(view.training_id, SessionStatus.CANCELLED, new)
 
-    assert paused_manager.get(view.training_id) == cancelled
+    assert paused_service.get(view.training_id) == cancelled
 
 
 def test_a_move_from_a_status_the_session_has_left_is_refused(
-    paused_manager: SessionManager,
+    paused_service: SessionService, statuses: StatusWriter
 ) -> None:
-    view, _ = paused_manager.submit(request(SHORT_RUN))
-    paused_manager.stop(view.training_id)
+    view, _ = paused_service.submit(request(SHORT_RUN))
+    paused_service.stop(view.training_id)
 
     # Queued -> running is allowed, but the session is no longer queued.
     with pytest.raises(InvalidTransitionError, match="it is cancelled"):
-        paused_manager._set_status(view.training_id, SessionStatus.QUEUED, SessionStatus.RUNNING)
+        statuses.move(view.training_id, SessionStatus.QUEUED, SessionStatus.RUNNING)
 
-    assert paused_manager.get(view.training_id).status == SessionStatus.CANCELLED
+    assert paused_service.get(view.training_id).status == SessionStatus.CANCELLED

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
         StrategyConfigError,
     )
     from training_engine.evaluation import classification_report, majority_baseline_report
-    from training_engine.job import ClassificationReport, EpochMetrics, TrainingJob, TrainingResult
+    from training_engine.job import ClassificationReport, TrainingJob, TrainingResult
     from training_engine.models import build_model
-    from training_engine.progress import ProgressCallback, ProgressEvent
+    from training_engine.progress import EpochMetrics, ProgressCallback, ProgressEvent
     from training_engine.sample_data import write_sample_data
     from training_engine.strategy import (
         StrategyConfig,
@@ -61,9 +61,9 @@ __getattr__ = lazy_exports(
             "StrategyConfigError",
         ),
         "evaluation": ("classification_report", "majority_baseline_report"),
-        "job": ("ClassificationReport", "EpochMetrics", "TrainingJob", "TrainingResult"),
+        "job": ("ClassificationReport", "TrainingJob", "TrainingResult"),
         "models": ("build_model",),
-        "progress": ("ProgressCallback", "ProgressEvent"),
+        "progress": ("EpochMetrics", "ProgressCallback", "ProgressEvent"),
         "sample_data": ("write_sample_data",),
         "strategy": (
             "StrategyConfig",

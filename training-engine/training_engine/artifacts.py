@@ -1,4 +1,4 @@
-"""Trained-model directories: written once, atomically, and loaded back ready to predict.
+"""Our trained-model directories: written once, atomically, and loaded back ready to predict.
 
 Layout of ``{models_dir}/{strategy}/{SYMBOLS}_{timeframe}_v{N}/``::
 
@@ -10,10 +10,6 @@ Layout of ``{models_dir}/{strategy}/{SYMBOLS}_{timeframe}_v{N}/``::
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -21,26 +17,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from training_engine.atomic_files import write_new_version
+from training_engine.bar_predictions import BarFrames, predict_bars
 from training_engine.dataset import NormalizationStats, PreparedDataset
 from training_engine.device import resolve_device
-from training_engine.errors import ArtifactError
-from training_engine.evaluation import CLASS_NAMES
+from training_engine.errors import ArtifactError, StrategyConfigError, UnsafePathError
 from training_engine.job import TrainingResult
 from training_engine.models import batched_logits, build_model
 from training_engine.paths import path_inside
-from training_engine.strategy import ModelConfig, StrategyConfig, strategy_to_dict
+from training_engine.strategy import (
+    ModelConfig,
+    StrategyConfig,
+    strategy_from_dict,
+    strategy_to_dict,
+)
+from training_engine.strategy.names import CLASS_NAMES
 
 WEIGHTS_FILE = "model.safetensors"
 STRATEGY_FILE = "strategy.yaml"
 METADATA_FILE = "metadata.json"
 ARTIFACT_FORMAT_VERSION = 1
-_VERSION_DIR = re.compile(r"_v(\d+)$")
 
 
 def artifact_prefix(symbols: tuple[str, ...], base_timeframe: str) -> str:
@@ -55,12 +58,10 @@ def save_model_artifact(
     data: PreparedDataset,
     result: TrainingResult,
 ) -> Path:
-    """Write a new versioned model directory and return its path.
+    """Write a new versioned model directory (our layout alone) and return its path.
 
-    The version is the next free ``N``; the directory name is reserved with an
-    exclusive ``mkdir`` (two runs finishing together get different versions) and the
-    files are written into a temporary sibling that replaces it in one rename, so a
-    half-written model is never visible under the final name.
+    A completed run writes it through ``model_folders.write_model_folders``, with KTRDR's
+    copy; the version is the next free ``N`` (``atomic_files.write_new_version``).
 
     Args:
         models_dir: the root of all model directories.
@@ -69,9 +70,26 @@ def save_model_artifact(
         data: the data it was trained on (features, normalisation, window shape, symbols).
         result: the run's history and test metrics.
     """
-    parent = path_inside(Path(models_dir), strategy.name, what="strategy name")
-    parent.mkdir(parents=True, exist_ok=True)
-    target = _reserve_version_dir(parent, artifact_prefix(data.symbols, data.base_timeframe))
+    return write_new_version(
+        artifact_parent(models_dir, strategy),
+        artifact_prefix(data.symbols, data.base_timeframe),
+        lambda folder, _version: write_artifact_files(folder, strategy, model, data, result),
+    )
+
+
+def artifact_parent(models_dir: Path, strategy: StrategyConfig) -> Path:
+    """``{models_dir}/{strategy}``: where a strategy's versioned model directories go."""
+    return path_inside(Path(models_dir), strategy.name, what="strategy name")
+
+
+def write_artifact_files(
+    folder: Path,
+    strategy: StrategyConfig,
+    model: nn.Module,
+    data: PreparedDataset,
+    result: TrainingResult,
+) -> None:
+    """Write our three files into ``folder`` (a staging folder: see ``write_new_version``)."""
     from training_engine import __version__
 
     test_metrics, baseline_metrics = result.test_metrics, result.baseline_metrics
@@ -94,22 +112,13 @@ def save_model_artifact(
         # Added after format 1 was pinned: only written when there is something to say.
         **({"evaluation": result.evaluation} if result.evaluation else {}),
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    try:
-        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(weights, str(staging / WEIGHTS_FILE))
-        strategy_doc = {"resolved": strategy_to_dict(strategy), "source": dict(strategy.raw)}
-        (staging / STRATEGY_FILE).write_text(
-            yaml.safe_dump(strategy_doc, sort_keys=False), encoding="utf-8"
-        )
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
-        # POSIX rename replaces the empty reserved directory in one step.
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        target.rmdir()
-        raise
-    return target
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS_FILE))
+    strategy_doc = {"resolved": strategy_to_dict(strategy), "source": dict(strategy.raw)}
+    (folder / STRATEGY_FILE).write_text(
+        yaml.safe_dump(strategy_doc, sort_keys=False), encoding="utf-8"
+    )
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf-8")
 
 
 def read_model_evaluation(path: Path | str | None) -> dict[str, Any] | None:
@@ -117,28 +126,12 @@ def read_model_evaluation(path: Path | str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        metadata = json.loads((Path(path) / METADATA_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        metadata_file = path_inside(Path(path), METADATA_FILE, what="metadata")
+        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnsafePathError):
         return None
     evaluation = metadata.get("evaluation") if isinstance(metadata, dict) else None
     return evaluation if isinstance(evaluation, dict) else None
-
-
-def _reserve_version_dir(parent: Path, prefix: str) -> Path:
-    versions = [
-        int(match.group(1))
-        for entry in parent.iterdir()
-        if entry.name.startswith(f"{prefix}_v") and (match := _VERSION_DIR.search(entry.name))
-    ]
-    version = max(versions, default=0) + 1
-    while True:
-        candidate = path_inside(parent, f"{prefix}_v{version}", what="model folder")
-        try:
-            candidate.mkdir(exist_ok=False)
-        except FileExistsError:
-            version += 1  # another run took this version first
-            continue
-        return candidate
 
 
 @dataclass(slots=True)
@@ -157,12 +150,40 @@ class TrainedModel:
     def lookback(self) -> int:
         return int(self.metadata["lookback"])
 
+    @property
+    def class_names(self) -> list[str]:
+        """The classes in output order; empty for a regression target."""
+        return list(self.metadata.get("class_names", CLASS_NAMES))
+
+    def predict_bars(self, bars: BarFrames, context_dir: Path | None = None) -> pd.DataFrame:
+        """Predictions per bar from OHLCV frames of one symbol (``bar_predictions``)."""
+        return predict_bars(self, bars, context_dir=context_dir)
+
     def predict_proba(self, x_raw: np.ndarray) -> np.ndarray:
-        """Class probabilities ``[n, 3]`` (BUY, HOLD, SELL) for raw windows ``[n, lookback, f]``.
+        """Class probabilities ``[n, classes]`` (``class_names``) for raw windows
+        ``[n, lookback, f]``.
 
         Raises:
-            ArtifactError: the windows do not have the shape the model was trained on.
+            ArtifactError: the windows do not have the shape the model was trained on, or
+                the model predicts a value (a regression target: :meth:`predict_values`).
         """
+        if not self.class_names:
+            raise ArtifactError("a regression model has no class probabilities: predict_values")
+        return torch.softmax(self._outputs(x_raw), dim=1).cpu().numpy()
+
+    def predict_values(self, x_raw: np.ndarray) -> np.ndarray:
+        """The predicted value ``[n]`` of a regression model for raw windows.
+
+        Raises:
+            ArtifactError: the windows have another shape, or the model predicts classes.
+        """
+        if self.class_names:
+            raise ArtifactError("a classification model predicts classes: predict_proba")
+        values: np.ndarray = self._outputs(x_raw)[:, 0].cpu().numpy()
+        return values
+
+    def _outputs(self, x_raw: np.ndarray) -> torch.Tensor:
+        """The network's outputs for raw windows, normalised as in training."""
         x = np.asarray(x_raw, dtype=np.float32)
         expected = (self.lookback, len(self.feature_names))
         if x.ndim != 3 or x.shape[1:] != expected:
@@ -172,13 +193,10 @@ class TrainedModel:
         if self.normalization is not None:
             x = self.normalization.apply(x).astype(np.float32)
         tensor = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        probabilities: np.ndarray = (
-            torch.softmax(batched_logits(self.model, tensor), dim=1).cpu().numpy()
-        )
-        return probabilities
+        return batched_logits(self.model, tensor)
 
     def predict(self, x_raw: np.ndarray) -> np.ndarray:
-        """The most likely class per window (0 BUY, 1 HOLD, 2 SELL)."""
+        """The most likely class per window (its index in ``class_names``)."""
         predictions: np.ndarray = self.predict_proba(x_raw).argmax(axis=1)
         return predictions
 
@@ -204,7 +222,7 @@ def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
     try:
         metadata = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
         strategy_doc = yaml.safe_load((path / STRATEGY_FILE).read_text(encoding="utf-8"))
-        strategy = _strategy_from_dict(strategy_doc["resolved"], strategy_doc.get("source") or {})
+        strategy = strategy_from_dict(strategy_doc["resolved"], strategy_doc.get("source"))
         model_config = _model_config(metadata["model_config"])
         outputs = len(metadata.get("class_names", CLASS_NAMES)) or 1  # 1: a regression target
         model = build_model(
@@ -219,6 +237,7 @@ def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
         RuntimeError,
         yaml.YAMLError,
         SafetensorError,
+        StrategyConfigError,
     ) as exc:
         raise ArtifactError(f"model directory {path} cannot be loaded: {exc}") from exc
     norm = metadata.get("normalization")
@@ -235,8 +254,3 @@ def load_trained_model(path: Path, device: str = "cpu") -> TrainedModel:
 
 def _model_config(data: Mapping[str, Any]) -> ModelConfig:
     return ModelConfig.model_validate(data)
-
-
-def _strategy_from_dict(data: Mapping[str, Any], raw: Mapping[str, Any]) -> StrategyConfig:
-    """Rebuild the validated config ``strategy_to_dict`` wrote (overrides included)."""
-    return StrategyConfig.model_validate({**data, "raw": dict(raw)})

@@ -10,7 +10,9 @@ A checkpoint holds everything a run needs to continue exactly where it stopped::
     grad_scaler      state dict or None (fp16 on CUDA only)
     early_stopping   EarlyStopping.state_dict()
     grads            accumulated gradients (list of tensors/None) when stopped mid-accumulation
-    rng              python, numpy, torch CPU and CUDA generator states
+    rng              python, numpy, torch CPU and every visible CUDA generator's state;
+                     ``device`` as well when the run trains on an accelerator: that
+                     device's generator ({type, state}), MPS's included
     epoch            0-based epoch in progress
     batch            batches of that epoch already trained
     loss_sum         running train loss of that epoch (tensor)
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 import random
 from collections.abc import Mapping
@@ -42,9 +45,12 @@ import torch
 from torch import nn
 
 from training_engine.atomic_files import write_atomically
+from training_engine.device_probe import DeviceProbe, current_probe
 from training_engine.errors import CheckpointError
-from training_engine.job import EpochMetrics
 from training_engine.optim import EarlyStopping, LRSchedule
+from training_engine.progress import EpochMetrics
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT_VERSION = 1
 
@@ -81,7 +87,7 @@ class RunState:
             "grad_scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "early_stopping": self.early_stopping.state_dict(),
             "grads": grads if any(g is not None for g in grads) else None,
-            "rng": capture_rng_state(),
+            "rng": capture_rng_state(self.loss_sum.device),
             "epoch": self.epoch,
             "batch": self.batch,
             "loss_sum": self.loss_sum,
@@ -110,7 +116,7 @@ class RunState:
         self.batch = int(state["batch"])
         self.loss_sum = state["loss_sum"].to(self.loss_sum.device)
         self.stopped_early = bool(state["stopped_early"])
-        restore_rng_state(state["rng"])
+        restore_rng_state(state["rng"], self.loss_sum.device)
 
 
 def save_run(path: Path, run: RunState) -> None:
@@ -177,8 +183,17 @@ def config_fingerprint(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def capture_rng_state() -> dict[str, Any]:
-    """Every random generator a training run draws from, in a weights_only-safe form."""
+def capture_rng_state(
+    device: torch.device | None = None, probe: DeviceProbe | None = None
+) -> dict[str, Any]:
+    """Every random generator a training run on ``device`` draws from, weights_only-safe.
+
+    The training device's own generator is kept under ``device`` (CUDA and MPS alike):
+    it is restored onto whichever device of that type the run resumes on, so a
+    checkpoint moves between machines with different numbers of GPUs. CPU runs write
+    no ``device`` key (their checkpoints are exactly those of format version 1).
+    """
+    probe = probe or current_probe()
     np_state: tuple[Any, ...] = tuple(np.random.get_state())
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -190,13 +205,26 @@ def capture_rng_state() -> dict[str, Any]:
             "cached_gaussian": float(np_state[4]),
         },
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": [
+            probe.rng_state(torch.device("cuda", index))
+            for index in range(probe.cuda_device_count() if probe.cuda_available() else 0)
+        ],
     }
+    if device is not None and device.type != "cpu":
+        state["device"] = {"type": device.type, "state": probe.rng_state(device)}
     return state
 
 
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Put every generator back to the state :func:`capture_rng_state` recorded."""
+def restore_rng_state(
+    state: dict[str, Any], device: torch.device | None = None, probe: DeviceProbe | None = None
+) -> None:
+    """Put every generator back to the state :func:`capture_rng_state` recorded.
+
+    The training device's generator comes from ``state["device"]`` when the checkpoint
+    was written on a device of the same type; an older checkpoint's CUDA states are
+    restored onto as many devices as both machines have.
+    """
+    probe = probe or current_probe()
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     np_state = state["numpy"]
@@ -210,5 +238,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         )
     )
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = state.get("device")
+    if device is not None and saved is not None and saved["type"] == device.type:
+        probe.set_rng_state(device, saved["state"])
+    elif saved is not None and device is not None and device.type != "cpu":
+        logger.warning(
+            "checkpoint written on %s resumes on %s: dropout draws differ from here on",
+            saved["type"],
+            device,
+        )
+    elif state["cuda"] and probe.cuda_available():
+        # Written before the ``device`` slot: one state per GPU the saving process saw.
+        for index, cuda_state in enumerate(state["cuda"][: probe.cuda_device_count()]):
+            probe.set_rng_state(torch.device("cuda", index), cuda_state)

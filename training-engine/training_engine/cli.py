@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample_parser.add_argument(
         "--format", choices=["csv", "parquet"], default="csv", help="default %(default)s"
     )
+    sample_parser.add_argument(
+        "--context",
+        action="store_true",
+        help="also write context series (context_data): GBPUSD_1h, FRED DGS2 and DGS10, "
+        "CFTC cot_EUR",
+    )
     sample_parser.set_defaults(handler=run_sample_data)
     return parser
 
@@ -231,16 +237,17 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
         baseline = result.baseline_metrics
         regression = isinstance(baseline, RegressionReport)
         print(_metrics_line("mean baseline" if regression else "majority baseline", baseline))
-        if regression:  # classes get the bootstrap verdict below
-            beats = _score(result.test_metrics) > _score(baseline)
-            print(
-                "the model beats the baseline" if beats else "the model does NOT beat the baseline"
-            )
+    # Whether the model beats its baselines is the evaluation's verdict (one rule for classes
+    # and regression targets, docs/evaluation.md), printed with the rest of the evaluation.
     from training_engine.run_report import evaluation_lines  # loads pandas
 
     for line in evaluation_lines(result.evaluation):
         print(line)
     print(f"model: {result.model_path}")
+    if result.ktrdr_model_path is not None:
+        print(f"KTRDR's copy: {result.ktrdr_model_path}")
+    if result.ktrdr_error is not None:
+        print(f"KTRDR's copy: {result.ktrdr_error}")
 
 
 def _metrics_line(label: str, report: TestReport) -> str:
@@ -252,13 +259,9 @@ def _metrics_line(label: str, report: TestReport) -> str:
     return f"{label:>17}: accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}"
 
 
-def _score(report: TestReport) -> float:
-    return report.r2 if isinstance(report, RegressionReport) else report.macro_f1
-
-
 def run_sample_data(args: argparse.Namespace) -> int:
     """Write the generated files and list them."""
-    from training_engine.sample_data import write_sample_data
+    from training_engine.sample_data import write_context_sample_data, write_sample_data
 
     try:
         paths = write_sample_data(
@@ -269,6 +272,10 @@ def run_sample_data(args: argparse.Namespace) -> int:
             seed=args.seed,
             fmt=args.format,
         )
+        if args.context:
+            paths += write_context_sample_data(
+                args.out, bars=args.bars, seed=args.seed, fmt=args.format
+            )
     except ValueError as exc:
         # write_sample_data reports bad arguments (bars < 1, odd timeframes) as ValueError.
         raise _BadInputError(str(exc)) from exc

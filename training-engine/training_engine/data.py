@@ -30,6 +30,7 @@ columns swapped is fully recovered), so it never causes a rejection.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from pyarrow import csv as pa_csv
 
 from training_engine.bar_times import open_times_from_closes
 from training_engine.errors import DataFileNotFoundError, DataValidationError
+from training_engine.paths import path_inside
 from training_engine.strategy import validate_symbol, validate_timeframe
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ DATA_SUFFIXES = (".csv", ".parquet")
 MAX_DROPPED_FRACTION = 0.2
 _EPOCH_MS_ABOVE = 1e11  # epoch seconds stay below this until the year 5138
 _NAT = np.iinfo(np.int64).min  # NaT as int64 nanoseconds
+# pyarrow quotes the offending row after this: only the part before it may be repeated.
+_ROW_SHAPE_ERROR = re.compile(r"^(CSV parse error: (?:Row #\d+: )?Expected \d+ columns?, got \d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,19 +144,25 @@ def data_file_candidates(data_dir: Path, symbol: str, timeframe: str) -> list[Pa
 
 
 def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path:
-    """The first existing candidate file.
+    """The first existing candidate file, resolved inside ``data_dir`` (symlinks too).
 
     Raises:
         DataFileNotFoundError: listing every path looked at.
+        UnsafePathError: the file is a link that leads out of ``data_dir``.
     """
     candidates = data_file_candidates(data_dir, symbol, timeframe)
     for path in candidates:
         if path.is_file():
-            return path
+            return path_inside(data_dir, path.name, what="data file")
     raise DataFileNotFoundError(symbol, timeframe, candidates)
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def read_table(path: Path, what: str = "OHLCV data") -> pd.DataFrame:
+    """A CSV or Parquet file as it is (a Parquet ``DatetimeIndex`` becomes a column).
+
+    Raises:
+        DataValidationError: the file cannot be read, naming it and ``what`` it should hold.
+    """
     try:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
@@ -166,7 +176,24 @@ def _read_raw(path: Path) -> pd.DataFrame:
         table = pa_csv.read_csv(path, read_options=options, memory_pool=pa.system_memory_pool())
         return table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
     except (OSError, ValueError, pd.errors.ParserError, pa.ArrowException) as exc:
-        raise DataValidationError(f"{path}: cannot be read as OHLCV data: {exc}") from exc
+        raise DataValidationError(
+            f"{path}: cannot be read as {what} ({_read_failure(exc)})"
+        ) from exc
+
+
+def _read_failure(exc: Exception) -> str:
+    """Why a file could not be read, never quoting it: its rows may be anything."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if match := _ROW_SHAPE_ERROR.match(str(exc)):
+        return match.group(1)
+    if "magic bytes not found" in str(exc):
+        return "not a Parquet file"
+    if str(exc).startswith("Empty CSV file"):
+        return "empty file"
+    return type(exc).__name__
 
 
 def _naive_stamps(values: pd.Series) -> pd.Series | None:
@@ -182,7 +209,9 @@ def _naive_stamps(values: pd.Series) -> pd.Series | None:
     return parsed if pd.api.types.is_datetime64_dtype(parsed) else None
 
 
-def _parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+def parse_timestamps(values: pd.Series, timezone: str = "UTC") -> pd.Series:
+    """UTC timestamps (NaT where unparseable) of a file's column: ISO text, naive (wall-clock
+    times of ``timezone``) or with an offset, or epoch numbers (seconds; ms above 1e11)."""
     if timezone != "UTC" and (naive := _naive_stamps(values)) is not None:
         # Wall-clock times of `timezone`; an hour that occurs twice (or never) is unusable.
         local = naive.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
@@ -213,16 +242,17 @@ def _standardise_columns(
     if ts_column is None:
         missing.insert(0, "timestamp")
     if missing:
+        # The header is the file's first line: its count is named, never its text.
         raise DataValidationError(
-            f"{source}: missing required column(s) {', '.join(missing)}; "
-            f"found {', '.join(map(str, raw.columns)) or 'none'}"
+            f"{source}: missing required column(s) {', '.join(missing)} "
+            f"(its header has {len(raw.columns)} column(s))"
         )
     assert ts_column is not None
     columns = {
         c: np.asarray(pd.to_numeric(raw[by_name[c]], errors="coerce"), dtype=np.float64)
         for c in OHLCV_COLUMNS
     }
-    stamps = _parse_timestamps(raw[by_name[ts_column]], timezone)
+    stamps = parse_timestamps(raw[by_name[ts_column]], timezone)
     adjusted = next((name for name in ADJUSTED_CLOSE_ALIASES if name in by_name), None)
     if adjusted is None:
         return np.asarray(stamps.array.asi8), columns, "close"
@@ -249,7 +279,8 @@ def repair_ohlcv(
 ) -> tuple[pd.DataFrame, DataQualityReport]:
     """Validate and repair a raw OHLCV table (any accepted header spelling).
 
-    Works on one array per column and copies only what a repair changes.
+    The timestamps are a column (``timestamp``, ``date``, ...) or the frame's
+    ``DatetimeIndex``. Works on one array per column and copies only what a repair changes.
 
     Returns:
         The repaired frame (UTC ``DatetimeIndex`` named ``timestamp``, float64
@@ -258,6 +289,9 @@ def repair_ohlcv(
     Raises:
         DataValidationError: missing columns, too much damage, or nothing left.
     """
+    named = {str(column).strip().lower() for column in raw.columns}
+    if isinstance(raw.index, pd.DatetimeIndex) and not named & set(TIMESTAMP_ALIASES):
+        raw = raw.reset_index()  # an unnamed index becomes the first column, "index"
     stamps, columns, close_column = _standardise_columns(raw, source, timezone)
     rows_read = len(stamps)
 
@@ -345,6 +379,21 @@ def parse_date_bound(value: str, key: str, *, end: bool) -> pd.Timestamp:
     return stamp
 
 
+def at_open_times(
+    frame: pd.DataFrame, timeframe: str, bar_timestamp: str = "open", timezone: str = "UTC"
+) -> pd.DataFrame:
+    """Repaired bars indexed by their open times: moved there when stamped at their close.
+
+    ``bar_timestamp`` and ``timezone`` are the strategy's (``bar_times``). The frame's
+    index is replaced in place (its data is not copied); the frame is returned.
+    """
+    if bar_timestamp == "close":
+        stamps = pd.DatetimeIndex(frame.index)
+        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
+        frame.index = opens.rename("timestamp")
+    return frame
+
+
 def load_ohlcv_with_report(
     data_dir: Path,
     symbol: str,
@@ -360,11 +409,7 @@ def load_ohlcv_with_report(
     when the file stamps bars at their close (they are moved to open times, ``bar_times``).
     """
     path = find_data_file(data_dir, symbol, timeframe)
-    frame, report = repair_ohlcv(_read_raw(path), str(path), timezone)
-    if bar_timestamp == "close":
-        stamps = pd.DatetimeIndex(frame.index)
-        opens = open_times_from_closes(stamps, timeframe_delta(timeframe), timezone)
-        frame.index = opens.rename("timestamp")
+    frame, report = load_ohlcv_file(path, timeframe, bar_timestamp, timezone)
     if start_date is not None:
         frame = frame.loc[frame.index >= parse_date_bound(start_date, "start_date", end=False)]
     if end_date is not None:
@@ -374,6 +419,17 @@ def load_ohlcv_with_report(
             f"{path}: no bars between {start_date or 'the start'} and {end_date or 'the end'}"
         )
     return frame, report
+
+
+def load_ohlcv_file(
+    path: Path, timeframe: str, bar_timestamp: str = "open", timezone: str = "UTC"
+) -> tuple[pd.DataFrame, DataQualityReport]:
+    """One OHLCV file, validated and repaired, indexed by bar open times (see the module)."""
+    try:
+        frame, report = repair_ohlcv(read_table(path), str(path), timezone)
+    except UnicodeDecodeError as exc:  # pyarrow keeps such a column as bytes
+        raise DataValidationError(f"{path}: cannot be read as OHLCV data (not UTF-8 text)") from exc
+    return at_open_times(frame, timeframe, bar_timestamp, timezone), report
 
 
 def load_ohlcv(

@@ -39,13 +39,15 @@ from training_engine.calendar_split import (
     common_boundaries,
     parts_by_time,
 )
+from training_engine.context_data import ContextSeries, context_reports, load_context
 from training_engine.data import load_ohlcv_with_report
 from training_engine.data_report import file_report
 from training_engine.errors import DataValidationError
 from training_engine.features import compute_feature_matrix, compute_features
-from training_engine.labels import label_bars
+from training_engine.labels import fit_label_scale, label_bars
 from training_engine.strategy import StrategyConfig
 from training_engine.strategy.config import LabelConfig
+from training_engine.strategy.names import CLASS_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +185,7 @@ class PreparedDataset:
     symbols: tuple[str, ...]
     base_timeframe: str
     splits: tuple[SplitRange, ...] = ()
-    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL")
+    class_names: tuple[str, ...] = CLASS_NAMES
     w_train: np.ndarray | None = None
     # One entry per file read (``data_report.file_report``): repairs, gaps, splits, close.
     data_report: tuple[dict[str, Any], ...] = ()
@@ -204,7 +206,7 @@ def dataset_from_windows(
     normalization: NormalizationStats | None = None,
     symbols: tuple[str, ...] = ("SYNTHETIC",),
     base_timeframe: str = "1h",
-    class_names: tuple[str, ...] = ("BUY", "HOLD", "SELL"),
+    class_names: tuple[str, ...] = CLASS_NAMES,
 ) -> PreparedDataset:
     """A dataset from ready-made (train, validation, test) windows ``[n, lookback, f]``.
 
@@ -274,6 +276,10 @@ def label_parts(
 ) -> tuple[LabelledPart, ...]:
     """Label each part from the base bars up to its own last bar; drop bars left unlabelled.
 
+    Thresholds a labeller derives from prices (regime ZigZag thresholds, CUSUM's h) are
+    fitted once, on the bars up to the first part's last bar (the train part, or the first
+    part with samples), and applied to every part, as normalisation is.
+
     Args:
         base: the base timeframe's OHLCV bars.
         rows: the open time of each feature row (rows are a subset of ``base``'s bars).
@@ -281,13 +287,19 @@ def label_parts(
         config: the strategy's label source and settings.
     """
     positions = base.index.get_indexer(rows)
+    fitted_on = next((ends for ends in parts if len(ends)), None)
+    scale = (
+        None
+        if fitted_on is None
+        else fit_label_scale(base.iloc[: int(positions[fitted_on[-1]]) + 1], config)
+    )
     labelled: list[LabelledPart] = []
     for ends in parts:
         if len(ends) == 0:
             labelled.append(LabelledPart(ends, np.empty(0), None, None))
             continue
         last = int(positions[ends[-1]])
-        bars = label_bars(base.iloc[: last + 1], config)
+        bars = label_bars(base.iloc[: last + 1], config, scale)
         targets = bars.targets[positions[ends]]
         keep = ~np.isnan(targets)
         weights = None if bars.weights is None else bars.weights[positions[ends]][keep]
@@ -315,11 +327,12 @@ def _prepare_symbol(
     symbol: str,
     start_date: str | None,
     end_date: str | None,
+    context: Mapping[str, ContextSeries] | None = None,
 ) -> _SymbolData:
     """Features and candidate sample positions, with the symbol's own split (unlabelled)."""
     frames, reports = _load_frames(strategy, data_dir, symbol, start_date, end_date)
     base = frames[strategy.base_timeframe]
-    features = compute_feature_matrix(strategy, frames, dtype=np.float32)
+    features = compute_feature_matrix(strategy, frames, dtype=np.float32, context=context)
     del frames  # only the base bars are needed once the features exist (to label)
     rows, index, names = features.values, features.index, features.names
     del features
@@ -468,7 +481,7 @@ def prepare_dataset(
         start_date, end_date: optional inclusive bounds on bar open times.
 
     Raises:
-        DataFileNotFoundError: a symbol/timeframe file is missing.
+        DataFileNotFoundError: a symbol/timeframe file (or a context series') is missing.
         DataValidationError: bad data, or too little of it for the split.
     """
     per_symbol = _load_symbols(strategy, Path(data_dir), start_date, end_date)
@@ -524,10 +537,15 @@ def _load_symbols(
 ) -> list[_SymbolData]:
     if not strategy.symbols:
         raise DataValidationError(f"strategy '{strategy.name}' names no symbols")
-    return [
-        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date)
+    # Context series are read once, whole; each symbol aligns them onto its own bars.
+    context = load_context(strategy, data_dir)
+    per_symbol = [
+        _prepare_symbol(strategy, data_dir, symbol, start_date, end_date, context)
         for symbol in strategy.symbols
     ]
+    first = per_symbol[0]
+    per_symbol[0] = replace(first, reports=first.reports + context_reports(context))
+    return per_symbol
 
 
 def _assemble(

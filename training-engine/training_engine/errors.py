@@ -9,6 +9,8 @@ service can translate the whole family to a client error in one place::
     │   ├── DataFileNotFoundError    no CSV/Parquet file where one was expected
     │   └── DataValidationError      the file exists but its content cannot be used
     ├── DeviceUnavailableError   an explicitly requested device does not exist here
+    ├── DeviceOutOfMemoryError   the run does not fit the device's memory, or ran out of it
+    ├── UnsupportedDeviceOperationError  the device lacks an operation the model uses (MPS)
     ├── CheckpointError          a checkpoint cannot be read or does not fit the run
     ├── NonFiniteLossError       the loss became NaN or infinite: the run diverged
     ├── ArtifactError            a saved model directory is missing or incomplete
@@ -44,14 +46,19 @@ class DataError(EngineError):
 
 
 class DataFileNotFoundError(DataError):
-    """No data file for a symbol/timeframe; ``paths`` lists where the engine looked."""
+    """No data file for a symbol/timeframe; ``paths`` lists where the engine looked.
+
+    A context series (``context_data``) has no timeframe: ``symbol`` then says what it is
+    (``FRED series DGS2 (context_data[1])``) and ``timeframe`` is empty.
+    """
 
     def __init__(self, symbol: str, timeframe: str, paths: list[Path]) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.paths = paths
         looked = " or ".join(str(p) for p in paths)
-        super().__init__(f"no data for {symbol} {timeframe}: expected {looked}")
+        what = f"{symbol} {timeframe}" if timeframe else symbol
+        super().__init__(f"no data for {what}: expected {looked}")
 
 
 class DataValidationError(DataError):
@@ -60,6 +67,15 @@ class DataValidationError(DataError):
 
 class DeviceUnavailableError(EngineError):
     """An explicitly requested device (``cuda:1``, ``mps``) is not available."""
+
+
+class DeviceOutOfMemoryError(EngineError):
+    """The run needs more device memory than there is: refused before it starts (the
+    estimate names its parts) or out of memory while it ran."""
+
+
+class UnsupportedDeviceOperationError(EngineError):
+    """The device has no kernel for an operation the model uses (an op MPS lacks)."""
 
 
 class CheckpointError(EngineError):

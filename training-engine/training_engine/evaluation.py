@@ -1,13 +1,13 @@
-"""Test-set metrics, for the model and for a do-nothing baseline (majority class, train mean)."""
+"""Test-set metrics, for the model and for a do-nothing baseline (majority class, train mean),
+and the loss and accuracy of a model on each part."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from training_engine.errors import DataError
-from training_engine.job import ClassificationReport, RegressionReport
-
-CLASS_NAMES: tuple[str, ...] = ("BUY", "HOLD", "SELL")
+from training_engine.job import ClassificationReport, PartScore, RegressionReport
+from training_engine.strategy.names import CLASS_NAMES
 
 
 def _class_name(index: int, names: tuple[str, ...] = CLASS_NAMES) -> str:
@@ -109,3 +109,28 @@ def mean_baseline_report(y_train: np.ndarray, y_test: np.ndarray) -> RegressionR
         raise DataError("the train part is empty: no mean to predict")
     test = np.asarray(y_test, dtype=np.float64).ravel()
     return regression_report(test, np.full_like(test, train.mean()))
+
+
+def part_score(outputs: np.ndarray, targets: np.ndarray, *, regression: bool) -> PartScore:
+    """Loss and accuracy of a model's raw outputs on one part (0 and 0 for an empty part).
+
+    Classes: mean cross-entropy of the logits ``[n, classes]`` and accuracy; a regression
+    target: mean squared error of the first output and directional accuracy.
+    """
+    if len(targets) == 0:
+        return PartScore(loss=0.0, accuracy=0.0)
+    logits = np.asarray(outputs, dtype=np.float64)
+    if regression:
+        values, truth = logits[:, 0], np.asarray(targets, dtype=np.float64)
+        return PartScore(
+            loss=float(((values - truth) ** 2).mean()),
+            accuracy=float((np.sign(values) == np.sign(truth)).mean()),
+        )
+    classes = np.asarray(targets, dtype=np.int64)
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+    picked = logits[np.arange(len(classes)), classes]
+    return PartScore(
+        loss=float((log_norm - picked).mean()),
+        accuracy=float((logits.argmax(axis=1) == classes).mean()),
+    )

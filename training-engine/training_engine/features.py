@@ -34,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 from training_engine.bar_times import bar_close_times
+from training_engine.context_data import ContextSeries, aligned_sources
 from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
 from training_engine.indicators import compute_indicator
-from training_engine.strategy import StrategyConfig
+from training_engine.strategy import IndicatorSpec, StrategyConfig
 
 
 def price_context(frame: pd.DataFrame) -> pd.DataFrame:
@@ -87,22 +88,54 @@ def _column(reference: str) -> str:
     return reference.replace(".", "_")
 
 
+def _output_column(spec: IndicatorSpec, reference: str, outputs: pd.DataFrame) -> str | None:
+    """The column of ``outputs`` that ``reference`` (``id`` or ``id.output``) reads, if ``spec``'s.
+
+    Ids may hold dots themselves (``zigzag_0.05``), so the output is what follows the id.
+    """
+    if reference == spec.feature_id:
+        return spec.feature_id
+    output = reference.removeprefix(f"{spec.feature_id}.")
+    column = f"{spec.feature_id}_{output}"
+    return column if output != reference and column in outputs.columns else None
+
+
+def _input_bars(
+    spec: IndicatorSpec, frame: pd.DataFrame, sources: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The bars ``spec`` runs on: the symbol's own, or its ``data_source`` aligned onto them."""
+    if spec.data_source is None:
+        return frame
+    if spec.data_source not in sources:
+        raise DataValidationError(
+            f"indicator {spec.feature_id} reads context_data source {spec.data_source}, "
+            "which was not loaded"
+        )
+    return sources[spec.data_source]
+
+
 def _timeframe_columns(
-    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str
+    strategy: StrategyConfig,
+    frame: pd.DataFrame,
+    timeframe: str,
+    sources: Mapping[str, pd.DataFrame] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Network inputs on one timeframe's own bars, in feature order (module docstring)."""
+    """Network inputs on one timeframe's own bars, in feature order (module docstring).
+
+    ``sources``: the context series the indicators read, aligned onto ``frame``'s bars.
+    """
     fuzzy = strategy.fuzzy_sets
     groups, raw_inputs = _selected(strategy, timeframe)
     produced = False
     for spec in strategy.indicators:
-        outputs = compute_indicator(spec, frame)
+        outputs = compute_indicator(spec, _input_bars(spec, frame, sources or {}))
         if not fuzzy:
             produced = True
             yield outputs
             continue
-        mine = [k for k in fuzzy if k == spec.feature_id or k.startswith(f"{spec.feature_id}.")]
-        for reference in mine:
-            values = outputs[_column(reference)]
+        mine = {k: c for k in fuzzy if (c := _output_column(spec, k, outputs)) is not None}
+        for reference, column in mine.items():
+            values = outputs[column]
             for fuzzy_set in fuzzy[reference]:
                 if groups is not None and fuzzy_set.group not in groups:
                     continue
@@ -111,9 +144,10 @@ def _timeframe_columns(
                 produced = True
                 yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
         for reference in raw_inputs:
-            if reference == spec.feature_id or reference.startswith(f"{spec.feature_id}."):
+            raw_column = _output_column(spec, reference, outputs)
+            if raw_column is not None:
                 produced = True
-                yield outputs[[_column(reference)]]
+                yield outputs[[raw_column]].set_axis([_column(reference)], axis=1)
     if strategy.features.include_price_context:
         produced = True
         yield price_context(frame)
@@ -204,6 +238,7 @@ def compute_feature_matrix(
     strategy: StrategyConfig,
     frames: Mapping[str, pd.DataFrame],
     dtype: type[np.floating[Any]] = np.float64,
+    context: Mapping[str, ContextSeries] | None = None,
 ) -> FeatureMatrix:
     """Raw (unnormalised) features of one symbol, written column by column into one array.
 
@@ -214,6 +249,8 @@ def compute_feature_matrix(
         strategy: which indicators, fuzzy sets and timeframes.
         frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
         dtype: of the result (float32 for training; the indicators run in float64).
+        context: the strategy's context series (``context_data.load_context``), aligned
+            onto each timeframe's bars for the indicators with a ``data_source``.
 
     Raises:
         DataValidationError: a timeframe of the strategy has no frame.
@@ -236,7 +273,8 @@ def compute_feature_matrix(
                 pd.DatetimeIndex(frame.index), timeframe, base_index, base, strategy.timezone
             )
         )
-        for block in _timeframe_columns(strategy, frame, timeframe):
+        sources = aligned_sources(context, strategy, pd.DatetimeIndex(frame.index), timeframe)
+        for block in _timeframe_columns(strategy, frame, timeframe, sources):
             for name in block.columns:
                 column = block[name].to_numpy(np.float64)
                 if positions is not None:
@@ -260,12 +298,17 @@ def compute_feature_matrix(
     return FeatureMatrix(np.ascontiguousarray(kept), index, tuple(names))
 
 
-def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def compute_features(
+    strategy: StrategyConfig,
+    frames: Mapping[str, pd.DataFrame],
+    context: Mapping[str, ContextSeries] | None = None,
+) -> pd.DataFrame:
     """Raw (unnormalised) features of one symbol, on base-timeframe bars.
 
     Args:
         strategy: which indicators, fuzzy sets and timeframes.
         frames: timeframe -> OHLCV frame of one symbol (as from ``load_ohlcv``).
+        context: the strategy's context series, if it has any (``load_context``).
 
     Returns:
         One row per base bar (index: base bar open time), float64 columns in
@@ -274,5 +317,5 @@ def compute_features(strategy: StrategyConfig, frames: Mapping[str, pd.DataFrame
     Raises:
         DataValidationError: a timeframe of the strategy has no frame.
     """
-    matrix = compute_feature_matrix(strategy, frames)
+    matrix = compute_feature_matrix(strategy, frames, context=context)
     return pd.DataFrame(matrix.values, index=matrix.index, columns=list(matrix.names))

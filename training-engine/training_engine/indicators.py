@@ -14,18 +14,35 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from training_engine.strategy import IndicatorSpec
 from training_engine.zigzag import zigzag_pivots
 
 
-def compute_indicator(spec: IndicatorSpec, frame: pd.DataFrame) -> pd.DataFrame:
+class IndicatorCall(Protocol):
+    """What :func:`compute_indicator` reads of a strategy's ``IndicatorSpec``.
+
+    The strategy package reads this registry (names, parameters, defaults); the registry
+    imports nothing of it (an import-linter contract, see pyproject.toml).
+    """
+
+    @property
+    def feature_id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, bool | int | float | str]: ...
+    @property
+    def source(self) -> str: ...
+
+
+def compute_indicator(spec: IndicatorCall, frame: pd.DataFrame) -> pd.DataFrame:
     """One indicator's outputs on an OHLCV frame.
 
     Returns:

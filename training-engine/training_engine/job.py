@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from training_engine.progress import EpochMetrics
 from training_engine.strategy import StrategyConfig
 
 RunStatus = Literal["completed", "cancelled"]
@@ -29,19 +30,6 @@ class TrainingJob:
     start_date: str | None = None
     end_date: str | None = None
     resume_from: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EpochMetrics:
-    """One row of a run's history."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    learning_rate: float
-    epoch_seconds: float
-    samples_per_second: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +58,19 @@ class RegressionReport:
 TestReport = ClassificationReport | RegressionReport
 
 
+@dataclass(frozen=True, slots=True)
+class PartScore:
+    """Loss and accuracy of the saved weights on one part of the data (train, validation, test).
+
+    Classes: cross-entropy and accuracy; a regression target: mean squared error and
+    directional accuracy (the share of samples whose sign is right). Unweighted, whatever
+    loss the run trained with: what KTRDR's clients are told of a model.
+    """
+
+    loss: float
+    accuracy: float
+
+
 @dataclass(slots=True)
 class TrainingResult:
     """What a finished or cancelled run returns (failures raise instead)."""
@@ -87,10 +88,15 @@ class TrainingResult:
     feature_names: list[str] = field(default_factory=list)
     # JSON-safe: the verdict against the baselines, class shares, data report, split ranges.
     evaluation: dict[str, Any] = field(default_factory=dict)
+    # Of a completed run: "train", "validation", "test", scored from the data it trained on.
+    part_scores: dict[str, PartScore] = field(default_factory=dict)
+    # KTRDR's copy of the model (model_folders); when it could not be written, why not.
+    ktrdr_model_path: Path | None = None
+    ktrdr_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (paths as strings)."""
         data = asdict(self)
-        for key in ("model_path", "checkpoint_path"):
+        for key in ("model_path", "checkpoint_path", "ktrdr_model_path"):
             data[key] = str(data[key]) if data[key] is not None else None
         return data

@@ -1,7 +1,7 @@
 """A completed run's model in KTRDR's folder layout, and the summary KTRDR's clients read.
 
-Written after the run, from our artifact, under ``{models_dir}/ktrdr/`` (point KTRDR's
-``ModelStorage(base_path=...)`` there)::
+Written by ``model_folders.write_model_folders`` from the run's model and data in memory,
+under ``{models_dir}/ktrdr/`` (point KTRDR's ``ModelStorage(base_path=...)`` there)::
 
     {strategy}/{SYMBOL}_{timeframe}_v{N}/   model.pt (a state dict), config.json, metrics.json,
                                             features.json, metadata.json (is_trained: true)
@@ -20,38 +20,26 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from training_engine.artifacts import load_trained_model
-from training_engine.job import ClassificationReport, TestReport, TrainingJob, TrainingResult
-from training_engine.models import batched_logits
-from training_engine.trainer import prepare_job_data
-from training_engine.windows import WindowedRows, to_device
+from training_engine.artifacts import artifact_prefix
+from training_engine.atomic_files import write_new_version
+from training_engine.dataset import NormalizationStats, PreparedDataset
+from training_engine.errors import UnsafePathError
+from training_engine.job import ClassificationReport, PartScore, TestReport, TrainingResult
+from training_engine.paths import path_inside
+from training_engine.strategy import StrategyConfig
 
 KTRDR_MODELS_SUBDIR = "ktrdr"
 SUMMARY_FILE = "ktrdr_export.json"
 KTRDR_ACTIVATIONS = frozenset({"relu", "tanh", "sigmoid", "leaky_relu"})
 KTRDR_MLP_CLASS = "MLPTradingModel"
 _LAYERS_PER_HIDDEN = 3  # Linear, activation, Dropout in KTRDR's Sequential
-
-
-@dataclass(frozen=True, slots=True)
-class SplitScore:
-    """Loss and accuracy of the trained model on one split.
-
-    Classes: cross-entropy and accuracy; a regression target: mean squared error and
-    directional accuracy (the share of samples whose sign is right).
-    """
-
-    loss: float
-    accuracy: float
 
 
 def ktrdr_models_dir(models_dir: Path) -> Path:
@@ -78,92 +66,96 @@ def ktrdr_state_dict(model: nn.Module, activation: str) -> dict[str, torch.Tenso
     return state
 
 
-def score_split(model: nn.Module, x: WindowedRows, y: torch.Tensor) -> SplitScore:
-    """Loss and accuracy of ``model`` on the normalised windows ``x`` with targets ``y``."""
-    if len(y) == 0:
-        return SplitScore(loss=0.0, accuracy=0.0)
-    outputs = batched_logits(model, x).float().cpu()
-    targets = y.cpu()
-    if targets.is_floating_point():  # a regression target: one output per sample
-        values = outputs[:, 0]
-        loss = float(F.mse_loss(values, targets).item())
-        accuracy = float((torch.sign(values) == torch.sign(targets)).float().mean().item())
-        return SplitScore(loss=loss, accuracy=accuracy)
-    loss = float(F.cross_entropy(outputs, targets).item())
-    accuracy = float((outputs.argmax(dim=1) == targets).float().mean().item())
-    return SplitScore(loss=loss, accuracy=accuracy)
+def write_ktrdr_folder(
+    models_dir: Path,
+    strategy: StrategyConfig,
+    model: nn.Module,
+    data: PreparedDataset,
+    summary: dict[str, Any],
+) -> Path:
+    """Write a new version of KTRDR's folder for a completed run and return it.
 
-
-def export_for_ktrdr(job: TrainingJob, result: TrainingResult) -> Path:
-    """Write KTRDR's model folder and our artifact's summary for a completed run.
+    Its ``latest`` link is left to :func:`point_latest`, once our own folder is written.
 
     Args:
-        job: the run's job (its data is prepared again to score the splits).
-        result: the completed result with ``model_path``.
-
-    Returns:
-        The new KTRDR model folder.
+        models_dir: the root of all model folders (KTRDR's are under ``ktrdr/``).
+        strategy: the resolved strategy (its document as given becomes config.json).
+        model: the trained model, in memory (the weights evaluated and saved).
+        data: what it was trained on: feature names in order, normalisation, window shape.
+        summary: :func:`ktrdr_summary` of the run (metrics.json is its training metrics).
     """
-    if result.status != "completed" or result.model_path is None:
-        raise ValueError("only a completed run with a saved model can be exported")
-    trained = load_trained_model(result.model_path)
-    data = prepare_job_data(job)
-    parts = to_device(data, next(trained.model.parameters()).device)
-    scores = {
-        "train": score_split(trained.model, parts.x_train, parts.y_train),
-        "validation": score_split(trained.model, parts.x_val, parts.y_val),
-        "test": score_split(trained.model, parts.x_test, parts.y_test),
-    }
-    strategy = job.strategy
-    lags = range(data.lookback - 1, -1, -1)  # oldest bar first, as the model flattens
-    input_names = [f"{name}[t-{lag}]" for lag in lags for name in data.feature_names]
-    kt_state = (
-        ktrdr_state_dict(trained.model, strategy.model.activation)
-        if strategy.model.type == "mlp"
-        else None
+    # Resolved from models_dir: a linked ktrdr/ or strategy folder cannot lead the copy out.
+    parent = path_inside(models_dir, KTRDR_MODELS_SUBDIR, strategy.name, what="strategy name")
+    return write_new_version(
+        parent,
+        artifact_prefix(data.symbols, data.base_timeframe),
+        lambda folder, version: _write_files(folder, version, strategy, model, data, summary),
     )
-    summary = _summary(job, result, trained.model, scores, len(input_names), kt_state is not None)
-    parent = ktrdr_models_dir(job.models_dir) / strategy.name
-    prefix = f"{'-'.join(data.symbols)}_{data.base_timeframe}"
-    folder, version = _new_version_dir(parent, prefix)
-    state = kt_state or {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
+
+
+def _write_files(
+    folder: Path,
+    version: int,
+    strategy: StrategyConfig,
+    model: nn.Module,
+    data: PreparedDataset,
+    summary: dict[str, Any],
+) -> None:
+    """KTRDR's files of one version, into its staging folder.
+
+    Every file KTRDR reads of a model is written here, from the resolved strategy, the
+    feature names in order, the normalisation statistics and the model in memory: the
+    place for ``metadata_v3.json`` (issue 19).
+    """
+    kt_state = _ktrdr_weights(strategy, model)
+    state = kt_state or {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save(state, folder / "model.pt")
-    _write_json(folder / "config.json", _ktrdr_config(job, trained.metadata))
+    _write_json(folder / "config.json", _ktrdr_config(strategy, data.class_names))
     _write_json(folder / "metrics.json", summary["training_metrics"])
-    _write_json(folder / "features.json", _features(input_names, trained.normalization))
-    metadata = _metadata(job, data.symbols, data.base_timeframe, version, summary, kt_state)
-    metadata["feature_engineering"]["scaler_required"] = trained.normalization is not None
+    _write_json(folder / "features.json", _features(_input_names(data), data.normalization))
+    metadata = _metadata(strategy, data, version, summary, loadable=kt_state is not None)
     _write_json(folder / "metadata.json", metadata)
-    _point_latest(parent / f"{prefix}_latest", folder.name)
-    summary["ktrdr_model_path"] = str(folder)
-    _write_json(Path(result.model_path) / SUMMARY_FILE, summary)
-    return folder
+
+
+def point_latest(folder: Path) -> None:
+    """Point ``{SYMBOL}_{timeframe}_latest`` beside ``folder`` at it (relative, atomically)."""
+    prefix = folder.name.rsplit("_v", 1)[0]
+    link = folder.parent / f"{prefix}_latest"
+    staging = link.with_name(f".{link.name}.{os.getpid()}")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(folder.name)
+    os.replace(staging, link)
+
+
+def write_summary(folder: Path, summary: dict[str, Any]) -> None:
+    """Put the summary into our artifact's (staging) ``folder``, for :func:`read_summary`."""
+    _write_json(folder / SUMMARY_FILE, summary)
 
 
 def read_summary(model_path: str | Path | None) -> dict[str, Any] | None:
-    """The summary :func:`export_for_ktrdr` left in an artifact, or None."""
+    """The summary ``model_folders.write_model_folders`` left in an artifact, or None."""
     if model_path is None:
         return None
-    path = Path(model_path) / SUMMARY_FILE
     try:
+        path = path_inside(Path(model_path), SUMMARY_FILE, what="summary")
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, UnsafePathError):
         return None
     return data
 
 
-def _summary(
-    job: TrainingJob,
-    result: TrainingResult,
-    model: nn.Module,
-    scores: dict[str, SplitScore],
-    input_size: int,
-    loadable: bool,
+def ktrdr_summary(
+    strategy: StrategyConfig, model: nn.Module, data: PreparedDataset, result: TrainingResult
 ) -> dict[str, Any]:
+    """What KTRDR's clients are told of a completed run: training and test metrics, model info.
+
+    Read from the run's history and ``result.part_scores`` (the trainer scores the parts
+    from the data it holds); nothing is loaded or prepared again.
+    """
+    scores = result.part_scores
     history = result.history
     last = history[-1] if history else None
     best = max(history, key=lambda m: m.val_accuracy) if history else None
-    report = result.test_metrics
     parameters = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
@@ -184,24 +176,41 @@ def _summary(
                 "val_accuracy": [m.val_accuracy for m in history],
             },
         },
-        "test_metrics": _test_metrics(scores["test"], report),
+        "test_metrics": _test_metrics(scores["test"], result.test_metrics),
         "model_info": {
-            "model_type": job.strategy.model.type,
-            "architecture": {
-                "hidden_layers": list(job.strategy.model.hidden_layers),
-                "activation": job.strategy.model.activation,
-                "dropout": job.strategy.model.dropout,
-            },
-            "input_size": input_size,
+            "model_type": strategy.model.type,
+            "architecture": _architecture(strategy),
+            "input_size": len(_input_names(data)),
             "parameters_count": parameters,
             "trainable_parameters": trainable,
-            "ktrdr_loadable": loadable,
+            "ktrdr_loadable": _ktrdr_weights(strategy, model) is not None,
             "device": result.device,
         },
     }
 
 
-def _test_metrics(score: SplitScore, report: TestReport | None) -> dict[str, float]:
+def _ktrdr_weights(strategy: StrategyConfig, model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """The weights under KTRDR's MLP key names, or None where KTRDR has no class to load them."""
+    if strategy.model.type != "mlp":
+        return None
+    return ktrdr_state_dict(model, strategy.model.activation)
+
+
+def _input_names(data: PreparedDataset) -> list[str]:
+    """``rsi_14[t-2]``, ...: one name per network input, oldest bar first as the model flattens."""
+    lags = range(data.lookback - 1, -1, -1)
+    return [f"{name}[t-{lag}]" for lag in lags for name in data.feature_names]
+
+
+def _architecture(strategy: StrategyConfig) -> dict[str, Any]:
+    return {
+        "hidden_layers": list(strategy.model.hidden_layers),
+        "activation": strategy.model.activation,
+        "dropout": strategy.model.dropout,
+    }
+
+
+def _test_metrics(score: PartScore, report: TestReport | None) -> dict[str, float]:
     """KTRDR's test metrics; a regression run has no precision, recall or F1 (0.0)."""
     classes = report if isinstance(report, ClassificationReport) else None
     return {
@@ -217,54 +226,22 @@ def _mean(values: dict[str, float]) -> float:
     return float(sum(values.values()) / len(values)) if values else 0.0
 
 
-def _new_version_dir(parent: Path, prefix: str) -> tuple[Path, int]:
-    """Reserve ``{prefix}_v{N}`` with N one above the highest existing version."""
-    parent.mkdir(parents=True, exist_ok=True)
-    versions = [
-        int(p.name.rsplit("_v", 1)[1])
-        for p in parent.glob(f"{prefix}_v*")
-        if p.name.rsplit("_v", 1)[1].isdigit()
-    ]
-    version = max(versions, default=0) + 1
-    while True:
-        folder = parent / f"{prefix}_v{version}"
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            version += 1
-            continue
-        return folder, version
-
-
-def _point_latest(link: Path, target_name: str) -> None:
-    """Replace the ``latest`` link atomically with a relative one."""
-    staging = link.with_name(f".{link.name}.{os.getpid()}")
-    staging.unlink(missing_ok=True)
-    staging.symlink_to(target_name)
-    os.replace(staging, link)
-
-
-def _ktrdr_config(job: TrainingJob, artifact_metadata: dict[str, Any]) -> dict[str, Any]:
+def _ktrdr_config(strategy: StrategyConfig, class_names: tuple[str, ...]) -> dict[str, Any]:
     """The strategy as KTRDR keeps it, with the architecture its MLP is built from."""
-    config: dict[str, Any] = dict(job.strategy.raw)
+    config: dict[str, Any] = dict(strategy.raw)
     model = dict(config.get("model") or {})
-    model["type"] = job.strategy.model.type
-    model["architecture"] = {
-        "hidden_layers": list(job.strategy.model.hidden_layers),
-        "activation": job.strategy.model.activation,
-        "dropout": job.strategy.model.dropout,
-    }
-    class_names = artifact_metadata.get("class_names", ("BUY", "HOLD", "SELL"))
+    model["type"] = strategy.model.type
+    model["architecture"] = _architecture(strategy)
     model["output_format"] = "classification" if class_names else "regression"
     model["num_classes"] = len(class_names) if class_names else 1
-    config["name"] = job.strategy.name
+    config["name"] = strategy.name
     config["model"] = model
     # KTRDR before its HEAD builds the network from config.json's top-level architecture.
     config["architecture"] = model["architecture"]
     return config
 
 
-def _features(input_names: list[str], normalization: Any) -> dict[str, Any]:
+def _features(input_names: list[str], normalization: NormalizationStats | None) -> dict[str, Any]:
     scaling: dict[str, Any] = {"requires_scaling": False, "reason": "not_scaled"}
     if normalization is not None:
         # KTRDR expects a pickled scikit-learn scaler; the statistics are given instead.
@@ -284,24 +261,23 @@ def _features(input_names: list[str], normalization: Any) -> dict[str, Any]:
 
 
 def _metadata(
-    job: TrainingJob,
-    symbols: tuple[str, ...],
-    timeframe: str,
+    strategy: StrategyConfig,
+    data: PreparedDataset,
     version: int,
     summary: dict[str, Any],
-    kt_state: dict[str, torch.Tensor] | None,
+    *,
+    loadable: bool,
 ) -> dict[str, Any]:
     training = summary["training_metrics"]
-    info = summary["model_info"]
     return {
-        "strategy_name": job.strategy.name,
-        "symbol": "-".join(symbols),
-        "timeframe": timeframe,
+        "strategy_name": strategy.name,
+        "symbol": "-".join(data.symbols),
+        "timeframe": data.base_timeframe,
         "created_at": datetime.now().isoformat(),
-        "model_type": KTRDR_MLP_CLASS if kt_state is not None else job.strategy.model.type,
+        "model_type": KTRDR_MLP_CLASS if loadable else strategy.model.type,
         "model_version": f"v{version}",
         "architecture_type": "mixed_features",
-        "input_size": info["input_size"],
+        "input_size": summary["model_info"]["input_size"],
         "pytorch_version": torch.__version__,
         "is_trained": True,
         "training_summary": {
@@ -309,8 +285,12 @@ def _metadata(
             "final_accuracy": training["final_train_accuracy"],
             "best_val_accuracy": training["best_val_accuracy"],
         },
-        "feature_engineering": {"removed": False, "scaler_required": True, "fuzzy_only": False},
-        "ktrdr_loadable": kt_state is not None,
+        "feature_engineering": {
+            "removed": False,
+            "scaler_required": data.normalization is not None,
+            "fuzzy_only": False,
+        },
+        "ktrdr_loadable": loadable,
     }
 
 

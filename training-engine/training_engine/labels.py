@@ -28,6 +28,14 @@ context             forward return over horizon vs two thresholds          0 BUL
 (``regime`` is KTRDR's multi-scale labeller, as in its training pipeline);
 ``lookahead_move`` (:func:`lookahead_move_labels`) is the engine's earlier
 fixed-lookahead rule, no longer what ``zigzag`` means.
+
+Two labellers scale a threshold by the prices themselves: the regime ZigZag
+thresholds (median ATR over median close) and CUSUM's h when
+``cusum_threshold`` is 0 (mean volatility). Over a part, that scale would
+depend on how many bars follow in the part, so :func:`fit_label_scale` fits it
+on the train part and ``label_bars`` applies it to every part (as normalisation
+is fitted); without a fitted scale a labeller scales by the bars it is given
+(KTRDR's rule over a whole series).
 """
 
 from __future__ import annotations
@@ -42,14 +50,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 from training_engine.strategy import LabelConfig
 from training_engine.zigzag import zigzag_pivots
 
+# The classes of strategy.names.LABEL_CLASSES, in its order.
 BUY, HOLD, SELL = 0, 1, 2
-CLASS_NAMES = ("BUY", "HOLD", "SELL")
 UNLABELLED = -1
 
 TRENDING_UP, TRENDING_DOWN, RANGING, VOLATILE = 0, 1, 2, 3
-REGIME_NAMES = ("trending_up", "trending_down", "ranging", "volatile")
 BULLISH, BEARISH, NEUTRAL = 0, 1, 2
-CONTEXT_NAMES = ("bullish", "bearish", "neutral")
 
 
 def _prices(values: np.ndarray) -> np.ndarray:
@@ -221,6 +227,12 @@ def uniqueness_weights(holding_periods: np.ndarray, normalize: bool = True) -> n
     return weights
 
 
+def cusum_scale(close: np.ndarray, cusum_multiplier: float = 0.5, vol_span: int = 50) -> float:
+    """KTRDR's derived CUSUM h: cusum_multiplier * the mean EWMA std of the log returns."""
+    returns = pd.Series(np.diff(np.log(_prices(close))))
+    return cusum_multiplier * float(returns.ewm(span=vol_span).std().mean())
+
+
 def cusum_events(
     close: np.ndarray,
     cusum_threshold: float = 0.0,
@@ -231,14 +243,11 @@ def cusum_events(
 
     Positive and negative sums of log returns minus/plus h; a bar is an event
     when a sum passes h, which resets it. h is ``cusum_threshold`` when > 0,
-    else cusum_multiplier * the mean EWMA std of the part's log returns.
+    else :func:`cusum_scale` of the bars given.
     """
     returns = np.diff(np.log(_prices(close)))
     events = np.zeros(len(returns) + 1, dtype=bool)
-    if cusum_threshold > 0:
-        h = cusum_threshold
-    else:
-        h = cusum_multiplier * float(pd.Series(returns).ewm(span=vol_span).std().mean())
+    h = cusum_threshold if cusum_threshold > 0 else cusum_scale(close, cusum_multiplier, vol_span)
     positive = negative = 0.0
     for i, change in enumerate(returns):
         positive = max(0.0, positive + change - h)
@@ -370,9 +379,10 @@ def multi_scale_regime(
 ) -> np.ndarray:
     """KTRDR's ``MultiScaleRegimeLabeler`` (what its ``source: regime`` trains on).
 
-    ZigZag thresholds are ATR multiples (:func:`atr_threshold`, over the whole
-    part). Each macro leg (pivot to next pivot) is TRENDING_UP/DOWN when the
-    micro pivots inside it progress (higher lows / lower highs in at least
+    ZigZag thresholds are ATR multiples (:func:`atr_threshold`, over the bars
+    given; the engine fits them on the train part, :func:`fit_label_scale`).
+    Each macro leg (pivot to next pivot) is TRENDING_UP/DOWN when the micro
+    pivots inside it progress (higher lows / lower highs in at least
     progression_tolerance of pairs), else RANGING; VOLATILE wherever the
     forward atr_period-bar realised vol over the previous vol_lookback exceeds
     vol_crisis_threshold. Labelled only where no later bar could change it.
@@ -476,6 +486,44 @@ def threshold_return_labels(close: np.ndarray, horizon: int, threshold: float) -
 
 
 @dataclass(frozen=True, slots=True)
+class LabelScale:
+    """Thresholds a labeller derives from prices, fitted on the train part (None: not used).
+
+    ``zigzag_thresholds``: the regime labellers' (macro, micro) ZigZag thresholds;
+    ``cusum_threshold``: CUSUM's h where ``cusum_threshold`` is 0 (derive it).
+    """
+
+    zigzag_thresholds: tuple[float, float] | None = None
+    cusum_threshold: float | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.zigzag_thresholds is None and self.cusum_threshold is None
+
+
+def fit_label_scale(frame: pd.DataFrame, config: LabelConfig) -> LabelScale:
+    """The thresholds ``config``'s labeller derives from the bars of ``frame`` (the train part).
+
+    Label every part with the result (``label_bars(part, config, scale)``), so that a bar's
+    label does not depend on the part that labels it, nor on the bars after it.
+    """
+    if config.source in ("regime", "multi_scale_regime"):
+        close, high, low = _close_high_low(frame)
+        return LabelScale(
+            zigzag_thresholds=(
+                atr_threshold(close, high, low, config.macro_atr_mult, config.atr_period),
+                atr_threshold(close, high, low, config.micro_atr_mult, config.atr_period),
+            )
+        )
+    if config.source == "triple_barrier" and config.cusum_threshold == 0:
+        close = frame["close"].to_numpy(dtype=np.float64)
+        return LabelScale(
+            cusum_threshold=cusum_scale(close, config.cusum_multiplier, config.vol_span)
+        )
+    return LabelScale()
+
+
+@dataclass(frozen=True, slots=True)
 class BarLabels:
     """Per bar: the target (a class as float, or a return; NaN: no label) and its weight."""
 
@@ -492,7 +540,9 @@ def _close_high_low(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
     return close, high, low
 
 
-def _triple_barrier_labels(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
+def _triple_barrier_labels(
+    frame: pd.DataFrame, config: LabelConfig, scale: LabelScale
+) -> BarLabels:
     close, high, low = _close_high_low(frame)
     result = triple_barrier(
         close,
@@ -506,9 +556,8 @@ def _triple_barrier_labels(frame: pd.DataFrame, config: LabelConfig) -> BarLabel
     )
     labels = result.labels.copy()
     if config.cusum_threshold is not None:
-        events = cusum_events(
-            close, config.cusum_threshold, config.cusum_multiplier, config.vol_span
-        )
+        h = scale.cusum_threshold if scale.cusum_threshold is not None else config.cusum_threshold
+        events = cusum_events(close, h, config.cusum_multiplier, config.vol_span)
         labels[~events] = UNLABELLED
     if not config.compute_weights:
         return BarLabels(_classes(labels), None)
@@ -516,12 +565,18 @@ def _triple_barrier_labels(frame: pd.DataFrame, config: LabelConfig) -> BarLabel
     return BarLabels(_classes(labels), uniqueness_weights(holds))
 
 
-def label_bars(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
+def label_bars(
+    frame: pd.DataFrame, config: LabelConfig, scale: LabelScale | None = None
+) -> BarLabels:
     """Every bar's label by ``config.source``, from the OHLCV bars of ``frame`` alone.
 
     ``frame`` ends where the part being labelled ends: a bar whose label needs a
-    later bar gets NaN. Classes come back as floats (0.0, 1.0, ...).
+    later bar gets NaN. Classes come back as floats (0.0, 1.0, ...). ``scale``: the
+    thresholds fitted on the train part (:func:`fit_label_scale`); None fits them
+    on ``frame`` itself.
     """
+    if scale is None:
+        scale = fit_label_scale(frame, config)
     close = frame["close"].to_numpy(dtype=np.float64)
     source = config.source
     if source == "zigzag":
@@ -534,12 +589,12 @@ def label_bars(frame: pd.DataFrame, config: LabelConfig) -> BarLabels:
         )
         return BarLabels(_classes(labels), None)
     if source == "triple_barrier":
-        return _triple_barrier_labels(frame, config)
+        return _triple_barrier_labels(frame, config, scale)
     if source in ("regime", "multi_scale_regime"):
-        labels = multi_scale_regime(
-            *_close_high_low(frame),
-            config.macro_atr_mult,
-            config.micro_atr_mult,
+        assert scale.zigzag_thresholds is not None  # fit_label_scale sets them for regimes
+        labels = _multi_scale_regime_with(
+            close,
+            scale.zigzag_thresholds,
             config.atr_period,
             config.vol_lookback,
             config.vol_crisis_threshold,

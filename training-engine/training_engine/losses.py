@@ -21,9 +21,7 @@ import torch.nn.functional as F
 
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy import TrainingSettings
-
-CLASSIFICATION_LOSSES = ("cross_entropy", "focal")
-REGRESSION_LOSSES = ("huber", "mse")
+from training_engine.strategy.names import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 # (model outputs, targets, per-sample weights or None) -> scalar loss
 LossFunction = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]

@@ -14,10 +14,10 @@ from torch import nn
 
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy import ModelConfig
+from training_engine.strategy.names import ACTIVATIONS, MODEL_TYPES
 
-# The registries strategies are validated against (training_engine.strategy.names).
-MODEL_TYPES = ("mlp", "lstm", "gru", "transformer")
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+# Each name of strategy.names.ACTIVATIONS, the names strategies are validated against.
+ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,
@@ -29,12 +29,12 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
+    if name not in ACTIVATION_MODULES:
         raise StrategyConfigError(
             "model.architecture.activation",
             f"expected one of {', '.join(ACTIVATIONS)}, got {name!r}",
         )
-    return ACTIVATIONS[name]()
+    return ACTIVATION_MODULES[name]()
 
 
 class MLPClassifier(nn.Module):

@@ -12,11 +12,7 @@ from torch import nn
 
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy import TrainingSettings
-
-# The registries strategies are validated against (training_engine.strategy.names).
-OPTIMIZERS = ("adam", "adamw", "sgd", "muon")
-# The last three are KTRDR's lr_scheduler types (stepped once per epoch).
-SCHEDULERS = ("none", "cosine", "onecycle", "plateau", "step", "exponential", "reduce_on_plateau")
+from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 
 
 class MuonWithAdamW(torch.optim.Optimizer):

@@ -5,17 +5,51 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, cast
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 if TYPE_CHECKING:
     import torch
 
-    from training_engine.job import EpochMetrics
-
 ProgressKind = Literal["phase", "started", "batch", "epoch", "finished"]
 # What a run is doing; a ``phase`` event announces each one as it begins.
 RunPhase = Literal["loading_data", "training", "evaluating", "saving"]
+RUN_PHASES: tuple[RunPhase, ...] = get_args(RunPhase)
+
+
+@dataclass(frozen=True, slots=True)
+class EpochMetrics:
+    """One row of a run's history: the epoch's number and its :data:`EPOCH_METRICS`."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    epoch_seconds: float
+    samples_per_second: float
+
+
+# What an epoch reports beside its number, in this order: its history row, its ``epoch``
+# event and whatever records epochs (the sessions' store) name these fields alike.
+EPOCH_METRICS: tuple[str, ...] = tuple(f.name for f in fields(EpochMetrics) if f.name != "epoch")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMemory:
+    """What a run holds on its accelerator, as its own process's allocator counts it.
+
+    Sent by the worker in progress events: only it can see its allocations (NVML sees a
+    card's total use, MPS has no device-wide reading at all). ``device`` is the name in
+    the worker, where ``CUDA_VISIBLE_DEVICES`` may show one card as ``cuda:0``; ``uuid``
+    names the CUDA card whatever its ordinal (NVML's UUID without ``GPU-``).
+    """
+
+    device: str
+    uuid: str | None
+    allocated_bytes: int
+    peak_allocated_bytes: int | None  # None where the backend keeps no peak (MPS)
+    reserved_bytes: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +60,7 @@ class ProgressEvent:
     events); ``batch`` counts the batches finished in that epoch. A ``phase`` event
     carries only ``phase`` (its counters are 0). ``eta_seconds`` of a batch event is
     estimated from the batches done so far, of an epoch event from the epochs done.
+    ``device_memory``: the run's allocations on its accelerator (None on the CPU).
     """
 
     kind: ProgressKind
@@ -41,6 +76,7 @@ class ProgressEvent:
     eta_seconds: float | None = None
     epoch_seconds: float | None = None
     phase: RunPhase | None = None
+    device_memory: DeviceMemory | None = None
 
     @property
     def percent(self) -> float:
@@ -77,8 +113,10 @@ class ProgressEmitter:
         total_epochs: int,
         total_batches: int,
         batch_event_interval: float = 0.0,
+        device_memory: Callable[[], DeviceMemory | None] | None = None,
     ) -> None:
         self._callback = callback
+        self._device_memory = device_memory
         self._total_epochs = total_epochs
         self._total_batches = total_batches
         self._batch_event_interval = batch_event_interval
@@ -130,13 +168,8 @@ class ProgressEmitter:
             "epoch",
             metrics.epoch,
             self._total_batches,
-            train_loss=metrics.train_loss,
-            val_loss=metrics.val_loss,
-            val_accuracy=metrics.val_accuracy,
-            learning_rate=metrics.learning_rate,
-            samples_per_second=metrics.samples_per_second,
             eta_seconds=elapsed / max(1, epochs_done) * (self._total_epochs - metrics.epoch),
-            epoch_seconds=metrics.epoch_seconds,
+            **{name: getattr(metrics, name) for name in EPOCH_METRICS},
         )
 
     def finished(
@@ -163,6 +196,9 @@ class ProgressEmitter:
 
     def _send(self, kind: ProgressKind, epoch: int, batch: int, **metrics: float | None) -> None:
         if self._callback is not None:
-            event = ProgressEvent(kind, epoch, self._total_epochs, batch, self._total_batches)
+            memory = self._device_memory() if self._device_memory is not None else None
+            event = ProgressEvent(
+                kind, epoch, self._total_epochs, batch, self._total_batches, device_memory=memory
+            )
             # Only metric fields are passed here (floats); ``phase`` events come from report_phase.
             self._callback(replace(event, **cast(dict[str, Any], metrics)))

@@ -26,7 +26,12 @@ _REGIME_BARS = 50.0
 _DRIFT = 0.003  # per-bar log drift in a trend regime
 _NOISE = 0.004  # per-bar log-return volatility
 _AR = 0.15  # momentum carried from the previous bar's return
-_START_PRICES = {"AAPL": 150.0, "MSFT": 300.0, "EURUSD": 1.10}
+_START_PRICES = {"AAPL": 150.0, "MSFT": 300.0, "EURUSD": 1.10, "GBPUSD": 1.27}
+# Context series (context_data): an instrument, two FRED-like daily yields, a COT report.
+CONTEXT_SYMBOL = "GBPUSD"
+CONTEXT_YIELDS = {"DGS2": 4.3, "DGS10": 3.6}  # start levels, percent
+CONTEXT_COT_REPORT = "EUR"
+_COT_HISTORY_WEEKS = 160  # KTRDR fetches this much before the start (52-week percentile)
 _FORMATS = ("csv", "parquet")
 
 
@@ -124,4 +129,68 @@ def write_sample_data(
             else:
                 table.to_parquet(path, index=False)
             written.append(path)
+    return written
+
+
+def write_context_sample_data(
+    out_dir: Path, bars: int = 3000, seed: int = 7, fmt: str = "csv"
+) -> list[Path]:
+    """Write the context series a ``context_data`` strategy reads, over the sample period.
+
+    ``GBPUSD_1h`` (OHLCV bars, as the symbols'); ``DGS2`` and ``DGS10`` as FRED writes its
+    CSV downloads (``observation_date,DGS2``, daily on weekdays, ``.`` on a holiday); and
+    ``cot_EUR`` as rows of CFTC's Traders in Financial Futures report (Tuesdays, the
+    market name, leveraged funds' long and short positions; a second market's rows too),
+    starting 160 weeks early as KTRDR fetches it.
+
+    Returns:
+        The written paths.
+    """
+    if fmt not in _FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(_FORMATS)}, got {fmt!r}")
+    if bars < 1:
+        raise ValueError(f"bars must be >= 1, got {bars}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng([seed, 1000])
+    end = SAMPLE_START + pd.Timedelta(hours=bars)
+    hourly = generate_hourly(CONTEXT_SYMBOL, bars, seed, len(_START_PRICES))
+    table = hourly.reset_index()
+    table["timestamp"] = table["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    tables = {f"{CONTEXT_SYMBOL}_1h": table}
+    days = pd.bdate_range(SAMPLE_START - pd.Timedelta(days=40), end + pd.Timedelta(days=2))
+    for series, level in CONTEXT_YIELDS.items():
+        values = level + np.cumsum(rng.normal(0.0, 0.04, len(days)))
+        text = np.char.mod("%.2f", values).astype(object)
+        text[(days.month == 1) & (days.day == 16)] = "."  # FRED's mark for a holiday
+        tables[series] = pd.DataFrame({"observation_date": days.strftime("%Y-%m-%d"), series: text})
+    tuesdays = pd.date_range(
+        SAMPLE_START - pd.Timedelta(weeks=_COT_HISTORY_WEEKS), end, freq="W-TUE"
+    )
+    rows = []
+    for market, scale in (("EURO FX - CHICAGO MERCANTILE EXCHANGE", 1.0), ("BRITISH POUND", 0.5)):
+        net = np.cumsum(rng.normal(0.0, 4000.0 * scale, len(tuesdays)))
+        longs = np.round(60000.0 * scale + np.maximum(net, 0) + rng.uniform(0, 5000, len(net)))
+        shorts = np.round(60000.0 * scale + np.maximum(-net, 0) + rng.uniform(0, 5000, len(net)))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "Market_and_Exchange_Names": market,
+                    "Report_Date_as_YYYY-MM-DD": tuesdays.strftime("%Y-%m-%d"),
+                    "Lev_Money_Positions_Long_All": longs,
+                    "Lev_Money_Positions_Short_All": shorts,
+                }
+            )
+        )
+    tables[f"cot_{CONTEXT_COT_REPORT}"] = pd.concat(rows, ignore_index=True)
+    written = []
+    for name, frame in tables.items():
+        path = out_dir / f"{name}.{fmt}"
+        if fmt == "csv":
+            frame.to_csv(path, index=False, float_format="%.6f")
+        else:
+            frame.astype({c: str for c in frame.columns if frame[c].dtype == object}).to_parquet(
+                path, index=False
+            )
+        written.append(path)
     return written

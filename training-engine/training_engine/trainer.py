@@ -10,7 +10,10 @@ Batches are index slices of a per-epoch permutation drawn from a generator seede
 by (seed, epoch); the feature rows are moved to the device once and each batch's
 windows gathered there (``training_engine.windows``): no DataLoader. Together with
 the RNG states saved in every checkpoint (:class:`RunState`), this lets a run stopped
-at any batch resume to bit-identical weights on the CPU.
+at any batch resume to bit-identical weights on the CPU, and on CUDA and MPS with
+``deterministic`` (docs/gpu.md). Before the rows go to the device, the memory the run
+needs is estimated and checked against what the device has free
+(``training_engine.device_memory``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,32 +32,43 @@ import numpy as np
 import torch
 from torch import nn
 
-from training_engine.artifacts import save_model_artifact
 from training_engine.cancellation import CancellationSignal
 from training_engine.checkpoint import RunState, config_fingerprint, resume_run, save_run
 from training_engine.dataset import PreparedDataset, prepare_dataset, prepare_walk_forward
-from training_engine.device import resolve_device
+from training_engine.device import training_device
+from training_engine.device_failures import device_errors
+from training_engine.device_memory import (
+    estimate_memory,
+    memory_cap,
+    memory_reader,
+    place_rows,
+)
+from training_engine.device_probe import DeviceProbe, current_probe
 from training_engine.errors import DataError, NonFiniteLossError, StrategyConfigError
 from training_engine.evaluation import (
     classification_report,
     majority_baseline_report,
     mean_baseline_report,
+    part_score,
     regression_report,
 )
-from training_engine.job import EpochMetrics, RunStatus, TrainingJob, TrainingResult
+from training_engine.job import PartScore, RunStatus, TrainingJob, TrainingResult
 from training_engine.losses import LossFunction, build_loss, loss_class_weights
+from training_engine.model_folders import write_model_folders
 from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
-from training_engine.progress import ProgressCallback, ProgressEmitter, report_phase
+from training_engine.precision import Precision, choose_precision, device_modes
+from training_engine.precision import autocast as _autocast
+from training_engine.progress import EpochMetrics, ProgressCallback, ProgressEmitter, report_phase
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 from training_engine.verdict import (
     FoldPredictions,
     class_balance,
+    compare_regression_with_baseline,
     compare_with_baselines,
-    regression_verdict,
 )
 from training_engine.walk_forward import run_walk_forward
-from training_engine.windows import WindowedRows, to_device
+from training_engine.windows import WindowedRows, release_host_rows, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +90,7 @@ class _Setup:
     device: torch.device
     forward: Callable[[torch.Tensor], torch.Tensor]  # the model, compiled when asked
     amp_dtype: torch.dtype | None
+    inference_chunk: int  # windows per validation/test forward pass
     x_train: WindowedRows  # indexes like [samples, lookback, features]; gathered per batch
     y_train: torch.Tensor
     x_val: WindowedRows
@@ -97,11 +112,6 @@ def _job_dates(job: TrainingJob) -> tuple[str | None, str | None]:
     return job.start_date or job.strategy.start_date, job.end_date or job.strategy.end_date
 
 
-def prepare_job_data(job: TrainingJob) -> PreparedDataset:
-    """The job's dataset, over the file's date range unless the job gives one."""
-    return prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
-
-
 def train(
     job: TrainingJob,
     *,
@@ -109,7 +119,7 @@ def train(
     on_progress: ProgressCallback | None = None,
     batch_event_interval: float = 0.0,
 ) -> TrainingResult:
-    """Train ``job.strategy`` on the data in ``job.data_dir`` and save the model.
+    """Train ``job.strategy`` on the data in ``job.data_dir`` and write its model folders.
 
     Args:
         job: strategy, data and model directories, checkpoint file, optional resume.
@@ -120,8 +130,8 @@ def train(
             few updates a second should say so.
 
     Returns:
-        ``completed`` with ``model_path`` and test metrics, or ``cancelled`` with the
-        checkpoint to resume from.
+        ``completed`` with test metrics, part scores, ``model_path`` and KTRDR's copy
+        (``model_folders``), or ``cancelled`` with the checkpoint to resume from.
 
     Raises:
         DataError, StrategyConfigError, DeviceUnavailableError, CheckpointError.
@@ -134,7 +144,8 @@ def train(
         return _train_walk_forward(
             job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
         )
-    data = prepare_job_data(job)
+    # The run's one preparation of its data: training, scoring and both folders use it.
+    data = prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
     logger.info(
         "data: %s %s, %d train / %d validation / %d test samples, %d features, lookback %d",
         ",".join(data.symbols),
@@ -155,14 +166,11 @@ def train(
         cancel=cancel,
         on_progress=on_progress,
         batch_event_interval=batch_event_interval,
+        keep_host_rows=False,  # nothing here reads the rows again
     )
-    result = outcome.result
-    if result.status == "completed":
-        report_phase(on_progress, "saving")
-        result.model_path = save_model_artifact(
-            job.models_dir, job.strategy, outcome.model, data, result
-        )
-    return result
+    if outcome.result.status == "completed":
+        _save(job, outcome.model, data, outcome.result, on_progress)
+    return outcome.result
 
 
 def _train_walk_forward(
@@ -172,7 +180,8 @@ def _train_walk_forward(
     on_progress: ProgressCallback | None,
     batch_event_interval: float,
 ) -> TrainingResult:
-    """K folds trained in turn (``walk_forward``); the last fold's model is saved."""
+    """K folds trained in turn (``walk_forward``); the last fold's model is saved, scored on
+    that fold's parts."""
 
     def fit_fold(data: PreparedDataset) -> tuple[TrainingResult, Any, np.ndarray | None]:
         outcome = fit(
@@ -193,9 +202,19 @@ def _train_walk_forward(
     folds = prepare_walk_forward(job.strategy, job.data_dir, *_job_dates(job))
     result, model, data = run_walk_forward(folds, fit_fold, seed=job.strategy.training.seed)
     if result.status == "completed" and data is not None:
-        report_phase(on_progress, "saving")
-        result.model_path = save_model_artifact(job.models_dir, job.strategy, model, data, result)
+        _save(job, model, data, result, on_progress)
     return result
+
+
+def _save(
+    job: TrainingJob,
+    model: nn.Module,
+    data: PreparedDataset,
+    result: TrainingResult,
+    on_progress: ProgressCallback | None,
+) -> None:
+    report_phase(on_progress, "saving")
+    write_model_folders(job.models_dir, job.strategy, model, data, result)
 
 
 def _cancelled_before_training(job: TrainingJob) -> TrainingResult:
@@ -205,7 +224,7 @@ def _cancelled_before_training(job: TrainingJob) -> TrainingResult:
     )
     return TrainingResult(
         status="cancelled",
-        device=str(resolve_device(job.strategy.training.device)),
+        device=str(training_device(job.strategy.training.device, job.strategy.model.type)),
         epochs_completed=0,
         total_epochs=job.strategy.training.epochs,
         checkpoint_path=resumable,
@@ -221,6 +240,7 @@ def fit(
     cancel: CancellationSignal | None = None,
     on_progress: ProgressCallback | None = None,
     batch_event_interval: float = 0.0,
+    keep_host_rows: bool = True,
 ) -> FitOutcome:
     """Train a model on prepared arrays and evaluate it on their test part.
 
@@ -232,16 +252,28 @@ def fit(
         cancel: polled after every batch.
         on_progress: progress events; batch events are only built when this is set.
         batch_event_interval: least seconds between two ``batch`` events (0: every batch).
+        keep_host_rows: False lets an MPS run drop ``data.rows`` once the rows are on the
+            device (unified memory would hold them twice); the caller must not read them.
 
     Returns:
-        The result (no ``model_path``: :func:`train` saves the artifact) and the model.
+        The result (no ``model_path``: :func:`train` writes the folders) and the model.
+
+    Raises:
+        DeviceOutOfMemoryError: the run does not fit the device, or ran out of memory.
     """
     settings = strategy.training
-    device = resolve_device(settings.device)
+    probe = current_probe()
+    device = training_device(settings.device, strategy.model.type, probe)
     _check_data(data)
-    with _deterministic_mode(settings.deterministic):
-        # ---- setup: seeds, model, data on the device once, optimizer, schedule
-        setup, run = _setup(data, strategy, device)
+    with (
+        device_modes(settings.deterministic, device, probe),
+        device_errors(device, settings.batch_size),
+        contextlib.ExitStack() as run_scope,
+    ):
+        # ---- setup: seeds, model, memory check, data on the device once, optimizer, schedule
+        setup, run = _setup(
+            data, strategy, device, probe, keep_host_rows=keep_host_rows, run_scope=run_scope
+        )
 
         # ---- resume: restores every state, the RNGs last
         if resume_from is not None:
@@ -252,6 +284,7 @@ def fit(
             total_epochs=settings.epochs,
             total_batches=setup.n_batches,
             batch_event_interval=batch_event_interval,
+            device_memory=memory_reader(device, probe),
         )
         report_phase(on_progress, "training")
         progress.started(run.epoch + 1, run.batch)
@@ -296,15 +329,32 @@ def fit(
 
 
 def _setup(
-    data: PreparedDataset, strategy: StrategyConfig, device: torch.device
+    data: PreparedDataset,
+    strategy: StrategyConfig,
+    device: torch.device,
+    probe: DeviceProbe,
+    *,
+    keep_host_rows: bool,
+    run_scope: contextlib.ExitStack,
 ) -> tuple[_Setup, RunState]:
-    """Seed, build the model, move the data to the device, build optimizer and schedule."""
+    """Seed, build the model, check the memory, move the data to the device, build the
+    optimizer and schedule, compile when asked. ``run_scope`` holds the memory cap to
+    the end of the run."""
     settings = strategy.training
     _seed_everything(settings.seed)
     n_samples, lookback, n_features = len(data.train_ends), data.lookback, data.n_features
     n_classes = len(data.class_names)
-    model = build_model(strategy.model, n_features, lookback, n_classes or 1).to(device)
-    on_device = to_device(data, device)  # the rows once; windows are gathered per batch
+    model = build_model(strategy.model, n_features, lookback, n_classes or 1)
+    # Checked before anything is on the device, so the free memory read is the run's to use.
+    estimate = estimate_memory(data, model, strategy.model, settings)
+    rows = place_rows(estimate, device, probe.available_memory(device), settings.memory_fraction)
+    # Only a run that passed the check caps the allocator (MPS cannot put a cap back).
+    run_scope.enter_context(memory_cap(device, settings.memory_fraction, probe))
+    model = model.to(device)
+    # The rows once; windows are gathered per batch.
+    on_device = to_device(data, device, rows_on_host=rows == "host")
+    if not keep_host_rows and device.type == "mps" and rows == "device":
+        release_host_rows(data)
     x_train, y_train = on_device.x_train, on_device.y_train
     weights = loss_class_weights(settings.class_weights, data.y_train, n_classes)
     class_weight = None if weights is None else torch.from_numpy(weights).to(device)
@@ -312,22 +362,23 @@ def _setup(
     optimizer = build_optimizer(settings, model.parameters())
     optimizer_steps = math.ceil(n_batches / settings.gradient_accumulation_steps)
     schedule = build_scheduler(settings, optimizer, optimizer_steps)
-    amp_dtype = _autocast_dtype(settings.mixed_precision, device)
+    precision = choose_precision(settings.mixed_precision, device, probe)
+    _log_precision(settings.mixed_precision, device, precision)
     run = RunState(
         fingerprint=config_fingerprint(_run_description(strategy, data)),
         model=model,
         optimizer=optimizer,
         schedule=schedule,
-        scaler=torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None,
+        scaler=torch.amp.GradScaler(device.type) if precision.needs_scaler else None,
         early_stopping=EarlyStopping.from_settings(settings),
         loss_sum=torch.zeros((), device=device),
     )
     setup = _Setup(
         settings=settings,
         device=device,
-        # Compiling runs one forward pass (dropout draws random numbers): after the rest.
-        forward=_maybe_compile(model, settings.compile, x_train[:2]),
-        amp_dtype=amp_dtype,
+        forward=model,
+        amp_dtype=precision.dtype,
+        inference_chunk=estimate.inference_chunk,
         x_train=x_train,
         y_train=y_train,
         x_val=on_device.x_val,
@@ -339,6 +390,8 @@ def _setup(
         n_batches=n_batches,
         class_weight=class_weight,
     )
+    if settings.compile:
+        setup = replace(setup, forward=_compile_or_eager(setup, model, probe))
     return setup, run
 
 
@@ -414,8 +467,8 @@ def _end_epoch(
 def _evaluate(
     setup: _Setup, run: RunState, data: PreparedDataset, result: TrainingResult
 ) -> np.ndarray:
-    """Test metrics of the model and of the baselines, into ``result``; the predictions
-    (classes, or values for a regression target)."""
+    """Test metrics of the model and of the baselines, and each part's score, into
+    ``result``; the test predictions (classes, or values for a regression target)."""
     # The model that is evaluated and saved is the best epoch's by validation loss, not the
     # last one's, whether or not early stopping is enabled.
     best = run.early_stopping
@@ -442,12 +495,16 @@ def _evaluate(
         "weights": None if class_weight is None else [float(w) for w in class_weight.cpu()],
         "sample_weights": setup.w_train is not None,
     }
-    outputs = _predict(run.model, setup.x_test, setup.amp_dtype)
+    outputs = _predict(run.model, setup.x_test, setup.amp_dtype, setup.inference_chunk)
+    result.part_scores = _part_scores(setup, run.model, data, outputs)
     if setup.regression:
         values = outputs[:, 0]
         result.test_metrics = regression_report(data.y_test, values)
         result.baseline_metrics = mean_baseline_report(data.y_train, data.y_test)
-        result.evaluation["verdict"] = regression_verdict(len(data.y_test))
+        verdict = compare_regression_with_baseline(
+            data.y_train, data.y_test, values, seed=setup.settings.seed
+        )
+        result.evaluation["verdict"] = verdict.to_dict()
         return values
     names = data.class_names
     predictions = outputs.argmax(axis=1)
@@ -459,6 +516,22 @@ def _evaluate(
     verdict = compare_with_baselines([fold], n_classes=len(names), seed=setup.settings.seed)
     result.evaluation["verdict"] = verdict.to_dict()
     return predictions
+
+
+def _part_scores(
+    setup: _Setup, model: nn.Module, data: PreparedDataset, test_outputs: np.ndarray
+) -> dict[str, PartScore]:
+    """Each part's loss and accuracy with the weights evaluated (what KTRDR's clients read)."""
+    outputs = {
+        "train": _predict(model, setup.x_train, setup.amp_dtype, setup.inference_chunk),
+        "validation": _predict(model, setup.x_val, setup.amp_dtype, setup.inference_chunk),
+        "test": test_outputs,
+    }
+    targets = {"train": data.y_train, "validation": data.y_val, "test": data.y_test}
+    return {
+        part: part_score(outputs[part], targets[part], regression=setup.regression)
+        for part in outputs
+    }
 
 
 def _check_finite(what: str, value: float, run: RunState) -> None:
@@ -512,45 +585,62 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # seeds every CUDA device too
 
 
-@contextlib.contextmanager
-def _deterministic_mode(enabled: bool) -> Iterator[None]:
-    """Deterministic kernels for the run only: the setting is process-wide."""
-    if not enabled:
-        yield
+def _log_precision(mode: str, device: torch.device, precision: Precision) -> None:
+    """Say what the run computes in when that is not what ``mixed_precision`` reads as."""
+    if precision.note is None:
         return
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+    # An explicit bf16/fp16 that does not run as asked is worth a warning; auto is not.
+    level = logging.INFO if mode == "auto" else logging.WARNING
+    logger.log(level, "%s (device %s)", precision.note, device)
 
 
-def _autocast_dtype(mode: str, device: torch.device) -> torch.dtype | None:
-    """bf16/fp16 autocast on CUDA only; ``auto`` prefers bf16 where the GPU has it."""
-    if device.type != "cuda" or mode == "off":
-        return None
-    if mode == "bf16" or (mode == "auto" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return torch.float16
-
-
-def _maybe_compile(
-    model: nn.Module, enabled: bool, sample: torch.Tensor
+def _compile_or_eager(
+    setup: _Setup, model: nn.Module, probe: DeviceProbe
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``torch.compile`` the model when asked; fall back to eager with a warning if it fails."""
-    if not enabled:
-        return model
+    """``torch.compile`` the model, tried on a real training step; eager if that fails.
+
+    Compilation is lazy and a backward graph is only built at the first backward pass,
+    so the compiled model runs a forward and backward pass at every training batch shape
+    here, before the first batch: a compiler failure then falls back with a warning
+    instead of ending the run.
+    """
     try:
         compiled: Callable[[torch.Tensor], torch.Tensor] = torch.compile(model)
-        # Compilation is lazy: trigger it now so a failure falls back before training.
-        with torch.no_grad():
-            compiled(sample)
+        _trial_steps(replace(setup, forward=compiled), model, probe)
     except Exception as exc:  # torch.compile raises many backend-specific types
         logger.warning("torch.compile failed, training without it: %s", exc)
         return model
     return compiled
+
+
+def _trial_steps(setup: _Setup, model: nn.Module, probe: DeviceProbe) -> None:
+    """A forward and backward pass at each batch shape of an epoch, leaving no trace.
+
+    Dropout draws from the CPU's and the device's generators and the backward pass
+    leaves gradients: both are put back, so the run is exactly an eager run's.
+    """
+    batch_size, n_samples, device = setup.settings.batch_size, setup.n_samples, setup.device
+    sizes = {min(batch_size, n_samples), n_samples % batch_size} - {0}
+    cpu_state = torch.get_rng_state()
+    device_state = probe.rng_state(device) if device.type != "cpu" else None
+    buffers = [buffer.detach().clone() for buffer in model.buffers()]
+    try:
+        for size in sorted(sizes, reverse=True):
+            index = torch.arange(size, device=device)
+            weights = None if setup.w_train is None else setup.w_train[index]
+            loss = _loss_step(
+                setup, setup.x_train[index], setup.y_train[index], weights, setup.amp_dtype
+            )
+            loss.backward()
+    finally:
+        for param in model.parameters():
+            param.grad = None
+        with torch.no_grad():
+            for buffer, saved in zip(model.buffers(), buffers, strict=True):
+                buffer.copy_(saved)
+        torch.set_rng_state(cpu_state)
+        if device_state is not None:
+            probe.set_rng_state(device, device_state)
 
 
 # (section, key, default) of settings added after checkpoints were first written.
@@ -564,10 +654,11 @@ _ADDED_SETTINGS: tuple[tuple[str | None, str, Any], ...] = (
 
 
 def _run_description(strategy: StrategyConfig, data: PreparedDataset) -> dict[str, Any]:
-    """What must match for a checkpoint to belong to this run (device/compile may differ)."""
+    """What must match for a checkpoint to belong to this run (device, compile and memory
+    fraction may differ)."""
     config = strategy_to_dict(strategy)
     config.pop("ignored_keys", None)
-    for key in ("device", "compile"):
+    for key in ("device", "compile", "memory_fraction"):
         config["training"].pop(key, None)
     # Settings added later count only when used, so older checkpoints still resume.
     for section, key, default in _ADDED_SETTINGS:
@@ -601,9 +692,7 @@ def _loss_step(
     weights: torch.Tensor | None,
     amp_dtype: torch.dtype | None,
 ) -> torch.Tensor:
-    if amp_dtype is None:
-        return setup.loss(setup.forward(x), y, weights)
-    with torch.autocast(device_type=x.device.type, dtype=amp_dtype):
+    with _autocast(x.device, amp_dtype):
         return setup.loss(setup.forward(x), y, weights)
 
 
@@ -638,7 +727,7 @@ def _validate(
 ) -> tuple[float, float]:
     """Validation loss and accuracy (directional for a regression target); eval mode."""
     with _autocast(x.device, setup.amp_dtype):
-        outputs = batched_logits(model, x)
+        outputs = batched_logits(model, x, setup.inference_chunk)
     loss = setup.loss(outputs, y, None)
     if setup.regression:
         accuracy = (torch.sign(outputs[:, 0].float()) == torch.sign(y)).float().mean()
@@ -647,16 +736,10 @@ def _validate(
     return float(loss.item()), float(accuracy.item())
 
 
-def _predict(model: nn.Module, x: WindowedRows, amp_dtype: torch.dtype | None) -> np.ndarray:
+def _predict(
+    model: nn.Module, x: WindowedRows, amp_dtype: torch.dtype | None, chunk: int
+) -> np.ndarray:
     with _autocast(x.device, amp_dtype):
-        outputs = batched_logits(model, x)
+        outputs = batched_logits(model, x, chunk)
     values: np.ndarray = outputs.float().cpu().numpy()
     return values
-
-
-def _autocast(
-    device: torch.device, amp_dtype: torch.dtype | None
-) -> contextlib.AbstractContextManager[Any]:
-    if amp_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=amp_dtype)

@@ -1,6 +1,12 @@
-"""Whether a model beats doing nothing: accuracy AND macro-F1 against two baselines.
+"""Whether a model beats doing nothing: better on BOTH of two metrics against a baseline.
 
-The baselines, both fixed from the TRAIN part's labels:
+One rule for every target (``docs/evaluation.md``): a baseline is beaten only when the
+model is better on both metrics, each comparison judged on a bootstrap interval over the
+test samples. Classes are judged on accuracy AND macro-F1 against two baselines; a
+regression target on R2 AND MAE against the train-mean baseline
+(:func:`compare_regression_with_baseline`).
+
+The class baselines, both fixed from the TRAIN part's labels:
 
 - ``majority``: always predict the train part's most frequent class;
 - ``random``: guess each class at its train share (expected metrics, computed exactly).
@@ -29,6 +35,9 @@ from training_engine.evaluation import CLASS_NAMES
 
 BASELINES = ("majority", "random")
 METRICS = ("accuracy", "macro_f1")
+REGRESSION_BASELINE = "mean"
+REGRESSION_METRICS = ("r2", "mae")
+LOWER_IS_BETTER = frozenset({"mae"})
 DEFAULT_RESAMPLES = 500
 DEFAULT_CONFIDENCE = 0.95
 
@@ -56,10 +65,14 @@ class Comparison:
 
     @property
     def outcome(self) -> str:
-        """``better``, ``worse`` or ``tied`` (the interval holds 0)."""
-        if self.ci_low > 0:
+        """``better``, ``worse`` or ``tied`` (the interval holds 0); for an error (MAE)
+        a negative difference is better."""
+        above, below = self.ci_low > 0, self.ci_high < 0
+        if self.metric in LOWER_IS_BETTER:
+            above, below = below, above
+        if above:
             return "better"
-        if self.ci_high < 0:
+        if below:
             return "worse"
         return "tied"
 
@@ -124,23 +137,11 @@ def compare_with_baselines(
         base[index] = _baseline_metrics(matrices.sum(axis=2), rates)
     pooled_model = np.einsum("f,frm->rm", weights, model)
     pooled_base = np.einsum("f,frbm->rbm", weights, base)
-    tail = (1.0 - confidence) / 2.0
-    comparisons = []
-    for b, baseline in enumerate(BASELINES):
-        for m, metric in enumerate(METRICS):
-            difference = pooled_model[:, m] - pooled_base[:, b, m]
-            low, high = np.quantile(difference[1:], [tail, 1.0 - tail])
-            comparisons.append(
-                Comparison(
-                    baseline=baseline,
-                    metric=metric,
-                    model=float(pooled_model[0, m]),
-                    baseline_value=float(pooled_base[0, b, m]),
-                    difference=float(difference[0]),
-                    ci_low=float(low),
-                    ci_high=float(high),
-                )
-            )
+    comparisons = [
+        _comparison(baseline, metric, pooled_model[:, m], pooled_base[:, b, m], confidence)
+        for b, baseline in enumerate(BASELINES)
+        for m, metric in enumerate(METRICS)
+    ]
     return Verdict(
         verdict=verdict_text(comparisons),
         comparisons=tuple(comparisons),
@@ -148,6 +149,24 @@ def compare_with_baselines(
         resamples=resamples,
         seed=seed,
         test_samples=int(sum(len(fold.y_test) for fold in folds)),
+    )
+
+
+def _comparison(
+    baseline: str, metric: str, model: np.ndarray, base: np.ndarray, confidence: float
+) -> Comparison:
+    """``model`` and ``base``: the metric on the test part (index 0), then per resample."""
+    difference = model - base
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(difference[1:], [tail, 1.0 - tail])
+    return Comparison(
+        baseline=baseline,
+        metric=metric,
+        model=float(model[0]),
+        baseline_value=float(base[0]),
+        difference=float(difference[0]),
+        ci_low=float(low),
+        ci_high=float(high),
     )
 
 
@@ -220,18 +239,80 @@ def class_balance(
     }
 
 
-REGRESSION_VERDICT = "regression: no classification verdict (see R2, MAE and directional "
-REGRESSION_VERDICT += "accuracy against the train-mean baseline)"
+def compare_regression_with_baseline(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    seed: int = 0,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> Verdict:
+    """Compare a regression model with always predicting the train part's mean target.
+
+    R2 and MAE of both on each bootstrap resample of the test samples (the same resample
+    for both); the model beats the baseline only when it is better on both.
+
+    Raises:
+        DataError: an empty train or test part, or mismatched lengths.
+    """
+    train = np.asarray(y_train, dtype=np.float64).ravel()
+    true = np.asarray(y_test, dtype=np.float64).ravel()
+    pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    if train.size == 0 or true.size == 0:
+        raise DataError("an empty train or test part: nothing to compare")
+    if true.shape != pred.shape:
+        raise DataError(f"y_test has {true.size} samples but y_pred has {pred.size}")
+    model_error, base_error = pred - true, train.mean() - true
+    # Per sample, the sums each resample needs: squared and absolute errors of both, y, y^2.
+    terms = np.stack(
+        [model_error**2, base_error**2, np.abs(model_error), np.abs(base_error), true, true**2],
+        axis=1,
+    )
+    sums = _resampled_sums(terms, np.random.default_rng(seed), resamples)
+    n = true.size
+    spread = sums[:, 5] - sums[:, 4] ** 2 / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        model_r2 = np.where(spread > 0, 1.0 - sums[:, 0] / spread, 0.0)
+        base_r2 = np.where(spread > 0, 1.0 - sums[:, 1] / spread, 0.0)
+    values = {"r2": (model_r2, base_r2), "mae": (sums[:, 2] / n, sums[:, 3] / n)}
+    comparisons = [
+        _comparison(REGRESSION_BASELINE, metric, *values[metric], confidence)
+        for metric in REGRESSION_METRICS
+    ]
+    return Verdict(
+        verdict=regression_verdict_text(comparisons),
+        comparisons=tuple(comparisons),
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
+        test_samples=n,
+    )
 
 
-def regression_verdict(test_samples: int) -> dict[str, Any]:
-    """The verdict's dict form for a regression target: no class comparison is drawn."""
-    return {
-        "verdict": REGRESSION_VERDICT,
-        "comparisons": [],
-        "confidence": None,
-        "test_samples": test_samples,
-    }
+def regression_verdict_text(comparisons: Sequence[Comparison]) -> str:
+    """The sentence for a regression target: beaten only when better on R2 AND MAE."""
+    outcomes = {c.outcome for c in comparisons}
+    if outcomes == {"better"}:
+        return "beats the train-mean baseline"
+    if outcomes == {"worse"}:
+        return "worse than the train-mean baseline"
+    return "no better than the train-mean baseline"
+
+
+def _resampled_sums(terms: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """``[1 + resamples, columns]``: the column sums of ``terms`` ``[n, columns]`` over the
+    test samples (row 0) and over each bootstrap resample of them.
+
+    A resample is the count of each sample's draws (``bincount`` of n random indices), so
+    memory stays O(n) and each resample costs O(n).
+    """
+    n = len(terms)
+    sums = np.empty((1 + resamples, terms.shape[1]))
+    sums[0] = terms.sum(axis=0)
+    for row in range(1, resamples + 1):
+        sums[row] = np.bincount(rng.integers(0, n, size=n), minlength=n) @ terms
+    return sums
 
 
 def _train_rates(y_train: np.ndarray, n_classes: int) -> np.ndarray:

@@ -40,6 +40,8 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level,
         log_config=uvicorn_log_config(settings.log_level),
+        # The client address decides who may call (ktrdr_clients): never take it from a header.
+        proxy_headers=False,
         # The lifespan checkpoints running sessions; give it the grace period plus a margin.
         timeout_graceful_shutdown=int(settings.stop_grace_seconds) + 5,
     )

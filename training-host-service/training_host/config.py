@@ -33,11 +33,14 @@ from training_engine.ceilings import (
     MAX_LOOKBACK,
     Ceilings,
 )
-from training_sessions.http.auth import ApiToken
+from training_sessions.http.auth import ApiToken, ClientNetworks, NameList
 from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
+from training_sessions.http.host_names import served_host_names
 from training_sessions.types import RuntimeSettings
 
 CONFIG_FILE_ENV = "TRAINING_HOST_CONFIG_FILE"
+# The name a backend in Docker reaches this host by (docker-compose.yml's extra_hosts).
+DOCKER_HOST_NAME = "host.docker.internal"
 HOME_ENV = "TRAINING_HOST_HOME"
 DEFAULT_CONFIG_FILE = Path("config/training_host_service.yaml")
 _PATH_FIELDS = (
@@ -139,8 +142,18 @@ class Settings(BaseSettings):
         default=None, description="URL the backend reaches this host at; empty: http://host:port"
     )
     ktrdr_registration_check_seconds: float = Field(default=10.0, gt=0)
+    ktrdr_clients: ClientNetworks = Field(
+        default_factory=list,
+        description="addresses or networks (KTRDR's backend) whose calls to KTRDR's routes need "
+        "no api_token; they see and act on the trainings started through those routes only",
+    )
     ktrdr_routes_without_token: bool = Field(
-        default=False, description="KTRDR's routes answer without the api_token (KTRDR sends none)"
+        default=False, description="removed: it opened every training; list ktrdr_clients instead"
+    )
+    allowed_hosts: NameList = Field(
+        default_factory=list,
+        description="Host header names accepted besides localhost, host.docker.internal, the "
+        "bind address's and ktrdr_worker_endpoint_url's (IP addresses always are); '*': any",
     )
 
     @classmethod
@@ -170,11 +183,29 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level '{value}'")
         return level
 
+    @field_validator("ktrdr_routes_without_token", mode="after")
+    @classmethod
+    def _removed_opening(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "ktrdr_routes_without_token was removed (it opened every training to anyone); "
+                "list the KTRDR backend's address in ktrdr_clients instead (docs/ktrdr.md)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.state_dir / 'training_host.db'}"
         return self
+
+    def host_names(self) -> frozenset[str]:
+        """The names the Host header may carry (the backend in Docker: host.docker.internal)."""
+        return served_host_names(
+            self.host,
+            [DOCKER_HOST_NAME, *self.allowed_hosts],
+            self.ktrdr_worker_endpoint_url,
+        )
 
     def runtime_settings(self) -> RuntimeSettings:
         """The plain settings the engine's session runtime takes."""

@@ -13,9 +13,10 @@ import anyio.to_thread
 from fastapi import FastAPI
 from training_sessions.event_feed import EventFeed
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
+from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.events import StreamSlots
 from training_sessions.http.request_logging import RequestIdMiddleware
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 
 from training_host import __version__
 from training_host.api.routes import (
@@ -41,7 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the runtime (migrations, recovery, supervisor); on exit checkpoint and stop it."""
     settings: Settings = app.state.settings
     settings.ensure_directories()
-    manager = SessionManager(settings.runtime_settings(), observer=app.state.metrics)
+    manager = SessionService(settings.runtime_settings(), observer=app.state.metrics)
     # start() runs migrations and recovery: blocking work kept off the event loop.
     await anyio.to_thread.run_sync(manager.start)
     app.state.manager = manager
@@ -88,6 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ktrdr_operations.shutdown_router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Before any body is read: no other site's page may use a browser against us.
+    app.add_middleware(BrowserGuardMiddleware, host_names=settings.host_names())
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # Outermost: every answer, refusals included, carries its request id.
     app.add_middleware(RequestIdMiddleware)

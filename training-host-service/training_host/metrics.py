@@ -12,10 +12,10 @@ import time
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from training_engine.device import describe_devices
 from training_sessions.types import SESSION_STATUSES
 
 from training_host import __version__
@@ -70,8 +70,27 @@ class ServiceMetrics:
         )
         self.gpu_memory = Gauge(
             "training_host_gpu_memory_bytes",
-            "Accelerator memory by device and kind (total, allocated, reserved).",
+            "Accelerator memory by device and kind: total, used and free device-wide (NVML "
+            "on CUDA), allocated and reserved by this service's running sessions.",
             ("device", "kind"),
+            registry=self.registry,
+        )
+        self.gpu_utilization = Gauge(
+            "training_host_gpu_utilization_percent",
+            "CUDA card utilisation over NVML's last sample period.",
+            ("device",),
+            registry=self.registry,
+        )
+        self.gpu_temperature = Gauge(
+            "training_host_gpu_temperature_celsius",
+            "CUDA card temperature.",
+            ("device",),
+            registry=self.registry,
+        )
+        self.session_gpu_memory = Gauge(
+            "training_host_session_gpu_memory_bytes",
+            "Device memory each running session's worker has allocated.",
+            ("device", "training_id"),
             registry=self.registry,
         )
         for status in SESSION_STATUSES:
@@ -95,19 +114,37 @@ class ServiceMetrics:
     def on_queue_length(self, length: int) -> None:
         self.queue_length.set(length)
 
-    def render(self, status_counts: Mapping[str, int]) -> bytes:
-        """The Prometheus text exposition; session counts and GPU memory read at scrape time."""
+    def render(self, status_counts: Mapping[str, int], gpu: Mapping[str, Any]) -> bytes:
+        """The Prometheus text exposition; session counts and GPU readings taken at scrape time.
+
+        ``gpu`` is :func:`training_host.gpu.gpu_status`'s body.
+        """
         for status, count in status_counts.items():
             self.sessions.labels(status=status).set(count)
-        for device in describe_devices():
-            label = f"{device.type}:{device.index}" if device.index is not None else device.type
-            for kind, value in (
-                ("total", device.total_memory_bytes),
-                ("allocated", device.allocated_memory_bytes),
-                ("reserved", device.reserved_memory_bytes),
-            ):
+        # Devices and sessions come and go: only what exists now is exported.
+        for gauge in (
+            self.gpu_memory,
+            self.gpu_utilization,
+            self.gpu_temperature,
+            self.session_gpu_memory,
+        ):
+            gauge.clear()
+        for device in gpu["devices"]:
+            label = device["device"]
+            for kind in ("total", "used", "free", "allocated", "reserved"):
+                value = device.get(f"{kind}_memory_bytes")
                 if value is not None:
                     self.gpu_memory.labels(device=label, kind=kind).set(value)
+            for gauge, key in (
+                (self.gpu_utilization, "utilization_percent"),
+                (self.gpu_temperature, "temperature_celsius"),
+            ):
+                if device.get(key) is not None:
+                    gauge.labels(device=label).set(device[key])
+            for session in device["sessions"]:
+                self.session_gpu_memory.labels(
+                    device=label, training_id=session["training_id"]
+                ).set(session["allocated_memory_bytes"])
         return generate_latest(self.registry)
 
 

@@ -5,6 +5,10 @@ paths (the virtualenv's python, working directory, log directory, env file), wri
 init system's folder and started. Every file written carries `MARKER`; uninstall removes a file
 only when it carries the marker, so it never deletes what install did not write. Nothing here
 kills processes: stopping is left to `launchctl bootout` / `systemctl --user disable --now`.
+
+Secrets: a plist carries the env file's variables (the token, a database password), so the file
+is written readable by its owner only (0600, as every file written here), and `--dry-run`
+prints secret values as `<hidden>`: nothing here ever prints one.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Literal, TextIO
 from xml.sax.saxutils import escape
+
+from training_engine.atomic_files import write_atomically
 
 InitSystem = Literal["launchd", "systemd"]
 # Runs one command and returns its exit status; tests inject a recorder instead.
@@ -36,6 +42,10 @@ DEFAULT_STOP_TIMEOUT_SECONDS = 120
 SERVE_ARGUMENTS = ("-m", "training_host")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Variables whose values are secrets, and a password inside a URL (postgresql://u:PW@host).
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|PRIVATE|_KEY$", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^@\s]+(@)")
+HIDDEN = "<hidden>"
 
 
 class ServiceInstallError(Exception):
@@ -118,6 +128,14 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+def redact(environment: Mapping[str, str]) -> dict[str, str]:
+    """``environment`` fit to print: secret values hidden, passwords cut out of URLs."""
+    return {
+        key: HIDDEN if _SECRET_NAME.search(key) else _URL_PASSWORD.sub(rf"\1{HIDDEN}\2", value)
+        for key, value in environment.items()
+    }
 
 
 def _template(name: str) -> Template:
@@ -251,11 +269,11 @@ def install_service(
             "--label/--unit-name or remove that file yourself"
         )
     replacing = spec.path.exists()
-    text = render(spec)
     commands = install_commands(spec, replacing)
+    _warn_if_env_file_is_shared(spec.env_file)
     if dry_run:
-        print(f"Would write {spec.path}:\n", file=out)
-        print(text, file=out)
+        print(f"Would write {spec.path} (mode 0600; secret values shown as {HIDDEN}):\n", file=out)
+        print(render(replace(spec, environment=redact(spec.environment))), file=out)
         if spec.log_dir is not None:
             print(f"Would create the log directory {spec.log_dir}", file=out)
         for command in commands:
@@ -268,9 +286,25 @@ def install_service(
     spec.target_dir.mkdir(parents=True, exist_ok=True)
     if spec.log_dir is not None:
         spec.log_dir.mkdir(parents=True, exist_ok=True)
-    spec.path.write_text(text, encoding="utf-8")
-    print(f"Wrote {spec.path}", file=out)
+    # mkstemp's file, renamed into place: readable by its owner only (0600).
+    text = render(spec).encode("utf-8")
+    write_atomically(spec.path, lambda handle: handle.write(text))
+    print(f"Wrote {spec.path} (mode 0600)", file=out)
     _run_all(commands, runner, out)
+
+
+def _warn_if_env_file_is_shared(env_file: Path) -> None:
+    """The env file holds the token: say so when others may read it."""
+    try:
+        mode = env_file.stat().st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o077:
+        print(
+            f"warning: {env_file} is readable by others (mode {mode:04o}); "
+            f"it holds the API token: chmod 600 {shlex.quote(str(env_file))}",
+            file=sys.stderr,
+        )
 
 
 def uninstall_service(

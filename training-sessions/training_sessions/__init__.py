@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 from training_engine.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from training_sessions.manager import NullObserver, SessionManager, SessionObserver
+    from training_sessions.observer import NullObserver, SessionObserver
+    from training_sessions.service import SessionService
     from training_sessions.types import (
         ACTIVE_STATUSES,
         FINAL_STATUSES,
@@ -18,11 +19,12 @@ if TYPE_CHECKING:
         TrainingRequest,
     )
 
-# The manager (SQLAlchemy, torch) loads on first use, so ``training_sessions.types`` stays light.
+# The service (SQLAlchemy, the runner) loads on first use: ``training_sessions.types`` stays light.
 __getattr__ = lazy_exports(
     __name__,
     {
-        "manager": ("NullObserver", "SessionManager", "SessionObserver"),
+        "observer": ("NullObserver", "SessionObserver"),
+        "service": ("SessionService",),
         "types": (
             "ACTIVE_STATUSES",
             "FINAL_STATUSES",
@@ -43,10 +45,10 @@ __all__ = [
     "SESSION_STATUSES",
     "NullObserver",
     "RuntimeSettings",
-    "SessionManager",
     "SessionObserver",
     "SessionPerformance",
     "SessionProgress",
+    "SessionService",
     "SessionStatus",
     "SessionView",
     "TrainingRequest",

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic_core import PydanticCustomError
 
 from training_sessions.types import (
+    RuntimeSettings,
     SessionPerformance,
     SessionPhase,
     SessionStatus,
@@ -208,6 +210,20 @@ class TrainingProgress(BaseModel):
     )
 
 
+def path_in_answer(path: str | None, folder: Path) -> str | None:
+    """``path`` relative to the setting's ``folder``: answers never say where files are kept.
+
+    A path outside ``folder`` (which the runtime never writes) is cut to its name.
+    """
+    if path is None:
+        return None
+    candidate = Path(path)
+    for base in (Path(folder), Path(folder).resolve()):
+        if candidate.is_relative_to(base):
+            return candidate.relative_to(base).as_posix()
+    return candidate.name
+
+
 class TrainingStatus(BaseModel):
     """``GET .../{id}/status``: bounded in size however long the run."""
 
@@ -220,8 +236,8 @@ class TrainingStatus(BaseModel):
     started_at: UtcTimestamp | None
     finished_at: UtcTimestamp | None
     error: str | None
-    model_path: str | None
-    checkpoint_path: str | None
+    model_path: str | None = Field(description="the model folder, relative to models_dir")
+    checkpoint_path: str | None = Field(description="the checkpoint, relative to checkpoints_dir")
     resume_count: int
     phase: SessionPhase | None = Field(
         default=None, description="what an active training is doing; null once it is not active"
@@ -230,6 +246,11 @@ class TrainingStatus(BaseModel):
     best_epoch: int | None = Field(
         default=None, description="the epoch with the lowest validation loss so far"
     )
+    attempt: int = Field(
+        default=0, description="launches so far: 1 for the first, one more per resume; 0 if none"
+    )
+    node: str | None = Field(default=None, description="the node the last launch ran on")
+    node_address: str | None = Field(default=None, description="that node's address")
     stop_requested: bool = Field(
         default=False, description="true in the answer to a stop: the stop was accepted"
     )
@@ -238,10 +259,15 @@ class TrainingStatus(BaseModel):
     timeframes: list[str] | None = None
 
     @classmethod
-    def from_view(cls, view: SessionView) -> TrainingStatus:
+    def from_view(cls, view: SessionView, folders: RuntimeSettings) -> TrainingStatus:
+        """The answer for ``view``; its paths relative to ``folders`` (the runtime's)."""
         # The runtime's dataclasses carry the same field names; read them as attributes.
         body = cls.model_validate(view, from_attributes=True)
-        return body.model_copy(update=view.request_summary())
+        paths = {
+            "model_path": path_in_answer(view.model_path, folders.models_dir),
+            "checkpoint_path": path_in_answer(view.checkpoint_path, folders.checkpoints_dir),
+        }
+        return body.model_copy(update={**view.request_summary(), **paths})
 
 
 class StartTrainingResponse(TrainingStatus):
@@ -268,9 +294,11 @@ class TrainingPerformance(BaseModel):
     evaluation: dict[str, Any] | None = Field(
         default=None,
         description=(
-            "once completed, what the model's metadata says: `verdict` (accuracy and macro-F1 "
-            "against the train-majority baseline and a random guess at the train class rates, "
-            "with bootstrap intervals), `class_shares` per part, `data_report`, `splits` "
+            "once completed, what the model's metadata says: `verdict` (beaten only when "
+            "better on both metrics, with bootstrap intervals: accuracy and macro-F1 against "
+            "the train-majority baseline and a random guess at the train class rates; R2 and "
+            "MAE against the train mean for a regression target), `class_shares` per part, "
+            "`data_report`, `splits` "
             "(each part's date range per symbol), `weights` (which epoch's weights were kept), "
             "and `folds` for walk-forward runs"
         ),

@@ -11,6 +11,7 @@
     ├── QueueFullError           workers busy and the queue full
     ├── TooManyStreamsError      the service or the client holds its most event streams
     ├── ShuttingDownError        the runtime is stopping
+    ├── LaunchError              a runner could not start a session's run
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
 
 A request can also fail with an engine error (``StrategyConfigError``,
@@ -50,6 +51,10 @@ class TooManyStreamsError(SessionError):
 
 class ShuttingDownError(SessionError):
     """The runtime is stopping and accepts no new sessions."""
+
+
+class LaunchError(SessionError):
+    """A runner could not start a run (no process, no cluster); the session fails with it."""
 
 
 class InvalidRequestError(SessionError):

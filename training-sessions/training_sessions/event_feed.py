@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from training_sessions.types import FINAL_STATUSES, SessionEvent, SessionStatus
 
 if TYPE_CHECKING:
-    from training_sessions.manager import SessionManager
+    from training_sessions.service import SessionService
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Subscription:
     """The events of one session for one stream, in id order, each once."""
 
     def __init__(
-        self, manager: SessionManager, training_id: str, after_id: int, status: SessionStatus
+        self, manager: SessionService, training_id: str, after_id: int, status: SessionStatus
     ) -> None:
         self.training_id = training_id
         self.last_id = after_id
@@ -90,7 +90,7 @@ class Subscription:
 class EventFeed:
     """Reads the event log once per tick while streams are open, for all of them."""
 
-    def __init__(self, manager: SessionManager, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, manager: SessionService, poll_seconds: float = POLL_SECONDS) -> None:
         self.manager = manager
         self._poll_seconds = poll_seconds
         self._subscriptions: dict[str, set[Subscription]] = {}

@@ -1,59 +1,63 @@
 """Final results the database could not take, kept on disk until they are written.
 
-When a worker finishes while the database is unreachable, its final status (and
-its epochs) cannot be recorded. The supervisor keeps it in memory and retries
-every round; it also writes it to ``{checkpoints_dir}/{id}.result.json``, beside
-the checkpoint, so that a service restarted before the database came back
-records the result at start instead of training the session again.
+When a run ends while the database is unreachable, its final status (and its epochs)
+cannot be recorded. Its supervisor writes it to ``{checkpoints_dir}/{id}.result.json``,
+beside the checkpoint, and from then on that file is the one place the result lives:
+the supervisor retries from it every round until the database takes it, and a service
+restarted before that records it at start instead of training the session again.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from training_engine.atomic_files import write_atomically
+from training_engine.errors import UnsafePathError
+from training_engine.paths import path_inside
 
-from training_sessions.store import EpochRecord, NewEvent
+from training_sessions.epoch_metrics import EpochValues
+from training_sessions.store import NewEvent
 from training_sessions.types import SessionStatus
 
+logger = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class PendingResult:
-    """A session's final status, its columns, epochs and events, not yet in the database."""
+
+class FinalColumns(BaseModel):
+    """The columns a final status sets with it; only those given are written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    finished_at: datetime | None = None
+    error: str | None = None
+    percent: float | None = None
+    eta_seconds: float | None = None
+    device: str | None = None
+    model_path: str | None = None
+    checkpoint_path: str | None = None
+    test_metrics: dict[str, Any] | None = None
+    baseline_metrics: dict[str, Any] | None = None
+    stopped_early: bool | None = None
+
+
+class PendingResult(BaseModel):
+    """A session's final status, its columns, epochs and events, not yet in the database.
+
+    Files written before this was a pydantic model (with ``datetime_keys``) load too.
+    """
 
     training_id: str
     status: SessionStatus
-    values: dict[str, Any]
-    epochs: list[EpochRecord] = field(default_factory=list)
-    events: list[NewEvent] = field(default_factory=list)  # logged before the status event
+    values: FinalColumns
+    epochs: list[EpochValues] = []
+    events: list[NewEvent] = []  # logged before the status event
 
-    def to_dict(self) -> dict[str, Any]:
-        dates = {k: v.isoformat() for k, v in self.values.items() if isinstance(v, datetime)}
-        return {
-            "training_id": self.training_id,
-            "status": self.status.value,
-            "values": {**self.values, **dates},
-            "datetime_keys": sorted(dates),
-            "epochs": [asdict(epoch) for epoch in self.epochs],
-            "events": [[kind, data] for kind, data in self.events],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PendingResult:
-        values = dict(data["values"])
-        for key in data.get("datetime_keys", []):
-            values[key] = datetime.fromisoformat(values[key])
-        return cls(
-            training_id=data["training_id"],
-            status=SessionStatus(data["status"]),
-            values=values,
-            epochs=[EpochRecord(**epoch) for epoch in data.get("epochs", [])],
-            events=[(kind, event) for kind, event in data.get("events", [])],
-        )
+    def columns(self) -> dict[str, Any]:
+        """The columns to write: those the result set, a None included."""
+        return self.values.model_dump(exclude_unset=True)
 
 
 def pending_result_file(checkpoints_dir: Path, training_id: str) -> Path:
@@ -63,13 +67,17 @@ def pending_result_file(checkpoints_dir: Path, training_id: str) -> Path:
 
 def keep(path: Path, result: PendingResult) -> None:
     """Write ``result`` to ``path`` atomically (a crash leaves the old file or the new one)."""
-    data = json.dumps(result.to_dict()).encode("utf-8")
+    data = result.model_dump_json(exclude_unset=True).encode("utf-8")
     write_atomically(path, lambda handle: handle.write(data))
 
 
 def load(path: Path) -> PendingResult | None:
-    """The result kept at ``path``; None when there is none."""
+    """The result kept at ``path``; None when there is none (or it links out of its folder)."""
+    try:
+        path = path_inside(path.parent, path.name, what="kept result")
+    except UnsafePathError:
+        logger.warning("ignoring %s: it is a link that leads out of its folder", path)
+        return None
     if not path.is_file():
         return None
-    result: PendingResult = PendingResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    return result
+    return PendingResult.model_validate_json(path.read_bytes())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from training_engine.context_data import check_context_files
 from training_engine.ceilings import check_ceilings
 from training_engine.data import find_data_file, parse_date_bound
 from training_engine.device import resolve_device
@@ -22,11 +23,14 @@ from training_engine.job import TrainingJob
 from training_engine.paths import path_inside
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
 
+from training_sessions.contract import TRAINING_ID_PATTERN
 from training_sessions.errors import InvalidRequestError
 from training_sessions.session_job import SessionJob
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# A training id names files (its checkpoint, its log), so its rule is the rule of a safe
+# file name; a strategy name, which names a file too, follows the same one.
+_SAFE_NAME = re.compile(TRAINING_ID_PATTERN)
 STRATEGY_SUFFIXES = (".yaml", ".yml")
 
 
@@ -95,20 +99,23 @@ def _date_bound(value: str | None, key: str, *, end: bool) -> pd.Timestamp | Non
 
 
 def check_data_files(data_dir: Path, strategy: StrategyConfig) -> None:
-    """Every symbol/timeframe pair needs a data file.
+    """Every symbol/timeframe pair needs a data file, and every context series its file.
 
     Raises:
         DataFileNotFoundError: naming the paths looked for.
+        UnsafePathError: a context series' id would name a file outside the data folder.
     """
     for symbol in strategy.symbols:
         for timeframe in strategy.timeframes:
             find_data_file(data_dir, symbol, timeframe)
+    check_context_files(data_dir, strategy)
 
 
 def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> SessionJob:
     """Validate a request and fill in its defaults: the job the session will train.
 
-    The device is resolved here and pinned in the job, with the seed.
+    The strategy is parsed here, once per session; the device is resolved here and
+    pinned in the job, with the seed.
 
     Raises:
         InvalidRequestError: unsafe or unknown strategy name, bad dates.
@@ -140,12 +147,9 @@ def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> Sess
             f"start_date {request.start_date} is after end_date {request.end_date}"
         )
     check_data_files(settings.data_dir, strategy)
-    return SessionJob.build(
-        strategy_name=strategy.name,
-        document=strategy.raw,
+    return SessionJob.of(
+        with_overrides(strategy, training={"device": str(device)}),
         training={**overrides, "device": str(device), "seed": strategy.training.seed},
-        symbols=strategy.symbols,
-        timeframes=strategy.timeframes,
         start_date=request.start_date,
         end_date=request.end_date,
     )
@@ -156,17 +160,20 @@ def checkpoint_path(settings: RuntimeSettings, training_id: str) -> Path:
     return path_inside(settings.checkpoints_dir, f"{training_id}.ckpt", what="training_id")
 
 
+def existing_checkpoint(settings: RuntimeSettings, training_id: str) -> str | None:
+    """The session's checkpoint file when one has been written; None otherwise."""
+    path = checkpoint_path(settings, training_id)
+    return str(path) if path.is_file() else None
+
+
 def session_log_path(log_dir: Path, training_id: str) -> Path:
-    """The log file of a session, checked to lie inside ``log_dir``.
+    """The log file of a session, resolved inside ``log_dir`` (symlinks too).
 
     Raises:
-        InvalidRequestError: the id would lead outside the folder.
+        InvalidRequestError: the id is not a safe file name.
+        UnsafePathError: the file is a link that leads out of the folder.
     """
-    folder = log_dir.resolve()
-    path = (folder / f"{validate_training_id(training_id)}.log").resolve()
-    if not path.is_relative_to(folder):
-        raise InvalidRequestError(f"training id '{training_id}' names no file in the log folder")
-    return path
+    return path_inside(log_dir, f"{validate_training_id(training_id)}.log", what="training log")
 
 
 def build_job(

@@ -7,11 +7,10 @@ migrations in ``migrations/``, applied by :meth:`SessionStore.migrate`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -43,6 +42,7 @@ from sqlalchemy.pool import StaticPool
 from training_engine.artifacts import read_model_evaluation
 
 from training_sessions import schema_migrations
+from training_sessions.epoch_metrics import EPOCH_METRICS, EpochValues
 from training_sessions.types import (
     EventKind,
     SessionEvent,
@@ -55,14 +55,6 @@ from training_sessions.types import (
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "training_sessions_alembic_version"
-EPOCH_FIELDS = (
-    "train_loss",
-    "val_loss",
-    "val_accuracy",
-    "learning_rate",
-    "epoch_seconds",
-    "samples_per_second",
-)
 
 
 def utcnow() -> datetime:
@@ -101,7 +93,7 @@ class SessionRow(Base):
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The SessionJob resolved at submit (SessionJob.to_dict); None in rows older than 0002.
+    # The SessionJob resolved at submit (its pydantic JSON); None in rows older than 0002.
     job: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -126,10 +118,17 @@ class SessionRow(Base):
     # A server default only: rows written with the columns of older revisions leave it out.
     stopped_early: Mapped[bool] = mapped_column(Boolean, server_default=false())
     best_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Launches so far, and where the last one ran (see training_sessions.runners).
+    attempt: Mapped[int] = mapped_column(Integer, server_default="0")
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    node_address: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class EpochRow(Base):
-    """One finished epoch of a session (``training_epochs``); unique per (session, epoch)."""
+    """One finished epoch of a session (``training_epochs``); unique per (session, epoch).
+
+    Its metric columns are :data:`~training_sessions.epoch_metrics.EPOCH_METRICS`.
+    """
 
     __tablename__ = "training_epochs"
     __table_args__ = (UniqueConstraint("session_id", "epoch", name="uq_training_epochs_epoch"),)
@@ -163,24 +162,6 @@ class EventRow(Base):
 
 # An event to append: its kind and its JSON data.
 NewEvent = tuple[EventKind, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class EpochRecord:
-    """What :meth:`SessionStore.upsert_epoch` writes."""
-
-    epoch: int
-    train_loss: float | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    learning_rate: float | None = None
-    epoch_seconds: float | None = None
-    samples_per_second: float | None = None
-
-    @classmethod
-    def of(cls, source: Any) -> EpochRecord:
-        """From anything with ``epoch`` and the metric attributes (EpochMetrics, ProgressEvent)."""
-        return cls(epoch=source.epoch, **{name: getattr(source, name) for name in EPOCH_FIELDS})
 
 
 def create_db_engine(database_url: str) -> Engine:
@@ -242,8 +223,14 @@ class SessionStore:
 
     # ------------------------------------------------------------ sessions
 
-    def insert(self, row: SessionRow, *, deadline: datetime | None = None) -> bool:
-        """Insert a new session; IntegrityError when the id exists.
+    def insert(
+        self,
+        row: SessionRow,
+        events: Sequence[NewEvent] = (),
+        *,
+        deadline: datetime | None = None,
+    ) -> bool:
+        """Insert a new session and its first events; IntegrityError when the id exists.
 
         With a ``deadline``, the clock is read inside the transaction after the insert:
         past the deadline the transaction is rolled back and False is returned.
@@ -251,6 +238,7 @@ class SessionStore:
         with self._sessions.begin() as session:
             session.add(row)
             session.flush()
+            session.add_all(_event_rows(row.id, events))
             if deadline is not None and utcnow() > deadline:
                 session.rollback()
                 return False
@@ -261,7 +249,11 @@ class SessionStore:
             return session.get(SessionRow, training_id)
 
     def page(
-        self, status: str | None = None, limit: int = 50, offset: int = 0
+        self,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        started_through: str | None = None,
     ) -> tuple[list[SessionRow], int]:
         """Newest first, with the total count for the same filter."""
         query = select(SessionRow)
@@ -269,6 +261,9 @@ class SessionStore:
         if status is not None:
             query = query.where(SessionRow.status == status)
             count = count.where(SessionRow.status == status)
+        if started_through is not None:
+            door = SessionRow.request["started_through"].as_string() == started_through
+            query, count = query.where(door), count.where(door)
         query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
         with self._sessions() as session:
             rows = list(session.scalars(query.limit(limit).offset(offset)))
@@ -291,12 +286,69 @@ class SessionStore:
         with self._sessions() as session:
             return list(session.scalars(query))
 
-    def update(self, training_id: str, **values: Any) -> None:
-        """Set columns of one session other than its status (see :meth:`move`)."""
+    def update(self, training_id: str, events: Sequence[NewEvent] = (), **values: Any) -> None:
+        """Set columns of one session other than its status (see :meth:`move`).
+
+        ``events`` are appended in the same transaction.
+        """
         if "status" in values:
             raise ValueError("statuses change through SessionStore.move only")
         with self._sessions.begin() as session:
             session.execute(update(SessionRow).where(SessionRow.id == training_id).values(**values))
+            session.add_all(_event_rows(training_id, events))
+
+    def record_progress(
+        self,
+        training_id: str,
+        columns: Mapping[str, Any],
+        metrics: Mapping[str, float | None],
+        entry: NewEvent,
+        epoch: EpochValues | None = None,
+    ) -> None:
+        """Record one progress event of a running session, in one transaction.
+
+        The row is the only place a session's progress is kept: ``columns`` (counters,
+        ``percent``, ETA) are set, except that ``percent`` never goes back (a resume
+        replays lost batches); ``metrics`` update the latest values; ``entry`` is logged
+        with the percent recorded. An ``epoch`` is upserted, its batch ``progress``
+        events are dropped (the epoch entry sums them up) and ``best_epoch`` follows.
+        """
+        with self._sessions.begin() as session:
+            row = session.get(SessionRow, training_id, with_for_update=True)
+            if row is None:
+                return
+            percent = max(float(columns.get("percent", 0.0)), row.percent or 0.0)
+            for name, value in columns.items():
+                setattr(row, name, value)
+            row.percent = percent
+            row.metrics = {**(row.metrics or {}), **metrics}
+            kind, data = entry
+            session.add_all(_event_rows(training_id, [(kind, {**data, "percent": row.percent})]))
+            if epoch is not None:
+                # The entry first: SQLite reuses the highest ids of deleted rows, and event
+                # ids must only grow (clients resume after the last id they received).
+                session.flush()
+                session.execute(
+                    delete(EventRow).where(
+                        EventRow.session_id == training_id, EventRow.kind == "progress"
+                    )
+                )
+                session.execute(self._upsert_epoch_statement(training_id, epoch))
+                row.best_epoch = session.scalar(_best_epoch_query(training_id))
+
+    def append_log(
+        self, training_id: str, line: dict[str, Any], cap: int, cut: dict[str, Any]
+    ) -> None:
+        """Log one line of a session's run; past ``cap`` lines, ``cut`` once, then nothing."""
+        count = select(func.count()).where(
+            EventRow.session_id == training_id, EventRow.kind == "log"
+        )
+        with self._sessions.begin() as session:
+            logged = int(session.scalar(count) or 0)
+            if logged < cap:
+                session.add_all(_event_rows(training_id, [("log", line)]))
+            elif logged == cap:
+                session.add_all(_event_rows(training_id, [("log", cut)]))
 
     def move(
         self,
@@ -362,48 +414,21 @@ class SessionStore:
         with self._sessions() as session:
             return int(session.scalar(select(func.max(EventRow.id))) or 0)
 
-    def count_events(self, training_id: str, kind: EventKind) -> int:
-        query = select(func.count()).where(
-            EventRow.session_id == training_id, EventRow.kind == kind
-        )
-        with self._sessions() as session:
-            return int(session.scalar(query) or 0)
-
-    def prune_progress_events(self, training_id: str) -> None:
-        """Drop the session's batch progress events: an epoch event now sums them up."""
-        query = delete(EventRow).where(
-            EventRow.session_id == training_id, EventRow.kind == "progress"
-        )
-        with self._sessions.begin() as session:
-            session.execute(query)
-
     # ------------------------------------------------------------ epochs
 
-    def upsert_epoch(self, training_id: str, record: EpochRecord) -> None:
+    def upsert_epoch(self, training_id: str, epoch: EpochValues) -> None:
         """Write one epoch's metrics; a resumed run re-reporting an epoch replaces it."""
-        values = {"session_id": training_id, "epoch": record.epoch}
-        changes = {name: getattr(record, name) for name in EPOCH_FIELDS}
-        values.update(changes)
+        with self._sessions.begin() as session:
+            session.execute(self._upsert_epoch_statement(training_id, epoch))
+
+    def _upsert_epoch_statement(self, training_id: str, epoch: EpochValues) -> Any:
+        changes = {name: epoch.get(name) for name in EPOCH_METRICS}
+        values = {"session_id": training_id, "epoch": epoch["epoch"], **changes}
         if self.engine.dialect.name == "postgresql":
             statement: Any = pg_insert(EpochRow).values(**values)
         else:
             statement = sqlite_insert(EpochRow).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["session_id", "epoch"], set_=changes
-        )
-        with self._sessions.begin() as session:
-            session.execute(statement)
-
-    def best_epoch(self, training_id: str) -> int | None:
-        """The epoch with the lowest validation loss so far (the first of equals)."""
-        query = (
-            select(EpochRow.epoch)
-            .where(EpochRow.session_id == training_id, EpochRow.val_loss.is_not(None))
-            .order_by(EpochRow.val_loss, EpochRow.epoch)
-            .limit(1)
-        )
-        with self._sessions() as session:
-            return session.scalar(query)
+        return statement.on_conflict_do_update(index_elements=["session_id", "epoch"], set_=changes)
 
     def epochs(self, training_id: str) -> list[dict[str, float | int]]:
         """The per-epoch history in epoch order."""
@@ -413,12 +438,22 @@ class SessionStore:
         history: list[dict[str, float | int]] = []
         for row in rows:
             item: dict[str, float | int] = {"epoch": row.epoch}
-            for name in EPOCH_FIELDS:
+            for name in EPOCH_METRICS:
                 value = getattr(row, name)
                 if value is not None:
                     item[name] = value
             history.append(item)
         return history
+
+
+def _best_epoch_query(training_id: str) -> Any:
+    """The epoch with the lowest validation loss so far (the first of equals)."""
+    return (
+        select(EpochRow.epoch)
+        .where(EpochRow.session_id == training_id, EpochRow.val_loss.is_not(None))
+        .order_by(EpochRow.val_loss, EpochRow.epoch)
+        .limit(1)
+    )
 
 
 def _event(row: EventRow) -> SessionEvent:
@@ -456,9 +491,12 @@ def to_view(row: SessionRow) -> SessionView:
         model_path=row.model_path,
         checkpoint_path=row.checkpoint_path,
         resume_count=row.resume_count or 0,
-        phase=SessionPhase(row.phase) if row.phase else None,
+        phase=cast(SessionPhase, row.phase) if row.phase else None,
         stopped_early=bool(row.stopped_early),
         best_epoch=row.best_epoch,
+        attempt=row.attempt or 0,
+        node=row.node,
+        node_address=row.node_address,
     )
 
 

@@ -1,11 +1,11 @@
 """The contract of the session runtime shared by the host service and the proxy's fallback.
 
-A *session* is one training run requested over HTTP: it is queued, runs in its
-own worker process through :func:`training_engine.trainer.train`, reports
-progress into a database, can be stopped, and survives a restart of the
-process that owns it (it is marked ``interrupted`` and resumed from its last
+A *session* is one training run requested over HTTP: it is queued, runs through
+:func:`training_engine.trainer.train` wherever its runner puts it (a worker process
+today), reports progress into a database, can be stopped, and survives a restart of
+the process that owns it (it is marked ``interrupted`` and resumed from its last
 checkpoint). The host service and the backend's CPU fallback both use one
-:class:`SessionManager`; neither has a runner of its own.
+:class:`~training_sessions.service.SessionService`; neither has a runner of its own.
 """
 
 from __future__ import annotations
@@ -15,8 +15,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from training_engine.progress import RunPhase
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 from training_engine.ceilings import Ceilings
 
@@ -33,8 +39,16 @@ class SessionStatus(StrEnum):
         failed, cancelled -> queued (resumed by a client from the checkpoint)
         completed: no way out
 
-    completed, failed and cancelled are *terminal*: the run is over (``finished_at``
-    set) and nothing moves the session again but a client's explicit resume.
+    Two questions, answered apart:
+
+    - *final for now* (:meth:`is_final`): completed, failed and cancelled. The run is
+      over (``finished_at`` set, the event stream ends) and nothing moves the session
+      by itself. Failed and cancelled stay so until a client resumes them.
+    - *resumable* (:meth:`is_resumable`): failed, cancelled and interrupted, from their
+      checkpoint. Completed is the one status that is final and never resumable.
+
+    Interrupted is not final: the service stopped under the run, and the next start
+    (or a client) resumes it.
     """
 
     QUEUED = "queued"
@@ -44,27 +58,33 @@ class SessionStatus(StrEnum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
 
-    def is_terminal(self) -> bool:
-        """True for completed, failed and cancelled: the run is over."""
-        return self in _TERMINAL
+    def is_final(self) -> bool:
+        """True for completed, failed and cancelled: the run is over, for now."""
+        return self in FINAL_STATUSES
+
+    def is_resumable(self) -> bool:
+        """True for failed, cancelled and interrupted: a client may resume them."""
+        return self in RESUMABLE_STATUSES
 
     def can_move_to(self, new: SessionStatus) -> bool:
         return new in TRANSITIONS[self]
 
 
-class SessionPhase(StrEnum):
-    """What an active session is doing; null once it is final or interrupted.
+_PHASE_DOC = """What an active session is doing; null once it is final or interrupted.
 
-    ``queued`` and ``starting`` are the runtime's; the others are reported by the
-    engine (``training_engine.progress.RunPhase``) as the worker reaches them.
-    """
-
-    QUEUED = "queued"
-    STARTING = "starting"
-    LOADING_DATA = "loading_data"
-    TRAINING = "training"
-    EVALUATING = "evaluating"
-    SAVING = "saving"
+``queued`` and ``starting`` are the runtime's; the others are reported by the
+engine (``training_engine.progress.RunPhase``) as the worker reaches them.
+"""
+if TYPE_CHECKING:
+    SessionPhase = Literal["queued", "starting"] | RunPhase
+else:
+    # At run time one enum built from the engine's phases: one named schema in the
+    # OpenAPI documents, and its values compare equal to the strings stored.
+    SessionPhase = StrEnum(
+        "SessionPhase",
+        {phase.upper(): phase for phase in ("queued", "starting", *get_args(RunPhase))},
+    )
+    SessionPhase.__doc__ = _PHASE_DOC
 
 
 TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
@@ -85,19 +105,27 @@ TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
         }
     ),
     SessionStatus.INTERRUPTED: frozenset({SessionStatus.QUEUED, SessionStatus.CANCELLED}),
+    # Final and never resumable.
     SessionStatus.COMPLETED: frozenset(),
-    # Only through SessionManager.resume, and only with a checkpoint to continue from.
+    # Final until a client resumes them (SessionService.resume, with a checkpoint).
     SessionStatus.FAILED: frozenset({SessionStatus.QUEUED}),
     SessionStatus.CANCELLED: frozenset({SessionStatus.QUEUED}),
 }
-_TERMINAL = frozenset({SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED})
-# A client may resume these (from their checkpoint); resume moves them to queued.
+SESSION_STATUSES: tuple[SessionStatus, ...] = tuple(SessionStatus)
+ACTIVE_STATUSES: frozenset[SessionStatus] = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING})
+# Final for now: the run is over and nothing moves the session by itself.
+FINAL_STATUSES: frozenset[SessionStatus] = frozenset(
+    {SessionStatus.COMPLETED, SessionStatus.FAILED, SessionStatus.CANCELLED}
+)
+# A client may resume these from their checkpoint; resume moves them to queued.
 RESUMABLE_STATUSES: frozenset[SessionStatus] = frozenset(
     {SessionStatus.FAILED, SessionStatus.CANCELLED, SessionStatus.INTERRUPTED}
 )
-SESSION_STATUSES: tuple[SessionStatus, ...] = tuple(SessionStatus)
-ACTIVE_STATUSES: frozenset[SessionStatus] = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING})
-FINAL_STATUSES: frozenset[SessionStatus] = frozenset(s for s in SessionStatus if s.is_terminal())
+
+
+# A session started through KTRDR's routes: a caller those routes admit without the
+# bearer token sees and acts on these only (the host's ``ktrdr_clients``).
+KTRDR_ROUTES = "ktrdr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +159,8 @@ class TrainingRequest:
     ``strategy`` is either the name of a file in the strategies directory
     (without ``.yaml``) or an inline strategy mapping; None means the runtime's
     default strategy. ``config`` overrides ``model.training`` settings.
+    ``started_through`` names the routes that started it when those routes see only
+    their own trainings (:data:`KTRDR_ROUTES`); None for the service's own API.
     """
 
     strategy: str | dict[str, Any] | None = None
@@ -139,29 +169,20 @@ class TrainingRequest:
     start_date: str | None = None
     end_date: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    started_through: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "symbols": list(self.symbols) if self.symbols is not None else None,
-            "timeframes": list(self.timeframes) if self.timeframes is not None else None,
-            "start_date": self.start_date,
-            "end_date": self.end_date,
-            "config": dict(self.config),
-        }
+        """The JSON form stored with the session (``training_sessions.request``)."""
+        stored: dict[str, Any] = _request_form().dump_python(self, mode="json")
+        # Only when set: fingerprints of the requests stored before it existed stay the same.
+        if stored.get("started_through") is None:
+            stored.pop("started_through", None)
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingRequest:
-        symbols = data.get("symbols")
-        timeframes = data.get("timeframes")
-        return cls(
-            strategy=data.get("strategy"),
-            symbols=tuple(symbols) if symbols is not None else None,
-            timeframes=tuple(timeframes) if timeframes is not None else None,
-            start_date=data.get("start_date"),
-            end_date=data.get("end_date"),
-            config=dict(data.get("config") or {}),
-        )
+        """A request read back from its stored JSON form."""
+        return _request_form().validate_python(data)
 
     def fingerprint(self) -> str:
         """A stable hash: the same id with the same fingerprint is the same training."""
@@ -199,6 +220,16 @@ class SessionView:
     phase: SessionPhase | None = None
     stopped_early: bool = False
     best_epoch: int | None = None
+    # Launches so far (0 while never launched); where the last one ran (the runner says).
+    attempt: int = 0
+    node: str | None = None
+    node_address: str | None = None
+
+    @property
+    def started_through(self) -> str | None:
+        """The routes that started it when those see only their own (``KTRDR_ROUTES``)."""
+        value = self.request.get("started_through")
+        return value if isinstance(value, str) else None
 
     def request_summary(self) -> dict[str, Any]:
         """Strategy name (None: the default one), symbols and timeframes, for lists and pages."""
@@ -235,3 +266,11 @@ class SessionPerformance:
     test_metrics: dict[str, Any] | None
     baseline_metrics: dict[str, Any] | None
     evaluation: dict[str, Any] | None = None  # from the model's metadata (see the contract)
+
+
+@cache
+def _request_form() -> TypeAdapter[TrainingRequest]:
+    """The one serializer of a request (pydantic is imported on first use)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(TrainingRequest)

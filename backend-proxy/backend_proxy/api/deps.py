@@ -14,6 +14,7 @@ from training_sessions.http.auth import bearer_token_guard
 
 from backend_proxy.dispatcher import TrainingDispatcher
 from backend_proxy.runtime import ProxyRuntime
+from backend_proxy.stream_limits import StreamSlots
 
 
 async def get_runtime(request: Request) -> ProxyRuntime:
@@ -25,6 +26,10 @@ async def get_dispatcher(request: Request) -> TrainingDispatcher:
     return (await get_runtime(request)).dispatcher
 
 
+async def get_stream_slots(request: Request) -> StreamSlots:
+    return (await get_runtime(request)).stream_slots
+
+
 # BACKEND_API_TOKEN, checked by the host service's own code.
 require_token = bearer_token_guard(
     lambda request: request.app.state.backend_proxy.settings.api_token
@@ -33,4 +38,5 @@ AUTH = [Depends(require_token)]
 
 RuntimeDep = Annotated[ProxyRuntime, Depends(get_runtime)]
 DispatcherDep = Annotated[TrainingDispatcher, Depends(get_dispatcher)]
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]

@@ -4,9 +4,9 @@
     sections.py    the document's sections: misspelt keys refused, unused keys collected
     config.py      StrategyConfig and its sections: what the engine reads, and every default
     resolve.py     document -> config: indicator table, fuzzy targets, the unused-key list
-    loading.py     parse_strategy, load_strategy, with_overrides, strategy_to_dict
+    loading.py     parse_strategy, load_strategy, with_overrides, strategy_to/from_dict
     values.py      value types, and the refusals users see; problems.py: errors -> keys
-    names.py       names read from the registries (models.py, optim.py)
+    names.py       the registries' names (models, optim, losses): a leaf both sides import
     indicator_table.py  KTRDR's indicator registry; references.py: what fuzzy sets read
 
 A value of the wrong kind, or a key that looks like a misspelling of one the engine reads
@@ -29,15 +29,18 @@ from training_engine.strategy.config import (
 )
 from training_engine.strategy.document import StrategyDocument, TrainingOverrides
 from training_engine.strategy.loading import (
+    STRATEGY_FILE_SUFFIXES,
     load_strategy,
     override_training,
     parse_strategy,
+    strategy_from_dict,
     strategy_to_dict,
     with_overrides,
 )
 from training_engine.strategy.values import validate_symbol, validate_timeframe
 
 __all__ = [
+    "STRATEGY_FILE_SUFFIXES",
     "DataSplit",
     "EarlyStoppingConfig",
     "FeatureConfig",
@@ -53,6 +56,7 @@ __all__ = [
     "load_strategy",
     "override_training",
     "parse_strategy",
+    "strategy_from_dict",
     "strategy_to_dict",
     "validate_symbol",
     "validate_timeframe",

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from training_engine.strategy.names import (
     BAR_TIMESTAMPS,
@@ -21,11 +28,11 @@ from training_engine.strategy.names import (
     LABEL_CLASSES,
     LABEL_SOURCES,
     LOSSES,
+    OPTIMIZERS,
     PRECISIONS,
+    SCHEDULERS,
     SPLIT_MODES,
     VOL_METHODS,
-    optimizers,
-    schedulers,
 )
 from training_engine.strategy.values import (
     BatchSize,
@@ -42,6 +49,7 @@ from training_engine.strategy.values import (
     Positive,
     Real,
     Seed,
+    Share,
     ZigzagThreshold,
     choice,
     enum_of,
@@ -55,13 +63,62 @@ class EngineModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+def _without_empty(data: Any, *keys: str) -> Any:
+    """``data`` without ``keys`` where they are empty (None, no entries): keys added since
+    artifacts were first written, so a strategy that does not use them dumps as it did."""
+    if isinstance(data, dict):
+        for key in keys:
+            if key in data and not data[key]:
+                del data[key]
+    return data
+
+
 class IndicatorSpec(EngineModel):
-    """One indicator: its KTRDR registry type (``rsi``), parameters, source and feature id."""
+    """One indicator: its KTRDR registry type (``rsi``), parameters, source and feature id.
+
+    ``data_source``: a ``context_data`` source id (``GBPUSD``, ``fred_DGS2``): the indicator
+    runs on that series, aligned onto the symbol's bars, instead of the symbol's own bars.
+    """
 
     feature_id: str
     type: str
     params: Mapping[str, bool | int | float | str]
     source: str = "close"
+    data_source: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_empty(handler(self), "data_source")
+
+
+class ContextSource(EngineModel):
+    """One ``context_data`` entry (KTRDR v3): a series beside the traded symbols.
+
+    ``ib``: another instrument's bars (``symbol``, ``timeframe``); ``fred``: FRED series
+    (``series``); ``cftc_cot``: a CFTC Commitments of Traders report (``report``, a
+    currency code). Indicators read it through ``data_source`` (:attr:`source_ids`).
+    """
+
+    provider: str
+    symbol: str | None = None
+    timeframe: str | None = None
+    series: tuple[str, ...] = ()
+    report: str | None = None
+    alignment: str = "forward_fill"
+
+    @property
+    def source_ids(self) -> tuple[str, ...]:
+        """KTRDR's names for what the entry gives: ``ib`` its symbol; ``fred``
+        ``fred_{id}`` per series and ``yield_spread_{a}_{b}`` (a - b) of the first two;
+        ``cftc_cot`` ``cot_{report}_net_pos`` and ``cot_{report}_net_pct``."""
+        if self.provider == "ib":
+            return (str(self.symbol),)
+        if self.provider == "fred":
+            ids = tuple(f"fred_{series}" for series in self.series)
+            if len(self.series) >= 2:
+                ids += (f"yield_spread_{self.series[0]}_{self.series[1]}",)
+            return ids
+        return (f"cot_{self.report}_net_pos", f"cot_{self.report}_net_pct")
 
 
 class FuzzySetSpec(EngineModel):
@@ -130,13 +187,15 @@ def _clip_form(value: Any) -> Any:
 
 
 OptimizerName = Annotated[
-    str, BeforeValidator(choice(optimizers)), Field(json_schema_extra=enum_of(optimizers))
+    str,
+    BeforeValidator(choice(lambda: OPTIMIZERS)),
+    Field(json_schema_extra=enum_of(lambda: OPTIMIZERS)),
 ]
 SchedulerName = Annotated[
     str,
-    BeforeValidator(choice(schedulers)),
+    BeforeValidator(choice(lambda: SCHEDULERS)),
     BeforeValidator(lambda value: "none" if value is None else value),
-    Field(json_schema_extra=enum_of(schedulers)),
+    Field(json_schema_extra=enum_of(lambda: SCHEDULERS)),
 ]
 Precision = Annotated[
     str,
@@ -221,6 +280,9 @@ class TrainingSettings(EngineModel):
     deterministic: Flag = False
     compile: Flag = False
     device: DeviceName = "auto"
+    # The share of the device's memory this run may allocate (KTRDR's memory_fraction);
+    # None: whatever is free. Several sessions on one GPU each take their share.
+    memory_fraction: Share | None = None
     class_weights: ClassWeighting = "balanced"
 
 
@@ -313,3 +375,13 @@ class StrategyConfig(EngineModel):
     timezone: TimezoneName = "UTC"
     raw: Mapping[str, Any] = Field(default_factory=dict, repr=False, exclude=True)
     ignored_keys: tuple[str, ...] = ()
+    context_data: tuple[ContextSource, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_empty(handler(self), "context_data")
+
+    @property
+    def context_sources(self) -> dict[str, ContextSource]:
+        """Each ``data_source`` id the indicators may name -> the entry that gives it."""
+        return {sid: entry for entry in self.context_data for sid in entry.source_ids}

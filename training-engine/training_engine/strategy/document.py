@@ -8,7 +8,7 @@ are public so the services can put their JSON Schema in their OpenAPI documents.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -22,7 +22,12 @@ from pydantic import (
 
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy.examples import OVERRIDES_EXAMPLE, STRATEGY_EXAMPLE
-from training_engine.strategy.names import FUZZY_TYPES, PRICE_SOURCES
+from training_engine.strategy.names import (
+    CONTEXT_ALIGNMENTS,
+    CONTEXT_PROVIDERS,
+    FUZZY_TYPES,
+    PRICE_SOURCES,
+)
 from training_engine.strategy.sections import (
     DocumentSection,
     EvaluationSection,
@@ -31,7 +36,16 @@ from training_engine.strategy.sections import (
     TrainingDataSection,
     TrainingSection,
 )
-from training_engine.strategy.values import as_number, choice, enum_of, refuse, validate_name
+from training_engine.strategy.values import (
+    SourceName,
+    Symbol,
+    Timeframe,
+    as_number,
+    choice,
+    enum_of,
+    refuse,
+    validate_name,
+)
 
 # ---------------------------------------------------------------- indicators
 
@@ -69,6 +83,9 @@ class IndicatorEntry(BaseModel):
     type: str | None = None
     feature_id: str | None = None
     source: PriceSource = "close"
+    data_source: str | None = Field(
+        default=None, description="a context_data source id: compute on that series instead"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -82,6 +99,45 @@ Indicators = Annotated[
     Discriminator(_indicator_form),
     BeforeValidator(_require_indicators),
 ]
+
+
+# ---------------------------------------------------------------- context_data
+
+
+def _series_form(value: Any) -> Any:
+    """FRED's ``series: DGS2`` or ``series: [DGS2, IRLTLT01DEM156N]`` -> a list."""
+    return [value] if isinstance(value, str) else value
+
+
+class ContextDataEntry(DocumentSection):
+    """One ``context_data`` entry (KTRDR v3): another instrument's bars (``provider: ib``,
+    ``symbol``, ``timeframe``), FRED series (``fred``, ``series``) or a CFTC COT report
+    (``cftc_cot``, ``report``), read from files in the data folder (docs/engine-data.md)."""
+
+    known_unused = frozenset({"instrument_type", "frequency"})
+    _NEEDS: ClassVar[dict[str, str]] = {"ib": "symbol", "fred": "series", "cftc_cot": "report"}
+
+    provider: Annotated[
+        str,
+        BeforeValidator(choice(lambda: CONTEXT_PROVIDERS)),
+        Field(json_schema_extra=enum_of(lambda: CONTEXT_PROVIDERS)),
+    ]
+    alignment: Annotated[
+        str,
+        BeforeValidator(choice(lambda: CONTEXT_ALIGNMENTS)),
+        Field(json_schema_extra=enum_of(lambda: CONTEXT_ALIGNMENTS)),
+    ] = "forward_fill"
+    symbol: Symbol | None = None
+    timeframe: Timeframe | None = None
+    series: Annotated[tuple[SourceName, ...], BeforeValidator(_series_form)] = ()
+    report: SourceName | None = None
+
+    @model_validator(mode="after")
+    def _check_provider_keys(self) -> ContextDataEntry:
+        needed = self._NEEDS[self.provider]
+        if not getattr(self, needed):
+            raise refuse(f"provider {self.provider} needs '{needed}'", at=needed)
+        return self
 
 
 # ---------------------------------------------------------------- fuzzy_sets
@@ -256,6 +312,7 @@ class StrategyDocument(DocumentSection):
     indicators: Indicators = Field(default=None, validate_default=True)
     fuzzy_sets: dict[str, FuzzyGroup] | None = None
     nn_inputs: list[NNInputEntry] | None = None
+    context_data: list[ContextDataEntry] | None = None
     decisions: DecisionsSection = Field(default_factory=DecisionsSection)
     model: ModelSection = Field(default_factory=ModelSection)
     training: LabelsAndSplitSection = Field(default_factory=LabelsAndSplitSection)

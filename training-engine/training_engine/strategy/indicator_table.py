@@ -3,8 +3,8 @@
 Every indicator KTRDR registers is accepted by any of the names KTRDR accepts (class
 name, canonical name, aliases; any case) and by the engine's earlier short names
 (``bbands``, ``stoch``, ``williams``). Parameters and defaults are KTRDR's, read from
-the registry's function signatures; the registry is imported when first needed, since
-it imports this package.
+the registry's function signatures. The registry imports nothing of this package; it is
+imported when first needed, since it loads pandas (``--help`` answers without it).
 """
 
 from __future__ import annotations

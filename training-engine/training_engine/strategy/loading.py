@@ -18,6 +18,9 @@ from training_engine.strategy.values import validate_symbol, validate_timeframe
 
 logger = logging.getLogger(__name__)
 
+# What a strategy file's name ends with, in the order a name without one is looked up.
+STRATEGY_FILE_SUFFIXES = (".yaml", ".yml")
+
 
 def parse_strategy(data: Mapping[str, Any], default_name: str = "strategy") -> StrategyConfig:
     """Validate a strategy already loaded as a mapping (an inline object in a request).
@@ -59,8 +62,16 @@ def load_strategy(source: str | Path | Mapping[str, Any]) -> StrategyConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise StrategyConfigError("<file>", f"{path} is not valid YAML: {exc}") from exc
+        raise StrategyConfigError("<file>", f"{path} is not valid YAML{_where(exc)}") from exc
     return parse_strategy(data or {}, default_name=path.stem)
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """The problem and its line, without the excerpt of the file PyYAML quotes."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return ""
+    mark = exc.problem_mark
+    return f": {exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
 
 
 def override_training(base: TrainingSettings, overrides: Mapping[str, Any]) -> TrainingSettings:
@@ -71,15 +82,16 @@ def override_training(base: TrainingSettings, overrides: Mapping[str, Any]) -> T
     """
     if not isinstance(overrides, Mapping):
         raise StrategyConfigError("config", f"expected a mapping, got {type(overrides).__name__}")
-    merged = base.model_dump()
-    for key, value in overrides.items():
-        if key == "early_stopping" and isinstance(value, bool):
-            value = {"enabled": value}
-        if key == "early_stopping" and isinstance(value, Mapping):
-            value = {**merged[key], **value}
-        merged[key] = value
-    checked = validate(TrainingOverrides, merged, "config")
-    return TrainingSettings.model_validate(checked.model_dump())
+    # Only the keys given are validated; the others keep base's values as they are.
+    checked = validate(TrainingOverrides, overrides, "config")
+    changes = {key: getattr(checked, key) for key in overrides}
+    if "early_stopping" in overrides:
+        given = checked.early_stopping  # merged key by key into base's
+        keys = given.model_fields_set & set(type(base.early_stopping).model_fields)
+        changes["early_stopping"] = base.early_stopping.model_copy(
+            update={key: getattr(given, key) for key in keys}
+        )
+    return base.model_copy(update=changes)
 
 
 def with_overrides(
@@ -118,6 +130,29 @@ def with_overrides(
     return strategy.model_copy(update=changes) if changes else strategy
 
 
+# Training settings added after artifacts were first written, written only when set:
+# the files of runs that leave them unset stay byte for byte what they were.
+_WRITTEN_WHEN_SET = ("memory_fraction",)
+
+
 def strategy_to_dict(strategy: StrategyConfig) -> dict[str, Any]:
     """A plain, YAML/JSON-safe dict of the validated config (saved with model artifacts)."""
-    return strategy.model_dump(mode="json")
+    config = strategy.model_dump(mode="json")
+    for key in _WRITTEN_WHEN_SET:
+        if config["training"].get(key) is None:
+            config["training"].pop(key, None)
+    return config
+
+
+def strategy_from_dict(
+    resolved: Mapping[str, Any], source: Mapping[str, Any] | None = None
+) -> StrategyConfig:
+    """The config :func:`strategy_to_dict` wrote, with the document it came from as ``raw``.
+
+    A stored strategy is read back this way, never parsed from its document again: it
+    equals the one stored, overrides included, whatever the strategy files say now.
+
+    Raises:
+        StrategyConfigError: ``resolved`` is not such a dict.
+    """
+    return validate(StrategyConfig, {**resolved, "raw": dict(source or {})}, "resolved")

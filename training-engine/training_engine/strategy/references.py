@@ -3,7 +3,8 @@
 KTRDR files refer to indicators in several ways, all accepted here:
 
 - the feature id (``rsi_14``), or ``id.output`` for a multi-output one (``adx_14.plus_di``,
-  ``macd_12_26_9.signal``, ``bbands_20_2.upper``); a bare id reads the first output;
+  ``macd_12_26_9.signal``, ``bbands_20_2.upper``); a bare id reads the first output. A
+  derived id may hold dots itself (``parabolic_sar_0.02_0.02_0.2``, ``bbands_20_2.5.lower``);
 - the indicator's type as the file named it (v1/v2 files key fuzzy sets by ``rsi``, ``sma``,
   ``BollingerBands``), or its type and leading parameters (``stochastic_14_3``);
 - the column names of KTRDR's older indicator engine (``RSI_14``, ``DI_Plus_14``,
@@ -141,10 +142,16 @@ def find_reference(
     if reference in ids:
         return IndicatorRef(ids[reference], None)
     if "." in reference:
-        head, output = reference.split(".", 1)
-        spec = ids.get(head) or _by_name(head, indicators, written)
-        if spec is not None:
-            return _with_output(spec, output, at)
+        # A derived id holds a dot where a parameter is a float (parabolic_sar_0.02_0.02_0.2,
+        # bbands_20_2.5): the output is what follows the longest id the reference starts with.
+        owners = [s for s in indicators if reference.startswith(f"{s.feature_id}.")]
+        if owners:
+            owner = max(owners, key=lambda s: len(s.feature_id))
+            return _with_output(owner, reference[len(owner.feature_id) + 1 :], at)
+        head, output = reference.rsplit(".", 1)
+        named = _by_name(head, indicators, written)
+        if named is not None:
+            return _with_output(named, output, at)
     else:
         found = _by_column_name(reference, indicators)
         if found is not None:

@@ -7,13 +7,14 @@ against the list, and one list of the keys the engine does not use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Collection, Mapping
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy.config import (
+    ContextSource,
     DataSplit,
     EvaluationConfig,
     FeatureConfig,
@@ -39,9 +40,9 @@ from training_engine.strategy.indicator_table import (
     find_indicator,
     supported_names,
 )
-from training_engine.strategy.problems import as_config_error, dotted, nearest, validate
+from training_engine.strategy.problems import as_config_error, dotted, nearest
 from training_engine.strategy.references import IndicatorRef, find_reference
-from training_engine.strategy.sections import DocumentSection, TrainingDataSection
+from training_engine.strategy.sections import DocumentSection, TrainingDataSection, engine_form
 from training_engine.strategy.values import (
     Count,
     Flag,
@@ -50,14 +51,9 @@ from training_engine.strategy.values import (
     validate_timeframe,
 )
 
-E = TypeVar("E", bound=BaseModel)
 _INTEGER: TypeAdapter[int] = TypeAdapter(Count)
 _REAL: TypeAdapter[float] = TypeAdapter(Positive)
 _FLAG: TypeAdapter[bool] = TypeAdapter(Flag)
-# Keys KTRDR reads that this engine cannot honour: refused, naming what is missing.
-_UNSUPPORTED_INDICATOR_KEYS = {
-    "data_source": "external data sources (KTRDR's context_data) are not supported",
-}
 
 
 def unused_keys(section: DocumentSection, path: str) -> list[str]:
@@ -69,11 +65,6 @@ def unused_keys(section: DocumentSection, path: str) -> list[str]:
                 value, dotted([type(section).model_fields[name].alias or name], path)
             )
     return found
-
-
-def _engine_view(model: type[E], section: BaseModel) -> E:
-    # The sections inherit the engine models' fields; extras are dropped on the way.
-    return model.model_validate(section.model_dump(by_alias=False))
 
 
 def _timeframes(section: TrainingDataSection) -> tuple[tuple[str, ...], str]:
@@ -108,8 +99,24 @@ def _parameter(kind: IndicatorType, name: str, value: Any, key: str) -> bool | i
     return value.strip().upper() if str(default).isupper() else value.strip()
 
 
+def _data_source(entry: IndicatorEntry, key: str, sources: Collection[str]) -> str | None:
+    """The indicator's ``data_source``, which must be an id ``context_data`` gives (KTRDR's
+    check)."""
+    wanted = entry.data_source
+    if wanted is None or wanted in sources:
+        return wanted
+    given = f"context_data gives {sorted(sources)}" if sources else "no context_data declared"
+    raise StrategyConfigError(
+        f"{key}.data_source", f"'{wanted}' is no context_data source id ({given})"
+    )
+
+
 def _indicator(
-    entry: IndicatorEntry, key: str, explicit_id: str | None, unused: list[str]
+    entry: IndicatorEntry,
+    key: str,
+    explicit_id: str | None,
+    unused: list[str],
+    sources: Collection[str] = (),
 ) -> tuple[IndicatorSpec, str]:
     """The spec, and the name the file gave its type (fuzzy groups may be keyed by it)."""
     # In a list the type is `name`; keyed by id (KTRDR v3) it is `type`, or else `name`.
@@ -130,8 +137,6 @@ def _indicator(
         if name != "source"
     }
     for given, value in (entry.model_extra or {}).items():
-        if given in _UNSUPPORTED_INDICATOR_KEYS:
-            raise StrategyConfigError(f"{key}.{given}", _UNSUPPORTED_INDICATOR_KEYS[given])
         name = PARAMETER_ALIASES.get(kind.key, {}).get(given, given)
         if name in kind.names:
             params[name] = _parameter(kind, name, value, f"{key}.{name}")
@@ -148,19 +153,29 @@ def _indicator(
     if kind.key == "macd" and params["fast_period"] >= params["slow_period"]:  # type: ignore[operator]
         raise StrategyConfigError(f"{key}.fast_period", "must be smaller than slow_period")
     feature_id = explicit_id or entry.feature_id or derived_feature_id(kind, params)
-    spec = IndicatorSpec(feature_id=feature_id, type=kind.key, params=params, source=entry.source)
+    spec = IndicatorSpec(
+        feature_id=feature_id,
+        type=kind.key,
+        params=params,
+        source=entry.source,
+        data_source=_data_source(entry, key, sources),
+    )
     return spec, str(raw_type).strip()
 
 
 def _indicators(
-    document: StrategyDocument, unused: list[str]
+    document: StrategyDocument, unused: list[str], sources: Collection[str] = ()
 ) -> tuple[tuple[IndicatorSpec, ...], dict[str, str]]:
     """The specs, and each one's type name as written (feature id -> name)."""
     given = document.indicators
     if isinstance(given, list):
-        found = [_indicator(e, f"indicators[{i}]", None, unused) for i, e in enumerate(given)]
+        found = [
+            _indicator(e, f"indicators[{i}]", None, unused, sources) for i, e in enumerate(given)
+        ]
     else:
-        found = [_indicator(e, f"indicators.{k}", str(k), unused) for k, e in given.items()]
+        found = [
+            _indicator(e, f"indicators.{k}", str(k), unused, sources) for k, e in given.items()
+        ]
     specs = [spec for spec, _ in found]
     written = {spec.feature_id: name for spec, name in found}
     seen: set[str] = set()
@@ -172,6 +187,29 @@ def _indicators(
             )
         seen.add(spec.feature_id)
     return tuple(specs), written
+
+
+def _context_data(document: StrategyDocument, unused: list[str]) -> tuple[ContextSource, ...]:
+    """The ``context_data`` entries; two giving the same source id are refused."""
+    entries: list[ContextSource] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(document.context_data or []):
+        path = f"context_data[{index}]"
+        unused += [dotted([key], path) for key in entry.unused_keys()]
+        source = ContextSource(
+            provider=entry.provider,
+            symbol=entry.symbol,
+            timeframe=entry.timeframe or ("1h" if entry.provider == "ib" else None),  # KTRDR's
+            series=entry.series,
+            report=entry.report,
+            alignment=entry.alignment,
+        )
+        repeated = seen.intersection(source.source_ids)
+        if repeated:
+            raise StrategyConfigError(path, f"source id(s) {sorted(repeated)} given twice")
+        seen.update(source.source_ids)
+        entries.append(source)
+    return tuple(entries)
 
 
 def _fuzzy_transform(
@@ -268,11 +306,7 @@ def _nn_inputs(
 
 def _training(document: StrategyDocument) -> TrainingSettings:
     """``model.training``, with KTRDR v3's top-level ``training`` keys taking precedence."""
-    base = document.model.training.model_dump(by_alias=False)
-    given = document.training.settings()
-    if "early_stopping" in given:
-        given["early_stopping"] = {**base["early_stopping"], **given["early_stopping"]}
-    return validate(TrainingSettings, {**base, **given}, "training")
+    return document.training.settings(engine_form(document.model.training, TrainingSettings))
 
 
 def _dates(document: StrategyDocument) -> tuple[str | None, str | None]:
@@ -312,14 +346,19 @@ def resolve(
     unused += [f"training_data.{key}" for key in data.unused_keys()] + symbols_unused
     unused += unused_keys(data.timeframes, "training_data.timeframes")
     timeframes, base = _timeframes(data)
-    indicators, written = _indicators(document, unused)
+    context = _context_data(document, unused)
+    sources = [sid for entry in context for sid in entry.source_ids]
+    indicators, written = _indicators(document, unused, sources)
+    read = {spec.data_source for spec in indicators}
+    # KTRDR warns about an entry no indicator reads; it is not loaded.
+    unused += [f"context_data[{i}]" for i, e in enumerate(context) if not read & set(e.source_ids)]
     fuzzy = _fuzzy_sets(document, indicators, written, unused)
     nn_inputs = _nn_inputs(document.nn_inputs, document, indicators, written)
     unused += unused_keys(document.model, "model")
     unused += unused_keys(document.training, "training")
     unused += unused_keys(document.decisions, "decisions")
     unused += unused_keys(document.evaluation, "evaluation")
-    labels = _engine_view(LabelConfig, document.training.labels)
+    labels = engine_form(document.training.labels, LabelConfig)
     start, end = _dates(document)
     return StrategyConfig(
         name=(document.name or default_name).strip(),
@@ -329,11 +368,11 @@ def resolve(
         indicators=indicators,
         fuzzy_sets=fuzzy,
         model=_model(document),
-        features=_engine_view(FeatureConfig, document.model.features),
+        features=engine_form(document.model.features, FeatureConfig),
         training=_training(document),
         labels=labels,
-        data_split=_engine_view(DataSplit, document.training.data_split),
-        evaluation=_engine_view(EvaluationConfig, document.evaluation),
+        data_split=engine_form(document.training.data_split, DataSplit),
+        evaluation=engine_form(document.evaluation, EvaluationConfig),
         bar_timestamp=data.bar_timestamp,
         timezone=data.timezone,
         raw=dict(raw),
@@ -342,4 +381,5 @@ def resolve(
         output_format=_output_format(document, labels),
         start_date=start,
         end_date=end,
+        context_data=context,
     )

@@ -1,15 +1,23 @@
 """The sections of a strategy document (``training_data``, ``model``, ``training``).
 
+Why a document tree beside the engine's (``config``): a section is KTRDR's file as written,
+with several spellings of one fact (symbols three ways, timeframes four, ``early_stopping:
+false``, training settings in two places) and every key the engine does not read, kept so
+that it can be reported; an engine model is the one resolved form that the engine, the
+artifacts and the checkpoints' fingerprints read: one spelling per fact, no extra key. A
+section that mirrors an engine model inherits its fields, types and defaults, and
+:func:`engine_form` takes its values as they were validated (no dump, no second
+validation); the other sections take their defaults from the engine models.
+
 Each section accepts keys it does not use (KTRDR files carry many): a key that looks like a
 misspelling of a used one is refused naming the nearest valid key; the others are listed in
-one warning by ``parse_strategy``. Sections that mirror an engine model inherit its fields,
-types and defaults (``config``); the others take their defaults from it.
+one warning by ``parse_strategy``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
 
@@ -20,13 +28,16 @@ from training_engine.strategy.config import (
     EvaluationConfig,
     FeatureConfig,
     LabelConfig,
+    LossName,
     ModelConfig,
+    OptimizerName,
+    SchedulerName,
     StrategyConfig,
     TimezoneName,
     TrainingSettings,
     early_stopping_form,
 )
-from training_engine.strategy.names import activations, model_types
+from training_engine.strategy.names import ACTIVATIONS, MODEL_TYPES
 from training_engine.strategy.problems import DESCRIPTIVE_KEYS, refuse_misspellings
 from training_engine.strategy.values import (
     BatchSize,
@@ -70,6 +81,26 @@ class DocumentSection(BaseModel):
     def unused_keys(self) -> list[str]:
         """Keys of this section (not below it) the engine does not read, in file order."""
         return [key for key in self.model_extra or {} if key not in DESCRIPTIVE_KEYS]
+
+
+E = TypeVar("E", bound=BaseModel)
+
+
+def engine_form(section: BaseModel, model: type[E]) -> E:
+    """The engine model ``section`` mirrors (it inherits ``model``'s fields and validators),
+    built from the section's values as validated; unused keys stay behind.
+
+    Sections nested in it become their engine models the same way.
+    """
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        value = getattr(section, name)
+        nested = field.annotation
+        if isinstance(value, DocumentSection) and isinstance(nested, type):
+            value = engine_form(value, nested)
+        values[name] = value
+    fields_set = section.model_fields_set & set(model.model_fields)
+    return model.model_construct(_fields_set=fields_set, **values)
 
 
 def _default(model: type[BaseModel], name: str) -> Any:
@@ -170,7 +201,9 @@ class ArchitectureSection(DocumentSection):
 
     hidden_layers: LayerSizes = _default(ModelConfig, "hidden_layers")
     activation: Annotated[
-        str, BeforeValidator(choice(activations)), Field(json_schema_extra=enum_of(activations))
+        str,
+        BeforeValidator(choice(lambda: ACTIVATIONS)),
+        Field(json_schema_extra=enum_of(lambda: ACTIVATIONS)),
     ] = _default(ModelConfig, "activation")
     dropout: Dropout = _default(ModelConfig, "dropout")
     num_layers: LayerCount = _default(ModelConfig, "num_layers")
@@ -207,8 +240,8 @@ class ModelSection(DocumentSection):
 
     type: Annotated[
         str,
-        BeforeValidator(choice(model_types)),
-        Field(json_schema_extra=enum_of(model_types)),
+        BeforeValidator(choice(lambda: MODEL_TYPES)),
+        Field(json_schema_extra=enum_of(lambda: MODEL_TYPES)),
     ] = _default(ModelConfig, "type")
     architecture: ArchitectureSection = Field(default_factory=ArchitectureSection)
     features: FeaturesSection = Field(default_factory=FeaturesSection)
@@ -302,7 +335,7 @@ class LrSchedulerSection(DocumentSection):
     """``training.lr_scheduler`` (KTRDR v3): step (the default), exponential or
     reduce_on_plateau, with KTRDR's defaults; ``true``/``false`` switch it."""
 
-    type: str = "step"
+    type: SchedulerName = "step"
     step_size: Count | None = None
     gamma: Positive | None = None
     factor: Positive | None = None
@@ -319,8 +352,8 @@ class LabelsAndSplitSection(DocumentSection):
     epochs: Epochs | None = None
     learning_rate: Positive | None = None
     batch_size: BatchSize | None = None
-    optimizer: str | None = None
-    loss: str | None = None
+    optimizer: OptimizerName | None = None
+    loss: LossName | None = None
     focal_gamma: NonNegative | None = None
     huber_delta: Positive | None = None
     lr_scheduler: Annotated[LrSchedulerSection | None, BeforeValidator(_scheduler_form)] = None
@@ -329,8 +362,8 @@ class LabelsAndSplitSection(DocumentSection):
     )
     date_range: DateRangeSection | None = None
 
-    def settings(self) -> dict[str, Any]:
-        """The optimisation settings given here, as ``model.training`` keys."""
+    def settings(self, base: TrainingSettings) -> TrainingSettings:
+        """``base`` (``model.training``) with the optimisation settings given here."""
         given = {
             name: getattr(self, name)
             for name in ("epochs", "learning_rate", "batch_size", "optimizer", "loss")
@@ -340,12 +373,10 @@ class LabelsAndSplitSection(DocumentSection):
             {n: getattr(self, n) for n in ("focal_gamma", "huber_delta") if getattr(self, n)}
         )
         if self.early_stopping is not None:
-            given["early_stopping"] = self.early_stopping.model_dump(include=set(
-                type(self.early_stopping).model_fields
-            ))  # fmt: skip
+            given["early_stopping"] = engine_form(self.early_stopping, EarlyStoppingConfig)
         if self.lr_scheduler is not None:
             given.update(self.lr_scheduler_settings(self.lr_scheduler))
-        return given
+        return base.model_copy(update=given)
 
     @staticmethod
     def lr_scheduler_settings(section: LrSchedulerSection) -> dict[str, Any]:

@@ -210,12 +210,27 @@ DateText = Annotated[str, BeforeValidator(_date_text)]
 Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
 NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
+
+
+def _share(value: Any) -> float:
+    number = _number(0.0, 1.0)(value)
+    if number <= 0:
+        raise refuse(f"expected a number in (0, 1], got {value!r}")
+    return number
+
+
+# A share of something that cannot be zero (a device's memory).
+Share = Annotated[float, Field(gt=0.0, le=1.0), BeforeValidator(_share)]
 Dropout = Annotated[float, Field(ge=0.0, le=0.95), BeforeValidator(_number(0.0, 0.95))]
 ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_number(1e-6, 1.0))]
 Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
 Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
+# A FRED series id or COT report code: it names a file in the data folder, like a symbol.
+SourceName = Annotated[
+    str, BeforeValidator(_as_value_error(lambda value, key: validate_name(value, key, "an id")))
+]
 
 Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
 DeviceName = Annotated[

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
+from training_sessions.errors import SessionNotFoundError
 from training_sessions.event_feed import EventFeed
-from training_sessions.http.auth import bearer_token_guard
+from training_sessions.http.auth import (
+    AuthenticationError,
+    bearer_token_guard,
+    check_bearer,
+    client_in,
+)
 from training_sessions.http.events import StreamSlots
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
+from training_sessions.types import KTRDR_ROUTES, SessionView
 
 from training_host.config import Settings
 from training_host.metrics import ServiceMetrics
@@ -21,9 +29,9 @@ def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_manager(request: Request) -> SessionManager:
+def get_manager(request: Request) -> SessionService:
     """The session runtime the lifespan started."""
-    manager: SessionManager = request.app.state.manager
+    manager: SessionService = request.app.state.manager
     return manager
 
 
@@ -44,7 +52,7 @@ def get_metrics(request: Request) -> ServiceMetrics:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ManagerDep = Annotated[SessionManager, Depends(get_manager)]
+ManagerDep = Annotated[SessionService, Depends(get_manager)]
 EventFeedDep = Annotated[EventFeed, Depends(get_event_feed)]
 StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
@@ -56,11 +64,48 @@ require_token = bearer_token_guard(lambda request: get_app_settings(request).api
 AUTH = [Depends(require_token)]
 
 
-async def require_token_unless_ktrdr_open(request: Request, settings: SettingsDep) -> None:
-    """KTRDR sends no Authorization header: its routes may be opened on purpose."""
-    if settings.ktrdr_routes_without_token:
-        return
-    await require_token(request)
+@dataclass(frozen=True, slots=True)
+class KtrdrCaller:
+    """Who called one of KTRDR's routes, and so which trainings it may see and act on.
+
+    KTRDR sends no token. A caller admitted by its address (``ktrdr_clients``) sees only
+    the trainings started through KTRDR's routes; one presenting our bearer token (or any
+    caller of a service without a token) sees them all.
+    """
+
+    sees_every_training: bool
+
+    def may_see(self, view: SessionView) -> bool:
+        return self.sees_every_training or view.started_through == KTRDR_ROUTES
+
+    @property
+    def started_through(self) -> str | None:
+        """The door a listing is limited to (None: every training)."""
+        return None if self.sees_every_training else KTRDR_ROUTES
 
 
-KTRDR_AUTH = [Depends(require_token_unless_ktrdr_open)]
+async def identify_ktrdr_caller(request: Request, settings: SettingsDep) -> KtrdrCaller:
+    """The bearer token, or a client address in ``ktrdr_clients``; else 401."""
+    authorization = request.headers.get("authorization")
+    if settings.api_token is None or authorization is not None:
+        check_bearer(authorization or "", settings.api_token)
+        return KtrdrCaller(sees_every_training=True)
+    client = request.client.host if request.client is not None else None
+    if client_in(client, settings.ktrdr_clients):
+        return KtrdrCaller(sees_every_training=False)
+    raise AuthenticationError(
+        "missing bearer token (Authorization: Bearer ...); KTRDR's routes answer without one "
+        "only to the addresses in the service's ktrdr_clients setting"
+    )
+
+
+KtrdrCallerDep = Annotated[KtrdrCaller, Depends(identify_ktrdr_caller)]
+KTRDR_AUTH = [Depends(identify_ktrdr_caller)]
+
+
+def ktrdr_session(manager: SessionService, caller: KtrdrCaller, training_id: str) -> SessionView:
+    """The session, when this caller may see it; otherwise as if it did not exist (404)."""
+    view = manager.get(training_id)
+    if not caller.may_see(view):
+        raise SessionNotFoundError(training_id)
+    return view

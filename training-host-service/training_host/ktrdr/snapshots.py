@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from training_sessions.types import SessionPerformance, SessionView
+from training_sessions.contract import path_in_answer
+from training_sessions.types import RuntimeSettings, SessionPerformance, SessionView
 
 # Our words -> era A's (its pollers stop on completed / failed / stopped).
 ERA_A_STATUS = {"cancelled": "stopped"}
@@ -162,14 +163,21 @@ def final_metrics(view: SessionView, summary: dict[str, Any] | None) -> dict[str
     }
 
 
-def artifacts(view: SessionView, summary: dict[str, Any] | None) -> dict[str, Any]:
-    """``model_path`` is KTRDR's model folder when exported, else our artifact."""
+def artifacts(
+    view: SessionView, summary: dict[str, Any] | None, folders: RuntimeSettings
+) -> dict[str, Any]:
+    """``model_path`` is KTRDR's model folder when exported, else our artifact.
+
+    It is the one absolute path: KTRDR opens it (``ModelStorage``). Our artifact and the
+    checkpoint are given relative to ``models_dir`` and ``checkpoints_dir``.
+    """
     ktrdr_path = summary.get("ktrdr_model_path") if summary else None
+    checkpoint = path_in_answer(view.checkpoint_path, folders.checkpoints_dir)
     return {
         "model_path": ktrdr_path or view.model_path,
-        "host_model_path": view.model_path,
+        "host_model_path": path_in_answer(view.model_path, folders.models_dir),
         "analytics_dir": None,
-        "checkpoints": [view.checkpoint_path] if view.checkpoint_path else [],
+        "checkpoints": [checkpoint] if checkpoint else [],
         "download_url": None,
         "feature_importance": {},
         "per_symbol_metrics": {},
@@ -181,6 +189,7 @@ def era_a_status(
     perf: SessionPerformance,
     summary: dict[str, Any] | None,
     gpu: dict[str, Any] | None,
+    folders: RuntimeSettings,
 ) -> dict[str, Any]:
     """``GET /training/status/{id}``: live progress, and at the end every final figure."""
     metrics: dict[str, Any] = {
@@ -193,7 +202,7 @@ def era_a_status(
         "status": era_a_status_word(view.status),
         "progress": era_a_progress(view),
         "metrics": metrics,
-        "artifacts": artifacts(view, summary),
+        "artifacts": artifacts(view, summary, folders),
         "model_info": dict(summary["model_info"]) if summary else {},
         "resource_usage": resource_usage(view, gpu),
         "gpu_usage": gpu if uses_gpu(view) else None,
@@ -202,15 +211,18 @@ def era_a_status(
         "last_updated": iso(view.finished_at or view.started_at or view.created_at),
         "timestamp": now_iso(),
         "error": view.error,
-        "model_path": artifacts(view, summary)["model_path"],
+        "model_path": artifacts(view, summary, folders)["model_path"],
     }
 
 
 def training_result(
-    view: SessionView, summary: dict[str, Any] | None, gpu: dict[str, Any] | None
+    view: SessionView,
+    summary: dict[str, Any] | None,
+    gpu: dict[str, Any] | None,
+    folders: RuntimeSettings,
 ) -> dict[str, Any]:
     """``GET /training/result/{id}`` (era B) and an operation's ``result_summary`` (era C)."""
-    paths = artifacts(view, summary)
+    paths = artifacts(view, summary, folders)
     request = view.request
     return {
         "session_id": view.training_id,
@@ -233,7 +245,11 @@ def training_result(
 
 
 def operation(
-    view: SessionView, operation_id: str, summary: dict[str, Any] | None, gpu: dict[str, Any] | None
+    view: SessionView,
+    operation_id: str,
+    summary: dict[str, Any] | None,
+    gpu: dict[str, Any] | None,
+    folders: RuntimeSettings,
 ) -> dict[str, Any]:
     """The session as KTRDR's ``OperationInfo`` (what its operations proxy reads)."""
     p = view.progress
@@ -271,7 +287,7 @@ def operation(
         "error_message": view.error,
         "warnings": [],
         "errors": [view.error] if view.error else [],
-        "result_summary": training_result(view, summary, gpu) if completed else None,
+        "result_summary": training_result(view, summary, gpu, folders) if completed else None,
         "metrics": None,
         "is_backend_local": False,
     }
@@ -294,8 +310,8 @@ def epoch_entries(history: list[dict[str, float | int]]) -> list[dict[str, Any]]
     ]
 
 
-def session_item(view: SessionView) -> dict[str, Any]:
-    """One ``/training/sessions`` entry."""
+def session_item(view: SessionView, folders: RuntimeSettings) -> dict[str, Any]:
+    """One ``/training/sessions`` entry; ``model_path`` is our artifact, under models_dir."""
     return {
         "session_id": view.training_id,
         "status": era_a_status_word(view.status),
@@ -305,5 +321,5 @@ def session_item(view: SessionView) -> dict[str, Any]:
         "gpu_allocated": uses_gpu(view),
         "device": view.device,
         "error": view.error,
-        "model_path": view.model_path,
+        "model_path": path_in_answer(view.model_path, folders.models_dir),
     }

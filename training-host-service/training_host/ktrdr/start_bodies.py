@@ -34,6 +34,7 @@ TRAINING_OVERRIDE_KEYS = (
     "mixed_precision",
     "early_stopping",
     "gradient_clip",
+    "memory_fraction",
 )
 STRATEGY_SUFFIXES = frozenset({".yaml", ".yml"})
 # KTRDR's own strategy folder (/app/strategies in its container, strategies/ on a host).
@@ -62,6 +63,8 @@ class KtrdrTrainingConfiguration(_Lenient):
 class KtrdrGpuConfiguration(_Lenient):
     enable_gpu: bool = True
     mixed_precision: bool | None = None
+    # The share of the GPU's memory the session may allocate (honoured on CUDA and MPS).
+    memory_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
 class EraAStartBody(_Lenient):
@@ -257,6 +260,8 @@ def request_from(body: KtrdrStartBody, strategies_dir: Path) -> TrainingRequest:
             config["device"] = "cpu"
         if gpu.mixed_precision is not None:
             config.setdefault("mixed_precision", "auto" if gpu.mixed_precision else "off")
+        if gpu.memory_fraction is not None:
+            config.setdefault("memory_fraction", gpu.memory_fraction)
     return TrainingRequest(
         strategy=strategy_name_from(model.strategy_config, strategies_dir),
         symbols=tuple(model.symbols),

@@ -28,8 +28,8 @@ import anyio.to_thread
 import httpx
 from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
-from training_sessions.manager import SessionManager
-from training_sessions.types import FINAL_STATUSES
+from training_sessions.service import SessionService
+from training_sessions.types import FINAL_STATUSES, KTRDR_ROUTES
 
 from training_host.config import Settings
 from training_host.ktrdr import snapshots
@@ -140,19 +140,26 @@ class WorkerRegistrar:
         return True
 
 
-def session_report(manager: SessionManager) -> Report:
+def session_report(manager: SessionService) -> Report:
     """What a registration reports: the running session, and those finished since."""
 
     def report(since: datetime | None) -> tuple[str | None, list[dict[str, Any]]]:
-        active = manager.active_ids()
+        # KTRDR hears of the trainings it started only, never of the host's own.
+        active = [
+            training_id
+            for training_id in manager.active_ids()
+            if manager.get(training_id).started_through == KTRDR_ROUTES
+        ]
         if since is None:
             return (active[0] if active else None), []
-        views, _ = manager.list(limit=50)
+        views, _ = manager.list(limit=50, started_through=KTRDR_ROUTES)
         finished = [
             {
                 "operation_id": view.training_id,
                 "status": view.status.upper(),
-                "result": snapshots.training_result(view, read_summary(view.model_path), None)
+                "result": snapshots.training_result(
+                    view, read_summary(view.model_path), None, manager.settings
+                )
                 if view.status == "completed"
                 else None,
                 "error_message": view.error,
@@ -168,7 +175,7 @@ def session_report(manager: SessionManager) -> Report:
     return report
 
 
-def registrar_for(settings: Settings, manager: SessionManager) -> WorkerRegistrar | None:
+def registrar_for(settings: Settings, manager: SessionService) -> WorkerRegistrar | None:
     """The registrar ``ktrdr_backend_url`` asks for, or None when it is not set."""
     if not settings.ktrdr_backend_url:
         return None

@@ -2,18 +2,22 @@
 
 A service without a token answers everyone and must listen on loopback only
 (:func:`is_loopback`, checked by both command lines); with one, every protected route
-needs ``Authorization: Bearer <token>``, compared in constant time.
+needs ``Authorization: Bearer <token>``, compared in constant time. A client may
+also be admitted by its address (:func:`client_in`), for callers that cannot send a
+token (KTRDR: see the host's ``ktrdr_clients``).
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
 
 from fastapi import Request
-from pydantic import AfterValidator, SecretStr
+from pydantic import AfterValidator, BeforeValidator, IPvAnyNetwork, SecretStr
+from pydantic_settings import NoDecode
 
 
 class AuthenticationError(Exception):
@@ -30,6 +34,36 @@ def _blank_is_none(value: SecretStr | None) -> SecretStr | None:
 # The type of a service's ``api_token`` setting.
 ApiToken = Annotated[SecretStr | None, AfterValidator(_blank_is_none)]
 TokenSource = Callable[[Request], SecretStr | None]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def comma_separated(value: Any) -> Any:
+    """A list setting from one variable: ``a, b`` or JSON ``["a", "b"]``; empty is none."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# A setting of client addresses: IPs or networks (``10.0.0.5``, ``172.17.0.0/16``).
+ClientNetworks = Annotated[list[IPvAnyNetwork], NoDecode, BeforeValidator(comma_separated)]
+# A setting of names, one variable with commas (``a.example, b.example``) or a YAML list.
+NameList = Annotated[list[str], NoDecode, BeforeValidator(comma_separated)]
+
+
+def client_in(address: str | None, networks: Sequence[Network]) -> bool:
+    """True when the client ``address`` lies in one of ``networks``."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # a Unix socket path or a test client's name
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # an IPv4 client on a dual-stack socket
+    return any(ip.version == network.version and ip in network for network in networks)
 
 
 def is_loopback(host: str) -> bool:

@@ -17,6 +17,9 @@ from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.logging import AccessFormatter
+
+from training_sessions.log_lines import EscapingFormatterMixin, SafeLogFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids a client may choose: short, printable, nothing that could forge a log line.
@@ -53,7 +56,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        incoming = header_value(scope, b"x-request-id")
         request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else None
         request_id = request_id or uuid.uuid4().hex
         token = _request_id.set(request_id)
@@ -69,23 +72,29 @@ class RequestIdMiddleware:
             _request_id.reset(token)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return str(value.decode("latin-1"))
     return None
 
 
+class SafeAccessFormatter(EscapingFormatterMixin, AccessFormatter):
+    """uvicorn's access lines, control characters escaped like every other line."""
+
+
 def uvicorn_log_config(level: str = "info") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for uvicorn: timestamps everywhere, request ids."""
+    """A ``logging.config.dictConfig`` for uvicorn: timestamps everywhere, request ids,
+    control characters escaped (``training_sessions.log_lines``)."""
     level_name = "DEBUG" if level.lower() == "trace" else level.upper()
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": RequestIdFilter}},
         "formatters": {
-            "default": {"format": TIMESTAMP_FORMAT},
-            "access": {"()": "uvicorn.logging.AccessFormatter", "fmt": ACCESS_FORMAT},
+            "default": {"()": SafeLogFormatter, "fmt": TIMESTAMP_FORMAT},
+            # No colours: their escape codes would be written out as text.
+            "access": {"()": SafeAccessFormatter, "fmt": ACCESS_FORMAT, "use_colors": False},
         },
         "handlers": {
             "default": {

@@ -16,8 +16,9 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
     """Cheap liveness: the backend answers; the host's state is informative only."""
-    breaker = runtime.host.breaker.state if runtime.host is not None else None
-    return {"status": "ok", "host_service_enabled": runtime.host is not None, "breaker": breaker}
+    enabled = runtime.settings.use_training_host_service
+    breaker = runtime.host.breaker.state if enabled else None
+    return {"status": "ok", "host_service_enabled": enabled, "breaker": breaker}
 
 
 @router.get(
@@ -27,5 +28,5 @@ async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
 )
 async def read_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this backend (its own registry)."""
-    local_counts = await runtime.dispatcher.local.status_counts()
+    local_counts = await runtime.local.status_counts()
     return Response(runtime.metrics.render(local_counts), media_type=CONTENT_TYPE_LATEST)

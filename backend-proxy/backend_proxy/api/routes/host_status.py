@@ -17,13 +17,13 @@ async def read_host_status(runtime: RuntimeDep) -> dict[str, Any]:
     """Breaker state, last health check, last error, failures and the next probe."""
     settings = runtime.settings
     body: dict[str, Any] = {
-        "enabled": runtime.host is not None,
+        "enabled": settings.use_training_host_service,
         "url": settings.training_host_service_url,
         "health_check_interval_seconds": settings.health_check_interval_seconds,
         "breaker": None,
         "last_health": None,
     }
-    if runtime.host is not None:
+    if settings.use_training_host_service:
         body["breaker"] = dataclasses.asdict(runtime.host.breaker.snapshot())
         health = runtime.host.last_health
         body["last_health"] = dataclasses.asdict(health) if health else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,34 +12,36 @@ from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
     EventStreamResponse,
     LastEventIdHeader,
-    limited_event_stream,
 )
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 from training_sessions.types import SessionStatus
 
-from backend_proxy.api.deps import DispatcherDep, RuntimeDep, TrainingIdPath
+from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath
+from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE, held_event_stream
 from backend_proxy.schemas import (
     RoutedStartResponse,
     RoutedTrainingList,
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
+    StartBody,
     UnavailableBody,
 )
 
 router = APIRouter(prefix="/api/trainings", tags=["trainings"])
-# The host's 4xx are passed through: its 401 (a wrong host token) and 413 too.
+# The host's 4xx are passed through: its 401 (a wrong host token) and 413 too. A 502: the
+# host answered a body its contract does not describe (host and backend versions differ).
 START_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": RoutedStartResponse, "description": "This id already names the same training"},
-    **error_responses(401, 409, 413, 422, 429),
+    **error_responses(401, 409, 413, 422, 429, 502),
     **error_responses(503, model=UnavailableBody),
 }
 ONE_TRAINING_ERRORS = {
-    **error_responses(401, 404, 422),
+    **error_responses(401, 404, 422, 502),
     **error_responses(503, model=UnavailableBody),
 }
 # Routes answering text (a stream, a log) still answer errors as JSON.
 TEXT_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **json_error_responses(401, 404, 422),
+    **json_error_responses(401, 404, 422, 502),
     **json_error_responses(503, model=UnavailableBody),
 }
 
@@ -70,8 +71,7 @@ async def list_trainings(
     offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> RoutedTrainingList:
     """Trainings started through this backend, newest first."""
-    content = await dispatcher.list_trainings(status=status, limit=limit, offset=offset)
-    return RoutedTrainingList.model_validate(content)
+    return await dispatcher.list_trainings(status=status, limit=limit, offset=offset)
 
 
 @router.get("/{training_id}/status", responses=ONE_TRAINING_ERRORS)
@@ -79,7 +79,7 @@ async def read_training_status(
     training_id: TrainingIdPath, dispatcher: DispatcherDep
 ) -> RoutedTrainingStatus:
     """Progress and latest metrics; the last state seen when the host is unreachable."""
-    return RoutedTrainingStatus.model_validate(await dispatcher.status(training_id))
+    return await dispatcher.status(training_id)
 
 
 @router.get("/{training_id}/performance", responses=ONE_TRAINING_ERRORS)
@@ -87,7 +87,7 @@ async def read_training_performance(
     training_id: TrainingIdPath, dispatcher: DispatcherDep
 ) -> RoutedTrainingPerformance:
     """Per-epoch history, test metrics and the majority baseline."""
-    return RoutedTrainingPerformance.model_validate(await dispatcher.performance(training_id))
+    return await dispatcher.performance(training_id)
 
 
 @router.post(
@@ -101,8 +101,9 @@ async def stop_training(
     training_id: TrainingIdPath, dispatcher: DispatcherDep, response: Response
 ) -> RoutedTrainingStatus:
     """Cooperative stop; kept and delivered later (202) while the host is down."""
-    content, response.status_code = await dispatcher.stop(training_id)
-    return RoutedTrainingStatus.model_validate(content)
+    answer = await dispatcher.stop(training_id)
+    response.status_code = 202 if answer.stop_pending else 200
+    return answer
 
 
 @router.post(
@@ -114,23 +115,25 @@ async def resume_training(
     training_id: TrainingIdPath, dispatcher: DispatcherDep
 ) -> RoutedTrainingStatus:
     """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
-    return RoutedTrainingStatus.model_validate(await dispatcher.resume(training_id))
+    return await dispatcher.resume(training_id)
 
 
 @router.get(
     "/{training_id}/events",
     response_class=EventStreamResponse,
-    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS, **json_error_responses(429)},
+    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS, **TOO_MANY_STREAMS_RESPONSE},
 )
 async def stream_training_events(
     training_id: TrainingIdPath,
+    dispatcher: DispatcherDep,
+    slots: StreamSlotsDep,
     request: Request,
-    runtime: RuntimeDep,
     last_event_id: LastEventIdHeader = None,
 ) -> EventStreamResponse:
     """Server-Sent Events of one training, relayed from the host or from the local run."""
-    opening = partial(runtime.dispatcher.events, training_id, last_event_id)
-    return await limited_event_stream(runtime.stream_slots, request, opening)
+    return await held_event_stream(
+        slots, request, lambda: dispatcher.events(training_id, last_event_id)
+    )
 
 
 @router.get(
@@ -146,10 +149,9 @@ async def read_training_logs(
 
 
 async def _start(
-    dispatcher: DispatcherDep, body: StartTrainingBody | StartMultiSymbolBody, response: Response
+    dispatcher: DispatcherDep, body: StartBody, response: Response
 ) -> RoutedStartResponse:
-    # The body goes on to the host as the client sent it (unset fields left out).
-    multi_symbol = isinstance(body, StartMultiSymbolBody)
-    forwarded = body.model_dump(exclude_none=True)
-    content, response.status_code = await dispatcher.start(forwarded, multi_symbol=multi_symbol)
-    return RoutedStartResponse.model_validate(content)
+    answer = await dispatcher.start(body)
+    # 202: accepted for background work; 200: this id already names the same training.
+    response.status_code = 202 if answer.created else 200
+    return answer

@@ -63,7 +63,6 @@ def read_health_detailed(
         "active_sessions": counts.get("running", 0),
         "queued_sessions": counts.get("queued", 0),
         "database_reachable": database_ok,
-        "models_dir": str(settings.models_dir),
-        "disk_free_bytes": disk.free,
+        "disk_free_bytes": disk.free,  # of models_dir's disk; its path is not told
         "disk_ok": disk_ok,
     }

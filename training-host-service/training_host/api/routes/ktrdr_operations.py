@@ -12,10 +12,16 @@ from fastapi import APIRouter, Query, Request
 from training_engine.ktrdr_export import read_summary
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
-from training_sessions.manager import SessionManager
+from training_sessions.service import SessionService
 from training_sessions.types import SessionView
 
-from training_host.api.deps import KTRDR_AUTH, ManagerDep
+from training_host.api.deps import (
+    KTRDR_AUTH,
+    KtrdrCaller,
+    KtrdrCallerDep,
+    ManagerDep,
+    ktrdr_session,
+)
 from training_host.gpu import gpu_status
 from training_host.ktrdr import snapshots
 
@@ -32,36 +38,41 @@ shutdown_router = APIRouter(
 HOST_OPERATION_PREFIX = "host_training_"
 
 
-def session_of(manager: SessionManager, operation_id: str) -> SessionView:
-    """The session an operation id names. Raises SessionNotFoundError."""
+def session_of(manager: SessionService, caller: KtrdrCaller, operation_id: str) -> SessionView:
+    """The session an operation id names, if the caller may see it. Raises SessionNotFoundError."""
     try:
-        return manager.get(operation_id)
+        return ktrdr_session(manager, caller, operation_id)
     except SessionNotFoundError:
         if not operation_id.startswith(HOST_OPERATION_PREFIX):
             raise
-    return manager.get(operation_id.removeprefix(HOST_OPERATION_PREFIX))
+    return ktrdr_session(manager, caller, operation_id.removeprefix(HOST_OPERATION_PREFIX))
 
 
-def _operation(view: SessionView, operation_id: str) -> dict[str, Any]:
+def _operation(manager: SessionService, view: SessionView, operation_id: str) -> dict[str, Any]:
     gpu = gpu_status() if snapshots.uses_gpu(view) else None
-    return snapshots.operation(view, operation_id, read_summary(view.model_path), gpu)
+    summary = read_summary(view.model_path)
+    return snapshots.operation(view, operation_id, summary, gpu, manager.settings)
 
 
 @router.get("/{operation_id}")
 def read_operation(
-    operation_id: str, manager: ManagerDep, force_refresh: bool = False
+    operation_id: str, manager: ManagerDep, caller: KtrdrCallerDep, force_refresh: bool = False
 ) -> dict[str, Any]:
     """A training as KTRDR's ``OperationInfo``."""
     del force_refresh  # every answer is read fresh from the session store
-    return {"success": True, "data": _operation(session_of(manager, operation_id), operation_id)}
+    view = session_of(manager, caller, operation_id)
+    return {"success": True, "data": _operation(manager, view, operation_id)}
 
 
 @router.get("/{operation_id}/metrics")
 def read_operation_metrics(
-    operation_id: str, manager: ManagerDep, cursor: int = Query(default=0, ge=0)
+    operation_id: str,
+    manager: ManagerDep,
+    caller: KtrdrCallerDep,
+    cursor: int = Query(default=0, ge=0),
 ) -> dict[str, Any]:
     """Per-epoch metrics after ``cursor``; ``new_cursor`` is where the next call starts."""
-    view = session_of(manager, operation_id)
+    view = session_of(manager, caller, operation_id)
     entries = snapshots.epoch_entries(manager.performance(view.training_id).history)
     fresh = entries[cursor:]
     return {
@@ -78,10 +89,10 @@ def read_operation_metrics(
 
 @router.delete("/{operation_id}/cancel")
 def cancel_operation(
-    operation_id: str, manager: ManagerDep, reason: str | None = None
+    operation_id: str, manager: ManagerDep, caller: KtrdrCallerDep, reason: str | None = None
 ) -> dict[str, Any]:
     """Stop the training (it checkpoints); the operation turns ``cancelled``."""
-    view = session_of(manager, operation_id)
+    view = session_of(manager, caller, operation_id)
     view = manager.stop(view.training_id)
     return {
         "success": True,

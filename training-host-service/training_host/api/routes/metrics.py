@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from training_sessions.http.errors import error_responses
 
 from training_host.api.deps import AUTH, ManagerDep, MetricsDep
+from training_host.gpu import gpu_status
 
 router = APIRouter(tags=["metrics"], dependencies=AUTH, responses=error_responses(401))
 
@@ -14,5 +15,5 @@ router = APIRouter(tags=["metrics"], dependencies=AUTH, responses=error_response
 @router.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
 def read_metrics(metrics: MetricsDep, manager: ManagerDep) -> Response:
     """The service's metrics in the Prometheus text format."""
-    content = metrics.render(manager.status_counts())
+    content = metrics.render(manager.status_counts(), gpu_status(manager.device_memory()))
     return Response(content=content, media_type=CONTENT_TYPE_LATEST)

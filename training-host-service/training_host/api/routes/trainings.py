@@ -64,7 +64,9 @@ def _start(
     )
     # 202: accepted for background work; 200: this id already names the same training.
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-    return StartTrainingResponse(**TrainingStatus.from_view(view).model_dump(), created=created)
+    return StartTrainingResponse(
+        **TrainingStatus.from_view(view, manager.settings).model_dump(), created=created
+    )
 
 
 def _aware(instant: datetime | None) -> datetime | None:
@@ -103,14 +105,14 @@ def list_trainings(
             f"unknown status '{status_filter}'; expected one of {', '.join(SESSION_STATUSES)}"
         )
     views, total = manager.list(status=status_filter, limit=limit, offset=offset)
-    items = [TrainingStatus.from_view(v) for v in views]
+    items = [TrainingStatus.from_view(v, manager.settings) for v in views]
     return TrainingList(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{training_id}/status", responses=ONE_TRAINING_ERRORS)
 def read_training_status(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Status, progress and latest metrics of one training."""
-    return TrainingStatus.from_view(manager.get(training_id))
+    return TrainingStatus.from_view(manager.get(training_id), manager.settings)
 
 
 @router.get("/{training_id}/performance", responses=ONE_TRAINING_ERRORS)
@@ -124,7 +126,7 @@ def read_training_performance(
 @router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Ask a training to stop; a finished one answers with its final state."""
-    body = TrainingStatus.from_view(manager.stop(training_id))
+    body = TrainingStatus.from_view(manager.stop(training_id), manager.settings)
     return body.model_copy(update={"stop_requested": True})
 
 
@@ -135,7 +137,7 @@ def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingS
 )
 def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
-    return TrainingStatus.from_view(manager.resume(training_id))
+    return TrainingStatus.from_view(manager.resume(training_id), manager.settings)
 
 
 @router.get(

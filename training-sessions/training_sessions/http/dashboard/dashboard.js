@@ -412,27 +412,31 @@ function lineChart(history, series, fixedRange) {
   return chart;
 }
 
-function metricsTable(test, baseline) {
+// Errors: a model below the baseline is the better one.
+const LOWER_IS_BETTER = new Set(["mae", "rmse"]);
+
+function metricsTable(test, baseline, evaluation) {
   const keys = Object.keys(test).filter((k) => typeof test[k] === "number");
   const rows = keys.map((k) => {
     const base = baseline ? baseline[k] : undefined;
     const diff = typeof base === "number" ? test[k] - base : null;
+    const gain = diff === null ? null : LOWER_IS_BETTER.has(k) ? -diff : diff;
     return el("tr", {}, el("th", {}, k), el("td", {}, fmtNumber(test[k], 3)),
       el("td", {}, fmtNumber(base, 3)),
-      el("td", { class: diff === null ? null : diff > 0 ? "better" : "worse" },
+      el("td", { class: gain === null ? null : gain > 0 ? "better" : "worse" },
         diff === null ? "–" : (diff > 0 ? "+" : "") + diff.toFixed(3)));
   });
+  const regression = typeof test.r2 === "number";
   const table = el("table", { class: "metrics" },
     el("thead", {}, el("tr", {}, el("th", {}, "metric"), el("th", {}, "model"),
-      el("th", {}, "majority baseline"), el("th", {}, "difference"))),
+      el("th", {}, regression ? "mean baseline" : "majority baseline"),
+      el("th", {}, "difference"))),
     el("tbody", {}, ...rows));
-  let verdict = null;
-  if (baseline && typeof test.macro_f1 === "number" && typeof baseline.macro_f1 === "number") {
-    const beats = test.macro_f1 > baseline.macro_f1;
-    verdict = el("p", { class: beats ? "verdict better" : "verdict worse" },
-      beats ? "The model beats the majority baseline (macro F1)."
-        : "The model does NOT beat the majority baseline (macro F1).");
-  }
+  // The verdict is the evaluation's (one rule: better on both metrics, docs/evaluation.md).
+  const sentence = evaluation && evaluation.verdict ? evaluation.verdict.verdict : null;
+  const verdict = sentence === null ? null
+    : el("p", { class: sentence.startsWith("beats") ? "verdict better" : "verdict worse" },
+      "Verdict: " + sentence + ".");
   return el("div", {}, table, verdict);
 }
 
@@ -450,7 +454,8 @@ function renderDetail(data) {
   const box = document.getElementById("test-metrics");
   if (performance && performance.test_metrics) {
     box.className = "";
-    box.replaceChildren(metricsTable(performance.test_metrics, performance.baseline_metrics));
+    box.replaceChildren(metricsTable(performance.test_metrics, performance.baseline_metrics,
+      performance.evaluation));
   } else {
     box.className = "muted";
     box.textContent = "available when the training completes";
@@ -498,15 +503,19 @@ function renderGpu(body) {
     return;
   }
   box.replaceChildren(...body.devices.map((d) => {
-    const used = d.reserved_memory_bytes ?? d.allocated_memory_bytes;
-    const share = d.total_memory_bytes ? (100 * used) / d.total_memory_bytes : 0;
+    // Device-wide use (NVML) where known; on MPS what this host's sessions hold.
+    const used = d.used_memory_bytes ?? d.reserved_memory_bytes ?? d.allocated_memory_bytes;
+    const share = d.total_memory_bytes && used != null ? (100 * used) / d.total_memory_bytes : 0;
+    const sessions = (d.sessions || []).map((s) => s.training_id.slice(0, 8) + " " +
+      fmtBytes(s.allocated_memory_bytes)).join(", ");
     return el("div", { class: "gpu", "data-role": "gpu" },
-      el("strong", {}, d.name + " (" + d.type + (d.index !== null ? ":" + d.index : "") + ")"),
+      el("strong", {}, d.name + " (" + d.device + ")"),
       progressBar({ percent: share, epoch: 0, total_epochs: 0 }),
       definitionList([
         ["memory", fmtBytes(used) + " of " + fmtBytes(d.total_memory_bytes)],
-        ["utilisation", d.utilization_percent !== undefined ? d.utilization_percent + " %" : "–"],
-        ["temperature", d.temperature_celsius !== undefined ? d.temperature_celsius + " °C" : "–"],
+        ["utilisation", d.utilization_percent != null ? d.utilization_percent + " %" : "–"],
+        ["temperature", d.temperature_celsius != null ? d.temperature_celsius + " °C" : "–"],
+        ["sessions", sessions],
       ]));
   }));
 }
