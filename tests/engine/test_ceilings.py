@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_engine.ceilings import Ceilings, check_ceilings
+from training_engine.ceiling_check import check_ceilings
+from training_engine.ceilings import Ceilings
 from training_engine.errors import StrategyConfigError
 from training_engine.model_size import feature_count, parameter_count
 from training_engine.models import build_model

@@ -41,8 +41,11 @@ def feature_count(strategy: StrategyConfig) -> int:
         StrategyConfigError: a timeframe has no network input (as training would).
     """
     frame = generate_hourly("COUNT", COUNTING_BARS, seed=0)
+    # Indicators reading context data (a data_source) count the same columns on any bars.
+    sources = {spec.data_source: frame for spec in strategy.indicators if spec.data_source}
     return sum(
-        timeframe_features(strategy, frame, timeframe).shape[1] for timeframe in strategy.timeframes
+        timeframe_features(strategy, frame, timeframe, sources).shape[1]
+        for timeframe in strategy.timeframes
     )
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from training_engine.ceiling_check import check_ceilings
 from training_engine.context_data import check_context_files
-from training_engine.ceilings import check_ceilings
 from training_engine.data import find_data_file, parse_date_bound
 from training_engine.device import resolve_device
 from training_engine.errors import DataValidationError
