@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 ENDLESS_BODY: dict[str, Any] = {
     "symbol": "AAPL",
     "timeframe": "1h",
-    "config": {"epochs": 100_000, "early_stopping": {"enabled": False}},
+    "config": {"epochs": 10_000, "early_stopping": {"enabled": False}},
 }
 # A second address of this machine: a second client to the host's eyes.
 OTHER_CLIENT_ADDRESS = "127.0.0.2"
@@ -58,7 +58,13 @@ def test_streams_past_the_client_and_service_caps_get_429_with_retry_after(
                 past_service_cap = streams.enter_context(open_stream(other_client, path))
                 statuses = [r.status_code for r in (first, second, other)]
                 assert statuses == [200, 200, 200]
-                for refused, limit in ((past_client_cap, "2 per client"), (past_service_cap, "3")):
+                for refused, limit in (
+                    (
+                        past_client_cap,
+                        "2 event streams open, the limit per client (max_event_streams_per_client)",
+                    ),
+                    (past_service_cap, "3 event streams, its limit (max_event_streams)"),
+                ):
                     assert refused.status_code == 429, "a stream past the cap was opened"
                     assert int(refused.headers["Retry-After"]) > 0
                     assert refused.json()["error"] == "TooManyStreamsError"

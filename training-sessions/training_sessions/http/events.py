@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from anyio import to_thread
+from anyio import CancelScope, to_thread
 from fastapi import Header, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -68,12 +68,28 @@ class StreamSlot:
 class StreamSlots:
     """How many event streams a service holds: at most ``limit``, ``per_client`` per address.
 
-    Used on the event loop only (the stream routes are ``async``), so it needs no lock.
+    A refusal names the setting that sets the cap (``setting_names``: the service's, then
+    the client's); ``on_change`` hears the count of open streams, ``on_refused`` which cap
+    refused one (``"service"`` or ``"client"``), for a service's metrics. Used on the event
+    loop only (the stream routes are ``async``), so it needs no lock.
     """
 
-    def __init__(self, limit: int, per_client: int) -> None:
+    def __init__(
+        self,
+        limit: int,
+        per_client: int,
+        retry_after_seconds: int = RETRY_AFTER_SECONDS,
+        *,
+        setting_names: tuple[str, str] = ("max_event_streams", "max_event_streams_per_client"),
+        on_change: Callable[[int], object] | None = None,
+        on_refused: Callable[[str], object] | None = None,
+    ) -> None:
         self.limit = limit
         self.per_client = per_client
+        self.retry_after_seconds = retry_after_seconds
+        self._setting_names = setting_names
+        self._on_change = on_change
+        self._on_refused = on_refused
         self._open: Counter[str] = Counter()
 
     @property
@@ -86,24 +102,37 @@ class StreamSlots:
         Raises:
             TooManyStreamsError: the service or this client holds its most streams.
         """
-        if self._open[client] >= self.per_client:
-            raise TooManyStreamsError(
-                f"too many event streams from this client: at most {self.per_client} per "
-                "client; close one or retry later",
-                RETRY_AFTER_SECONDS,
-            )
+        service_setting, client_setting = self._setting_names
         if self.open >= self.limit:
-            raise TooManyStreamsError(
-                f"too many event streams: this service holds at most {self.limit}; retry later",
-                RETRY_AFTER_SECONDS,
+            raise self._refuse(
+                "service",
+                f"this service already serves {self.limit} event streams, its limit "
+                f"({service_setting}); retry later",
+            )
+        if self._open[client] >= self.per_client:
+            raise self._refuse(
+                "client",
+                f"this client already has {self.per_client} event streams open, the limit "
+                f"per client ({client_setting}); close one or retry later",
             )
         self._open[client] += 1
+        self._changed()
         return StreamSlot(self, client)
 
     def give_back(self, client: str) -> None:
         self._open[client] -= 1
         if self._open[client] <= 0:
             del self._open[client]
+        self._changed()
+
+    def _refuse(self, cap: str, message: str) -> TooManyStreamsError:
+        if self._on_refused is not None:
+            self._on_refused(cap)
+        return TooManyStreamsError(message, self.retry_after_seconds)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.open)
 
 
 def parse_last_event_id(value: str | None) -> int:
@@ -156,21 +185,33 @@ async def open_event_stream(
 
 
 class EventStreamResponse(StreamingResponse):
-    """A Server-Sent Events answer (its media type documents the route in OpenAPI)."""
+    """A Server-Sent Events answer (its media type documents the route in OpenAPI).
+
+    However the answer ends (done, failed, its client gone, the server stopping), it gives
+    its slot back and closes its source (a relay's connection, a feed's subscription).
+    """
 
     media_type = MEDIA_TYPE
 
-    def __init__(self, content: AsyncIterator[bytes], slot: StreamSlot | None = None) -> None:
+    def __init__(
+        self,
+        content: AsyncIterable[bytes],
+        slot: StreamSlot | None = None,
+    ) -> None:
         super().__init__(content, headers=STREAM_HEADERS)
+        self._content = content
         self._slot = slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # However the answer ends (done, client gone, server stopping): the slot is free.
             if self._slot is not None:
                 self._slot.release()
+            close = getattr(self._content, "aclose", None)
+            if close is not None:
+                with CancelScope(shield=True):
+                    await close()
 
 
 def client_address(request: Request) -> str:
@@ -179,7 +220,7 @@ def client_address(request: Request) -> str:
 
 
 async def limited_event_stream(
-    slots: StreamSlots, request: Request, opening: Callable[[], Awaitable[AsyncIterator[bytes]]]
+    slots: StreamSlots, request: Request, opening: Callable[[], Awaitable[AsyncIterable[bytes]]]
 ) -> EventStreamResponse:
     """Take a slot for the request's client, then open the stream with ``opening()``.
 

@@ -12,12 +12,13 @@ from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
     EventStreamResponse,
     LastEventIdHeader,
+    limited_event_stream,
 )
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 from training_sessions.types import SessionStatus
 
 from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath
-from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE, held_event_stream
+from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
 from backend_proxy.schemas import (
     RoutedStartResponse,
     RoutedTrainingList,
@@ -131,7 +132,7 @@ async def stream_training_events(
     last_event_id: LastEventIdHeader = None,
 ) -> EventStreamResponse:
     """Server-Sent Events of one training, relayed from the host or from the local run."""
-    return await held_event_stream(
+    return await limited_event_stream(
         slots, request, lambda: dispatcher.events(training_id, last_event_id)
     )
 
