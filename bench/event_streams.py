@@ -32,7 +32,7 @@ from tests.fixtures.servers import run_host_service  # noqa: E402
 from tests.fixtures.waiting import wait_until  # noqa: E402
 
 IDLE_ID = "idle-stream-target"
-ENDLESS = {"epochs": 100_000, "early_stopping": {"enabled": False}}
+ENDLESS = {"epochs": 10_000, "early_stopping": {"enabled": False}}
 
 
 def interrupted_training(root: Path, port: int, env: dict[str, str]) -> None:

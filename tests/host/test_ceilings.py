@@ -97,6 +97,18 @@ def test_a_size_at_its_ceiling_passes_on_to_the_data_check(host: httpx.Client) -
     assert response.json()["error"] == "DataFileNotFoundError"
 
 
+def test_the_document_states_this_hosts_ceilings(host: httpx.Client) -> None:
+    schemas = host.get("/openapi.json").json()["components"]["schemas"]
+    architecture = schemas["ArchitectureSection"]["properties"]
+
+    for model in ("TrainingOverrides", "TrainingSection"):
+        assert schemas[model]["properties"]["epochs"]["maximum"] == MAX_EPOCHS
+    assert schemas["TrainingOverrides"]["properties"]["batch_size"]["maximum"] == 65_536
+    assert architecture["hidden_layers"]["maxItems"] == 16
+    assert architecture["hidden_layers"]["items"]["maximum"] == 4096
+    assert schemas["FeaturesSection"]["properties"]["lookback_periods"]["maximum"] == 1000
+
+
 def test_ktrdr_starts_meet_the_same_ceilings(host: httpx.Client) -> None:
     training = {**ERA_A_START_BODY["training_configuration"], "epochs": MAX_EPOCHS + 1}
     response = host.post(

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from training_engine.errors import StrategyConfigError
 from training_engine.features import timeframe_features
 from training_engine.models import build_model
 from training_engine.sample_data import generate_hourly
@@ -38,15 +39,19 @@ def feature_count(strategy: StrategyConfig) -> int:
     """Network inputs per bar: the columns the real feature code makes, on every timeframe.
 
     Raises:
-        StrategyConfigError: a timeframe has no network input (as training would).
+        StrategyConfigError: a timeframe has no network input, or an indicator cannot be
+            computed with its parameters (as training would find).
     """
     frame = generate_hourly("COUNT", COUNTING_BARS, seed=0)
     # Indicators reading context data (a data_source) count the same columns on any bars.
     sources = {spec.data_source: frame for spec in strategy.indicators if spec.data_source}
-    return sum(
-        timeframe_features(strategy, frame, timeframe, sources).shape[1]
-        for timeframe in strategy.timeframes
-    )
+    try:
+        return sum(
+            timeframe_features(strategy, frame, timeframe, sources).shape[1]
+            for timeframe in strategy.timeframes
+        )
+    except (ValueError, ArithmeticError, IndexError) as exc:  # an indicator's own refusal
+        raise StrategyConfigError("indicators", f"cannot be computed: {exc}") from exc
 
 
 def parameter_count(strategy: StrategyConfig) -> int:

@@ -15,6 +15,7 @@ from training_sessions.event_feed import EventFeed
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.events import StreamSlots
+from training_sessions.http.openapi import document_service_rules
 from training_sessions.http.request_logging import RequestIdMiddleware
 from training_sessions.service import SessionService
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     app.state.started_at = time.monotonic()
     install_error_handlers(app, settings.directories())
+    document_service_rules(app, settings.ceilings())
     for module in (health, trainings, ktrdr_compat, ktrdr_operations, gpu, metrics, dashboard):
         app.include_router(module.router)
     app.include_router(ktrdr_operations.shutdown_router)

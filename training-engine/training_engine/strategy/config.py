@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     BaseModel,
@@ -235,7 +235,11 @@ def _timezone(value: Any) -> str:
     return value
 
 
-TimezoneName = Annotated[str, BeforeValidator(_timezone)]
+TimezoneName = Annotated[
+    str,
+    BeforeValidator(_timezone),
+    Field(json_schema_extra=enum_of(lambda: sorted(available_timezones()))),
+]
 BarTimestamp = Annotated[
     str,
     BeforeValidator(choice(lambda: BAR_TIMESTAMPS)),

@@ -28,8 +28,16 @@ from training_engine.errors import StrategyConfigError
 
 _TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
 _MONTHS = re.compile(r"^\d+M$")  # KTRDR's 1M is a month; 1m (any other case) a minute
-# The one rule for every name that becomes part of a path: symbols, strategy names.
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Timeframes as JSON Schema documents them (the checks above also take spaces around,
+# leading zeros and any number of digits).
+TIMEFRAME_PATTERN = r"^[1-9][0-9]{0,3}([mM]|[mM][iI][nN]|[hH]|[dD]|[wW])$"
+# Dates as JSON Schema documents them: pandas' timestamps span the years 1677 to 2262.
+DATE_PATTERN = r"^(1[7-9]|2[01])[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+DATE_SCHEMA = {"format": "date", "pattern": DATE_PATTERN}
+# The one rule for every name that becomes part of a path: symbols, strategy names; the
+# same text is the JSON Schema pattern (whole-text matched here, as ECMA's $ means).
+SAFE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_SAFE_NAME = re.compile(SAFE_NAME_PATTERN)
 # What the engine can train on; resolve_device checks the device exists.
 DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
 # The largest integer a strategy may hold: it must fit every database's INTEGER column.
@@ -136,7 +144,7 @@ def validate_name(value: Any, key: str, what: str = "a name") -> str:
 
     It starts with a letter or digit and holds no ``..``, so it can never leave its folder.
     """
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value):
         raise StrategyConfigError(
             key,
             f"expected {what} of letters, digits, '.', '_' or '-', got {value!r}",
@@ -205,9 +213,9 @@ def _date_text(value: Any) -> str:
     return value.strip()
 
 
-Count = Annotated[int, Field(ge=1), BeforeValidator(_integer(1))]
-DateText = Annotated[str, BeforeValidator(_date_text)]
-Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
+Count = Annotated[int, Field(ge=1, le=MAX_INTEGER), BeforeValidator(_integer(1))]
+DateText = Annotated[str, Field(json_schema_extra=DATE_SCHEMA), BeforeValidator(_date_text)]
+Seed = Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_integer(0))]
 NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
 
@@ -226,15 +234,29 @@ ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_numb
 Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
 Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
-Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
+Symbol = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": SAFE_NAME_PATTERN}),
+    BeforeValidator(_as_value_error(validate_symbol)),
+]
 # A FRED series id or COT report code: it names a file in the data folder, like a symbol.
 SourceName = Annotated[
-    str, BeforeValidator(_as_value_error(lambda value, key: validate_name(value, key, "an id")))
+    str,
+    Field(json_schema_extra={"pattern": SAFE_NAME_PATTERN}),
+    BeforeValidator(_as_value_error(lambda value, key: validate_name(value, key, "an id"))),
 ]
-
-Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
+Timeframe = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": TIMEFRAME_PATTERN}),
+    BeforeValidator(_as_value_error(validate_timeframe)),
+]
 DeviceName = Annotated[
-    str, Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"]), BeforeValidator(_device)
+    str,
+    Field(
+        examples=["auto", "cpu", "cuda", "cuda:1", "mps"],
+        json_schema_extra={"pattern": DEVICE_NAME.pattern},
+    ),
+    BeforeValidator(_device),
 ]
 LayerWidth = Annotated[
     int, _ceiling("hidden_width", MAX_LAYER_WIDTH), BeforeValidator(_integer(1, MAX_LAYER_WIDTH))

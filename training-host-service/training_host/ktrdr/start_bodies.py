@@ -16,7 +16,14 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from training_sessions.contract import MAX_BODY_DEPTH, TrainingId, find_unstorable_value
+from training_sessions.contract import (
+    MAX_BODY_DEPTH,
+    DateBound,
+    SymbolName,
+    TimeframeName,
+    TrainingId,
+    find_unstorable_value,
+)
 from training_sessions.types import TrainingRequest
 
 from training_host.errors import InvalidParameterError, UnsafePathError
@@ -45,18 +52,30 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# What strategy_name_from takes, as the document states it: a file name (a .yaml or .yml
+# suffix, or none) alone, in strategies/ or in KTRDR's /app/strategies/.
+STRATEGY_CONFIG_PATTERN = (
+    r"^(/app/strategies/|strategies/)?[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\.ya?ml)?$"
+)
+
+
 class KtrdrModelConfiguration(_Lenient):
-    strategy_config: str = Field(min_length=1, description="strategy path or file name")
-    symbols: list[str] = Field(min_length=1)
-    timeframes: list[str] = Field(min_length=1)
+    strategy_config: str = Field(
+        min_length=1,
+        description="strategy path or file name",
+        json_schema_extra={"pattern": STRATEGY_CONFIG_PATTERN},
+        examples=["/app/strategies/momentum_mlp.yaml"],
+    )
+    symbols: list[SymbolName] = Field(min_length=1)
+    timeframes: list[TimeframeName] = Field(min_length=1)
     model_type: str | None = None
     multi_symbol: bool | None = None
 
 
 class KtrdrTrainingConfiguration(_Lenient):
     validation_split: float | None = Field(default=None, gt=0.0, lt=1.0)
-    start_date: str | None = None
-    end_date: str | None = None
+    start_date: DateBound | None = None
+    end_date: DateBound | None = None
     data_mode: str | None = None
 
 
@@ -82,11 +101,16 @@ class EraAStartBody(_Lenient):
 class InlineStartBody(_Lenient):
     """Eras B and C: the strategy file's text inline; C adds ``task_id``."""
 
-    strategy_yaml: str = Field(min_length=1)
-    symbols: list[str] | None = None
-    timeframes: list[str] | None = None
-    start_date: str | None = None
-    end_date: str | None = None
+    strategy_yaml: str = Field(
+        min_length=1,
+        description="a strategy file's text (YAML), validated as a strategy document "
+        "(StrategyDocument): a mapping, no aliases, at most 32 levels deep, text keys",
+        json_schema_extra={"contentMediaType": "application/yaml"},
+    )
+    symbols: list[SymbolName] | None = None
+    timeframes: list[TimeframeName] | None = None
+    start_date: DateBound | None = None
+    end_date: DateBound | None = None
     task_id: TrainingId | None = None
     strategy_path: str | None = None
 

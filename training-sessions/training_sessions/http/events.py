@@ -36,11 +36,14 @@ MEDIA_TYPE = "text/event-stream"
 # No buffering on the way: nginx honours X-Accel-Buffering; caches must not keep it.
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+# A string (empty when absent), so the document does not offer a "null" header value.
 LastEventIdHeader = Annotated[
-    str | None,
+    str,
     Header(
         alias="Last-Event-ID",
         description="the id of the last event received: the stream resumes after it",
+        # What parse_last_event_id takes (it says what is wrong in its own words).
+        json_schema_extra={"pattern": "^[0-9]{1,18}$"},
     ),
 ]
 
@@ -197,8 +200,10 @@ class EventStreamResponse(StreamingResponse):
         self,
         content: AsyncIterable[bytes],
         slot: StreamSlot | None = None,
+        # FastAPI reads the documented status of a route from this parameter's default.
+        status_code: int = 200,
     ) -> None:
-        super().__init__(content, headers=STREAM_HEADERS)
+        super().__init__(content, status_code=status_code, headers=STREAM_HEADERS)
         self._content = content
         self._slot = slot
 

@@ -129,7 +129,7 @@ async def stream_training_events(
     dispatcher: DispatcherDep,
     slots: StreamSlotsDep,
     request: Request,
-    last_event_id: LastEventIdHeader = None,
+    last_event_id: LastEventIdHeader = "",
 ) -> EventStreamResponse:
     """Server-Sent Events of one training, relayed from the host or from the local run."""
     return await limited_event_stream(

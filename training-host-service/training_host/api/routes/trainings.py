@@ -95,7 +95,9 @@ def start_multi_symbol_training(
 @router.get("", responses=error_responses(422))
 def list_trainings(
     manager: ManagerDep,
-    status_filter: str | None = Query(default=None, alias="status"),
+    status_filter: str | None = Query(
+        default=None, alias="status", json_schema_extra={"enum": list(SESSION_STATUSES)}
+    ),
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=MAX_LIST_OFFSET),
 ) -> TrainingList:
@@ -150,7 +152,7 @@ async def stream_training_events(
     request: Request,
     feed: EventFeedDep,
     slots: StreamSlotsDep,
-    last_event_id: LastEventIdHeader = None,
+    last_event_id: LastEventIdHeader = "",
 ) -> EventStreamResponse:
     """Server-Sent Events of one training; send Last-Event-ID to resume after a drop."""
     opening = partial(open_event_stream, feed, training_id, last_event_id)
