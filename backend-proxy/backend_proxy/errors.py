@@ -17,8 +17,7 @@
     ├── TrainingNotFoundError      no training with this id in the routing table     -> 404
     ├── TrainingNotOwnedError      a start naming a host training started elsewhere  -> 409
     ├── ModelNotFoundError         no model with this id here (nor on the host)      -> 404
-    ├── ModelInUseError            a model a training that exists still names        -> 409
-    └── TooManyStreamsError        the event-stream cap (service or client) is hit   -> 429
+    └── ModelInUseError            a model a training that exists still names        -> 409
 
 Session and engine errors (raised by local trainings) map by class in
 ``training_sessions.http.errors``. Every answer but a passed-through one has the
@@ -161,14 +160,6 @@ class ModelInUseError(ProxyError):
         )
 
 
-class TooManyStreamsError(ProxyError):
-    """As many event streams are open as allowed (for this service or this client)."""
-
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        super().__init__(message)
-
-
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (TrainingNotFoundError, 404),
@@ -193,12 +184,6 @@ def _unconfirmed(exc: Exception) -> Response:
     return error_response(503, str(exc), type(exc).__name__, extra=extra)
 
 
-def _too_many_streams(exc: Exception) -> Response:
-    assert isinstance(exc, TooManyStreamsError)
-    headers = {"Retry-After": str(exc.retry_after_seconds)}
-    return error_response(429, str(exc), type(exc).__name__, headers=headers)
-
-
 def _connections_busy(exc: Exception) -> Response:
     assert isinstance(exc, HostConnectionsBusyError)
     headers = {"Retry-After": str(exc.retry_after_seconds)}
@@ -216,7 +201,6 @@ def install_error_handlers(app: FastAPI, directories: Mapping[str, Path] | None 
         answers={
             HostRejectedError: _pass_through,
             StartUnconfirmedError: _unconfirmed,
-            TooManyStreamsError: _too_many_streams,
             HostConnectionsBusyError: _connections_busy,
         },
         directories=directories,

@@ -16,6 +16,7 @@ from pathlib import Path
 from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import TrainingPerformance, TrainingStatus
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.events import open_event_stream
 from training_sessions.pending_results import pending_result_file
 from training_sessions.requests import checkpoint_path, session_log_path
@@ -39,6 +40,7 @@ class LocalTrainings:
     def __init__(self, settings: RuntimeSettings) -> None:
         self.settings = settings
         self._manager = SessionService(settings)
+        self._feed = EventFeed(self._manager)
 
     def _status(self, view: SessionView) -> TrainingStatus:
         return TrainingStatus.from_view(view, self.settings)
@@ -47,6 +49,7 @@ class LocalTrainings:
         await to_thread.run_sync(self._manager.start)
 
     async def shutdown(self) -> None:
+        await self._feed.aclose()
         await to_thread.run_sync(self._manager.shutdown)
 
     async def submit(self, training_id: str, body: StartBody) -> tuple[TrainingStatus, bool]:
@@ -69,7 +72,7 @@ class LocalTrainings:
     async def events(
         self, training_id: str, last_event_id: str | None
     ) -> AsyncGenerator[bytes, None]:
-        stream = await open_event_stream(self._manager, training_id, last_event_id)
+        stream = await open_event_stream(self._feed, training_id, last_event_id)
         # An async generator: closing it ends its polling of the store.
         assert isinstance(stream, AsyncGenerator)
         return stream

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
+from training_sessions.http.events import StreamSlots
 
 from backend_proxy.breaker import HostBreaker
 from backend_proxy.config import Settings
@@ -30,7 +31,6 @@ from backend_proxy.model_dispatcher import ModelDispatcher
 from backend_proxy.poller import HealthPoller
 from backend_proxy.route_store import RouteStore
 from backend_proxy.routing_table import RoutingTable
-from backend_proxy.stream_limits import StreamSlots
 
 
 @dataclass(slots=True)
@@ -94,7 +94,9 @@ async def proxy_runtime(
         settings.max_event_streams,
         settings.max_event_streams_per_client,
         settings.event_stream_retry_after_seconds,
-        metrics,
+        setting_names=("BACKEND_MAX_EVENT_STREAMS", "BACKEND_MAX_EVENT_STREAMS_PER_CLIENT"),
+        on_change=metrics.event_streams.set,
+        on_refused=lambda cap: metrics.event_streams_refused.labels(limit=cap).inc(),
     )
     runtime = ProxyRuntime(settings, metrics, dispatcher, models, host, local, slots, poller)
     await local.start()

@@ -7,13 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from training_sessions.http.errors import error_responses, json_error_responses
+from training_sessions.http.events import HeldStreamResponse, limited_stream
 
 from backend_proxy.api.deps import ModelIdPath, ModelsDep, StreamSlotsDep, accepted_query
-from backend_proxy.api.event_streams import (
-    TOO_MANY_STREAMS_RESPONSE,
-    HeldStreamResponse,
-    held_stream,
-)
+from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
 from backend_proxy.local_models import MEDIA_TYPES
 from backend_proxy.schemas import (
     DeleteModelQuery,
@@ -75,7 +72,7 @@ async def download_model(
     """The model as one .tar.gz (or .zip), streamed; relayed from the host for a host model."""
     filename = f"{model_id}.{query.format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return await held_stream(
+    return await limited_stream(
         slots,
         request,
         lambda: models.download(model_id, query.format),

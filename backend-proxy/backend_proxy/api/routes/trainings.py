@@ -12,15 +12,12 @@ from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
     EventStreamResponse,
     LastEventIdHeader,
+    limited_event_stream,
 )
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 
 from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath, accepted_query
-from backend_proxy.api.event_streams import (
-    TOO_MANY_STREAMS_RESPONSE,
-    HeldStreamResponse,
-    held_event_stream,
-)
+from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
 from backend_proxy.schemas import (
     RoutedStartResponse,
     RoutedTrainingList,
@@ -156,10 +153,10 @@ async def stream_training_events(
     dispatcher: DispatcherDep,
     slots: StreamSlotsDep,
     request: Request,
-    last_event_id: LastEventIdHeader = None,
-) -> HeldStreamResponse:
+    last_event_id: LastEventIdHeader = "",
+) -> EventStreamResponse:
     """Server-Sent Events of one training, relayed from the host or from the local run."""
-    return await held_event_stream(
+    return await limited_event_stream(
         slots, request, lambda: dispatcher.events(training_id, last_event_id)
     )
 
