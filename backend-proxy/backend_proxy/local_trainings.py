@@ -79,7 +79,8 @@ class LocalTrainings:
         return counts
 
     async def resume(self, training_id: str) -> TrainingStatus:
-        return self._status(await to_thread.run_sync(self._manager.resume, training_id))
+        resumption = await to_thread.run_sync(self._manager.resume, training_id)
+        return self._status(resumption.view)
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)
