@@ -1,10 +1,12 @@
-"""KTRDR's ``POST /training/resume`` (its training worker's route) on a real host process.
+"""KTRDR's ``POST /training/resume`` (its training worker's route) on real host servers.
 
 KTRDR's backend sends ``{"operation_id"}`` to any training worker to continue a cancelled or
 failed operation from its checkpoint; the worker answers 200 with ``resumed_from_epoch``,
-404 without a checkpoint, 422 for one it cannot read. These tests drive a host process the
-way that worker is driven: start through ``/training/start``, cancel through the operations
-API, resume, and compare the weights with a run never stopped.
+404 without a checkpoint, 422 for one it cannot read. These tests drive the host the way
+that worker is driven: start through ``/training/start``, cancel through the operations API,
+resume, and compare the weights with a run never stopped. The resumes run in host processes
+(the restart after kill -9 needs one); the reference run and the refusals in an app served
+by uvicorn in the test's process.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import torch
 from training_engine.checkpoint import load_checkpoint
 
 from tests.conftest import find_free_port
-from tests.fixtures.servers import run_host_service
+from tests.fixtures.servers import run_host_service, serve_app
 from tests.fixtures.waiting import wait_until
+from tests.host.conftest import AppFactory, host_settings
 from tests.host.ktrdr_bodies import era_b_host_operation_id, era_b_start_body, era_c_start_body
 from tests.host.test_ktrdr_auth import BEARER, KTRDR_ADDRESS, OTHER_ADDRESS, TOKEN, client_from
 from tests.host.test_ktrdr_era_b import strategy_text
@@ -114,10 +117,14 @@ def uninterrupted_weights(
     tmp_path_factory: pytest.TempPathFactory, sample_data_dir: Path, strategies_dir: Path
 ) -> Iterator[dict[str, torch.Tensor]]:
     """The weights of the resumable run trained start to end by a host of its own."""
-    root = tmp_path_factory.mktemp("uninterrupted")
+    from training_host.main import create_app
+
+    settings = host_settings(
+        tmp_path_factory.mktemp("uninterrupted"), sample_data_dir, strategies_dir
+    )
     with (
-        run_host_service(root, find_free_port(), data_dir=sample_data_dir) as host,
-        httpx.Client(base_url=host.url, timeout=30.0) as client,
+        serve_app(create_app(settings), find_free_port()) as url,
+        httpx.Client(base_url=url, timeout=30.0) as client,
     ):
         started = client.post("/training/start", json=ktrdr_start(strategies_dir, "op_whole"))
         assert started.status_code == 200, started.text
@@ -211,13 +218,9 @@ def test_an_operation_running_when_the_host_was_killed_resumes_after_its_restart
 
 
 def test_resume_answers_as_ktrdrs_worker_when_it_cannot_resume(
-    tmp_path: Path, free_port: int, sample_data_dir: Path, strategies_dir: Path
+    tmp_path: Path, start_app: AppFactory, strategies_dir: Path
 ) -> None:
-    env = {
-        "TRAINING_HOST_API_TOKEN": TOKEN,
-        "TRAINING_HOST_KTRDR_CLIENTS": KTRDR_ADDRESS,
-        "TRAINING_HOST_MAX_CONCURRENT_JOBS": "1",
-    }
+    url, _ = start_app(api_token=TOKEN, ktrdr_clients=[KTRDR_ADDRESS], max_concurrent_jobs=1)
     ours = {
         "training_id": "ours",
         "symbol": "AAPL",
@@ -225,10 +228,9 @@ def test_resume_answers_as_ktrdrs_worker_when_it_cannot_resume(
         "config": {"epochs": 200, "batch_size": 16},
     }
     with (
-        run_host_service(tmp_path, free_port, env=env, data_dir=sample_data_dir) as host,
-        httpx.Client(base_url=host.url, headers=BEARER, timeout=30.0) as owner,
-        client_from(KTRDR_ADDRESS, host.url) as ktrdr,
-        client_from(OTHER_ADDRESS, host.url) as stranger,
+        httpx.Client(base_url=url, headers=BEARER, timeout=30.0) as owner,
+        client_from(KTRDR_ADDRESS, url) as ktrdr,
+        client_from(OTHER_ADDRESS, url) as stranger,
     ):
         # A training of ours (our own door), stopped after an epoch: it has a checkpoint.
         assert owner.post("/trainings/start", json=ours).status_code == 202
