@@ -4,9 +4,9 @@ KTRDR's backend sends ``{"operation_id"}`` to any training worker to continue a 
 failed operation from its checkpoint; the worker answers 200 with ``resumed_from_epoch``,
 404 without a checkpoint, 422 for one it cannot read. These tests drive the host the way
 that worker is driven: start through ``/training/start``, cancel through the operations API,
-resume, and compare the weights with a run never stopped. The resumes run in host processes
-(the restart after kill -9 needs one); the reference run and the refusals in an app served
-by uvicorn in the test's process.
+resume, and compare the weights with a run never stopped. The restart after kill -9 runs
+a host process; the other tests an app served by uvicorn in the test's process (its
+trainings run in real worker processes all the same).
 """
 
 from __future__ import annotations
@@ -30,18 +30,22 @@ from tests.host.test_ktrdr_era_b import strategy_text
 
 pytestmark = pytest.mark.slow
 
-EPOCHS = 5
+EPOCHS = 4
 RUN_TIMEOUT = 300.0
+# Two runs (and a host process or two) per test on a shared two-core machine.
+RESUME_TEST_TIMEOUT = 900
+# The host process imports torch and pandas before it answers: over 60 s on a loaded machine.
+HOST_STARTUP_TIMEOUT = 240.0
 
 
 def resumable_text(strategies_dir: Path, epochs: int = EPOCHS) -> str:
-    """The shipped strategy, small batches (epochs long enough to cancel between two) and
+    """The shipped strategy, smaller batches (epochs long enough to cancel between two) and
     no early stopping (every run trains every epoch)."""
     return strategy_text(
         strategies_dir,
         **{
             "epochs: 10": f"epochs: {epochs}",
-            "batch_size: 64": "batch_size: 16",
+            "batch_size: 64": "batch_size: 32",
             "enabled: true": "enabled: false",
         },
     )
@@ -131,17 +135,14 @@ def uninterrupted_weights(
         yield ktrdr_weights(wait_for_operation(client, "op_whole", "completed"))
 
 
+@pytest.mark.timeout(RESUME_TEST_TIMEOUT)
 def test_a_cancelled_operation_resumes_to_the_weights_of_a_run_never_stopped(
-    tmp_path: Path,
-    free_port: int,
-    sample_data_dir: Path,
+    start_app: AppFactory,
     strategies_dir: Path,
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
-    with (
-        run_host_service(tmp_path, free_port, data_dir=sample_data_dir) as host,
-        httpx.Client(base_url=host.url, timeout=30.0) as client,
-    ):
+    url, _ = start_app()
+    with httpx.Client(base_url=url, timeout=30.0) as client:
         started = client.post("/training/start", json=ktrdr_start(strategies_dir, "op_cut"))
         assert started.status_code == 200, started.text
         wait_for_epochs(client, "op_cut")
@@ -150,9 +151,10 @@ def test_a_cancelled_operation_resumes_to_the_weights_of_a_run_never_stopped(
         done_before = epochs_recorded(client, "op_cut")
 
         # KTRDR's body: its optional task_id, and a key it never sends, are ignored.
-        resumed = client.post(
+        resumed = post_when_a_slot_is_free(
+            client,
             "/training/resume",
-            json={"operation_id": "op_cut", "task_id": "op_cut", "priority": "high"},
+            {"operation_id": "op_cut", "task_id": "op_cut", "priority": "high"},
         )
         finished = wait_for_operation(client, "op_cut", "completed")
         again = client.post("/training/resume", json={"operation_id": "op_cut"})
@@ -173,6 +175,7 @@ def test_a_cancelled_operation_resumes_to_the_weights_of_a_run_never_stopped(
     assert again.json()["detail"] == "Operation op_cut is already completed"
 
 
+@pytest.mark.timeout(RESUME_TEST_TIMEOUT)
 def test_an_operation_running_when_the_host_was_killed_resumes_after_its_restart(
     tmp_path: Path,
     free_port: int,
@@ -183,7 +186,9 @@ def test_an_operation_running_when_the_host_was_killed_resumes_after_its_restart
     # Left interrupted at the restart, as a KTRDR worker leaves it, for KTRDR to resume.
     env = {"TRAINING_HOST_RESUME_INTERRUPTED": "false"}
     with (
-        run_host_service(tmp_path, free_port, env=env, data_dir=sample_data_dir) as host,
+        run_host_service(
+            tmp_path, free_port, env, sample_data_dir, startup_timeout=HOST_STARTUP_TIMEOUT
+        ) as host,
         httpx.Client(base_url=host.url, timeout=30.0) as client,
     ):
         # Era B: the host names the session; KTRDR asks for host_training_{id}.
