@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from sqlalchemy.exc import SQLAlchemyError
-from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.requests import checkpoint_path
 from training_sessions.service import SessionService
 from training_sessions.session_job import load_stored_job
@@ -26,7 +24,9 @@ from training_sessions.types import RuntimeSettings, SessionStatus
 
 from tests.fixtures.databases import on_both_databases
 from tests.fixtures.waiting import wait_until
-from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
+from tests.fixtures.weights import assert_same_weights
+from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request, train_uninterrupted
+from tests.sessions.conftest import model_weights as _weights
 
 pytestmark = pytest.mark.slow
 
@@ -46,17 +46,6 @@ service.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["train
 while True:
     time.sleep(1)
 """
-
-
-def _weights(model_path: str | None) -> dict[str, torch.Tensor]:
-    assert model_path is not None
-    return load_file(str(Path(model_path) / WEIGHTS_FILE))
-
-
-def _assert_same_weights(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
-    assert left.keys() == right.keys()
-    for name in left:
-        assert torch.equal(left[name], right[name]), f"{name} differs"
 
 
 def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
@@ -84,25 +73,7 @@ def uninterrupted_weights(
 ) -> Iterator[dict[str, torch.Tensor]]:
     """The weights of the resumable run trained start to end in one worker."""
     root = tmp_path_factory.mktemp("reference")
-    settings = RuntimeSettings(
-        database_url=f"sqlite:///{root / 'sessions.db'}",
-        data_dir=sample_data_dir,
-        models_dir=root / "models",
-        strategies_dir=strategies_dir,
-        checkpoints_dir=root / "checkpoints",
-        default_device="cpu",
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        service = SessionService(settings)
-        service.start()
-        try:
-            view, _ = service.submit(request(RESUMABLE_RUN))
-            done = service.wait_for(view.training_id, FINAL, 300)
-        finally:
-            service.shutdown(grace_seconds=5.0)
-    assert done.status == "completed", done.error
-    yield _weights(done.model_path)
+    yield train_uninterrupted(root, sample_data_dir, strategies_dir, RESUMABLE_RUN)
 
 
 def test_shutdown_interrupts_running_session_and_start_resumes_it(
@@ -131,7 +102,7 @@ def test_shutdown_interrupts_running_session_and_start_resumes_it(
     assert [row["epoch"] for row in history] == [1, 2, 3]
     # Resumed, not retrained: the epochs done before the interruption keep their timings.
     assert epochs_before and history[: len(epochs_before)] == epochs_before
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def _kill_service_after_first_epoch(
@@ -185,7 +156,7 @@ def test_killed_service_session_resumes_on_next_start_with_same_weights(
     history = service.performance("k9").history
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert epochs_before and history[: len(epochs_before)] == epochs_before
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 @pytest.fixture
@@ -229,7 +200,7 @@ def test_strategy_file_changed_mid_run_then_kill_9_resumes_what_was_submitted(
     assert done.status == "completed", done.error
     assert done.resume_count == 1
     assert [row["epoch"] for row in service.performance("changed").history] == [1, 2, 3]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_queued_session_trains_what_was_submitted_after_its_file_changes(
@@ -247,7 +218,7 @@ def test_queued_session_trains_what_was_submitted_after_its_file_changes(
 
     assert done.status == "completed", done.error
     assert done.resume_count == 0
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 @on_both_databases
@@ -282,7 +253,7 @@ def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
     assert done.attempt == 1
     assert row is not None and row.job is not None
     assert load_stored_job(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(

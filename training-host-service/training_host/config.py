@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     strategies_dir: Path = Path("config/strategies")
     checkpoints_dir: Path = Path("checkpoints")
     log_dir: Path = Path("logs")
-    max_concurrent_jobs: int = Field(default=1, ge=1)
+    max_concurrent_jobs: int = Field(
+        default=1, ge=1, description="sessions run at once (with ray: submitted to the cluster)"
+    )
     max_queue_size: int = Field(default=16, ge=0)
     stop_grace_seconds: float = Field(default=30.0, gt=0)
     resume_interrupted: bool = True
@@ -91,6 +93,16 @@ class Settings(BaseSettings):
     # /health/detailed says "degraded" when models_dir's disk has less free space than this.
     min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"
+    # Where sessions run (docs/cluster.md): worker processes here, or a Ray cluster's nodes.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str = Field(
+        default="auto", description="auto, host:6379 (the head's GCS) or ray://host:10001"
+    )
+    ray_namespace: str = Field(default="training-host", min_length=1)
+    gpus_per_session: float = Field(
+        default=1.0, ge=0, description="GPUs a session asks of Ray; 0.25 packs four on one GPU"
+    )
+    cpus_per_session: float = Field(default=1.0, ge=0, description="CPUs a session asks of Ray")
     # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
     ktrdr_backend_url: str | None = Field(
         default=None, description="KTRDR backend to register with as a training worker"
