@@ -86,7 +86,8 @@ class LocalTrainings:
         return counts
 
     async def resume(self, training_id: str) -> TrainingStatus:
-        return self._status(await to_thread.run_sync(self._manager.resume, training_id))
+        resumption = await to_thread.run_sync(self._manager.resume, training_id)
+        return self._status(resumption.view)
 
     async def delete(self, training_id: str) -> list[str]:
         """Remove a finished training's rows and files (its model stays); the files removed.

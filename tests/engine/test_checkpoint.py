@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 from training_engine.checkpoint import (
+    CheckpointPosition,
     RunState,
     capture_rng_state,
     load_checkpoint,
+    read_position,
     restore_rng_state,
     save_checkpoint,
 )
@@ -64,7 +66,11 @@ def test_missing_checkpoint_error_names_the_path(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "absent.pt")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
+@pytest.mark.parametrize(
+    "content",
+    # the last: the unpickler raises KeyError (an unknown memo slot) on it
+    [b"", b"not a checkpoint at all", b"PK\x03\x04garbage", b"half a checkpoint"],
+)
 def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "ck.pt"
     path.write_bytes(content)
@@ -222,3 +228,36 @@ def test_checkpoint_of_the_format_before_run_state_resumes_to_the_end_of_the_run
     assert [m.epoch for m in resumed.result.history] == [1, 2, 3]
     assert resumed.result.history[0] == EpochMetrics(**written["history"][0])
     assert load_checkpoint(checkpoint).keys() == written.keys()
+
+
+def test_read_position_says_where_a_checkpointed_run_continues(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.pt"
+    fit(make_dataset(n_train=160), make_strategy(epochs=2), checkpoint_path=checkpoint)
+
+    # Cancelled inside epoch 2 (0-based 1) after its batch 2; then a run that ended.
+    assert read_position(CHECKPOINT_V1) == CheckpointPosition(epoch=1, batch=2)
+    assert read_position(checkpoint) == CheckpointPosition(epoch=2, batch=0)
+
+
+def test_read_position_refuses_a_checkpoint_a_resume_could_not_restore(tmp_path: Path) -> None:
+    complete = load_checkpoint(CHECKPOINT_V1)
+    del complete["format_version"]
+    without_optimizer = tmp_path / "no_optimizer.pt"
+    save_checkpoint(without_optimizer, {k: v for k, v in complete.items() if k != "optimizer"})
+    without_weights = tmp_path / "no_weights.pt"
+    save_checkpoint(without_weights, {**complete, "model": {}})
+    bad_position = tmp_path / "bad_position.pt"
+    save_checkpoint(bad_position, {**complete, "epoch": -1})
+    torn = tmp_path / "torn.pt"
+    torn.write_bytes(CHECKPOINT_V1.read_bytes()[:1000])
+
+    with pytest.raises(CheckpointError, match=r"no_optimizer\.pt lacks optimizer"):
+        read_position(without_optimizer)
+    with pytest.raises(CheckpointError, match="holds no model weights"):
+        read_position(without_weights)
+    with pytest.raises(CheckpointError, match=r"no valid position \(epoch -1, batch 2\)"):
+        read_position(bad_position)
+    with pytest.raises(CheckpointError, match="corrupt or unreadable"):
+        read_position(torn)
+    with pytest.raises(CheckpointError, match="not found"):
+        read_position(tmp_path / "absent.pt")

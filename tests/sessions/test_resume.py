@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_sessions.errors import NotResumableError, SessionNotFoundError
+from training_sessions.errors import (
+    CorruptCheckpointError,
+    NoCheckpointError,
+    NotResumableError,
+    SessionNotFoundError,
+)
 from training_sessions.requests import checkpoint_path
 from training_sessions.service import SessionService
 from training_sessions.types import TRANSITIONS, RuntimeSettings, SessionStatus
@@ -49,7 +54,7 @@ def test_worker_killed_with_9_fails_and_resume_reaches_the_uninterrupted_weights
     kill_worker(os.getpid())
 
     failed = service.wait_for("killed", FINAL, 60)
-    resumed = service.resume("killed")
+    resumed = service.resume("killed").view
     done = service.wait_for("killed", {"completed", "failed"}, 300)
 
     assert failed.status == "failed"
@@ -99,6 +104,21 @@ def test_resume_refuses_queued_unknown_and_checkpointless_sessions(
     with pytest.raises(SessionNotFoundError):
         paused_service.resume("no-such-training")
     paused_service.stop(view.training_id)
-    with pytest.raises(NotResumableError, match="no checkpoint to resume from"):
+    with pytest.raises(NoCheckpointError, match="no checkpoint to resume from"):
         paused_service.resume(view.training_id)
     assert paused_service.get(view.training_id).status == "cancelled"
+
+
+def test_resume_refuses_a_checkpoint_it_cannot_read_without_naming_its_folder(
+    paused_service: SessionService, runtime_settings: RuntimeSettings
+) -> None:
+    paused_service.submit(request(SHORT_RUN), training_id="torn")
+    paused_service.stop("torn")
+    checkpoint_path(runtime_settings, "torn").write_bytes(b"half a checkpoint")
+
+    with pytest.raises(CorruptCheckpointError) as refused:
+        paused_service.resume("torn")
+
+    assert refused.value.reason.startswith("checkpoint torn.ckpt is corrupt or unreadable")
+    assert str(runtime_settings.checkpoints_dir) not in str(refused.value)
+    assert paused_service.get("torn").status == "cancelled"

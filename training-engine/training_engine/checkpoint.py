@@ -22,7 +22,8 @@ A checkpoint holds everything a run needs to continue exactly where it stopped::
 
 :class:`RunState` writes and reads every key but the first
 (``state_dict``/``load_state_dict``); :func:`save_run`/:func:`resume_run` put it in a file
-and back.
+and back. :func:`read_position` reads where a checkpointed run stands without building it
+(a service answering a resume request before a worker starts).
 
 It is loaded with ``weights_only=True``: only tensors and plain Python values, so a
 checkpoint file can never run code.
@@ -33,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -143,6 +143,61 @@ def resume_run(path: Path, run: RunState) -> None:
         raise CheckpointError(f"checkpoint {path} cannot be restored: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class CheckpointPosition:
+    """Where a checkpointed run stands: it continues in 0-based ``epoch`` after ``batch``
+    of that epoch's batches (0: at its start). So ``epoch`` epochs are complete."""
+
+    epoch: int
+    batch: int
+
+
+# Every key RunState.load_state_dict restores: a checkpoint lacking one cannot resume.
+RUN_STATE_KEYS = (
+    "fingerprint",
+    "model",
+    "optimizer",
+    "scheduler",
+    "grad_scaler",
+    "early_stopping",
+    "grads",
+    "rng",
+    "epoch",
+    "batch",
+    "loss_sum",
+    "stopped_early",
+    "history",
+)
+
+
+def read_position(path: Path) -> CheckpointPosition:
+    """Read a run's checkpoint and say where the run stands.
+
+    Checks what can be checked without the run itself: the file loads, holds every key a
+    resume restores, and has model weights and a non-negative position. Whether it fits
+    the run (its fingerprint) is checked when the run resumes.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or lacks what a resume needs.
+    """
+    state = load_checkpoint(path)
+    missing = [key for key in RUN_STATE_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    if not isinstance(state["model"], Mapping) or not state["model"]:
+        raise CheckpointError(f"checkpoint {path} holds no model weights")
+    epoch, batch = state["epoch"], state["batch"]
+    if not _is_count(epoch) or not _is_count(batch):
+        raise CheckpointError(
+            f"checkpoint {path} has no valid position (epoch {epoch!r}, batch {batch!r})"
+        )
+    return CheckpointPosition(epoch=epoch, batch=batch)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: temp file in the same dir, fsync, rename.
 
@@ -164,7 +219,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+    # The unpickler fails on foreign bytes with whatever its opcode handling meets
+    # (KeyError for an unknown memo, IndexError, struct.error, ...): all mean "not readable".
+    except Exception as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable: {exc}") from exc
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a training-engine checkpoint")

@@ -6,12 +6,14 @@
     ├── SessionNotFoundError     no session with that id
     ├── SessionConflictError     same id with another request; delete while running
     │   ├── InvalidTransitionError   a status move the transition table forbids
-    │   ├── NotResumableError        resume of an active or completed session, or no checkpoint
+    │   ├── NotResumableError        resume of an active or completed session
+    │   │   └── NoCheckpointError        resume of a session that never checkpointed
     │   └── StartDeadlinePassedError a start read after the caller's start_deadline
     ├── QueueFullError           workers busy and the queue full
     ├── TooManyStreamsError      the service or the client holds its most event streams
     ├── ShuttingDownError        the runtime is stopping
     ├── LaunchError              a runner could not start a session's run
+    ├── CorruptCheckpointError   resume from a checkpoint that cannot be read
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
 
 A request can also fail with an engine error (``StrategyConfigError``,
@@ -66,7 +68,23 @@ class InvalidTransitionError(SessionConflictError):
 
 
 class NotResumableError(SessionConflictError):
-    """Resume asked of a queued, running or completed session, or of one with no checkpoint."""
+    """Resume asked of a queued, running or completed session (or one with no checkpoint)."""
+
+
+class NoCheckpointError(NotResumableError):
+    """Resume asked of a session that stopped before writing its first checkpoint."""
+
+
+class CorruptCheckpointError(SessionError):
+    """The session's checkpoint cannot be read (truncated, overwritten, another format).
+
+    ``reason`` says why, naming the file by its name only (never the folder it lies in).
+    """
+
+    def __init__(self, training_id: str, reason: str) -> None:
+        self.training_id = training_id
+        self.reason = reason
+        super().__init__(f"training '{training_id}' cannot be resumed: {reason}")
 
 
 class StartDeadlinePassedError(SessionConflictError):

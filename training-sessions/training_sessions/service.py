@@ -20,13 +20,17 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from training_engine.progress import DeviceMemory
 
 from training_sessions.errors import (
+    CorruptCheckpointError,
     InvalidTransitionError,
+    NoCheckpointError,
     NotResumableError,
     SessionConflictError,
     SessionError,
@@ -37,7 +41,7 @@ from training_sessions.errors import (
 from training_sessions.observer import NullObserver, SessionObserver, notify
 from training_sessions.pending_results import pending_result_file
 from training_sessions.recording import record_kept_result
-from training_sessions.requests import existing_checkpoint, resolve_request, validate_training_id
+from training_sessions.requests import checkpoint_path, resolve_request, validate_training_id
 from training_sessions.runners import SessionRunner
 from training_sessions.session_logs import read_log
 from training_sessions.session_queue import Capacity, SessionQueue
@@ -54,6 +58,9 @@ from training_sessions.types import (
     TrainingRequest,
 )
 
+if TYPE_CHECKING:
+    from training_engine.checkpoint import CheckpointPosition
+
 logger = logging.getLogger(__name__)
 
 QUEUED = SessionStatus.QUEUED
@@ -65,6 +72,14 @@ INTERRUPTED = SessionStatus.INTERRUPTED
 ADMISSION_WAIT_SECONDS = 60.0
 # Given to supervisors beyond the grace at shutdown, to write what their runs reported.
 SHUTDOWN_MARGIN_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """A session queued again, and the checkpoint position it continues from."""
+
+    view: SessionView
+    checkpoint: CheckpointPosition
 
 
 class SessionService:
@@ -294,16 +309,19 @@ class SessionService:
             row = self._row(training_id)
         return to_view(row)
 
-    def resume(self, training_id: str) -> SessionView:
+    def resume(self, training_id: str) -> Resumption:
         """Queue a failed, cancelled or interrupted session again, from its checkpoint.
 
         It continues where its last checkpoint left it (bit-identical on CPU to a run
         never stopped) and keeps its id, request and history; its next launch is a
-        new attempt.
+        new attempt. The checkpoint is read here, before the session is queued, so a
+        resume that cannot work is refused at once rather than failing in a worker.
 
         Raises:
             SessionNotFoundError: unknown id.
-            NotResumableError: queued, running or completed, or no checkpoint to resume from.
+            NotResumableError: queued, running or completed.
+            NoCheckpointError: it stopped before its first checkpoint.
+            CorruptCheckpointError: its checkpoint cannot be read.
             QueueFullError: every slot busy and the queue at its limit.
             ShuttingDownError: the runtime is stopping.
         """
@@ -316,11 +334,7 @@ class SessionService:
                 f"training '{training_id}' is {status}: only failed, cancelled or "
                 "interrupted trainings can be resumed"
             )
-        if existing_checkpoint(self.settings, training_id) is None:
-            raise NotResumableError(
-                f"training '{training_id}' has no checkpoint to resume from (it stopped "
-                "before its first checkpoint); start a new training instead"
-            )
+        position = self.checkpoint_position(training_id)
         with self._queue.admission(training_id) as enqueue:
             self._statuses.move(
                 training_id,
@@ -334,7 +348,30 @@ class SessionService:
             enqueue()
         logger.info("training %s resumed by request (was %s)", training_id, status)
         self._launch_ready()
-        return to_view(self._row(training_id))
+        return Resumption(view=to_view(self._row(training_id)), checkpoint=position)
+
+    def checkpoint_position(self, training_id: str) -> CheckpointPosition:
+        """Where the session's checkpoint would resume it (the file is read and checked).
+
+        Raises:
+            NoCheckpointError: no checkpoint written.
+            CorruptCheckpointError: the checkpoint cannot be read.
+        """
+        from training_engine.checkpoint import read_position  # torch: only when resuming
+        from training_engine.errors import CheckpointError
+
+        path = checkpoint_path(self.settings, training_id)
+        if not path.is_file():
+            raise NoCheckpointError(
+                f"training '{training_id}' has no checkpoint to resume from (it stopped "
+                "before its first checkpoint); start a new training instead"
+            )
+        try:
+            return read_position(path)
+        except CheckpointError as exc:
+            # Clients learn which file is bad, never the folder it lies in.
+            reason = str(exc).replace(str(path), path.name)
+            raise CorruptCheckpointError(training_id, reason) from exc
 
     def delete(self, training_id: str) -> None:
         """Remove a finished session's rows (model files stay).

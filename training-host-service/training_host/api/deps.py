@@ -117,3 +117,20 @@ def ktrdr_session(manager: SessionService, caller: KtrdrCaller, training_id: str
     if not caller.may_see(view):
         raise SessionNotFoundError(training_id)
     return view
+
+
+# KTRDR names a host training's operation so from 2025-10-25 on (era B); era C uses the id.
+HOST_OPERATION_PREFIX = "host_training_"
+
+
+def ktrdr_operation_session(
+    manager: SessionService, caller: KtrdrCaller, operation_id: str
+) -> SessionView:
+    """The session a KTRDR operation id names (the session id, or ``host_training_{id}``),
+    if the caller may see it. Raises SessionNotFoundError."""
+    try:
+        return ktrdr_session(manager, caller, operation_id)
+    except SessionNotFoundError:
+        if not operation_id.startswith(HOST_OPERATION_PREFIX):
+            raise
+    return ktrdr_session(manager, caller, operation_id.removeprefix(HOST_OPERATION_PREFIX))

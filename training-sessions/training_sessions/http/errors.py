@@ -34,6 +34,7 @@ from training_engine.errors import (
 
 from training_sessions.contract import ErrorBody
 from training_sessions.errors import (
+    CorruptCheckpointError,
     InvalidRequestError,
     QueueFullError,
     SessionConflictError,
@@ -56,6 +57,7 @@ RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (SessionNotFoundError, 404),
     (SessionConflictError, 409),
     (InvalidRequestError, 422),
+    (CorruptCheckpointError, 422),
     (StrategyConfigError, 422),
     (DataError, 422),
     (DeviceUnavailableError, 422),

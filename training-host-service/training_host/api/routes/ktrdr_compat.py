@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
 from training_sessions.contract import DescribedBy, path_in_answer
-from training_sessions.errors import SessionNotFoundError
+from training_sessions.errors import (
+    CorruptCheckpointError,
+    NoCheckpointError,
+    NotResumableError,
+    SessionNotFoundError,
+)
 from training_sessions.http.errors import error_responses
 from training_sessions.service import SessionService
 from training_sessions.types import FINAL_STATUSES, KTRDR_ROUTES, SessionView
@@ -21,6 +26,7 @@ from training_host.api.deps import (
     ManagerDep,
     SettingsDep,
     TrainingIdPath,
+    ktrdr_operation_session,
     ktrdr_session,
 )
 from training_host.gpu import gpu_status
@@ -52,23 +58,36 @@ class KtrdrStopBody(BaseModel):
     save_checkpoint: bool = True
 
 
+class KtrdrResumeBody(BaseModel):
+    """KTRDR's ``TrainingResumeRequest``: the operation to resume (its ``task_id`` is unused)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    operation_id: str = Field(min_length=1)
+    task_id: str | None = None
+
+
 def _gpu_if_used(view: SessionView) -> dict[str, Any] | None:
     return gpu_status() if snapshots.uses_gpu(view) else None
 
 
-def _refuse_when_full(manager: SessionService, task_id: str) -> None:
+def _refuse_when_full(manager: SessionService) -> None:
     """Era C: a busy KTRDR worker answers 503 so the backend tries another worker."""
-    try:
-        manager.get(task_id)
-        return  # a repeated dispatch of a known task gets the existing session
-    except SessionNotFoundError:
-        pass
     if not manager.has_free_slot():
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "worker busy: every training slot is in use",
             headers={"Retry-After": "5"},
         )
+
+
+def _refuse_new_task_when_full(manager: SessionService, task_id: str) -> None:
+    try:
+        manager.get(task_id)
+        return  # a repeated dispatch of a known task gets the existing session
+    except SessionNotFoundError:
+        pass
+    _refuse_when_full(manager)
 
 
 @router.post(
@@ -83,7 +102,7 @@ def start_ktrdr_training(
     parsed = parse_start_body(body)
     session_id = session_id_of(parsed)
     if isinstance(parsed, InlineStartBody) and parsed.task_id is not None:
-        _refuse_when_full(manager, parsed.task_id)
+        _refuse_new_task_when_full(manager, parsed.task_id)
     # Remembered with the session: callers admitted by address see only these.
     request = replace(request_from(parsed, settings.strategies_dir), started_through=KTRDR_ROUTES)
     view, created = manager.submit(request, session_id)
@@ -118,6 +137,47 @@ def stop_ktrdr_training(
         "message": f"training {word}",
         "checkpoint_saved": view.checkpoint_path is not None,
         "checkpoint_path": path_in_answer(view.checkpoint_path, manager.settings.checkpoints_dir),
+    }
+
+
+@router.post("/resume", responses=error_responses(404, 409, 413, 422, 503))
+def resume_ktrdr_training(
+    body: KtrdrResumeBody, manager: ManagerDep, caller: KtrdrCallerDep
+) -> dict[str, Any]:
+    """KTRDR's worker resume: continue a cancelled, failed or interrupted operation from
+    its checkpoint, answered as KTRDR's training worker answers."""
+    operation_id = body.operation_id
+    no_checkpoint = HTTPException(
+        status.HTTP_404_NOT_FOUND, f"No checkpoint found for operation {operation_id}"
+    )
+    try:
+        view = ktrdr_operation_session(manager, caller, operation_id)
+    except SessionNotFoundError:
+        raise no_checkpoint from None
+    if view.status in {"queued", "running", "completed"}:
+        # KTRDR's backend words; its worker would start a second run of a running one.
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"Operation {operation_id} is already {view.status}"
+        )
+    try:
+        # A checkpoint that cannot serve is answered before a busy host is.
+        manager.checkpoint_position(view.training_id)
+        _refuse_when_full(manager)
+        resumption = manager.resume(view.training_id)
+    except NoCheckpointError:
+        raise no_checkpoint from None
+    except CorruptCheckpointError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"Checkpoint corrupted: {exc.reason}"
+        ) from None
+    except NotResumableError as exc:  # it moved on since it was read
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return {
+        "success": True,
+        "operation_id": operation_id,
+        "status": "started",
+        # KTRDR's 0-based index of the last completed epoch (-1: none completed yet).
+        "resumed_from_epoch": resumption.checkpoint.epoch - 1,
     }
 
 

@@ -10,17 +10,15 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from training_engine.ktrdr_export import read_summary
-from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
 from training_sessions.service import SessionService
 from training_sessions.types import SessionView
 
 from training_host.api.deps import (
     KTRDR_AUTH,
-    KtrdrCaller,
     KtrdrCallerDep,
     ManagerDep,
-    ktrdr_session,
+    ktrdr_operation_session,
 )
 from training_host.gpu import gpu_status
 from training_host.ktrdr import snapshots
@@ -35,18 +33,6 @@ shutdown_router = APIRouter(
     tags=["ktrdr-compatible"], dependencies=KTRDR_AUTH, responses=error_responses(401)
 )
 
-HOST_OPERATION_PREFIX = "host_training_"
-
-
-def session_of(manager: SessionService, caller: KtrdrCaller, operation_id: str) -> SessionView:
-    """The session an operation id names, if the caller may see it. Raises SessionNotFoundError."""
-    try:
-        return ktrdr_session(manager, caller, operation_id)
-    except SessionNotFoundError:
-        if not operation_id.startswith(HOST_OPERATION_PREFIX):
-            raise
-    return ktrdr_session(manager, caller, operation_id.removeprefix(HOST_OPERATION_PREFIX))
-
 
 def _operation(manager: SessionService, view: SessionView, operation_id: str) -> dict[str, Any]:
     gpu = gpu_status() if snapshots.uses_gpu(view) else None
@@ -60,7 +46,7 @@ def read_operation(
 ) -> dict[str, Any]:
     """A training as KTRDR's ``OperationInfo``."""
     del force_refresh  # every answer is read fresh from the session store
-    view = session_of(manager, caller, operation_id)
+    view = ktrdr_operation_session(manager, caller, operation_id)
     return {"success": True, "data": _operation(manager, view, operation_id)}
 
 
@@ -72,7 +58,7 @@ def read_operation_metrics(
     cursor: int = Query(default=0, ge=0),
 ) -> dict[str, Any]:
     """Per-epoch metrics after ``cursor``; ``new_cursor`` is where the next call starts."""
-    view = session_of(manager, caller, operation_id)
+    view = ktrdr_operation_session(manager, caller, operation_id)
     entries = snapshots.epoch_entries(manager.performance(view.training_id).history)
     fresh = entries[cursor:]
     return {
@@ -92,7 +78,7 @@ def cancel_operation(
     operation_id: str, manager: ManagerDep, caller: KtrdrCallerDep, reason: str | None = None
 ) -> dict[str, Any]:
     """Stop the training (it checkpoints); the operation turns ``cancelled``."""
-    view = session_of(manager, caller, operation_id)
+    view = ktrdr_operation_session(manager, caller, operation_id)
     view = manager.stop(view.training_id)
     return {
         "success": True,

@@ -139,7 +139,7 @@ def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingS
 )
 def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
     """Queue a failed, cancelled or interrupted training again, from its checkpoint."""
-    return TrainingStatus.from_view(manager.resume(training_id), manager.settings)
+    return TrainingStatus.from_view(manager.resume(training_id).view, manager.settings)
 
 
 @router.get(
