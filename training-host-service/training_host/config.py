@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     checkpoints_dir: Path = Path("checkpoints")
     log_dir: Path = Path("logs")
     max_concurrent_jobs: int = Field(default=1, ge=1)
+    cpus_per_session: int | None = Field(
+        default=None, ge=1, description="torch threads per session; empty: cores / concurrent"
+    )
+    worker_max_sessions: int = Field(
+        default=20, ge=1, description="sessions a warm worker process runs before it is replaced"
+    )
+    data_cache_bytes: int = Field(
+        default=536_870_912, ge=0, description="prepared data each warm worker keeps for reuse"
+    )
     max_queue_size: int = Field(default=16, ge=0)
     stop_grace_seconds: float = Field(default=30.0, gt=0)
     resume_interrupted: bool = True
@@ -182,6 +191,9 @@ class Settings(BaseSettings):
             stop_grace_seconds=self.stop_grace_seconds,
             resume_interrupted=self.resume_interrupted,
             log_dir=self.log_dir / "trainings",
+            cpus_per_session=self.cpus_per_session,
+            worker_max_sessions=self.worker_max_sessions,
+            data_cache_bytes=self.data_cache_bytes,
         )
 
     def directories(self) -> dict[str, Path]:

@@ -95,5 +95,9 @@ class SessionRunner(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release what the runner keeps between runs (warm workers); called at shutdown."""
+        ...
+
 
 __all__ = ["Launch", "Placement", "RunHandle", "SessionRunner", "StopReason"]
