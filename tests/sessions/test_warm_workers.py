@@ -26,8 +26,9 @@ from training_sessions.types import RuntimeSettings
 
 from tests.fixtures.processes import worker_pids
 from tests.fixtures.waiting import wait_until
+from tests.fixtures.weights import assert_same_weights
 from tests.sessions.conftest import FINAL, LONG_RUN, RESUMABLE_RUN, SHORT_RUN, request
-from tests.sessions.test_recovery import _assert_same_weights, _weights, service_command
+from tests.sessions.test_recovery import _weights, service_command
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +172,7 @@ def test_a_session_stopped_and_resumed_on_a_warm_worker_reaches_a_fresh_runs_wei
     assert log.count("prepared data cache hit") == 2
     done = service.get("warm-resume")
     assert done.attempt == 2
-    _assert_same_weights(
+    assert_same_weights(
         _weights(done.model_path), _weights(service.get(reference.training_id).model_path)
     )
 
