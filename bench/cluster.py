@@ -114,10 +114,11 @@ def run_batch(client: httpx.Client, prefix: str, count: int) -> BatchFigures:
     pending = set(ids)
     while pending:
         for training_id in list(pending):
-            status = client.get(f"/trainings/{training_id}/status").json()["status"]
+            body = client.get(f"/trainings/{training_id}/status").json()
+            status = body["status"]
             if status in FINAL:
                 if status != "completed":
-                    raise RuntimeError(f"{training_id} ended {status}")
+                    raise RuntimeError(f"{training_id} ended {status}: {body.get('error')}")
                 pending.discard(training_id)
         time.sleep(0.05)
     wall = time.perf_counter() - started
