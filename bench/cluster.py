@@ -12,8 +12,9 @@ Rows (``--rows``):
   (``worker_max_sessions`` 1), no prepared-data cache, each worker with torch's default
   threads (every core), however many sessions run at once.
 * ``local``: warm workers, the prepared-data cache, threads = cores / concurrent sessions.
-* ``ray``: the Ray executor at ``--ray-address`` (needs the Ray runner of issue 21; its
-  rows of 1 and 3 nodes are that branch's to add here: see ``ROWS``).
+* ``ray``: the host's Ray executor on the cluster at ``--ray-address``; or, with
+  ``--ray-nodes 1 3``, the Ray runner on a local cluster of 1 and 3 nodes
+  (``bench/cluster_ray.py``, its own table).
 
 Each at ``--concurrency`` 1 and 2 (``max_concurrent_jobs``). Per session, from its status
 and its log's timestamps: *before* = launch -> first batch (worker start, imports,
@@ -163,7 +164,16 @@ def main() -> int:
     parser.add_argument(
         "--ray-address", help="add a 'ray' row: the host's executor on this Ray cluster"
     )
+    parser.add_argument(
+        "--ray-nodes", type=int, nargs="*", default=[], help="bench/cluster_ray.py's rows too"
+    )
     args = parser.parse_args()
+    if args.ray_nodes:
+        from bench.cluster_ray import main as ray_rows
+
+        sys.argv = [sys.argv[0], "--nodes", *map(str, args.ray_nodes)]
+        sys.argv += ["--sessions", str(args.sessions)]
+        ray_rows()
     rows = dict(ROWS)
     if args.ray_address:
         address = args.ray_address

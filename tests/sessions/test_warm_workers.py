@@ -27,8 +27,15 @@ from training_sessions.types import RuntimeSettings
 from tests.fixtures.processes import worker_pids
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.weights import assert_same_weights
-from tests.sessions.conftest import FINAL, LONG_RUN, RESUMABLE_RUN, SHORT_RUN, request
-from tests.sessions.test_recovery import _weights, service_command
+from tests.sessions.conftest import (
+    FINAL,
+    LONG_RUN,
+    RESUMABLE_RUN,
+    SHORT_RUN,
+    model_weights,
+    request,
+)
+from tests.sessions.test_recovery import service_command
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +180,8 @@ def test_a_session_stopped_and_resumed_on_a_warm_worker_reaches_a_fresh_runs_wei
     done = service.get("warm-resume")
     assert done.attempt == 2
     assert_same_weights(
-        _weights(done.model_path), _weights(service.get(reference.training_id).model_path)
+        model_weights(done.model_path),
+        model_weights(service.get(reference.training_id).model_path),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -80,9 +80,8 @@ class Settings(BaseSettings):
     strategies_dir: Path = Path("config/strategies")
     checkpoints_dir: Path = Path("checkpoints")
     log_dir: Path = Path("logs")
-    max_concurrent_jobs: int = Field(default=1, ge=1)
-    cpus_per_session: int | None = Field(
-        default=None, ge=1, description="torch threads per session; empty: cores / concurrent"
+    max_concurrent_jobs: int = Field(
+        default=1, ge=1, description="sessions run at once (with ray: submitted to the cluster)"
     )
     worker_max_sessions: int = Field(
         default=20, ge=1, description="sessions a warm worker process runs before it is replaced"
@@ -100,6 +99,21 @@ class Settings(BaseSettings):
     # /health/detailed says "degraded" when models_dir's disk has less free space than this.
     min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"
+    # Where sessions run (docs/cluster.md): worker processes here, or a Ray cluster's nodes.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str = Field(
+        default="auto", description="auto, host:6379 (the head's GCS) or ray://host:10001"
+    )
+    ray_namespace: str = Field(default="training-host", min_length=1)
+    gpus_per_session: float = Field(
+        default=1.0, ge=0, description="GPUs a session asks of Ray; 0.25 packs four on one GPU"
+    )
+    cpus_per_session: float | None = Field(
+        default=None,
+        ge=0,
+        description="cores a session uses: its worker's torch threads (at least 1; unset: "
+        "cores / max_concurrent_jobs) and, with ray, the CPUs it asks of Ray (unset: 1)",
+    )
     # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
     ktrdr_backend_url: str | None = Field(
         default=None, description="KTRDR backend to register with as a training worker"

@@ -28,6 +28,7 @@ from training_host.api.routes import (
 )
 from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
+from training_host.executors import session_runner
 from training_host.ktrdr.worker_registration import registrar_for
 from training_host.metrics import MetricsMiddleware, ServiceMetrics
 from training_host.startup import startup_summary
@@ -40,7 +41,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the runtime (migrations, recovery, supervisor); on exit checkpoint and stop it."""
     settings: Settings = app.state.settings
     settings.ensure_directories()
-    manager = SessionService(settings.runtime_settings(), observer=app.state.metrics)
+    manager = SessionService(
+        settings.runtime_settings(), observer=app.state.metrics, runner=app.state.runner
+    )
     # start() runs migrations and recovery: blocking work kept off the event loop.
     await anyio.to_thread.run_sync(manager.start)
     app.state.manager = manager
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
+    app.state.runner = session_runner(settings)  # a bad executor fails here, before serving
     app.state.started_at = time.monotonic()
     install_error_handlers(app, settings.directories())
     for module in (health, trainings, ktrdr_compat, ktrdr_operations, gpu, metrics, dashboard):

@@ -29,6 +29,7 @@ from training_sessions.errors import (
     InvalidTransitionError,
     NotResumableError,
     SessionConflictError,
+    SessionError,
     SessionNotFoundError,
     ShuttingDownError,
     StartDeadlinePassedError,
@@ -445,8 +446,28 @@ class SessionService:
         )
 
     def _supervisor_ended(self, supervisor: SessionSupervisor) -> None:
+        if supervisor.run_lost and not self._stopping:
+            self._queue_lost_run(supervisor.training_id)
         self._queue.release(supervisor)
         self._launch_ready()
+
+    def _queue_lost_run(self, training_id: str) -> None:
+        """A run lost with its node resumes from its checkpoint, first in line (a new attempt)."""
+        try:
+            row = self._row(training_id)
+            self._statuses.move(
+                training_id,
+                INTERRUPTED,
+                QUEUED,
+                resume_count=row.resume_count + 1,
+                phase="queued",
+            )
+        except (SessionError, SQLAlchemyError) as exc:
+            # Left interrupted: the next start (or a client's resume) resumes it.
+            logger.warning("training %s: lost run not queued again (%s)", training_id, exc)
+            return
+        self._queue.append(training_id, first=True)
+        logger.info("training %s: queued again after its run was lost", training_id)
 
 
 def _replay(row: SessionRow, fingerprint: str) -> tuple[SessionView, bool]:

@@ -147,7 +147,7 @@ class RuntimeSettings:
     # Each worker writes its log to <log_dir>/<training_id>.log; None: no log files.
     log_dir: Path | None = None
     # Torch threads per session's worker; None: cores / max_concurrent_jobs (local runner).
-    cpus_per_session: int | None = None
+    cpus_per_session: float | None = None
     # Sessions one warm worker process runs before it is replaced (1: a process per session).
     worker_max_sessions: int = 20
     # Prepared data each warm worker keeps for the next sessions over the same inputs.

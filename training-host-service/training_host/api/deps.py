@@ -14,6 +14,7 @@ from training_sessions.http.auth import (
     check_bearer,
     client_in,
 )
+from training_sessions.runners import SessionRunner
 from training_sessions.service import SessionService
 from training_sessions.types import KTRDR_ROUTES, SessionView
 
@@ -33,6 +34,12 @@ def get_manager(request: Request) -> SessionService:
     return manager
 
 
+def get_runner(request: Request) -> SessionRunner | None:
+    """The runner picked from ``executor`` (None: the runtime's local default)."""
+    runner: SessionRunner | None = request.app.state.runner
+    return runner
+
+
 def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
@@ -41,6 +48,7 @@ def get_metrics(request: Request) -> ServiceMetrics:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ManagerDep = Annotated[SessionService, Depends(get_manager)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+RunnerDep = Annotated[SessionRunner | None, Depends(get_runner)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 
 

@@ -57,7 +57,7 @@ THREADS_VARIABLE = "OMP_NUM_THREADS"
 
 
 def session_threads(
-    cpus_per_session: int | None,
+    cpus_per_session: float | None,
     max_concurrent_jobs: int,
     environment: Mapping[str, str],
     cores: int,
@@ -69,7 +69,7 @@ def session_threads(
     sessions that run at once, at least one each.
     """
     if cpus_per_session is not None:
-        return max(1, cpus_per_session)
+        return max(1, int(cpus_per_session))  # Ray may be asked for a fraction of a core
     inherited = environment.get(THREADS_VARIABLE, "").strip()
     if inherited.isdigit() and int(inherited) > 0:
         return int(inherited)
