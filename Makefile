@@ -52,6 +52,7 @@ format: venv  ## Apply ruff formatting and safe fixes
 bench: venv  ## Run the benchmarks (by hand; figures go in docs/benchmarks.md)
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/host_service.py
+	$(PY) bench/event_streams.py
 	$(PY) bench/proxy.py
 
 gpu-check: venv  ## On a GPU machine: GPU tests, resume, bench, sessions; figures into docs/benchmarks.md

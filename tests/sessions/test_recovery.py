@@ -34,12 +34,14 @@ pytestmark = pytest.mark.slow
 SERVICE = """
 import json, sys, time
 from pathlib import Path
+from training_engine.ceilings import Ceilings
 from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 cfg = json.loads(sys.argv[1])
 paths = ("data_dir", "models_dir", "strategies_dir", "checkpoints_dir")
-settings = RuntimeSettings(**{k: Path(v) if k in paths else v for k, v in cfg["settings"].items()})
+values = {k: Path(v) if k in paths else v for k, v in cfg["settings"].items()}
+settings = RuntimeSettings(**{**values, "ceilings": Ceilings(**values["ceilings"])})
 service = SessionService(settings)
 service.start()
 service.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["training_id"])

@@ -25,6 +25,14 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from training_engine.ceilings import (
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_LAYER_COUNT,
+    MAX_LAYER_WIDTH,
+    MAX_LOOKBACK,
+    Ceilings,
+)
 from training_sessions.http.auth import ApiToken, ClientNetworks, NameList
 from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
 from training_sessions.http.host_names import served_host_names
@@ -44,6 +52,8 @@ _PATH_FIELDS = (
     "log_dir",
 )
 
+
+_CEILINGS = Ceilings()
 
 # Where each folder goes under ``home``.
 HOME_LAYOUT: dict[str, str] = {
@@ -96,6 +106,36 @@ class Settings(BaseSettings):
     default_strategy: str = "momentum_mlp"
     default_device: str = "auto"
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # Ceilings on what a start may ask for (training_engine.ceilings): past one, 422.
+    max_hidden_width: int = Field(
+        default=_CEILINGS.hidden_width, ge=1, le=MAX_LAYER_WIDTH, description="units per layer"
+    )
+    max_hidden_layers: int = Field(
+        default=_CEILINGS.hidden_layers,
+        ge=1,
+        le=MAX_LAYER_COUNT,
+        description="hidden layers, and stacked recurrent or transformer layers",
+    )
+    max_lookback: int = Field(
+        default=_CEILINGS.lookback, ge=1, le=MAX_LOOKBACK, description="bars a sample sees"
+    )
+    max_parameters: int = Field(
+        default=_CEILINGS.parameters, ge=1, description="weights and biases of the network"
+    )
+    max_epochs: int = Field(default=_CEILINGS.epochs, ge=1, le=MAX_EPOCHS)
+    max_batch_size: int = Field(default=_CEILINGS.batch_size, ge=1, le=MAX_BATCH_SIZE)
+    # docs/benchmarks.md: what a host holds with a status read still in milliseconds.
+    max_event_streams: int = Field(
+        default=512,
+        ge=1,
+        description="event streams open at once; more are refused with 429 and Retry-After",
+    )
+    # A backend relays all its clients' streams as one client: this admits its whole limit.
+    max_event_streams_per_client: int = Field(
+        default=256,
+        ge=1,
+        description="event streams one client address may hold (a backend in front is one)",
+    )
     # /health/detailed says "degraded" when models_dir's disk has less free space than this.
     min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"
@@ -208,6 +248,18 @@ class Settings(BaseSettings):
             cpus_per_session=self.cpus_per_session,
             worker_max_sessions=self.worker_max_sessions,
             data_cache_bytes=self.data_cache_bytes,
+            ceilings=self.ceilings(),
+        )
+
+    def ceilings(self) -> Ceilings:
+        """The largest sizes a start may ask for (the ``max_*`` settings)."""
+        return Ceilings(
+            hidden_width=self.max_hidden_width,
+            hidden_layers=self.max_hidden_layers,
+            lookback=self.max_lookback,
+            parameters=self.max_parameters,
+            epochs=self.max_epochs,
+            batch_size=self.max_batch_size,
         )
 
     def directories(self) -> dict[str, Path]:

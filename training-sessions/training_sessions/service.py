@@ -363,6 +363,16 @@ class SessionService:
         self._row(training_id)
         return self._store.events_after(training_id, after_id, limit)
 
+    def all_events_after(
+        self, after_id: int, limit: int = 500
+    ) -> Sequence[tuple[str, SessionEvent]]:
+        """Events of every session with ids above ``after_id``, each with its session's id."""
+        return self._store.all_events_after(after_id, limit)
+
+    def latest_event_id(self) -> int:
+        """The highest event id logged so far (0: none)."""
+        return self._store.latest_event_id()
+
     def log(self, training_id: str, tail: int | None = None) -> str:
         """The last ``tail`` lines of the session's log file. Raises SessionNotFoundError."""
         self._row(training_id)

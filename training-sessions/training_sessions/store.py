@@ -399,10 +399,20 @@ class SessionStore:
         )
         with self._sessions() as session:
             rows = list(session.scalars(query))
-        return [
-            SessionEvent(id=row.id, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
+
+    def all_events_after(self, after_id: int, limit: int) -> list[tuple[str, SessionEvent]]:
+        """At most ``limit`` events of every session with ids above ``after_id``, oldest
+        first, each with its session's id (one read for every stream a service follows)."""
+        query = select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+        return [(row.session_id, _event(row)) for row in rows]
+
+    def latest_event_id(self) -> int:
+        """The highest event id logged so far (0: none)."""
+        with self._sessions() as session:
+            return int(session.scalar(select(func.max(EventRow.id))) or 0)
 
     # ------------------------------------------------------------ epochs
 
@@ -444,6 +454,10 @@ def _best_epoch_query(training_id: str) -> Any:
         .order_by(EpochRow.val_loss, EpochRow.epoch)
         .limit(1)
     )
+
+
+def _event(row: EventRow) -> SessionEvent:
+    return SessionEvent(id=row.id, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
 
 
 def _event_rows(training_id: str, events: Sequence[NewEvent]) -> list[EventRow]:

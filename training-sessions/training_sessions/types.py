@@ -24,6 +24,8 @@ from training_engine.progress import RunPhase
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
+from training_engine.ceilings import Ceilings
+
 
 class SessionStatus(StrEnum):
     """Where a session is in its life; the values are what clients see.
@@ -152,6 +154,8 @@ class RuntimeSettings:
     worker_max_sessions: int = 20
     # Prepared data each warm worker keeps for the next sessions over the same inputs.
     data_cache_bytes: int = 512 * 1024 * 1024
+    # The largest sizes a session may ask for (checked when it is submitted).
+    ceilings: Ceilings = field(default_factory=Ceilings)
 
 
 @dataclass(frozen=True, slots=True)
