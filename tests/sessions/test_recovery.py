@@ -20,7 +20,7 @@ from training_sessions.requests import checkpoint_path
 from training_sessions.service import SessionService
 from training_sessions.session_job import load_stored_job
 from training_sessions.store import SessionRow, SessionStore, utcnow
-from training_sessions.types import RuntimeSettings, SessionStatus
+from training_sessions.types import RuntimeSettings, SessionStatus, TrainingRequest
 
 from tests.fixtures.databases import on_both_databases
 from tests.fixtures.waiting import wait_until
@@ -48,6 +48,21 @@ service.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["train
 while True:
     time.sleep(1)
 """
+
+
+def service_command(
+    settings: RuntimeSettings, training: TrainingRequest, training_id: str
+) -> list[str]:
+    """The command running :data:`SERVICE` with these settings and this one session."""
+    config = {
+        "settings": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in dataclasses.asdict(settings).items()
+        },
+        "request": training.to_dict(),
+        "training_id": training_id,
+    }
+    return [sys.executable, "-c", SERVICE, json.dumps(config)]
 
 
 def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
@@ -111,16 +126,8 @@ def _kill_service_after_first_epoch(
     settings: RuntimeSettings, training_id: str, mid_run: Callable[[], None] = lambda: None
 ) -> None:
     """Run the service in its own process, call ``mid_run`` once it has checkpointed, kill -9."""
-    config = {
-        "settings": {
-            key: str(value) if isinstance(value, Path) else value
-            for key, value in dataclasses.asdict(settings).items()
-        },
-        "request": request(RESUMABLE_RUN).to_dict(),
-        "training_id": training_id,
-    }
     service = subprocess.Popen(
-        [sys.executable, "-c", SERVICE, json.dumps(config)],
+        service_command(settings, request(RESUMABLE_RUN), training_id),
         start_new_session=True,  # its own process group: the service and its worker
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )

@@ -51,7 +51,7 @@ def test_messages_of_another_attempt_are_ignored(
 
     # The worker trained to the end, but nothing it said was taken for attempt 1.
     assert done.status == "failed"
-    assert done.error == "worker exited without reporting a result"
+    assert done.error == "worker ended the session without reporting a result"
     assert done.attempt == 1
     assert (done.progress.percent, done.progress.total_batches, done.metrics) == (0.0, 0, {})
     assert done.model_path is None

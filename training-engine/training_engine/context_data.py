@@ -116,12 +116,17 @@ def _files(entry: ContextSource, index: int) -> list[_ContextFile]:
     return [_ContextFile(entry, f"CFTC COT report {entry.report} ({at})", f"cot_{entry.report}")]
 
 
-def _find(data_dir: Path, file: _ContextFile) -> Path:
-    """The first existing candidate; refused when a name would lead out of the data folder."""
-    candidates = [
+def _candidates(data_dir: Path, file: _ContextFile) -> list[Path]:
+    """Where the file may be, in the order tried; refused when a name leads out of the folder."""
+    return [
         path_inside(data_dir, f"{file.name}{suffix}", what="context_data file")
         for suffix in DATA_SUFFIXES
     ]
+
+
+def _find(data_dir: Path, file: _ContextFile) -> Path:
+    """The first existing candidate; refused when a name would lead out of the data folder."""
+    candidates = _candidates(data_dir, file)
     for path in candidates:
         if path.is_file():
             return path
@@ -144,6 +149,15 @@ def check_context_files(data_dir: Path, strategy: StrategyConfig) -> None:
     """
     for file in _entry_files(strategy):
         _find(Path(data_dir), file)
+
+
+def context_file_candidates(strategy: StrategyConfig, data_dir: Path) -> list[Path]:
+    """Every path the strategy's context data may be read from, found or not.
+
+    Raises:
+        UnsafePathError: a symbol or id would name a file outside the data folder.
+    """
+    return [path for file in _entry_files(strategy) for path in _candidates(Path(data_dir), file)]
 
 
 def load_context(strategy: StrategyConfig, data_dir: Path) -> dict[str, ContextSeries]:

@@ -59,6 +59,7 @@ from training_engine.models import batched_logits, build_model
 from training_engine.optim import EarlyStopping, build_optimizer, build_scheduler
 from training_engine.precision import Precision, choose_precision, device_modes
 from training_engine.precision import autocast as _autocast
+from training_engine.prepared_cache import PreparedDataCache
 from training_engine.progress import EpochMetrics, ProgressCallback, ProgressEmitter, report_phase
 from training_engine.strategy import StrategyConfig, TrainingSettings, strategy_to_dict
 from training_engine.verdict import (
@@ -118,6 +119,7 @@ def train(
     cancel: CancellationSignal | None = None,
     on_progress: ProgressCallback | None = None,
     batch_event_interval: float = 0.0,
+    data_cache: PreparedDataCache | None = None,
 ) -> TrainingResult:
     """Train ``job.strategy`` on the data in ``job.data_dir`` and write its model folders.
 
@@ -128,6 +130,8 @@ def train(
         batch_event_interval: least seconds between two ``batch`` events (0: every batch).
             Reading a batch's loss waits for the device, so listeners that only need a
             few updates a second should say so.
+        data_cache: prepared datasets to reuse and to add to (None: prepare every time).
+            Walk-forward folds are always prepared afresh.
 
     Returns:
         ``completed`` with test metrics, part scores, ``model_path`` and KTRDR's copy
@@ -145,7 +149,7 @@ def train(
             job, cancel=cancel, on_progress=on_progress, batch_event_interval=batch_event_interval
         )
     # The run's one preparation of its data: training, scoring and both folders use it.
-    data = prepare_dataset(job.strategy, job.data_dir, *_job_dates(job))
+    data = _prepared_data(job, data_cache)
     logger.info(
         "data: %s %s, %d train / %d validation / %d test samples, %d features, lookback %d",
         ",".join(data.symbols),
@@ -166,11 +170,32 @@ def train(
         cancel=cancel,
         on_progress=on_progress,
         batch_event_interval=batch_event_interval,
-        keep_host_rows=False,  # nothing here reads the rows again
+        # Nothing here reads the rows again; the cache's next run does.
+        keep_host_rows=data_cache is not None,
     )
     if outcome.result.status == "completed":
         _save(job, outcome.model, data, outcome.result, on_progress)
     return outcome.result
+
+
+def _prepared_data(job: TrainingJob, cache: PreparedDataCache | None) -> PreparedDataset:
+    """The job's dataset: from the cache when the same inputs were prepared before."""
+    start_date, end_date = _job_dates(job)
+
+    def prepare() -> PreparedDataset:
+        return prepare_dataset(job.strategy, job.data_dir, start_date, end_date)
+
+    if cache is None:
+        return prepare()
+    cached = cache.prepared(job.strategy, job.data_dir, start_date, end_date, prepare)
+    logger.info(
+        "prepared data cache %s (key %s; %d datasets, %.1f MB held)",
+        "hit: data reused" if cached.hit else "miss: data prepared",
+        cached.key[:16],
+        len(cache),
+        cache.held_bytes / 1e6,
+    )
+    return cached.data
 
 
 def _train_walk_forward(
@@ -288,6 +313,8 @@ def fit(
         )
         report_phase(on_progress, "training")
         progress.started(run.epoch + 1, run.batch)
+        # These two lines time a session's fixed cost around its batches (bench/cluster.py).
+        logger.info("training: first batch (epoch %d, batch %d)", run.epoch + 1, run.batch + 1)
 
         # ---- the epoch loop
         status: RunStatus = "completed"
@@ -306,6 +333,8 @@ def fit(
                 logger.info(
                     "early stopping after epoch %d (val loss %.4f)", metrics.epoch, metrics.val_loss
                 )
+
+        logger.info("training: last batch (%d epochs done, %s)", run.epoch, status)
 
         # ---- evaluation on the test part
         result = TrainingResult(

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     max_concurrent_jobs: int = Field(
         default=1, ge=1, description="sessions run at once (with ray: submitted to the cluster)"
     )
+    worker_max_sessions: int = Field(
+        default=20, ge=1, description="sessions a warm worker process runs before it is replaced"
+    )
+    data_cache_bytes: int = Field(
+        default=536_870_912, ge=0, description="prepared data each warm worker keeps for reuse"
+    )
     max_queue_size: int = Field(default=16, ge=0)
     stop_grace_seconds: float = Field(default=30.0, gt=0)
     resume_interrupted: bool = True
@@ -142,7 +148,12 @@ class Settings(BaseSettings):
     gpus_per_session: float = Field(
         default=1.0, ge=0, description="GPUs a session asks of Ray; 0.25 packs four on one GPU"
     )
-    cpus_per_session: float = Field(default=1.0, ge=0, description="CPUs a session asks of Ray")
+    cpus_per_session: float | None = Field(
+        default=None,
+        ge=0,
+        description="cores a session uses: its worker's torch threads (at least 1; unset: "
+        "cores / max_concurrent_jobs) and, with ray, the CPUs it asks of Ray (unset: 1)",
+    )
     # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
     ktrdr_backend_url: str | None = Field(
         default=None, description="KTRDR backend to register with as a training worker"
@@ -234,6 +245,9 @@ class Settings(BaseSettings):
             stop_grace_seconds=self.stop_grace_seconds,
             resume_interrupted=self.resume_interrupted,
             log_dir=self.log_dir / "trainings",
+            cpus_per_session=self.cpus_per_session,
+            worker_max_sessions=self.worker_max_sessions,
+            data_cache_bytes=self.data_cache_bytes,
             ceilings=self.ceilings(),
         )
 

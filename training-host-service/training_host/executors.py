@@ -12,6 +12,9 @@ from training_sessions.runners import SessionRunner
 from training_host.config import Settings
 from training_host.errors import ExecutorUnavailableError
 
+# What a session asks of Ray when cpus_per_session is unset.
+RAY_CPUS_PER_SESSION = 1.0
+
 
 def session_runner(settings: Settings) -> SessionRunner | None:
     """The runner for ``settings.executor``; None: the runtime's local default."""
@@ -28,7 +31,11 @@ def session_runner(settings: Settings) -> SessionRunner | None:
             address=settings.ray_address,
             namespace=settings.ray_namespace,
             gpus_per_session=settings.gpus_per_session,
-            cpus_per_session=settings.cpus_per_session,
+            cpus_per_session=(
+                RAY_CPUS_PER_SESSION
+                if settings.cpus_per_session is None
+                else settings.cpus_per_session
+            ),
             takeover_grace_seconds=settings.stop_grace_seconds,
         )
     )

@@ -105,7 +105,7 @@ class SessionService:
         if runner is None:
             from training_sessions.runners.local import LocalProcessRunner
 
-            runner = LocalProcessRunner()
+            runner = LocalProcessRunner.for_settings(settings)
         self._runner = runner
         self._queue: SessionQueue[SessionSupervisor] = SessionQueue(
             Capacity(settings.max_concurrent_jobs, settings.max_queue_size),
@@ -149,6 +149,7 @@ class SessionService:
         for supervisor in running:
             if not supervisor.join(max(0.0, deadline - time.monotonic())):
                 logger.warning("training %s: its supervisor did not end", supervisor.training_id)
+        self._runner.close()
         self._store.dispose()
 
     def _interrupt_waiting(self, waiting: Sequence[str]) -> None:

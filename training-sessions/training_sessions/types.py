@@ -148,6 +148,12 @@ class RuntimeSettings:
     resume_interrupted: bool = True
     # Each worker writes its log to <log_dir>/<training_id>.log; None: no log files.
     log_dir: Path | None = None
+    # Torch threads per session's worker; None: cores / max_concurrent_jobs (local runner).
+    cpus_per_session: float | None = None
+    # Sessions one warm worker process runs before it is replaced (1: a process per session).
+    worker_max_sessions: int = 20
+    # Prepared data each warm worker keeps for the next sessions over the same inputs.
+    data_cache_bytes: int = 512 * 1024 * 1024
     # The largest sizes a session may ask for (checked when it is submitted).
     ceilings: Ceilings = field(default_factory=Ceilings)
 

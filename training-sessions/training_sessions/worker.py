@@ -3,24 +3,24 @@
 :func:`train_session` is what any runner runs where the session is placed: it trains
 through the engine and reports :mod:`~training_sessions.messages` (each stamped with
 the attempt) through a ``send`` callable, so it knows nothing of pipes or clusters.
-:func:`run_worker` is the entry point of the local runner's process: a fresh
-interpreter (multiprocessing "spawn"), so a crash, an out-of-memory kill or leaked GPU
-memory ends with the process and never with the service; it sends over a one-way pipe.
+:mod:`~training_sessions.warm_worker` runs it in the local runner's processes, one
+session after another.
 
-The worker also writes its whole log to ``WorkerSpec.log_path`` when one is given.
+Each session's log goes to ``WorkerSpec.log_path`` when one is given
+(:func:`session_logging`, attached for that session only).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from training_engine.cancellation import CancellationSignal
 from training_engine.errors import EngineError
@@ -29,6 +29,9 @@ from training_engine.progress import ProgressCallback, ProgressEvent
 
 from training_sessions.log_lines import SafeLogFormatter
 from training_sessions.messages import Failure, LogLine, Progress, Result, WorkerMessage
+
+if TYPE_CHECKING:  # the service itself loads no data and no torch
+    from training_engine.prepared_cache import PreparedDataCache
 
 logger = logging.getLogger(__name__)
 
@@ -103,11 +106,26 @@ def _progress_sender(
     return report
 
 
-def configure_logging(spec: WorkerSpec, send: Send) -> None:
-    """Log to stderr, to the session's log file and to the supervisor, every line timestamped."""
+def configure_process_logging() -> None:
+    """A worker process's own logging, once: INFO to stderr, warnings included."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    handlers: list[logging.Handler] = [logging.StreamHandler(), SupervisorLogHandler(spec, send)]
+    stderr = logging.StreamHandler()
+    stderr.setFormatter(SafeLogFormatter(LOG_FORMAT))
+    root.addHandler(stderr)
+    # Warnings (warnings.warn) are part of the run's log too.
+    logging.captureWarnings(True)
+
+
+@contextmanager
+def session_logging(spec: WorkerSpec, send: Send) -> Iterator[None]:
+    """One session's log: to its file and to its supervisor, every line timestamped.
+
+    Attached for the session only: a worker that runs one session after another
+    writes each session's lines to that session's file and nowhere else.
+    """
+    root = logging.getLogger()
+    handlers: list[logging.Handler] = [SupervisorLogHandler(spec, send)]
     if spec.log_path is not None:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(spec.log_path, encoding="utf-8"))
@@ -115,8 +133,12 @@ def configure_logging(spec: WorkerSpec, send: Send) -> None:
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
-    # Warnings (warnings.warn) are part of the run's log too.
-    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
 
 
 def train_session(
@@ -124,12 +146,18 @@ def train_session(
     cancel: WorkerCancel,
     send: Send,
     supervisor_alive: Callable[[], bool] = lambda: True,
-) -> None:
-    """Train one attempt and report it: progress as it goes, then a result or a failure."""
+    data_cache: PreparedDataCache | None = None,
+) -> WorkerMessage:
+    """Train one attempt and report it: progress as it goes, then a result or a failure.
 
-    def report(message: WorkerMessage) -> None:
+    Returns:
+        The last message reported: the :class:`Result`, or the :class:`Failure`.
+    """
+
+    def report(message: WorkerMessage) -> WorkerMessage:
         if not send(message):
             logger.warning("supervisor unreachable; could not report %s", type(message).__name__)
+        return message
 
     try:
         # Imported here: the service supervises without torch.
@@ -141,16 +169,16 @@ def train_session(
             on_progress=_progress_sender(spec, send, cancel, supervisor_alive),
             # The engine reads a batch's loss only for the events it sends.
             batch_event_interval=1.0 / BATCH_EVENTS_PER_SECOND,
+            data_cache=data_cache,
         )
     except EngineError as exc:
         logger.warning("training %s failed: %s", spec.training_id, exc)
-        report(Failure(spec.attempt, type(exc).__name__, str(exc)))
+        return report(Failure(spec.attempt, type(exc).__name__, str(exc)))
     except Exception as exc:
         logger.exception("training %s crashed", spec.training_id)
-        report(Failure(spec.attempt, type(exc).__name__, str(exc)))
-    else:
-        reason = cancel.reason or ("stop" if cancel.is_set() else None)
-        report(Result(spec.attempt, result, reason))
+        return report(Failure(spec.attempt, type(exc).__name__, str(exc)))
+    reason = cancel.reason or ("stop" if cancel.is_set() else None)
+    return report(Result(spec.attempt, result, reason))
 
 
 class PipeSender:
@@ -160,37 +188,11 @@ class PipeSender:
         self._conn = conn
         self._lock = threading.Lock()
 
-    def __call__(self, message: WorkerMessage) -> bool:
-        """False when the supervisor is gone."""
+    def __call__(self, message: object) -> bool:
+        """False when the supervisor is gone (a message, or the local runner's own words)."""
         try:
             with self._lock:
                 self._conn.send(message)
         except (BrokenPipeError, EOFError, OSError):
             return False
         return True
-
-
-def run_worker(
-    spec: WorkerSpec, stop_requested: CancellationSignal, conn: Connection, parent_pid: int
-) -> None:
-    """Entry point of the local runner's worker process."""
-    # Before anything initialises CUDA: both variables are read once, when it starts.
-    os.environ.update(spec.environment)
-    # Ctrl-C in a terminal reaches the whole process group: the parent decides.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    cancel = WorkerCancel(stop_requested)
-    # systemd/launchd may signal the whole group: checkpoint and stop, to be resumed.
-    signal.signal(signal.SIGTERM, cancel.on_sigterm)
-    send = PipeSender(conn)
-    configure_logging(spec, send)
-    logger.info(
-        "training %s: worker started (pid %d, attempt %d%s)",
-        spec.training_id,
-        os.getpid(),
-        spec.attempt,
-        "".join(f", {name}={value}" for name, value in sorted(spec.environment.items())),
-    )
-    try:
-        train_session(spec, cancel, send, lambda: os.getppid() == parent_pid)
-    finally:
-        conn.close()

@@ -107,6 +107,10 @@ class SessionRunner(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release what the runner keeps between runs (warm workers); called at shutdown."""
+        ...
+
 
 @runtime_checkable
 class ClusterRunner(SessionRunner, Protocol):

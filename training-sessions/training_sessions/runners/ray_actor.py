@@ -19,7 +19,13 @@ from collections import deque
 
 from training_sessions.messages import WorkerMessage
 from training_sessions.runners import Placement
-from training_sessions.worker import WorkerCancel, WorkerSpec, configure_logging, train_session
+from training_sessions.worker import (
+    WorkerCancel,
+    WorkerSpec,
+    configure_process_logging,
+    session_logging,
+    train_session,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +59,17 @@ class SessionActor:
         import ray
 
         cancel = WorkerCancel(self._stop)
-        configure_logging(self._spec, self._send)
-        logger.info(
-            "training %s: attempt %d started on node %s (GPUs %s)",
-            self._spec.training_id,
-            self._spec.attempt,
-            ray.get_runtime_context().get_node_id(),
-            ray.get_gpu_ids() or "none",
-        )
+        configure_process_logging()  # one actor per attempt: its process is its own
         try:
-            train_session(self._spec, cancel, self._send)
+            with session_logging(self._spec, self._send):
+                logger.info(
+                    "training %s: attempt %d started on node %s (GPUs %s)",
+                    self._spec.training_id,
+                    self._spec.attempt,
+                    ray.get_runtime_context().get_node_id(),
+                    ray.get_gpu_ids() or "none",
+                )
+                train_session(self._spec, cancel, self._send)
         finally:
             with self._lock:
                 self._ended = True

@@ -248,6 +248,9 @@ class RayRunner:
         )
         return RayRunHandle(actor, name, launch.attempt)
 
+    def close(self) -> None:
+        """Nothing to release: each attempt is its own actor, ended with its session."""
+
     def nodes(self) -> list[ClusterNode]:
         """Every node Ray knows, alive or not. Raises LaunchError when unreachable."""
         self.connect()
