@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from training_engine.artifacts import read_model_evaluation
 
@@ -122,6 +122,10 @@ class SessionRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, server_default="0")
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
     node_address: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The last event number given (events are numbered per training from 1), and the
+    # number kept for the stream's ``end`` while the training is final (migration 0006).
+    event_seq: Mapped[int] = mapped_column(Integer, server_default="0")
+    end_event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class EpochRow(Base):
@@ -147,11 +151,16 @@ class EpochRow(Base):
 
 
 class EventRow(Base):
-    """One entry of a session's event log (``training_events``); see :class:`SessionEvent`."""
+    """One entry of a session's event log (``training_events``); see :class:`SessionEvent`.
+
+    ``seq`` numbers a session's events from 1 (the id its event stream sends); ``id``
+    counts across sessions and only orders the table.
+    """
 
     __tablename__ = "training_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, server_default="0")
     session_id: Mapped[str] = mapped_column(
         String(128), ForeignKey("training_sessions.id", ondelete="CASCADE")
     )
@@ -235,10 +244,11 @@ class SessionStore:
         With a ``deadline``, the clock is read inside the transaction after the insert:
         past the deadline the transaction is rolled back and False is returned.
         """
+        row.event_seq = len(events)
         with self._sessions.begin() as session:
             session.add(row)
             session.flush()
-            session.add_all(_event_rows(row.id, events))
+            session.add_all(_event_rows(row.id, events, first_seq=1))
             if deadline is not None and utcnow() > deadline:
                 session.rollback()
                 return False
@@ -294,8 +304,10 @@ class SessionStore:
         if "status" in values:
             raise ValueError("statuses change through SessionStore.move only")
         with self._sessions.begin() as session:
-            session.execute(update(SessionRow).where(SessionRow.id == training_id).values(**values))
-            session.add_all(_event_rows(training_id, events))
+            if values:
+                statement = update(SessionRow).where(SessionRow.id == training_id)
+                session.execute(statement.values(**values))
+            _append_events(session, training_id, events)
 
     def record_progress(
         self,
@@ -323,7 +335,12 @@ class SessionStore:
             row.percent = percent
             row.metrics = {**(row.metrics or {}), **metrics}
             kind, data = entry
-            session.add_all(_event_rows(training_id, [(kind, {**data, "percent": row.percent})]))
+            row.event_seq = (row.event_seq or 0) + 1
+            session.add_all(
+                _event_rows(
+                    training_id, [(kind, {**data, "percent": row.percent})], first_seq=row.event_seq
+                )
+            )
             if epoch is not None:
                 # The entry first: SQLite reuses the highest ids of deleted rows, and event
                 # ids must only grow (clients resume after the last id they received).
@@ -346,9 +363,9 @@ class SessionStore:
         with self._sessions.begin() as session:
             logged = int(session.scalar(count) or 0)
             if logged < cap:
-                session.add_all(_event_rows(training_id, [("log", line)]))
+                _append_events(session, training_id, [("log", line)])
             elif logged == cap:
-                session.add_all(_event_rows(training_id, [("log", cut)]))
+                _append_events(session, training_id, [("log", cut)])
 
     def move(
         self,
@@ -362,17 +379,18 @@ class SessionStore:
 
         ``events`` are appended in the same transaction: whoever sees the new status
         also finds its events in the log. Returns False when the session is gone or
-        in another status by now (and then appends nothing).
+        in another status by now (and then appends nothing). A move to a final status
+        keeps the next event number for the stream's ``end``.
         """
         query = (
             update(SessionRow)
             .where(SessionRow.id == training_id, SessionRow.status == old.value)
-            .values(status=new.value, **values)
+            .values(status=new.value, end_event_seq=None, **values)
         )
         with self._sessions.begin() as session:
             moved = session.execute(query).rowcount == 1  # type: ignore[attr-defined]
             if moved:
-                session.add_all(_event_rows(training_id, events))
+                _append_events(session, training_id, events, keep_end=new.is_final())
         return moved
 
     def delete(self, training_id: str) -> None:
@@ -387,20 +405,20 @@ class SessionStore:
     def append_events(self, training_id: str, events: Sequence[NewEvent]) -> None:
         """Append events to a session's log, in order."""
         with self._sessions.begin() as session:
-            session.add_all(_event_rows(training_id, events))
+            _append_events(session, training_id, events)
 
     def events_after(self, training_id: str, after_id: int, limit: int) -> list[SessionEvent]:
-        """At most ``limit`` events of the session with ids above ``after_id``, oldest first."""
+        """At most ``limit`` events of the session numbered above ``after_id``, oldest first."""
         query = (
             select(EventRow)
-            .where(EventRow.session_id == training_id, EventRow.id > after_id)
-            .order_by(EventRow.id)
+            .where(EventRow.session_id == training_id, EventRow.seq > after_id)
+            .order_by(EventRow.seq)
             .limit(limit)
         )
         with self._sessions() as session:
             rows = list(session.scalars(query))
         return [
-            SessionEvent(id=row.id, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
+            SessionEvent(id=row.seq, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
             for row in rows
         ]
 
@@ -446,12 +464,42 @@ def _best_epoch_query(training_id: str) -> Any:
     )
 
 
-def _event_rows(training_id: str, events: Sequence[NewEvent]) -> list[EventRow]:
+def _event_rows(training_id: str, events: Sequence[NewEvent], first_seq: int) -> list[EventRow]:
     now = utcnow()
     return [
-        EventRow(session_id=training_id, kind=kind, data=data, created_at=now)
-        for kind, data in events
+        EventRow(
+            session_id=training_id, seq=first_seq + index, kind=kind, data=data, created_at=now
+        )
+        for index, (kind, data) in enumerate(events)
     ]
+
+
+def _append_events(
+    session: Session, training_id: str, events: Sequence[NewEvent], *, keep_end: bool = False
+) -> None:
+    """Number ``events`` after the session's last and add them, in the caller's transaction.
+
+    The counter is raised by an UPDATE first: that write locks the session's row (or the
+    SQLite database) until the commit, so two writers never take the same numbers.
+    ``keep_end`` also keeps the number after them for the stream's ``end`` event.
+    """
+    taken = len(events) + (1 if keep_end else 0)
+    if taken == 0:
+        return
+    raised = (
+        update(SessionRow)
+        .where(SessionRow.id == training_id)
+        .values(event_seq=SessionRow.event_seq + taken)
+    )
+    session.execute(raised)
+    last = session.scalar(select(SessionRow.event_seq).where(SessionRow.id == training_id))
+    if last is None:
+        return  # the session is gone
+    if keep_end:
+        session.execute(
+            update(SessionRow).where(SessionRow.id == training_id).values(end_event_seq=last)
+        )
+    session.add_all(_event_rows(training_id, events, first_seq=last - taken + 1))
 
 
 def to_view(row: SessionRow) -> SessionView:
@@ -483,6 +531,7 @@ def to_view(row: SessionRow) -> SessionView:
         attempt=row.attempt or 0,
         node=row.node,
         node_address=row.node_address,
+        end_event_id=row.end_event_seq,
     )
 
 

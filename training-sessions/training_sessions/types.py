@@ -220,6 +220,8 @@ class SessionView:
     attempt: int = 0
     node: str | None = None
     node_address: str | None = None
+    # The id of the event stream's ``end`` while final (its own, after every event's).
+    end_event_id: int | None = None
 
     @property
     def started_through(self) -> str | None:
@@ -244,7 +246,8 @@ EventKind = Literal["status", "phase", "progress", "epoch", "log", "result"]
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
-    """One entry of a session's event log; ``id`` only grows (clients resume after it)."""
+    """One entry of a session's event log; ``id`` numbers the session's events from 1 and
+    only grows (clients resume after it)."""
 
     id: int
     kind: EventKind

@@ -91,7 +91,10 @@ async def follow_events(
             if len(events) == EVENTS_PER_READ:
                 continue
         if final:
-            yield format_event(last_id, "end", {"status": view.status.value})
+            # Its own id, kept when the status became final: a client that resumes after
+            # it misses nothing logged later (a resume's events).
+            end_id = view.end_event_id if view.end_event_id is not None else last_id + 1
+            yield format_event(end_id, "end", {"status": view.status.value})
             return
         if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
             yield b": keep-alive\n\n"
