@@ -64,7 +64,7 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     }
 
 
-def test_stop_running_training_cancels_it_with_checkpoint(
+def test_stop_running_training_cancels_it_with_checkpoint_and_a_second_stop_is_409(
     client: httpx.Client, tmp_path: Path
 ) -> None:
     started = client.post("/trainings/start", json={**SLOW_BODY, "training_id": "to-stop"})
@@ -76,9 +76,15 @@ def test_stop_running_training_cancels_it_with_checkpoint(
 
     assert final["checkpoint_path"] == "to-stop.ckpt"  # relative to checkpoints_dir
     assert (tmp_path / "checkpoints" / final["checkpoint_path"]).exists()
+    # Nothing left to stop: the answer names its status and says what to do instead.
     again = client.post("/trainings/to-stop/stop")
-    assert again.status_code == 200
-    assert again.json()["status"] == "cancelled"
+    assert again.status_code == 409, again.text
+    assert again.json() == {
+        "detail": "training 'to-stop' is already cancelled; nothing to stop "
+        "(resume it to continue)",
+        "error": "NothingToStopError",
+    }
+    assert client.get("/trainings/to-stop/status").json()["status"] == "cancelled"
 
 
 def test_list_is_newest_first_and_filters_by_status(client: httpx.Client) -> None:

@@ -60,6 +60,10 @@ class NotResumableError(SessionConflictError):
     """Resume asked of a queued, running or completed session, or of one with no checkpoint."""
 
 
+class NothingToStopError(SessionConflictError):
+    """A stop asked of a session that is already completed, failed or cancelled."""
+
+
 class StartDeadlinePassedError(SessionConflictError):
     """A start arrived after its ``start_deadline``: the caller has given up waiting for it,
     so it is not created (the caller may run it elsewhere)."""

@@ -27,6 +27,7 @@ from training_engine.progress import DeviceMemory
 
 from training_sessions.errors import (
     InvalidTransitionError,
+    NothingToStopError,
     NotResumableError,
     SessionConflictError,
     SessionNotFoundError,
@@ -273,14 +274,20 @@ class SessionService:
         row = self._row(training_id)
         return to_performance(row, self._store.epochs(training_id))
 
-    def stop(self, training_id: str) -> SessionView:
-        """Cancel cooperatively; idempotent. Raises SessionNotFoundError.
+    def stop(self, training_id: str, *, refuse_finished: bool = False) -> SessionView:
+        """Cancel cooperatively. Raises SessionNotFoundError.
 
         A queued (or interrupted, not yet resumed) session is cancelled at once; a
         running one finishes its batch, checkpoints and becomes ``cancelled``, or is
-        killed after ``stop_grace_seconds``. A finished one is returned as is.
+        killed after ``stop_grace_seconds``. A finished one is returned as is (KTRDR's
+        stop routes answer so), or with ``refuse_finished`` raises NothingToStopError.
         """
         row = self._row(training_id)
+        if refuse_finished and SessionStatus(row.status).is_final():
+            raise NothingToStopError(
+                f"training '{training_id}' is already {row.status}; nothing to stop"
+                + (" (resume it to continue)" if row.status != "completed" else "")
+            )
         # Off the queue first: from then on no supervisor can take it.
         self._queue.take_waiting(training_id)
         supervisor = self._queue.supervisor(training_id)

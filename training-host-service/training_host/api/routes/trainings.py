@@ -112,10 +112,11 @@ def read_training_performance(
     return TrainingPerformance.from_performance(manager.performance(training_id))
 
 
-@router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
+@router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413)})
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
-    """Ask a training to stop; a finished one answers with its final state."""
-    body = TrainingStatus.from_view(manager.stop(training_id), manager.settings)
+    """Ask a queued or running training to stop; a finished one is a 409 naming its status."""
+    view = manager.stop(training_id, refuse_finished=True)
+    body = TrainingStatus.from_view(view, manager.settings)
     return body.model_copy(update={"stop_requested": True})
 
 
