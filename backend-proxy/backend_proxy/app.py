@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
+from training_sessions.http.query_params import REFUSE_UNKNOWN_QUERY_PARAMETERS
 from training_sessions.http.request_logging import RequestIdMiddleware
 
 from backend_proxy.api.routes import create_training_router, dashboard, health
@@ -35,6 +36,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[REFUSE_UNKNOWN_QUERY_PARAMETERS],
     )
     install_error_handlers(app, settings.directories())
     app.include_router(create_training_router())
