@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from training_sessions.service import SessionService
-from training_sessions.store import SessionRow, SessionStore, utcnow
+from training_sessions.store import SessionRow, SessionStore, to_view, utcnow
 
 from tests.fixtures.databases import on_both_databases
 from tests.sessions.conftest import RESUMABLE_RUN, SHORT_RUN, request
@@ -184,3 +184,45 @@ def test_migration_0006_numbers_existing_events_per_training_and_keeps_an_end_id
     assert ids == {"a": [1, 2], "b": [1, 2, 3]}
     assert rows["a"] is not None and rows["a"].end_event_seq == 3 and rows["a"].event_seq == 3
     assert rows["b"] is not None and rows["b"].end_event_seq is None and rows["b"].event_seq == 3
+
+
+@on_both_databases
+def test_migration_0007_gives_existing_rows_their_strategy_symbols_and_timeframes(
+    database_url: str,
+) -> None:
+    store = SessionStore(database_url)
+    store.migrate("0006")
+    now = utcnow()
+    job = {"strategy": {"name": "momentum_mlp", "symbols": ["AAPL"], "timeframes": ["1h", "4h"]}}
+    with store.engine.begin() as connection:
+        for training_id, request, stored_job in (
+            ("resolved", {}, job),
+            ("before-0002", {"strategy": "trend", "symbols": ["MSFT"]}, None),
+        ):
+            connection.execute(
+                SessionRow.__table__.insert().values(
+                    id=training_id,
+                    request=request,
+                    job=stored_job,
+                    fingerprint="f",
+                    status="completed",
+                    created_at=now,
+                )
+            )
+
+    store.migrate()
+    views = {training_id: store.get(training_id) for training_id in ("resolved", "before-0002")}
+    store.dispose()
+
+    summaries = {
+        training_id: to_view(row).request_summary() for training_id, row in views.items() if row
+    }
+    assert summaries == {
+        "resolved": {
+            "strategy": "momentum_mlp",
+            "symbols": ["AAPL"],
+            "timeframes": ["1h", "4h"],
+            "tags": [],
+        },
+        "before-0002": {"strategy": "trend", "symbols": ["MSFT"], "timeframes": None, "tags": []},
+    }

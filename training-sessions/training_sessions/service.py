@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -42,12 +43,20 @@ from training_sessions.runners import SessionRunner
 from training_sessions.session_logs import read_log
 from training_sessions.session_queue import Capacity, SessionQueue
 from training_sessions.status_writer import StatusWriter, status_event
-from training_sessions.store import SessionRow, SessionStore, to_performance, to_view, utcnow
+from training_sessions.store import (
+    SessionRow,
+    SessionStore,
+    list_key,
+    to_performance,
+    to_view,
+    utcnow,
+)
 from training_sessions.supervisor import SessionSupervisor
 from training_sessions.types import (
     ACTIVE_STATUSES,
     RuntimeSettings,
     SessionEvent,
+    SessionFilter,
     SessionPerformance,
     SessionStatus,
     SessionView,
@@ -227,6 +236,9 @@ class SessionService:
             phase="queued",
             stopped_early=False,
             attempt=0,
+            strategy_name=job.strategy.name,
+            symbols_key=list_key(job.strategy.symbols),
+            timeframes_key=list_key(job.strategy.timeframes),
         )
         with self._queue.admission(session_id) as enqueue:
             try:
@@ -264,9 +276,20 @@ class SessionService:
         limit: int = 50,
         offset: int = 0,
         started_through: str | None = None,
+        *,
+        where: SessionFilter | None = None,
     ) -> tuple[list[SessionView], int]:
-        """Sessions newest first, optionally of one status or door, and their total count."""
-        rows, total = self._store.page(status, max(0, limit), max(0, offset), started_through)
+        """Sessions newest first, and their total count.
+
+        Narrowed to one ``status`` or door (``started_through``), or by ``where``
+        (strategy, symbol, timeframe, tag, creation dates), all of them applying.
+        """
+        where = where or SessionFilter()
+        if status is not None:
+            where = replace(where, status=status)
+        if started_through is not None:
+            where = replace(where, started_through=started_through)
+        rows, total = self._store.page(where, max(0, limit), max(0, offset))
         return [to_view(row) for row in rows], total
 
     def performance(self, training_id: str) -> SessionPerformance:
@@ -342,8 +365,17 @@ class SessionService:
         self._launch_ready()
         return to_view(self._row(training_id))
 
-    def delete(self, training_id: str) -> None:
-        """Remove a finished session's rows (model files stay).
+    def set_tags(self, training_id: str, tags: Sequence[str]) -> SessionView:
+        """Replace the session's tags (checked by the caller). Raises SessionNotFoundError."""
+        self._row(training_id)
+        self._store.update(training_id, tags=list(tags), tags_key=list_key(tags))
+        return to_view(self._row(training_id))
+
+    def delete(self, training_id: str) -> list[str]:
+        """Remove a finished session: its rows, checkpoint, kept result and log file.
+
+        Its model stays (a model is deleted on its own). Returns the files removed, each
+        as ``<folder setting>/name``.
 
         Raises:
             SessionNotFoundError: unknown id.
@@ -357,6 +389,23 @@ class SessionService:
                 f"training '{training_id}' is {row.status}; stop it before deleting it"
             )
         self._store.delete(training_id)
+        return self._remove_files(validate_training_id(training_id))
+
+    def _remove_files(self, training_id: str) -> list[str]:
+        checkpoints = self.settings.checkpoints_dir
+        files = [
+            ("checkpoints_dir", checkpoints / f"{training_id}.ckpt"),
+            ("checkpoints_dir", pending_result_file(checkpoints, training_id)),
+        ]
+        if self.settings.log_dir is not None:
+            files.append(("log_dir", self.settings.log_dir / f"{training_id}.log"))
+        removed: list[str] = []
+        for setting, path in files:
+            # unlink() removes a link itself, never what it points at.
+            if path.is_symlink() or path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(f"<{setting}>/{path.name}")
+        return removed
 
     def events(
         self, training_id: str, after_id: int = 0, limit: int = 500

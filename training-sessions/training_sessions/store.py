@@ -46,6 +46,7 @@ from training_sessions.epoch_metrics import EPOCH_METRICS, EpochValues
 from training_sessions.types import (
     EventKind,
     SessionEvent,
+    SessionFilter,
     SessionPerformance,
     SessionPhase,
     SessionProgress,
@@ -126,6 +127,13 @@ class SessionRow(Base):
     # number kept for the stream's ``end`` while the training is final (migration 0006).
     event_seq: Mapped[int] = mapped_column(Integer, server_default="0")
     end_event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What lists filter on (migration 0007): the resolved strategy's name, and lists kept
+    # as ``|A|B|`` (see :func:`list_key`) so a member is found the same way on both databases.
+    strategy_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    symbols_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    timeframes_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    tags_key: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class EpochRow(Base):
@@ -259,21 +267,13 @@ class SessionStore:
             return session.get(SessionRow, training_id)
 
     def page(
-        self,
-        status: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        started_through: str | None = None,
+        self, where: SessionFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[SessionRow], int]:
         """Newest first, with the total count for the same filter."""
         query = select(SessionRow)
         count = select(func.count()).select_from(SessionRow)
-        if status is not None:
-            query = query.where(SessionRow.status == status)
-            count = count.where(SessionRow.status == status)
-        if started_through is not None:
-            door = SessionRow.request["started_through"].as_string() == started_through
-            query, count = query.where(door), count.where(door)
+        for condition in _conditions(where):
+            query, count = query.where(condition), count.where(condition)
         query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
         with self._sessions() as session:
             rows = list(session.scalars(query.limit(limit).offset(offset)))
@@ -454,6 +454,38 @@ class SessionStore:
         return history
 
 
+def list_key(values: Sequence[str] | None) -> str | None:
+    """``["A", "B"]`` as ``"|A|B|"``: a member ``A`` is then ``LIKE '%|A|%'``."""
+    return "|" + "|".join(values) + "|" if values else None
+
+
+def _has_member(column: Any, value: str) -> Any:
+    # Case-insensitive on both databases (SQLite's LIKE is, PostgreSQL's is not).
+    return func.lower(column).contains(f"|{value.lower()}|", autoescape=True)
+
+
+def _conditions(where: SessionFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if where.status is not None:
+        conditions.append(SessionRow.status == where.status)
+    if where.started_through is not None:
+        door = SessionRow.request["started_through"].as_string() == where.started_through
+        conditions.append(door)
+    if where.strategy is not None:
+        conditions.append(SessionRow.strategy_name == where.strategy)
+    if where.symbol is not None:
+        conditions.append(_has_member(SessionRow.symbols_key, where.symbol))
+    if where.timeframe is not None:
+        conditions.append(_has_member(SessionRow.timeframes_key, where.timeframe))
+    if where.tag is not None:
+        conditions.append(_has_member(SessionRow.tags_key, where.tag))
+    if where.created_after is not None:
+        conditions.append(SessionRow.created_at >= where.created_after)
+    if where.created_before is not None:
+        conditions.append(SessionRow.created_at < where.created_before)
+    return conditions
+
+
 def _best_epoch_query(training_id: str) -> Any:
     """The epoch with the lowest validation loss so far (the first of equals)."""
     return (
@@ -532,7 +564,15 @@ def to_view(row: SessionRow) -> SessionView:
         node=row.node,
         node_address=row.node_address,
         end_event_id=row.end_event_seq,
+        strategy_name=row.strategy_name,
+        resolved_symbols=_members(row.symbols_key),
+        resolved_timeframes=_members(row.timeframes_key),
+        tags=list(row.tags or []),
     )
+
+
+def _members(key: str | None) -> list[str] | None:
+    return key.strip("|").split("|") if key else None
 
 
 def to_performance(row: SessionRow, history: list[dict[str, float | int]]) -> SessionPerformance:
