@@ -371,7 +371,7 @@ class SessionService:
         self._store.update(training_id, tags=list(tags), tags_key=list_key(tags))
         return to_view(self._row(training_id))
 
-    def delete(self, training_id: str) -> list[str]:
+    def delete(self, training_id: str) -> tuple[str, ...]:
         """Remove a finished session: its rows, checkpoint, kept result and log file.
 
         Its model stays (a model is deleted on its own). Returns the files removed, each
@@ -391,7 +391,7 @@ class SessionService:
         self._store.delete(training_id)
         return self._remove_files(validate_training_id(training_id))
 
-    def _remove_files(self, training_id: str) -> list[str]:
+    def _remove_files(self, training_id: str) -> tuple[str, ...]:
         checkpoints = self.settings.checkpoints_dir
         files = [
             ("checkpoints_dir", checkpoints / f"{training_id}.ckpt"),
@@ -405,7 +405,7 @@ class SessionService:
             if path.is_symlink() or path.is_file():
                 path.unlink(missing_ok=True)
                 removed.append(f"<{setting}>/{path.name}")
-        return removed
+        return tuple(removed)
 
     def events(
         self, training_id: str, after_id: int = 0, limit: int = 500

@@ -121,7 +121,7 @@ def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingS
 def delete_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingDeleted:
     """Remove a finished training's rows, events, checkpoint and log; its model stays."""
     removed = manager.delete(training_id)
-    return TrainingDeleted(training_id=training_id, deleted=True, files_removed=removed)
+    return TrainingDeleted(training_id=training_id, deleted=True, files_removed=list(removed))
 
 
 @router.patch("/{training_id}", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
