@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from training_engine.cancellation import CancellationToken
 from training_engine.dataset import PreparedDataset
 from training_engine.progress import ProgressCallback, ProgressEvent
@@ -42,14 +41,3 @@ def stop_and_resume(
     assert first.result.status == "cancelled", first.result.status
     resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
     return uninterrupted, resumed
-
-
-def differing_weights(a: torch.nn.Module, b: torch.nn.Module) -> dict[str, float]:
-    """Each weight that is not bit-identical in the two models, with its largest difference."""
-    state_a, state_b = a.state_dict(), b.state_dict()
-    assert state_a.keys() == state_b.keys()
-    return {
-        key: float((state_a[key].float() - state_b[key].float()).abs().max())
-        for key in state_a
-        if not torch.equal(state_a[key], state_b[key])
-    }

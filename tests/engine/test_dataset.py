@@ -18,25 +18,14 @@ from training_engine.dataset import (
 )
 from training_engine.errors import DataValidationError
 from training_engine.sample_data import write_sample_data
-from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy
+from training_engine.strategy import StrategyConfig, load_strategy
 from training_engine.windows import gather_windows
+
+from tests.engine.golden.strategy_cases import dataset_test
 
 
 def _strategy(**overrides: object) -> StrategyConfig:
-    data: dict[str, object] = {
-        "name": "test",
-        "training_data": {
-            "symbols": {"list": ["AAPL", "MSFT"]},
-            "timeframes": {"list": ["1h", "4h"], "base_timeframe": "1h"},
-        },
-        "indicators": [{"name": "rsi", "period": 14}, {"name": "roc", "period": 10}],
-        "model": {"features": {"lookback_periods": 4}},
-        "training": {
-            "labels": {"source": "zigzag", "zigzag_threshold": 0.01, "label_lookahead": 9}
-        },
-    }
-    data.update(overrides)
-    return parse_strategy(data)
+    return dataset_test(**overrides)
 
 
 def test_make_windows_slides_over_rows_ending_at_each_row() -> None:

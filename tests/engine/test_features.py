@@ -14,24 +14,11 @@ from training_engine.features import align_to_base
 from training_engine.sample_data import resample_ohlcv
 from training_engine.strategy import StrategyConfig, parse_strategy
 
+from tests.engine.golden.strategy_cases import features_test
+
 
 def _strategy(**overrides: object) -> StrategyConfig:
-    data: dict[str, object] = {
-        "name": "test",
-        "training_data": {
-            "symbols": {"list": ["AAPL"]},
-            "timeframes": {"list": ["1h", "4h"], "base_timeframe": "1h"},
-        },
-        "indicators": [
-            {"name": "rsi", "period": 14},
-            {"name": "macd", "fast_period": 12, "slow_period": 26, "signal_period": 9},
-            {"name": "momentum", "period": 1},
-        ],
-        "fuzzy_sets": {"rsi_14": {"oversold": {"type": "triangular", "parameters": [0, 0, 30]}}},
-        "model": {"features": {"include_price_context": True}},
-    }
-    data.update(overrides)
-    return parse_strategy(data)
+    return features_test(**overrides)
 
 
 @pytest.fixture(scope="module")

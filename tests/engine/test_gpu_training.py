@@ -18,8 +18,9 @@ from training_engine.errors import DeviceOutOfMemoryError
 from training_engine.progress import ProgressEvent
 from training_engine.trainer import fit
 
-from tests.engine.resume_cases import differing_weights, stop_and_resume
+from tests.engine.resume_cases import stop_and_resume
 from tests.engine.synthetic import make_dataset, make_strategy
+from tests.fixtures.weights import differing_weights
 
 MODELS = [
     pytest.param({}, id="mlp"),

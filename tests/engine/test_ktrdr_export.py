@@ -1,6 +1,7 @@
-"""A completed run's KTRDR copy: KTRDR's model-folder layout, loadable by KTRDR's MLP.
+"""A completed run's KTRDR copy: KTRDR's model-folder layout, loadable by KTRDR's networks.
 
-``train`` writes it (``model_folders``) beside our own folder.
+``train`` writes it (``model_folders``) beside our own folder. What KTRDR's backtester
+makes of it (``metadata_v3.json``) is in test_ktrdr_backtest.py.
 
 ``ktrdr_mlp`` below is written from the facts on KTRDR's ``MLPTradingModel.build_model``
 (an ``nn.Sequential`` of Linear, activation, Dropout per hidden layer, then Linear to the
@@ -22,12 +23,19 @@ from torch import nn
 from training_engine.artifacts import load_trained_model
 from training_engine.dataset import prepare_dataset
 from training_engine.job import TrainingJob, TrainingResult
-from training_engine.ktrdr_export import SUMMARY_FILE, ktrdr_models_dir, read_summary
+from training_engine.ktrdr_export import (
+    SUMMARY_FILE,
+    UNSUPPORTED_FILE,
+    V3_METADATA_FILE,
+    ktrdr_models_dir,
+    read_summary,
+)
 from training_engine.model_folders import write_model_folders
 from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy
 from training_engine.trainer import train
 from training_engine.windows import gather_windows
 
+from tests.engine.ktrdr_bundle import build_network
 from tests.engine.synthetic import cpu_job, make_dataset
 
 KTRDR_FILES = {"model.pt", "config.json", "metrics.json", "features.json", "metadata.json"}
@@ -101,7 +109,10 @@ def test_mlp_copy_loads_into_ktrdrs_mlp_strictly_and_predicts_the_same(
     data = prepare_dataset(job.strategy, job.data_dir)
     windows = torch.from_numpy(gather_windows(data, "test")[:64])
 
-    assert {p.name for p in folder.iterdir()} == KTRDR_FILES
+    # An MLP over two bars: every file KTRDR's earlier eras read, and no metadata_v3.json
+    # (KTRDR's backtester feeds an MLP one bar), with the note saying so.
+    assert {p.name for p in folder.iterdir()} == KTRDR_FILES | {UNSUPPORTED_FILE}
+    assert "an MLP over 2 bars" in (folder / UNSUPPORTED_FILE).read_text()
     assert loaded["model_path"] == folder
     assert loaded["metadata"]["is_trained"] is True
     # KTRDR before its HEAD reads the architecture at the top of config.json
@@ -164,18 +175,33 @@ def test_summary_in_our_artifact_carries_real_metrics_and_the_ktrdr_path(
     assert summary["model_info"]["ktrdr_loadable"] is True
 
 
-def test_lstm_copy_keeps_our_weights_and_says_ktrdr_cannot_load_them(
+def test_lstm_copy_has_ktrdrs_lstm_keys_and_says_why_ktrdr_cannot_backtest_it(
     sample_data_dir: Path, strategies_dir: Path, tmp_path: Path
 ) -> None:
-    _job, result = _run(strategies_dir / "trend_lstm.yaml", sample_data_dir, tmp_path)
+    job, result = _run(strategies_dir / "trend_lstm.yaml", sample_data_dir, tmp_path)
     folder = _ktrdr_folder(result)
     metadata = json.loads((folder / "metadata.json").read_text())
-    weights = torch.load(folder / "model.pt", weights_only=True)
-    ours = load_trained_model(result.model_path or Path()).model.state_dict()
+    config = json.loads((folder / "config.json").read_text())
+    ours = load_trained_model(result.model_path or Path()).model
+    data = prepare_dataset(job.strategy, job.data_dir)
+    network = build_network(config["model"], data.n_features)
+    network.load_state_dict(torch.load(folder / "model.pt", weights_only=True), strict=True)
+    windows = torch.from_numpy(gather_windows(data, "test")[:64])
 
-    assert metadata["ktrdr_loadable"] is False
-    assert metadata["model_type"] == "lstm"
-    assert set(weights) == set(ours)
+    assert metadata["ktrdr_loadable"] is True
+    assert metadata["model_type"] == "LSTMTradingModel"
+    assert config["model"]["architecture"] == {
+        "hidden_size": 32,
+        "num_layers": 1,
+        "dropout": 0.1,
+        "sequence_length": 24,
+    }
+    # Its price context inputs are the engine's own: KTRDR's backtester cannot compute them.
+    assert result.ktrdr_unsupported is not None and "price context" in result.ktrdr_unsupported
+    assert "price context" in (folder / UNSUPPORTED_FILE).read_text()
+    assert not (folder / V3_METADATA_FILE).exists()
+    with torch.no_grad():  # not backtestable: the weights read our standardised inputs
+        torch.testing.assert_close(network.eval()(windows), ours.eval()(windows))
 
 
 def test_a_cancelled_run_writes_no_model(

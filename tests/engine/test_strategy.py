@@ -11,6 +11,8 @@ import yaml
 from training_engine.errors import StrategyConfigError
 from training_engine.strategy import load_strategy
 
+from tests.engine.golden.strategy_cases import ktrdr_v3
+
 
 def _example(strategies_dir: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((strategies_dir / "momentum_mlp.yaml").read_text())
@@ -77,26 +79,10 @@ def test_bad_value_or_parameter_is_rejected_naming_the_key_and_what_was_expected
     assert expected in str(caught.value)
 
 
-def _ktrdr_v3(indicators: dict[str, Any], fuzzy_sets: dict[str, Any]) -> dict[str, Any]:
-    """A KTRDR v3 strategy: indicators keyed by id, fuzzy groups pointing at them."""
-    return {
-        "name": "v3",
-        "training_data": {
-            "symbols": {"mode": "single", "symbol": "EURUSD"},
-            "timeframes": {"mode": "single", "timeframe": "1h"},
-        },
-        "indicators": indicators,
-        "fuzzy_sets": fuzzy_sets,
-        "nn_inputs": [{"fuzzy_set": name, "timeframes": "all"} for name in fuzzy_sets],
-        "model": {"type": "mlp", "training": {"epochs": 2}},
-        "training": {"labels": {"source": "zigzag", "zigzag_threshold": 0.02}},
-    }
-
-
 def test_v3_fuzzy_groups_point_at_their_indicator_and_keep_their_names() -> None:
     low = {"type": "triangular", "parameters": [0, 15, 25]}
     strategy = load_strategy(
-        _ktrdr_v3(
+        ktrdr_v3(
             {"adx_14": {"type": "adx", "period": 14}},
             {
                 "adx_14": {"indicator": "adx_14", "weak": low},
@@ -111,13 +97,13 @@ def test_v3_fuzzy_groups_point_at_their_indicator_and_keep_their_names() -> None
 def test_fuzzy_group_on_a_secondary_output_is_refused_naming_it() -> None:
     group = {"indicator": "adx_14.di_plus", "low": {"type": "triangular", "parameters": [0, 1, 2]}}
     with pytest.raises(StrategyConfigError) as raised:
-        load_strategy(_ktrdr_v3({"adx_14": {"type": "adx", "period": 14}}, {"di_plus": group}))
+        load_strategy(ktrdr_v3({"adx_14": {"type": "adx", "period": 14}}, {"di_plus": group}))
     assert raised.value.key == "fuzzy_sets.di_plus.indicator"
 
 
 def test_ktrdr_parameter_spellings_are_understood() -> None:
     strategy = load_strategy(
-        _ktrdr_v3(
+        ktrdr_v3(
             {
                 "bbands_20_2": {"type": "bbands", "period": 20, "multiplier": 2.5},
                 "stoch_14_3_3": {"type": "stoch", "k_period": 14, "d_period": 3, "smooth_k": 3},

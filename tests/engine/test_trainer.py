@@ -21,15 +21,12 @@ from training_engine.strategy.names import OPTIMIZERS, SCHEDULERS
 from training_engine.trainer import fit, train
 from training_engine.windows import gather_windows
 
-from tests.engine.resume_cases import cancel_at, differing_weights, stop_and_resume
+from tests.engine.resume_cases import cancel_at, stop_and_resume
 from tests.engine.synthetic import make_dataset, make_strategy
 from tests.fixtures.devices import FakeDeviceProbe
+from tests.fixtures.weights import assert_same_weights
 
 torch.set_num_threads(1)
-
-
-def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
-    assert differing_weights(a, b) == {}
 
 
 RESUME_CASES = [
@@ -62,7 +59,7 @@ def test_run_stopped_mid_epoch_and_resumed_ends_bit_identical_to_uninterrupted_r
     )
 
     assert resumed.result.status == "completed"
-    _assert_same_weights(uninterrupted.model, resumed.model)
+    assert_same_weights(uninterrupted.model, resumed.model)
 
     def losses(outcome: Any) -> list[tuple[float, float, float, float]]:
         return [
@@ -87,7 +84,7 @@ def test_run_stopped_after_last_batch_of_epoch_resumes_bit_identical(tmp_path: P
         on_progress=cancel_at(token, 1, 10),
     )
     resumed = fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
-    _assert_same_weights(uninterrupted.model, resumed.model)
+    assert_same_weights(uninterrupted.model, resumed.model)
 
 
 def test_cancel_from_another_thread_stops_within_one_batch_and_checkpoint_resumes(
@@ -209,7 +206,7 @@ def test_model_returned_after_early_stopping_has_the_best_epochs_weights() -> No
     # The same run cut at the best epoch ends with exactly those weights.
     short_run = fit(data, make_strategy(epochs=best_epoch, **overfit))
 
-    _assert_same_weights(long_run.model, short_run.model)
+    assert_same_weights(long_run.model, short_run.model)
 
 
 def test_resume_from_checkpoint_of_another_config_is_refused(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from training_sessions.types import RuntimeSettings, SessionStatus
 
 from tests.fixtures.databases import on_both_databases
 from tests.fixtures.waiting import wait_until
+from tests.fixtures.weights import assert_same_weights
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
 
 pytestmark = pytest.mark.slow
@@ -51,12 +52,6 @@ while True:
 def _weights(model_path: str | None) -> dict[str, torch.Tensor]:
     assert model_path is not None
     return load_file(str(Path(model_path) / WEIGHTS_FILE))
-
-
-def _assert_same_weights(left: dict[str, torch.Tensor], right: dict[str, torch.Tensor]) -> None:
-    assert left.keys() == right.keys()
-    for name in left:
-        assert torch.equal(left[name], right[name]), f"{name} differs"
 
 
 def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
@@ -131,7 +126,7 @@ def test_shutdown_interrupts_running_session_and_start_resumes_it(
     assert [row["epoch"] for row in history] == [1, 2, 3]
     # Resumed, not retrained: the epochs done before the interruption keep their timings.
     assert epochs_before and history[: len(epochs_before)] == epochs_before
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def _kill_service_after_first_epoch(
@@ -185,7 +180,7 @@ def test_killed_service_session_resumes_on_next_start_with_same_weights(
     history = service.performance("k9").history
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert epochs_before and history[: len(epochs_before)] == epochs_before
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 @pytest.fixture
@@ -229,7 +224,7 @@ def test_strategy_file_changed_mid_run_then_kill_9_resumes_what_was_submitted(
     assert done.status == "completed", done.error
     assert done.resume_count == 1
     assert [row["epoch"] for row in service.performance("changed").history] == [1, 2, 3]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_queued_session_trains_what_was_submitted_after_its_file_changes(
@@ -247,7 +242,7 @@ def test_queued_session_trains_what_was_submitted_after_its_file_changes(
 
     assert done.status == "completed", done.error
     assert done.resume_count == 0
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 @on_both_databases
@@ -282,7 +277,7 @@ def test_session_stored_before_jobs_were_stored_is_resolved_once_at_launch(
     assert done.attempt == 1
     assert row is not None and row.job is not None
     assert load_stored_job(row.job).strategy.training.epochs == RESUMABLE_RUN["epochs"]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_recovery_leaves_interrupted_sessions_alone_when_resume_is_off(

@@ -14,9 +14,10 @@ from training_sessions.service import SessionService
 from training_sessions.types import TRANSITIONS, RuntimeSettings, SessionStatus
 
 from tests.fixtures.processes import kill_worker
+from tests.fixtures.weights import assert_same_weights
 from tests.sessions import test_recovery
 from tests.sessions.conftest import FINAL, RESUMABLE_RUN, SHORT_RUN, request
-from tests.sessions.test_recovery import _assert_same_weights, _wait_for_file, _weights
+from tests.sessions.test_recovery import _wait_for_file, _weights
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,7 @@ def test_worker_killed_with_9_fails_and_resume_reaches_the_uninterrupted_weights
     assert resumed.attempt == 1  # counted when it is launched again
     assert done.status == "completed", done.error
     assert done.attempt == 2
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_run_failed_on_a_full_disk_resumes_from_its_last_good_checkpoint(
@@ -85,7 +86,7 @@ def test_run_failed_on_a_full_disk_resumes_from_its_last_good_checkpoint(
     assert done.status == "completed", done.error
     assert done.resume_count == 1
     assert [row["epoch"] for row in service.performance("disk-full").history] == [1, 2, 3]
-    _assert_same_weights(_weights(done.model_path), uninterrupted_weights)
+    assert_same_weights(_weights(done.model_path), uninterrupted_weights)
 
 
 def test_resume_refuses_queued_unknown_and_checkpointless_sessions(

@@ -248,6 +248,8 @@ def _print_summary(result: TrainingResult, job: TrainingJob) -> None:
         print(f"KTRDR's copy: {result.ktrdr_model_path}")
     if result.ktrdr_error is not None:
         print(f"KTRDR's copy: {result.ktrdr_error}")
+    if result.ktrdr_unsupported is not None:
+        print(f"KTRDR's backtester cannot run it: {result.ktrdr_unsupported}")
 
 
 def _metrics_line(label: str, report: TestReport) -> str:

@@ -38,25 +38,23 @@ from training_engine.context_data import ContextSeries, aligned_sources
 from training_engine.data import timeframe_delta
 from training_engine.errors import DataValidationError, StrategyConfigError
 from training_engine.fuzzy import membership
-from training_engine.indicators import compute_indicator
-from training_engine.strategy import IndicatorSpec, StrategyConfig
+from training_engine.indicators import KTRDR_INDICATORS, compute_indicator
+from training_engine.strategy import FuzzySetSpec, IndicatorSpec, StrategyConfig
+
+PRICE_CONTEXT_COLUMNS = ("price_return", "price_range", "price_body", "price_volume")
 
 
 def price_context(frame: pd.DataFrame) -> pd.DataFrame:
     """Scale-free facts about each bar: its return, range and body, and relative volume."""
     close = frame["close"]
     volume_average = frame["volume"].rolling(20).mean()
-    return pd.DataFrame(
-        {
-            "price_return": np.log(close / close.shift(1)),
-            "price_range": (frame["high"] - frame["low"]) / close,
-            "price_body": (close - frame["open"]) / frame["open"],
-            "price_volume": (frame["volume"] / volume_average.where(volume_average > 0)).fillna(
-                1.0
-            ),
-        },
-        index=frame.index,
+    columns = (
+        np.log(close / close.shift(1)),
+        (frame["high"] - frame["low"]) / close,
+        (close - frame["open"]) / frame["open"],
+        (frame["volume"] / volume_average.where(volume_average > 0)).fillna(1.0),
     )
+    return pd.DataFrame(dict(zip(PRICE_CONTEXT_COLUMNS, columns, strict=True)), index=frame.index)
 
 
 def _selected(strategy: StrategyConfig, timeframe: str) -> tuple[set[str] | None, list[str]]:
@@ -84,20 +82,34 @@ def fuzzy_input(values: pd.Series, frame: pd.DataFrame, transform: str | None) -
     return ratio.replace([np.inf, -np.inf], np.nan).to_numpy(dtype=np.float64)
 
 
-def _column(reference: str) -> str:
+def indicator_column(reference: str) -> str:
+    """The column an indicator output gets: ``adx_14.plus_di`` -> ``adx_14_plus_di``."""
     return reference.replace(".", "_")
 
 
-def _output_column(spec: IndicatorSpec, reference: str, outputs: pd.DataFrame) -> str | None:
-    """The column of ``outputs`` that ``reference`` (``id`` or ``id.output``) reads, if ``spec``'s.
+def output_column(reference: str, spec: IndicatorSpec) -> str | None:
+    """The column of ``spec``'s outputs that ``reference`` (``id`` or ``id.output``) reads.
 
-    Ids may hold dots themselves (``zigzag_0.05``), so the output is what follows the id.
+    None when ``reference`` reads another indicator. Ids may hold dots themselves
+    (``zigzag_0.05``, ``bbands_20_2.5.lower``), so the output is what follows the id, and
+    it must be one of ``spec``'s other outputs (a bare id reads the first).
     """
     if reference == spec.feature_id:
         return spec.feature_id
     output = reference.removeprefix(f"{spec.feature_id}.")
-    column = f"{spec.feature_id}_{output}"
-    return column if output != reference and column in outputs.columns else None
+    if output == reference or output not in KTRDR_INDICATORS[spec.type].outputs[1:]:
+        return None
+    return f"{spec.feature_id}_{output}"
+
+
+def reads_indicator(reference: str, spec: IndicatorSpec) -> bool:
+    """Whether ``reference`` (``rsi_14``, ``adx_14.plus_di``) names an output of ``spec``."""
+    return output_column(reference, spec) is not None
+
+
+def fuzzy_input_name(reference: str, fuzzy_set: FuzzySetSpec) -> str:
+    """A membership's feature name on one timeframe (unprefixed): ``rsi_14_oversold``."""
+    return f"{indicator_column(reference)}_{fuzzy_set.name}"
 
 
 def _input_bars(
@@ -133,21 +145,21 @@ def _timeframe_columns(
             produced = True
             yield outputs
             continue
-        mine = {k: c for k in fuzzy if (c := _output_column(spec, k, outputs)) is not None}
+        mine = {k: c for k in fuzzy if (c := output_column(k, spec)) is not None}
         for reference, column in mine.items():
             values = outputs[column]
             for fuzzy_set in fuzzy[reference]:
                 if groups is not None and fuzzy_set.group not in groups:
                     continue
-                name = f"{_column(reference)}_{fuzzy_set.name}"
+                name = fuzzy_input_name(reference, fuzzy_set)
                 x = fuzzy_input(values, frame, fuzzy_set.transform)
                 produced = True
                 yield pd.DataFrame({name: membership(x, fuzzy_set)}, index=frame.index)
         for reference in raw_inputs:
-            raw_column = _output_column(spec, reference, outputs)
+            raw_column = output_column(reference, spec)
             if raw_column is not None:
                 produced = True
-                yield outputs[[raw_column]].set_axis([_column(reference)], axis=1)
+                yield outputs[[raw_column]].set_axis([indicator_column(reference)], axis=1)
     if strategy.features.include_price_context:
         produced = True
         yield price_context(frame)

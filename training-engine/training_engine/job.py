@@ -93,6 +93,9 @@ class TrainingResult:
     # KTRDR's copy of the model (model_folders); when it could not be written, why not.
     ktrdr_model_path: Path | None = None
     ktrdr_error: str | None = None
+    # Why KTRDR's backtester cannot run the model as trained (None: its copy has
+    # metadata_v3.json and KTRDR's ModelBundle loads it).
+    ktrdr_unsupported: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (paths as strings)."""

@@ -1,26 +1,32 @@
 """A completed run's model in KTRDR's folder layout, and the summary KTRDR's clients read.
 
 Written by ``model_folders.write_model_folders`` from the run's model and data in memory,
-under ``{models_dir}/ktrdr/`` (point KTRDR's ``ModelStorage(base_path=...)`` there)::
+under ``{models_dir}/ktrdr/`` (point KTRDR's ``ModelStorage(base_path=...)`` or its
+backtester there)::
 
     {strategy}/{SYMBOL}_{timeframe}_v{N}/   model.pt (a state dict), config.json, metrics.json,
-                                            features.json, metadata.json (is_trained: true)
+                                            features.json, metadata.json (is_trained: true),
+                                            metadata_v3.json or KTRDR_UNSUPPORTED.txt
     {strategy}/{SYMBOL}_{timeframe}_latest  relative link to the newest version
 
-An MLP with KTRDR's activations gets KTRDR's ``nn.Sequential`` key names (``0``, ``3``,
-``6``, ...: Linear, activation, Dropout per hidden layer), so KTRDR's ``MLPTradingModel``
-loads it with ``strict=True``; other models keep our key names (KTRDR has no class for
-them). Any number of classes (``num_classes``) and a regression head (one output,
-``output_format: regression``) are written as KTRDR's MLP builds them. The summary
-(train/validation/test loss and accuracy, model info) is also written into our artifact
-as ``ktrdr_export.json`` for the services to answer KTRDR with.
+A model KTRDR's backtester can run as trained (an MLP over one bar with KTRDR's
+activations, an LSTM or a GRU, on inputs KTRDR computes: ``ktrdr_inputs``) gets
+``metadata_v3.json``, the weights under KTRDR's key names with the standardisation of its
+membership inputs folded into the first layer (``ktrdr_weights``), and its raw inputs'
+standardisation in ``normalization_params``: KTRDR's ``ModelBundle.load`` loads it and its
+backtester computes the network's inputs from the bars. Any other model gets, instead of
+``metadata_v3.json``, ``KTRDR_UNSUPPORTED.txt`` saying why, the same reasons in the run's
+result and summary (``ktrdr_unsupported``), and the folder KTRDR's earlier eras load
+(weights as trained, under KTRDR's names where it has the network). The summary
+(train/validation/test loss and accuracy, model info) is also written into our artifact as
+``ktrdr_export.json`` for the services to answer KTRDR with.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +35,31 @@ from torch import nn
 
 from training_engine.artifacts import artifact_prefix
 from training_engine.atomic_files import write_new_version
-from training_engine.dataset import NormalizationStats, PreparedDataset
+from training_engine.dataset import PreparedDataset
 from training_engine.errors import UnsafePathError
 from training_engine.job import ClassificationReport, PartScore, TestReport, TrainingResult
+from training_engine.ktrdr_inputs import KtrdrInputs, ktrdr_inputs
+from training_engine.ktrdr_metadata import (
+    engine_architecture,
+    engine_input_names,
+    features_file,
+    ktrdr_config,
+    metadata_file,
+    metadata_v3_file,
+)
+from training_engine.ktrdr_weights import (
+    KTRDR_ACTIVATIONS,
+    KTRDR_CLASSES,
+    InputFold,
+    ktrdr_state_dict,
+)
 from training_engine.paths import path_inside
 from training_engine.strategy import StrategyConfig
 
 KTRDR_MODELS_SUBDIR = "ktrdr"
 SUMMARY_FILE = "ktrdr_export.json"
-KTRDR_ACTIVATIONS = frozenset({"relu", "tanh", "sigmoid", "leaky_relu"})
-KTRDR_MLP_CLASS = "MLPTradingModel"
-_LAYERS_PER_HIDDEN = 3  # Linear, activation, Dropout in KTRDR's Sequential
+V3_METADATA_FILE = "metadata_v3.json"
+UNSUPPORTED_FILE = "KTRDR_UNSUPPORTED.txt"
 
 
 def ktrdr_models_dir(models_dir: Path) -> Path:
@@ -47,23 +67,51 @@ def ktrdr_models_dir(models_dir: Path) -> Path:
     return Path(models_dir) / KTRDR_MODELS_SUBDIR
 
 
-def ktrdr_state_dict(model: nn.Module, activation: str) -> dict[str, torch.Tensor] | None:
-    """Our MLP's weights under KTRDR's MLP key names, or None when KTRDR cannot load them."""
-    if activation not in KTRDR_ACTIVATIONS:
-        return None
-    modules = list(model.modules())
-    if not any(isinstance(m, nn.Flatten) for m in modules):
-        return None
-    linears = [m for m in modules if isinstance(m, nn.Linear)]
-    parametrised = [m for m in modules if list(m.parameters(recurse=False))]
-    if not linears or len(parametrised) != len(linears):
-        return None
-    state: dict[str, torch.Tensor] = {}
-    for index, linear in enumerate(linears):
-        key = _LAYERS_PER_HIDDEN * index
-        state[f"{key}.weight"] = linear.weight.detach().cpu().clone()
-        state[f"{key}.bias"] = linear.bias.detach().cpu().clone()
-    return state
+@dataclass(frozen=True)
+class BacktestPlan:
+    """KTRDR's view of a model's inputs, and why its backtester cannot run it (empty: it can).
+
+    ``fold``: the standardisation of the membership inputs, for the first layer.
+    """
+
+    inputs: KtrdrInputs
+    fold: InputFold | None
+    problems: list[str]
+
+
+def backtest_plan(
+    strategy: StrategyConfig, model: nn.Module, data: PreparedDataset
+) -> BacktestPlan:
+    """What KTRDR's backtester needs to run the model as trained, or what stops it."""
+    kind = strategy.model.type
+    problems: list[str] = []
+    if kind not in KTRDR_CLASSES:
+        problems.append(f"model type {kind}: KTRDR's backtester builds mlp, lstm and gru only")
+    elif kind == "mlp" and data.lookback > 1:
+        problems.append(
+            f"an MLP over {data.lookback} bars (lookback_periods): KTRDR's backtester feeds "
+            "an MLP one bar; use lookback_periods 1, or an lstm or gru"
+        )
+    if kind == "mlp" and strategy.model.activation not in KTRDR_ACTIVATIONS:
+        problems.append(
+            f"activation {strategy.model.activation}: KTRDR's MLP has "
+            f"{', '.join(sorted(KTRDR_ACTIVATIONS))}"
+        )
+    if not problems and _ktrdr_weights(strategy, model) is None:
+        problems.append(f"the {kind} network's layers are not those KTRDR builds")
+    inputs = ktrdr_inputs(strategy, data.feature_names)
+    problems += inputs.problems
+    fold = None
+    if data.normalization is not None and not problems:
+        stats = data.normalization
+        fold = InputFold(stats.mean, stats.std, folded=[not raw for raw in inputs.raw])
+        for index in fold.imprecise():
+            problems.append(
+                f"input {data.feature_names[index]} hardly varies on the train part (mean "
+                f"{stats.mean[index]:.6g}, std {stats.std[index]:.3g}): its standardisation "
+                "cannot be folded into KTRDR's float32 weights; leave it out"
+            )
+    return BacktestPlan(inputs, fold, problems)
 
 
 def write_ktrdr_folder(
@@ -101,20 +149,24 @@ def _write_files(
     data: PreparedDataset,
     summary: dict[str, Any],
 ) -> None:
-    """KTRDR's files of one version, into its staging folder.
-
-    Every file KTRDR reads of a model is written here, from the resolved strategy, the
-    feature names in order, the normalisation statistics and the model in memory: the
-    place for ``metadata_v3.json`` (issue 19).
-    """
-    kt_state = _ktrdr_weights(strategy, model)
-    state = kt_state or {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(state, folder / "model.pt")
-    _write_json(folder / "config.json", _ktrdr_config(strategy, data.class_names))
+    """KTRDR's files of one version, into its staging folder (module docstring)."""
+    plan = backtest_plan(strategy, model, data)
+    if plan.problems:
+        state = _ktrdr_weights(strategy, model)
+        _write_text(folder / UNSUPPORTED_FILE, _unsupported_note(plan.problems))
+    else:
+        state = _ktrdr_weights(strategy, model, plan.fold)
+        name = f"{strategy.name}_{artifact_prefix(data.symbols, data.base_timeframe)}_v{version}"
+        training = summary["training_metrics"]
+        metadata = metadata_v3_file(strategy, data, plan.inputs, name, training)
+        _write_json(folder / V3_METADATA_FILE, metadata)
+    weights = state or {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(weights, folder / "model.pt")
+    _write_json(folder / "config.json", ktrdr_config(strategy, data))
     _write_json(folder / "metrics.json", summary["training_metrics"])
-    _write_json(folder / "features.json", _features(_input_names(data), data.normalization))
-    metadata = _metadata(strategy, data, version, summary, loadable=kt_state is not None)
-    _write_json(folder / "metadata.json", metadata)
+    inputs = None if plan.problems else plan.inputs
+    _write_json(folder / "features.json", features_file(data, inputs))
+    _write_json(folder / "metadata.json", metadata_file(strategy, data, version, summary))
 
 
 def point_latest(folder: Path) -> None:
@@ -150,7 +202,9 @@ def ktrdr_summary(
     """What KTRDR's clients are told of a completed run: training and test metrics, model info.
 
     Read from the run's history and ``result.part_scores`` (the trainer scores the parts
-    from the data it holds); nothing is loaded or prepared again.
+    from the data it holds); nothing is loaded or prepared again. ``ktrdr_loadable``: KTRDR's
+    network class for the model's type loads its weights; ``ktrdr_unsupported``: why KTRDR's
+    backtester cannot run it (None when it can).
     """
     scores = result.part_scores
     history = result.history
@@ -158,6 +212,7 @@ def ktrdr_summary(
     best = max(history, key=lambda m: m.val_accuracy) if history else None
     parameters = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    problems = backtest_plan(strategy, model, data).problems
     return {
         "training_metrics": {
             "epochs_trained": result.epochs_completed,
@@ -179,35 +234,39 @@ def ktrdr_summary(
         "test_metrics": _test_metrics(scores["test"], result.test_metrics),
         "model_info": {
             "model_type": strategy.model.type,
-            "architecture": _architecture(strategy),
-            "input_size": len(_input_names(data)),
+            "architecture": engine_architecture(strategy),
+            "input_size": len(engine_input_names(data)),
             "parameters_count": parameters,
             "trainable_parameters": trainable,
             "ktrdr_loadable": _ktrdr_weights(strategy, model) is not None,
             "device": result.device,
         },
+        # Why KTRDR's backtester cannot run the model as trained; None: it can.
+        "ktrdr_unsupported": _unsupported_text(problems),
     }
 
 
-def _ktrdr_weights(strategy: StrategyConfig, model: nn.Module) -> dict[str, torch.Tensor] | None:
-    """The weights under KTRDR's MLP key names, or None where KTRDR has no class to load them."""
-    if strategy.model.type != "mlp":
-        return None
-    return ktrdr_state_dict(model, strategy.model.activation)
+def _ktrdr_weights(
+    strategy: StrategyConfig, model: nn.Module, fold: InputFold | None = None
+) -> dict[str, torch.Tensor] | None:
+    """The weights under KTRDR's key names, or None where KTRDR has no network for them."""
+    return ktrdr_state_dict(model, strategy.model.type, strategy.model.activation, fold)
 
 
-def _input_names(data: PreparedDataset) -> list[str]:
-    """``rsi_14[t-2]``, ...: one name per network input, oldest bar first as the model flattens."""
-    lags = range(data.lookback - 1, -1, -1)
-    return [f"{name}[t-{lag}]" for lag in lags for name in data.feature_names]
+def _unsupported_text(problems: list[str]) -> str | None:
+    return "; ".join(problems) if problems else None
 
 
-def _architecture(strategy: StrategyConfig) -> dict[str, Any]:
-    return {
-        "hidden_layers": list(strategy.model.hidden_layers),
-        "activation": strategy.model.activation,
-        "dropout": strategy.model.dropout,
-    }
+def _unsupported_note(problems: list[str]) -> str:
+    lines = [f"- {problem}" for problem in problems]
+    return "\n".join(
+        [
+            "KTRDR's backtester cannot run this model as it was trained, so this folder has",
+            "no metadata_v3.json (KTRDR's ModelBundle.load needs it). Why:",
+            *lines,
+            "",
+        ]
+    )
 
 
 def _test_metrics(score: PartScore, report: TestReport | None) -> dict[str, float]:
@@ -226,73 +285,9 @@ def _mean(values: dict[str, float]) -> float:
     return float(sum(values.values()) / len(values)) if values else 0.0
 
 
-def _ktrdr_config(strategy: StrategyConfig, class_names: tuple[str, ...]) -> dict[str, Any]:
-    """The strategy as KTRDR keeps it, with the architecture its MLP is built from."""
-    config: dict[str, Any] = dict(strategy.raw)
-    model = dict(config.get("model") or {})
-    model["type"] = strategy.model.type
-    model["architecture"] = _architecture(strategy)
-    model["output_format"] = "classification" if class_names else "regression"
-    model["num_classes"] = len(class_names) if class_names else 1
-    config["name"] = strategy.name
-    config["model"] = model
-    # KTRDR before its HEAD builds the network from config.json's top-level architecture.
-    config["architecture"] = model["architecture"]
-    return config
-
-
-def _features(input_names: list[str], normalization: NormalizationStats | None) -> dict[str, Any]:
-    scaling: dict[str, Any] = {"requires_scaling": False, "reason": "not_scaled"}
-    if normalization is not None:
-        # KTRDR expects a pickled scikit-learn scaler; the statistics are given instead.
-        scaling = {
-            "requires_scaling": True,
-            "scaler_type": "standard",
-            "per_bar_feature": normalization.to_dict(),
-        }
-    return {
-        "model_version": "mixed_features_v1",
-        "feature_type": "mixed_features",
-        "feature_names": input_names,
-        "feature_count": len(input_names),
-        "scaling_info": scaling,
-        "feature_importance": {},
-    }
-
-
-def _metadata(
-    strategy: StrategyConfig,
-    data: PreparedDataset,
-    version: int,
-    summary: dict[str, Any],
-    *,
-    loadable: bool,
-) -> dict[str, Any]:
-    training = summary["training_metrics"]
-    return {
-        "strategy_name": strategy.name,
-        "symbol": "-".join(data.symbols),
-        "timeframe": data.base_timeframe,
-        "created_at": datetime.now().isoformat(),
-        "model_type": KTRDR_MLP_CLASS if loadable else strategy.model.type,
-        "model_version": f"v{version}",
-        "architecture_type": "mixed_features",
-        "input_size": summary["model_info"]["input_size"],
-        "pytorch_version": torch.__version__,
-        "is_trained": True,
-        "training_summary": {
-            "epochs": training["epochs_trained"],
-            "final_accuracy": training["final_train_accuracy"],
-            "best_val_accuracy": training["best_val_accuracy"],
-        },
-        "feature_engineering": {
-            "removed": False,
-            "scaler_required": data.normalization is not None,
-            "fuzzy_only": False,
-        },
-        "ktrdr_loadable": loadable,
-    }
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")

@@ -12,7 +12,9 @@ place (``atomic_files.write_new_version``). KTRDR's copy comes first so that our
 ``ktrdr_export.json`` can name it. A failure there is logged and recorded in the result
 (``ktrdr_error``) and our folder is written all the same; a failure writing ours fails the
 run and removes KTRDR's copy of it, so no model is left without its run. KTRDR's
-``latest`` link moves last, when both are in place.
+``latest`` link moves last, when both are in place. A model KTRDR's backtester cannot run
+as trained (a transformer, ...: ``ktrdr_export``) is still copied, and the result says why
+(``ktrdr_unsupported``).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def write_model_folders(
 ) -> None:
     """Write our model folder and KTRDR's copy of a completed run, each atomically.
 
-    Sets ``result.model_path``, and ``result.ktrdr_model_path`` or ``result.ktrdr_error``.
+    Sets ``result.model_path``, ``result.ktrdr_model_path`` or ``result.ktrdr_error``, and
+    ``result.ktrdr_unsupported`` when KTRDR's backtester cannot run the model.
 
     Args:
         models_dir: the root of all model folders.
@@ -96,3 +99,4 @@ def write_model_folders(
             error = f"its latest link was not moved: {exc}"
             logger.warning("KTRDR's copy of the model is written but %s", error)
     result.ktrdr_model_path, result.ktrdr_error = ktrdr_path, error
+    result.ktrdr_unsupported = summary.get("ktrdr_unsupported") if summary else None

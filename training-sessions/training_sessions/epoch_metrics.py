@@ -17,6 +17,9 @@ EPOCH_METRICS: tuple[str, ...] = tuple(f.name for f in fields(EpochMetrics) if f
 # A status shows the latest of these; how long an epoch took is in the history only.
 STATUS_METRICS: tuple[str, ...] = tuple(name for name in EPOCH_METRICS if name != "epoch_seconds")
 
+# What a batch's progress event carries besides its counters (the rest come per epoch).
+BATCH_EVENT_METRICS: tuple[str, ...] = ("train_loss", "learning_rate")
+
 # One epoch as stored: {"epoch": n, <metric>: value, ...}.
 EpochValues = dict[str, Any]
 

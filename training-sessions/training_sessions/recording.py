@@ -26,6 +26,8 @@ from training_engine.progress import ProgressEvent
 
 from training_sessions import pending_results
 from training_sessions.epoch_metrics import (
+    BATCH_EVENT_METRICS,
+    EPOCH_METRICS,
     STATUS_METRICS,
     EpochValues,
     epoch_values,
@@ -148,10 +150,14 @@ class SessionRecorder:
             "total_batches": event.total_batches,
         }
         is_epoch = event.kind == "epoch"
-        # A batch entry (``progress``) or an ``epoch`` entry; the store adds the percent.
+        # A batch entry (``progress``) or an ``epoch`` entry, every field present (null when
+        # not reported) so that an event's shape never depends on the batch; the store sets
+        # the percent in its place (it never goes back).
+        names = EPOCH_METRICS if is_epoch else BATCH_EVENT_METRICS
+        metrics = {name: reported_metrics(event, names).get(name) for name in names}
         entry: NewEvent = (
             "epoch" if is_epoch else "progress",
-            {**counters, **reported_metrics(event), "eta_seconds": event.eta_seconds},
+            {**counters, "percent": event.percent, **metrics, "eta_seconds": event.eta_seconds},
         )
         self._store.record_progress(
             self.training_id,

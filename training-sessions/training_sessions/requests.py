@@ -20,7 +20,13 @@ from training_engine.device import resolve_device
 from training_engine.errors import DataValidationError
 from training_engine.job import TrainingJob
 from training_engine.paths import path_inside
-from training_engine.strategy import StrategyConfig, load_strategy, parse_strategy, with_overrides
+from training_engine.strategy import (
+    STRATEGY_FILE_SUFFIXES,
+    StrategyConfig,
+    load_strategy,
+    parse_strategy,
+    with_overrides,
+)
 
 from training_sessions.contract import TRAINING_ID_PATTERN
 from training_sessions.errors import InvalidRequestError
@@ -30,7 +36,6 @@ from training_sessions.types import RuntimeSettings, TrainingRequest
 # A training id names files (its checkpoint, its log), so its rule is the rule of a safe
 # file name; a strategy name, which names a file too, follows the same one.
 _SAFE_NAME = re.compile(TRAINING_ID_PATTERN)
-STRATEGY_SUFFIXES = (".yaml", ".yml")
 
 
 def validate_training_id(training_id: str) -> str:
@@ -46,9 +51,8 @@ def available_strategies(strategies_dir: Path) -> list[str]:
     """Names of the strategy files in the strategies directory, sorted."""
     if not strategies_dir.is_dir():
         return []
-    return sorted(
-        {p.stem for p in strategies_dir.iterdir() if p.suffix in STRATEGY_SUFFIXES and p.is_file()}
-    )
+    files = (p for p in strategies_dir.iterdir() if p.suffix in STRATEGY_FILE_SUFFIXES)
+    return sorted({p.stem for p in files if p.is_file()})
 
 
 def strategy_file(strategies_dir: Path, name: str) -> Path:
@@ -58,7 +62,7 @@ def strategy_file(strategies_dir: Path, name: str) -> Path:
         InvalidRequestError: the name is unsafe or no such strategy exists.
     """
     stem = name.strip()
-    for suffix in STRATEGY_SUFFIXES:
+    for suffix in STRATEGY_FILE_SUFFIXES:
         if stem.endswith(suffix):
             stem = stem[: -len(suffix)]
     if not _SAFE_NAME.match(stem) or ".." in stem:
@@ -66,7 +70,7 @@ def strategy_file(strategies_dir: Path, name: str) -> Path:
             f"invalid strategy name {name!r}: expected a file name in the strategies directory "
             "(letters, digits, '.', '_' or '-'; no paths)"
         )
-    for suffix in STRATEGY_SUFFIXES:
+    for suffix in STRATEGY_FILE_SUFFIXES:
         candidate = path_inside(strategies_dir, f"{stem}{suffix}", what="strategy")
         if candidate.is_file():
             return candidate

@@ -50,6 +50,13 @@ FEATURES_TEST = {
     "fuzzy_sets": {"rsi_14": {"oversold": {"type": "triangular", "parameters": [0, 0, 30]}}},
     "model": {"features": {"include_price_context": True}},
 }
+
+
+def features_test(**overrides: Any) -> StrategyConfig:
+    """The features tests' strategy, top-level sections replaced by ``overrides``."""
+    return parse_strategy({**copy.deepcopy(FEATURES_TEST), **overrides})
+
+
 DATASET_TEST = {
     "name": "test",
     "training_data": {
@@ -60,6 +67,13 @@ DATASET_TEST = {
     "model": {"features": {"lookback_periods": 4}},
     "training": {"labels": {"source": "zigzag", "zigzag_threshold": 0.01, "label_lookahead": 9}},
 }
+
+
+def dataset_test(**overrides: Any) -> StrategyConfig:
+    """The dataset tests' strategy, top-level sections replaced by ``overrides``."""
+    return parse_strategy({**copy.deepcopy(DATASET_TEST), **overrides})
+
+
 BENCH = {
     "name": "bench",
     "training_data": {"symbols": {"list": ["BENCH"]}, "timeframes": {"list": ["1h"]}},
@@ -80,8 +94,8 @@ BENCH = {
 }
 
 
-def _ktrdr_v3(indicators: dict[str, Any], fuzzy_sets: dict[str, Any]) -> dict[str, Any]:
-    """tests/engine/test_strategy.py's KTRDR v3 strategy."""
+def ktrdr_v3(indicators: dict[str, Any], fuzzy_sets: dict[str, Any]) -> dict[str, Any]:
+    """A KTRDR v3 strategy: indicators keyed by id, fuzzy groups pointing at them."""
     return {
         "name": "v3",
         "training_data": {
@@ -137,7 +151,7 @@ PARSED: dict[str, Case] = {
     "dataset_test": lambda: parse_strategy(copy.deepcopy(DATASET_TEST)),
     "bench": lambda: parse_strategy(copy.deepcopy(BENCH)),
     "v3_fuzzy_groups": lambda: parse_strategy(
-        _ktrdr_v3(
+        ktrdr_v3(
             {"adx_14": {"type": "adx", "period": 14}},
             {
                 "adx_14": {"indicator": "adx_14", "weak": _LOW},
@@ -146,7 +160,7 @@ PARSED: dict[str, Case] = {
         )
     ),
     "v3_parameter_spellings": lambda: parse_strategy(
-        _ktrdr_v3(
+        ktrdr_v3(
             {
                 "bbands_20_2": {"type": "bbands", "period": 20, "multiplier": 2.5},
                 "stoch_14_3_3": {"type": "stoch", "k_period": 14, "d_period": 3, "smooth_k": 3},
@@ -155,7 +169,7 @@ PARSED: dict[str, Case] = {
         )
     ),
     "v3_stochastic_sets_by_leading_parameters": lambda: parse_strategy(
-        _ktrdr_v3(
+        ktrdr_v3(
             {"stoch_14_3": {"type": "stochastic", "k_period": 14, "d_period": 3}},
             {"stochastic_14_3_3": {"low": _LOW}},
         )
@@ -307,7 +321,7 @@ ERRORS: dict[str, Case] = {
     "bad_batch_size": _set_bad(["model", "training", "batch_size"], "lots"),
     "negative_zigzag_threshold": _set_bad(["training", "labels", "zigzag_threshold"], -0.5),
     "fuzzy_secondary_output": lambda: parse_strategy(
-        _ktrdr_v3(
+        ktrdr_v3(
             {"adx_14": {"type": "adx", "period": 14}},
             {"di_plus": {"indicator": "adx_14.di_plus", "low": _LOW}},
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from training_engine.strategy import STRATEGY_FILE_SUFFIXES
 from training_sessions.contract import TrainingId
 from training_sessions.types import TrainingRequest
 
@@ -35,7 +36,6 @@ TRAINING_OVERRIDE_KEYS = (
     "gradient_clip",
     "memory_fraction",
 )
-STRATEGY_SUFFIXES = frozenset({".yaml", ".yml"})
 # KTRDR's own strategy folder (/app/strategies in its container, strategies/ on a host).
 KTRDR_STRATEGY_FOLDER = "strategies"
 
@@ -130,7 +130,7 @@ def strategy_name_from(strategy_config: str, strategies_dir: Path) -> str:
     candidate = PurePosixPath(strategy_config.replace("\\", "/"))
     if ".." in candidate.parts:
         raise UnsafePathError(f"strategy_config '{strategy_config}' must not contain '..'")
-    if candidate.suffix and candidate.suffix.lower() not in STRATEGY_SUFFIXES:
+    if candidate.suffix and candidate.suffix.lower() not in STRATEGY_FILE_SUFFIXES:
         raise UnsafePathError(
             f"strategy_config '{strategy_config}' must name a .yaml or .yml strategy file"
         )
