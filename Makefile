@@ -18,7 +18,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	# The CPU build of torch goes in first, alone, so nothing else resolves another build.
 	$(PIP) install -q "torch==2.13.0"
 	# nvidia-ml-py (the gpu extra) imports without a GPU: its readings are tested everywhere.
-	$(PIP) install -q -e ".[dev,gpu]"
+	# ray: the Ray runner's tests start a local cluster (tests/sessions/test_ray_cluster.py).
+	$(PIP) install -q -e ".[dev,gpu,ray]"
 	touch $@
 
 venv: $(VENV)/.installed  ## Create or refresh .venv
@@ -51,6 +52,7 @@ format: venv  ## Apply ruff formatting and safe fixes
 bench: venv  ## Run the benchmarks (by hand; figures go in docs/benchmarks.md)
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/host_service.py
+	$(PY) bench/event_streams.py
 	$(PY) bench/proxy.py
 
 gpu-check: venv  ## On a GPU machine: GPU tests, resume, bench, sessions; figures into docs/benchmarks.md

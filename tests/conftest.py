@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.fake_ktrdr_backend",
     "tests.fixtures.databases",
+    "tests.fixtures.ray_cluster",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

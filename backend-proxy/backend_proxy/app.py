@@ -9,6 +9,7 @@ import httpx
 from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
+from training_sessions.http.openapi import document_service_rules
 from training_sessions.http.query_params import REFUSE_UNKNOWN_QUERY_PARAMETERS
 from training_sessions.http.request_logging import RequestIdMiddleware
 
@@ -39,6 +40,7 @@ def create_app(
         dependencies=[REFUSE_UNKNOWN_QUERY_PARAMETERS],
     )
     install_error_handlers(app, settings.directories())
+    document_service_rules(app, settings.runtime_settings().ceilings)
     app.include_router(create_training_router())
     app.include_router(health.router)
     app.include_router(dashboard.router)

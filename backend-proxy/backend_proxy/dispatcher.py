@@ -5,30 +5,37 @@ first choice (the host, or the local runtime while the host is disabled), or by
 the local runtime when the host certainly did not take it (``RunLocally``). The
 proxy assigns the ``training_id`` and claims it in the routing table before any
 backend sees the start, so a repeat of an id always goes where the first went.
+A host training started elsewhere (``origin="host"``) is answered like the others,
+but a start never adopts its id.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from uuid import uuid4
 
 from training_sessions.errors import SessionConflictError
 
-from backend_proxy.errors import TrainingNotFoundError
+from backend_proxy.errors import TrainingNotFoundError, TrainingNotOwnedError
 from backend_proxy.host_backend import HostBackend
+from backend_proxy.host_listing import HostListing
 from backend_proxy.local_backend import LocalBackend
 from backend_proxy.route_store import RouteStore
-from backend_proxy.routing_table import Route, RoutedTo
+from backend_proxy.routing_table import Route, RoutedTo, RouteFilter
 from backend_proxy.schemas import (
     RoutedStartResponse,
     RoutedTrainingList,
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
     StartBody,
+    TrainingDeleted,
 )
 from backend_proxy.training_backend import EventStream, RunLocally, TrainingBackend
+
+# A list refreshes the host's trainings first unless that was done this recently.
+LIST_REFRESH_MAX_AGE_SECONDS = 1.0
 
 Answer = TypeVar("Answer")
 Call = Callable[[TrainingBackend, Route], Awaitable[Answer]]
@@ -38,11 +45,19 @@ class TrainingDispatcher:
     """Sends each training request to the backend it runs on."""
 
     def __init__(
-        self, host: HostBackend, local: LocalBackend, routes: RouteStore, *, host_enabled: bool
+        self,
+        host: HostBackend,
+        local: LocalBackend,
+        routes: RouteStore,
+        listing: HostListing,
+        *,
+        host_enabled: bool,
     ) -> None:
         self.host = host
         self.local = local
         self._routes = routes
+        self._listing = listing
+        self._host_enabled = host_enabled
         self._backends: dict[RoutedTo, TrainingBackend] = {"host_service": host, "local": local}
         self._first_choice: TrainingBackend = host if host_enabled else local
 
@@ -52,6 +67,8 @@ class TrainingDispatcher:
         # The deadline is the proxy's to set, never the client's.
         body = body.model_copy(update={"training_id": training_id, "start_deadline": None})
         route, claimed = await self._route_for_start(training_id)
+        if not claimed and route.origin == "host":
+            raise TrainingNotOwnedError(training_id)
         if not claimed:
             return await self._ask(route, lambda backend, known: backend.start_again(known, body))
         try:
@@ -83,16 +100,40 @@ class TrainingDispatcher:
     async def log(self, training_id: str, tail: int | None) -> str:
         return await self._on(training_id, lambda backend, route: backend.logs(route, tail))
 
-    async def list_trainings(
-        self, *, status: str | None, limit: int, offset: int
-    ) -> RoutedTrainingList:
-        """Trainings this backend routed, newest first, each from the backend it runs on."""
-        routes, total = await self._routes.list_routes(status=status, limit=limit, offset=offset)
-        items = await asyncio.gather(
-            *(self._ask(route, lambda backend, r: backend.list_item(r)) for route in routes)
-        )
+    async def delete(self, training_id: str) -> TrainingDeleted:
+        """Remove a finished training's rows and files where it runs (its model stays)."""
+        return await self._on(training_id, lambda backend, route: backend.delete(route))
+
+    async def set_tags(self, training_id: str, tags: list[str]) -> RoutedTrainingStatus:
+        return await self._on(training_id, lambda backend, route: backend.set_tags(route, tags))
+
+    async def list_trainings(self, wanted: RouteFilter) -> RoutedTrainingList:
+        """Every training, host (started here or elsewhere) and local, newest first.
+
+        The routing table is brought up to date first (the host's list mirrored, local
+        trainings in flight read again), then one query filters, pages and counts it.
+        """
+        await self.refresh_host_listing(LIST_REFRESH_MAX_AGE_SECONDS)
+        await self.local.refresh_in_flight()
+        unreachable = self.host.unreachable_since is not None
+        wanted = dataclasses.replace(wanted, host_unreachable=unreachable)
+        routes, total = await self._routes.list_routes(wanted)
+        items = [await self._backends[route.routed_to].list_item(route) for route in routes]
         known = [item for item in items if item is not None]
-        return RoutedTrainingList(items=known, total=total, limit=limit, offset=offset)
+        return RoutedTrainingList(
+            items=known, total=total, limit=wanted.limit, offset=wanted.offset
+        )
+
+    async def refresh_host_listing(self, max_age_seconds: float = 0.0) -> bool:
+        """Mirror the host's trainings into the routing table; False when it cannot be listed."""
+        if not self._host_enabled:
+            return False
+        return await self._listing.refresh(max_age_seconds)
+
+    async def training_counts(self) -> dict[tuple[str, str, str], int]:
+        """Trainings by (routed_to, origin, status) as the list shows them now."""
+        unreachable = self.host.unreachable_since is not None
+        return await self._routes.count_by_status(host_unreachable=unreachable)
 
     async def deliver_pending_stops(self) -> int:
         """Send the stops kept while the host was down; returns how many were delivered."""
@@ -116,6 +157,8 @@ class TrainingDispatcher:
 
     async def _on(self, training_id: str, call: Call[Answer]) -> Answer:
         route = await self._routes.get(training_id)
+        if route is None and self._host_enabled:
+            route = await self.host.find(training_id)  # started on the host, not seen yet
         if route is None:
             raise TrainingNotFoundError(training_id)
         return await self._ask(route, call)

@@ -16,7 +16,8 @@
     ├── StartUnconfirmedError      an ambiguous start the host could not confirm     -> 503
     ├── TrainingNotFoundError      no training with this id in the routing table     -> 404
     ├── TrainingNotOwnedError      a start naming a host training started elsewhere  -> 409
-    └── TooManyStreamsError        the event-stream cap (service or client) is hit   -> 429
+    ├── ModelNotFoundError         no model with this id here (nor on the host)      -> 404
+    └── ModelInUseError            a model a training that exists still names        -> 409
 
 Session and engine errors (raised by local trainings) map by class in
 ``training_sessions.http.errors``. Every answer but a passed-through one has the
@@ -136,18 +137,35 @@ class TrainingNotOwnedError(ProxyError):
         )
 
 
-class TooManyStreamsError(ProxyError):
-    """As many event streams are open as allowed (for this service or this client)."""
+# replaced by the shared runtime's model errors (training_sessions.errors) when i20-api lands
+class ModelNotFoundError(ProxyError):
+    """No model with this id in the local models folder (nor, when asked, on the host)."""
 
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        super().__init__(message)
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        super().__init__(f"no model with id '{model_id}'")
+
+
+# replaced by the shared runtime's model errors (training_sessions.errors) when i20-api lands
+class ModelInUseError(ProxyError):
+    """A model still named by a training that exists; deleting it needs ``force``."""
+
+    def __init__(self, model_id: str, training_ids: list[str]) -> None:
+        self.model_id = model_id
+        self.training_ids = training_ids
+        names = ", ".join(training_ids)
+        super().__init__(
+            f"model '{model_id}' is the model of training(s) {names}: delete training "
+            f"{training_ids[0]} first, or pass ?force=true"
+        )
 
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (TrainingNotFoundError, 404),
     (TrainingNotOwnedError, 409),
+    (ModelNotFoundError, 404),
+    (ModelInUseError, 409),
     (HostUnavailableError, 503),
     (HostAnswerUnreadableError, 502),
 )
@@ -164,12 +182,6 @@ def _unconfirmed(exc: Exception) -> Response:
     # What is known of it: nothing yet, and the host could not be asked (the poller retries).
     extra = {"training_id": exc.training_id, "status": "unknown", "host_reachable": False}
     return error_response(503, str(exc), type(exc).__name__, extra=extra)
-
-
-def _too_many_streams(exc: Exception) -> Response:
-    assert isinstance(exc, TooManyStreamsError)
-    headers = {"Retry-After": str(exc.retry_after_seconds)}
-    return error_response(429, str(exc), type(exc).__name__, headers=headers)
 
 
 def _connections_busy(exc: Exception) -> Response:
@@ -189,7 +201,6 @@ def install_error_handlers(app: FastAPI, directories: Mapping[str, Path] | None 
         answers={
             HostRejectedError: _pass_through,
             StartUnconfirmedError: _unconfirmed,
-            TooManyStreamsError: _too_many_streams,
             HostConnectionsBusyError: _connections_busy,
         },
         directories=directories,

@@ -44,8 +44,9 @@ from backend_proxy.errors import (
     HostUnavailableError,
 )
 from backend_proxy.host_connections import HostConnections
+from backend_proxy.local_models import ArchiveFormat, ModelDetail, ModelList
 from backend_proxy.metrics import ProxyMetrics
-from backend_proxy.schemas import StartBody
+from backend_proxy.schemas import ModelDeleted, StartBody, TrainingDeleted
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class HostClient:
         self.breaker = breaker
         self._metrics = metrics
         self.last_health: HostHealth | None = None
+        # Since when the host has not answered (None: its last call got an answer); a
+        # disabled host is never asked.
+        self.unreachable_since: datetime | None = None if connections else datetime.now(UTC)
 
     async def start(self, body: StartBody, deadline: datetime) -> StartTrainingResponse:
         """``POST /trainings/start`` (``/trainings/start-multi-symbol`` for that body).
@@ -116,22 +120,43 @@ class HostClient:
             params["status"] = status
         return _parse(TrainingList, await self._call("GET", "/trainings", params=params))
 
+    async def delete_training(self, training_id: str) -> TrainingDeleted:
+        """``DELETE /trainings/{id}``: its rows and files (its model stays)."""
+        response = await self._call("DELETE", f"/trainings/{training_id}")
+        return _parse(TrainingDeleted, response)
+
+    async def set_tags(self, training_id: str, tags: list[str]) -> TrainingStatus:
+        """``PATCH /trainings/{id}`` with ``tags`` (replaces the set)."""
+        response = await self._call("PATCH", f"/trainings/{training_id}", json={"tags": tags})
+        return _parse(TrainingStatus, response)
+
+    async def list_models(self, filters: dict[str, Any]) -> ModelList:
+        """``GET /models`` with ``filters`` (strategy, symbol, ..., limit, offset)."""
+        return _parse(ModelList, await self._call("GET", "/models", params=filters))
+
+    async def model(self, model_id: str) -> ModelDetail:
+        return _parse(ModelDetail, await self._call("GET", _model_path(model_id)))
+
+    async def delete_model(self, model_id: str, *, force: bool) -> ModelDeleted:
+        params = {"force": "true"} if force else None
+        response = await self._call("DELETE", _model_path(model_id), params=params)
+        return _parse(ModelDeleted, response)
+
+    async def open_model_download(
+        self, model_id: str, archive_format: ArchiveFormat
+    ) -> httpx.Response:
+        """``GET /models/{id}/download`` opened for streaming, on the streams' pool."""
+        path = f"{_model_path(model_id)}/download"
+        return await self._open_stream(path, params={"format": archive_format})
+
     async def open_events(self, training_id: str, last_event_id: str | None) -> httpx.Response:
         """``GET /trainings/{id}/events`` opened for streaming; the caller reads and closes it.
 
         Opening it is one guarded call. Reading it is not: a stream that lasts an hour,
         or ends because the client went away, says nothing new about the host.
         """
-        streams = self._open_connections().streams
         headers = {"Last-Event-ID": last_event_id} if last_event_id else None
-        with self.breaker.guard():
-            response = await self._send(
-                streams, "GET", _training_path(training_id, "events"), headers=headers, stream=True
-            )
-        if response.status_code >= 400:
-            await response.aread()
-            await response.aclose()
-        return self._accepted(response)
+        return await self._open_stream(_training_path(training_id, "events"), headers=headers)
 
     async def check_health(self) -> HostHealth:
         """GET /health through the breaker; the result is kept in ``last_health``.
@@ -148,6 +173,24 @@ class HostClient:
             return HostHealth(ok=False, checked_at=now, detail=f"not checked: {exc}")
         self.last_health = health
         return health
+
+    async def _open_stream(
+        self,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """A GET opened for streaming on the streams' pool: one guarded call to open it."""
+        streams = self._open_connections().streams
+        with self.breaker.guard():
+            response = await self._send(
+                streams, "GET", path, params=params, headers=headers, stream=True
+            )
+        if response.status_code >= 400:
+            await response.aread()
+            await response.aclose()
+        return self._accepted(response)
 
     async def _call(
         self,
@@ -222,6 +265,7 @@ class HostClient:
 
     def _accepted(self, response: httpx.Response) -> httpx.Response:
         """The response if 2xx; else the 4xx as the exception that names it."""
+        self.unreachable_since = None  # it answered
         if response.status_code < 400:
             self._metrics.host_calls.labels(outcome="ok").inc()
             return response
@@ -247,6 +291,8 @@ class HostClient:
 
     def _failed(self) -> None:
         self._metrics.host_calls.labels(outcome="failed").inc()
+        if self.unreachable_since is None:
+            self.unreachable_since = datetime.now(UTC)
 
 
 def encode_json_body(body: Any) -> bytes:
@@ -264,6 +310,11 @@ def encode_json_body(body: Any) -> bytes:
 def _training_path(training_id: str, action: str) -> str:
     # Ids reach here only after the contract's pattern (letters, digits, '.', '_', '-').
     return f"/trainings/{training_id}/{action}"
+
+
+def _model_path(model_id: str) -> str:
+    # Ids reach here only after the model id pattern (letters, digits, '.', '_', '-').
+    return f"/models/{model_id}"
 
 
 def _parse(model: type[Answer], response: httpx.Response) -> Answer:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from training_sessions.contract import TrainingStatus
+
 from backend_proxy.local_trainings import LocalTrainings
 from backend_proxy.metrics import ProxyMetrics
 from backend_proxy.route_store import RouteStore
@@ -14,6 +16,7 @@ from backend_proxy.schemas import (
     RoutedTrainingStatus,
     RoutingFields,
     StartBody,
+    TrainingDeleted,
     routed,
 )
 from backend_proxy.training_backend import EventStream, RunLocally, last_seen
@@ -57,23 +60,20 @@ class LocalBackend:
 
     async def start_again(self, route: Route, body: StartBody) -> RoutedStartResponse:
         state, created = await self._trainings.submit(route.training_id, body)
-        return routed(RoutedStartResponse, state, _fields(route), created=created)
+        return routed(RoutedStartResponse, state, _fields(route), created=created, **_tags(route))
 
     async def status(self, route: Route) -> RoutedTrainingStatus:
-        state = await self._trainings.get(route.training_id)
-        return routed(RoutedTrainingStatus, state, _fields(route))
+        return self._answer(route, await self._trainings.get(route.training_id))
 
     async def performance(self, route: Route) -> RoutedTrainingPerformance:
         performance = await self._trainings.performance(route.training_id)
         return routed(RoutedTrainingPerformance, performance, _fields(route))
 
     async def stop(self, route: Route) -> RoutedTrainingStatus:
-        state = await self._trainings.stop(route.training_id)
-        return routed(RoutedTrainingStatus, state, _fields(route))
+        return self._answer(route, await self._trainings.stop(route.training_id))
 
     async def resume(self, route: Route) -> RoutedTrainingStatus:
-        state = await self._trainings.resume(route.training_id)
-        return routed(RoutedTrainingStatus, state, _fields(route))
+        return self._answer(route, await self._trainings.resume(route.training_id))
 
     async def events(self, route: Route, last_event_id: str | None) -> EventStream:
         return await self._trainings.events(route.training_id, last_event_id)
@@ -81,14 +81,43 @@ class LocalBackend:
     async def logs(self, route: Route, tail: int | None) -> str:
         return await self._trainings.log(route.training_id, tail)
 
+    async def delete(self, route: Route) -> TrainingDeleted:
+        removed = await self._trainings.delete(route.training_id)
+        await self._routes.delete(route.training_id)
+        return TrainingDeleted(training_id=route.training_id, files_removed=removed)
+
+    async def set_tags(self, route: Route, tags: list[str]) -> RoutedTrainingStatus:
+        # replaced by the runtime's tags (SessionService) when i20-api lands: kept in the route.
+        state = await self._trainings.get(route.training_id)
+        updated = await self._routes.update(route.training_id, local_tags=tuple(tags))
+        return self._answer(updated or route, state)
+
     async def list_item(self, route: Route) -> RoutedTrainingStatus | None:
-        try:
-            return await self.status(route)
-        except Exception as exc:  # one broken item must not fail the whole list
-            logger.warning("list: %s answered from the table: %s", route.training_id, exc)
-            state = last_seen(route)
-            return routed(RoutedTrainingStatus, state, _fields(route)) if state else None
+        """From the routing table, which :meth:`refresh_in_flight` has just brought up to date."""
+        state = last_seen(route)
+        return (
+            routed(RoutedTrainingStatus, state, _fields(route), **_tags(route)) if state else None
+        )
+
+    async def refresh_in_flight(self) -> None:
+        """Bring the table's state of every local training not yet final up to date."""
+        for route in await self._routes.local_routes_in_flight():
+            try:
+                state = await self._trainings.get(route.training_id)
+            except Exception as exc:  # one broken training must not fail the whole list
+                logger.warning("list: %s kept as last seen: %s", route.training_id, exc)
+                continue
+            await self._routes.update(route.training_id, last_state=state.model_dump(mode="json"))
+
+    def _answer(self, route: Route, state: TrainingStatus) -> RoutedTrainingStatus:
+        self._routes.remember(route.training_id, state.model_dump(mode="json"))
+        return routed(RoutedTrainingStatus, state, _fields(route), **_tags(route))
 
 
 def _fields(route: Route) -> RoutingFields:
     return RoutingFields.local(route.fallback_reason)
+
+
+def _tags(route: Route) -> dict[str, list[str]]:
+    # replaced by the runtime's tags (in the local status) when i20-api lands
+    return {"tags": list(route.tags)}

@@ -12,13 +12,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncGenerator
 from functools import partial
+from pathlib import Path
 
 from anyio import to_thread
 from training_engine.device import check_fallback_device
 from training_sessions.contract import TrainingPerformance, TrainingStatus
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.events import open_event_stream
+from training_sessions.pending_results import pending_result_file
+from training_sessions.requests import checkpoint_path, session_log_path
 from training_sessions.service import SessionService
-from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
+from training_sessions.types import RuntimeSettings, SessionStatus, SessionView, TrainingRequest
 
 from backend_proxy.schemas import StartBody
 
@@ -35,15 +39,18 @@ class LocalTrainings:
     """Async face of the session runtime; every call runs in a worker thread."""
 
     def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
         self._manager = SessionService(settings)
+        self._feed = EventFeed(self._manager)
 
     def _status(self, view: SessionView) -> TrainingStatus:
-        return TrainingStatus.from_view(view, self._manager.settings)
+        return TrainingStatus.from_view(view, self.settings)
 
     async def start(self) -> None:
         await to_thread.run_sync(self._manager.start)
 
     async def shutdown(self) -> None:
+        await self._feed.aclose()
         await to_thread.run_sync(self._manager.shutdown)
 
     async def submit(self, training_id: str, body: StartBody) -> tuple[TrainingStatus, bool]:
@@ -68,7 +75,7 @@ class LocalTrainings:
     async def events(
         self, training_id: str, last_event_id: str | None
     ) -> AsyncGenerator[bytes, None]:
-        stream = await open_event_stream(self._manager, training_id, last_event_id)
+        stream = await open_event_stream(self._feed, training_id, last_event_id)
         # An async generator: closing it ends its polling of the store.
         assert isinstance(stream, AsyncGenerator)
         return stream
@@ -83,6 +90,52 @@ class LocalTrainings:
 
     async def resume(self, training_id: str) -> TrainingStatus:
         return self._status(await to_thread.run_sync(self._manager.resume, training_id))
+
+    async def delete(self, training_id: str) -> list[str]:
+        """Remove a finished training's rows and files (its model stays); the files removed.
+
+        Raises SessionNotFoundError, SessionConflictError (queued or running).
+        """
+        # replaced by the runtime's delete (SessionService, with its files) when i20-api lands
+        return await to_thread.run_sync(self._delete, training_id)
+
+    async def model_owners(self) -> dict[Path, str]:
+        """The model folder (resolved) of each completed training here, and its training."""
+        # replaced by the runtime's model lookup (training_sessions) when i20-api lands
+        return await to_thread.run_sync(self._model_owners)
+
+    def _delete(self, training_id: str) -> list[str]:
+        self._manager.delete(training_id)
+        settings = self.settings
+        # Named by their folder's setting, as every answer names the service's folders.
+        files = [
+            ("checkpoints_dir", checkpoint_path(settings, training_id)),
+            ("checkpoints_dir", pending_result_file(settings.checkpoints_dir, training_id)),
+        ]
+        if settings.log_dir is not None:
+            files.append(("log_dir", session_log_path(settings.log_dir, training_id)))
+        removed = []
+        for setting, path in files:
+            if path.is_file():
+                path.unlink()
+                removed.append(f"<{setting}>/{path.name}")
+        return removed
+
+    def _model_owners(self) -> dict[Path, str]:
+        owners: dict[Path, str] = {}
+        offset = 0
+        while True:
+            views, total = self._manager.list(SessionStatus.COMPLETED, limit=500, offset=offset)
+            for view in views:
+                if view.model_path:
+                    owners[self._model_folder(view.model_path)] = view.training_id
+            offset += len(views)
+            if not views or offset >= total:
+                return owners
+
+    def _model_folder(self, model_path: str) -> Path:
+        path = Path(model_path)
+        return (path if path.is_absolute() else self.settings.models_dir / path).resolve()
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)

@@ -66,13 +66,29 @@ class ProxyMetrics:
             ["status"],
             registry=self.registry,
         )
+        self.trainings = Gauge(
+            "backend_proxy_trainings",
+            "Trainings in the backend's list by where they run, who started them and status "
+            "(host_unreachable: a host training while the host cannot be asked), counted in the "
+            "routing table at scrape time",
+            ["routed_to", "origin", "status"],
+            registry=self.registry,
+        )
         self.set_breaker_state("closed")
 
     def set_breaker_state(self, state: str) -> None:
         for name in BREAKER_STATES:
             self.breaker_state.labels(state=name).set(1 if name == state else 0)
 
-    def render(self, local_status_counts: Mapping[str, int]) -> bytes:
+    def render(
+        self,
+        local_status_counts: Mapping[str, int],
+        training_counts: Mapping[tuple[str, str, str], int],
+    ) -> bytes:
         for status, count in local_status_counts.items():
             self.local_sessions.labels(status=status).set(count)
+        # Only the combinations that exist now: a status left behind must not linger.
+        self.trainings.clear()
+        for (routed_to, origin, status), count in training_counts.items():
+            self.trainings.labels(routed_to=routed_to, origin=origin, status=status).set(count)
         return generate_latest(self.registry)

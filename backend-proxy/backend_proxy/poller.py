@@ -1,8 +1,11 @@
-"""The background health check that feeds the breaker and delivers pending stops.
+"""The background health check that feeds the breaker, delivers pending stops and keeps the
+list true.
 
 A dead host is found here, between user requests, so a user's start does not
 pay a timeout to learn it; a host that comes back is probed here too (the
-breaker admits this check as its one half-open probe).
+breaker admits this check as its one half-open probe), and the host's list is
+mirrored into the routing table, so what a training became while the host was
+down (resumed, completed, failed) replaces ``host_unreachable`` without anyone asking.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 class HealthPoller:
-    """Every ``interval_seconds``: GET /health through the breaker, then pending stops and
-    ambiguous starts whose deadline has passed."""
+    """Every ``interval_seconds``: GET /health through the breaker, then pending stops,
+    ambiguous starts whose deadline has passed, and the host's list."""
 
     def __init__(
         self, host: HostClient, dispatcher: TrainingDispatcher, interval_seconds: float
@@ -46,6 +49,7 @@ class HealthPoller:
         if health.ok:
             await self._dispatcher.deliver_pending_stops()
             await self._dispatcher.resolve_unconfirmed_starts()
+            await self._dispatcher.refresh_host_listing()
         return health.ok
 
     async def _run(self) -> None:

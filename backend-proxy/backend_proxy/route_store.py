@@ -6,11 +6,20 @@ it only through this class, so no database call ever runs on the event loop.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from anyio import to_thread
 
-from backend_proxy.routing_table import FallbackReason, Route, RoutedTo, RoutingTable
+from backend_proxy.routing_table import (
+    FallbackReason,
+    Route,
+    RoutedTo,
+    RouteFilter,
+    RoutingTable,
+)
 
 
 class RouteStore:
@@ -18,6 +27,21 @@ class RouteStore:
 
     def __init__(self, table: RoutingTable) -> None:
         self._table = table
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def remember(self, training_id: str, last_state: dict[str, Any]) -> None:
+        """Keep the state a backend has just answered, after the answer (a confirmed state).
+
+        Keeping it must not slow the answer; a state already kept is not written again.
+        """
+        cached = self._table.cached(training_id)
+        if cached is not None and cached.confirmed and cached.last_state == last_state:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.update(training_id, last_state=last_state, confirmed=True)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def cached(self, training_id: str) -> Route | None:
         """The route if it is in memory; never touches the database."""
@@ -69,12 +93,23 @@ class RouteStore:
     async def delete(self, training_id: str) -> None:
         await to_thread.run_sync(self._table.delete, training_id)
 
-    async def list_routes(
-        self, *, status: str | None, limit: int, offset: int
-    ) -> tuple[list[Route], int]:
+    async def list_routes(self, wanted: RouteFilter) -> tuple[list[Route], int]:
+        return await to_thread.run_sync(self._table.list_routes, wanted)
+
+    async def count_by_status(self, *, host_unreachable: bool) -> dict[tuple[str, str, str], int]:
         return await to_thread.run_sync(
-            lambda: self._table.list_routes(status=status, limit=limit, offset=offset)
+            lambda: self._table.count_by_status(host_unreachable=host_unreachable)
         )
+
+    async def local_routes_in_flight(self) -> list[Route]:
+        return await to_thread.run_sync(self._table.local_routes_in_flight)
+
+    async def confirmed_host_ids(self, unchanged_since: datetime) -> set[str]:
+        return await to_thread.run_sync(self._table.confirmed_host_ids, unchanged_since)
+
+    async def mirror_host_states(self, states: Sequence[dict[str, Any]]) -> int:
+        """Keep the host's states (new ids as ``origin="host"``); see ``RoutingTable``."""
+        return await to_thread.run_sync(self._table.mirror_host_states, states)
 
     async def pending_stops(self) -> list[Route]:
         return await to_thread.run_sync(self._table.pending_stops)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI
+from training_sessions.http.events import StreamSlots
 
 from backend_proxy.breaker import HostBreaker
 from backend_proxy.config import Settings
@@ -19,14 +20,17 @@ from backend_proxy.dispatcher import TrainingDispatcher
 from backend_proxy.host_backend import HostBackend
 from backend_proxy.host_client import HostClient
 from backend_proxy.host_connections import HostConnections
+from backend_proxy.host_listing import HostListing
+from backend_proxy.host_memory import HostMemory
 from backend_proxy.host_starts import HostStarts
 from backend_proxy.local_backend import LocalBackend
 from backend_proxy.local_trainings import LocalTrainings
 from backend_proxy.metrics import ProxyMetrics
+from backend_proxy.model_backends import HostModels, LocalModels
+from backend_proxy.model_dispatcher import ModelDispatcher
 from backend_proxy.poller import HealthPoller
 from backend_proxy.route_store import RouteStore
 from backend_proxy.routing_table import RoutingTable
-from backend_proxy.stream_limits import StreamSlots
 
 
 @dataclass(slots=True)
@@ -36,6 +40,7 @@ class ProxyRuntime:
     settings: Settings
     metrics: ProxyMetrics
     dispatcher: TrainingDispatcher
+    models: ModelDispatcher
     host: HostClient
     local: LocalTrainings
     stream_slots: StreamSlots
@@ -71,9 +76,16 @@ async def proxy_runtime(
         start_timeout_seconds=settings.host_timeout_seconds,
         fallback_on_host_at_capacity=settings.fallback_on_host_at_capacity,
     )
-    host_backend = HostBackend(host, starts, routes, metrics)
+    host_backend = HostBackend(host, starts, routes, metrics, HostMemory())
     dispatcher = TrainingDispatcher(
-        host_backend, LocalBackend(local, routes, metrics), routes, host_enabled=enabled
+        host_backend,
+        LocalBackend(local, routes, metrics),
+        routes,
+        HostListing(host, routes),
+        host_enabled=enabled,
+    )
+    models = ModelDispatcher(
+        HostModels(host), LocalModels(settings.models_dir, local), host_enabled=enabled
     )
     poller = (
         HealthPoller(host, dispatcher, settings.health_check_interval_seconds) if enabled else None
@@ -82,9 +94,11 @@ async def proxy_runtime(
         settings.max_event_streams,
         settings.max_event_streams_per_client,
         settings.event_stream_retry_after_seconds,
-        metrics,
+        setting_names=("BACKEND_MAX_EVENT_STREAMS", "BACKEND_MAX_EVENT_STREAMS_PER_CLIENT"),
+        on_change=metrics.event_streams.set,
+        on_refused=lambda cap: metrics.event_streams_refused.labels(limit=cap).inc(),
     )
-    runtime = ProxyRuntime(settings, metrics, dispatcher, host, local, slots, poller)
+    runtime = ProxyRuntime(settings, metrics, dispatcher, models, host, local, slots, poller)
     await local.start()
     try:
         if poller is not None:

@@ -30,6 +30,7 @@ from backend_proxy.schemas import (
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
     StartBody,
+    TrainingDeleted,
 )
 
 
@@ -70,11 +71,17 @@ class TrainingBackend(Protocol):
 
     async def logs(self, route: Route, tail: int | None) -> str: ...
 
-    async def list_item(self, route: Route) -> RoutedTrainingStatus | None:
-        """Its entry in the list: fresh if possible, else the last seen; None if none ever was.
+    async def delete(self, route: Route) -> TrainingDeleted:
+        """Remove a finished training's rows and files (its model stays), and its route."""
+        ...
 
-        One failing training must not fail a whole list, so this never raises but
-        :class:`RunLocally`.
+    async def set_tags(self, route: Route, tags: list[str]) -> RoutedTrainingStatus:
+        """Replace its tags; its status with them."""
+        ...
+
+    async def list_item(self, route: Route) -> RoutedTrainingStatus | None:
+        """Its entry in the list, from its route (brought up to date before the list is read);
+        None if no state of it was ever seen. Never raises: one training must not fail a list.
         """
         ...
 

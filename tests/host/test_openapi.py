@@ -11,6 +11,7 @@ from tests.fixtures.openapi import (
     ERROR_STATUSES,
     JSON,
     assert_matches_document,
+    assert_typed_start_contract,
     is_error_body,
     operations,
     resolve,
@@ -53,6 +54,24 @@ def test_openapi_documents_every_body_and_error(host_service: HostServiceProcess
     start = doc["paths"]["/trainings/start"]["post"]["responses"]
     assert {"200", "202", "401", "409", "413", "422", "429", "503"} <= set(start)
     assert is_error_body(doc, start["409"]["content"][JSON]["schema"])
+
+
+def test_start_config_and_inline_strategy_are_typed_with_real_examples(
+    host_service: HostServiceProcess,
+) -> None:
+    doc = httpx.get(f"{host_service.url}/openapi.json").json()
+
+    assert_typed_start_contract(doc)
+    # The document states this host's ceilings (defaults here) and KTRDR's bodies.
+    assert (
+        doc["components"]["schemas"]["TrainingOverrides"]["properties"]["epochs"]["maximum"]
+        == 10_000
+    )
+    ktrdr = doc["paths"]["/training/start"]["post"]["requestBody"]["content"][JSON]["schema"]
+    assert {resolve(doc, branch)["title"] for branch in ktrdr["anyOf"]} == {
+        "EraAStartBody",
+        "InlineStartBody",
+    }
 
 
 def test_real_answers_match_the_document(host_service: HostServiceProcess) -> None:

@@ -9,6 +9,7 @@ the real host service process (``host_service`` fixture).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ class ScriptedHost:
             return httpx.Response(self.fail_status, json={"detail": "boom", "error": "Internal"})
         if request.method == "POST" and path.startswith("/trainings/start"):
             return self._start(request)
+        if request.method == "GET" and path == "/trainings":
+            items = list(reversed(self.trainings.values()))
+            listed = {"items": items, "total": len(items), "limit": 500, "offset": 0}
+            return httpx.Response(200, json=listed)
         parts = path.strip("/").split("/")
         if len(parts) == 3 and parts[0] == "trainings":
             state = self.trainings.get(parts[1])
@@ -190,3 +195,19 @@ def wait_for_status(
         return body if body["status"] in statuses else None
 
     return wait_until(reached, timeout, f"{training_id} in {statuses}")
+
+
+TRAININGS_GAUGE = re.compile(r"^backend_proxy_trainings\{(.*)\} (\S+)$")
+LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def training_counts(backend: httpx.Client) -> dict[tuple[str, str, str], float]:
+    """``backend_proxy_trainings`` from /metrics by (routed_to, origin, status): counted in
+    the routing table, no host call."""
+    counts = {}
+    for line in backend.get("/metrics").text.splitlines():
+        if match := TRAININGS_GAUGE.match(line):
+            labels = dict(LABEL.findall(match[1]))
+            key = (labels["routed_to"], labels["origin"], labels["status"])
+            counts[key] = float(match[2])
+    return counts

@@ -22,6 +22,7 @@ PROTECTED = [
     ("GET", "/api/trainings/some-id/status", 404, "TrainingNotFoundError"),
     ("POST", "/api/trainings/start", 422, "InvalidRequestError"),
     ("GET", "/api/training-host/status", 200, None),
+    ("GET", "/api/strategies", 200, None),
     ("GET", "/metrics", 200, None),
 ]
 

@@ -160,7 +160,7 @@ def test_a_disabled_host_is_never_called_nor_counted() -> None:
     asyncio.run(scenario())
 
     assert client.breaker.state == "closed"
-    text = metrics.render({}).decode()
+    text = metrics.render({}, {}).decode()
     assert "backend_proxy_host_calls_total{" not in text
     assert "backend_proxy_host_call_seconds_count 0.0" in text
 

@@ -15,6 +15,7 @@ import pytest
 from backend_proxy.config import Settings
 
 from tests.fixtures.servers import HostServiceProcess
+from tests.fixtures.sse import open_stream, stream_opens
 from tests.fixtures.waiting import wait_until
 from tests.proxy.conftest import host_settings, run_backend
 
@@ -169,3 +170,26 @@ def test_streams_past_the_client_or_the_service_cap_answer_429_with_retry_after(
     assert "backend_proxy_event_streams 3.0" in metrics
     assert 'backend_proxy_event_streams_refused_total{limit="client"} 1.0' in metrics
     assert 'backend_proxy_event_streams_refused_total{limit="service"} 1.0' in metrics
+
+
+def test_local_training_streams_past_the_client_cap_get_429(proxy_settings: Settings) -> None:
+    settings = proxy_settings.model_copy(
+        update={"use_training_host_service": False, "max_event_streams_per_client": 1}
+    )
+    with run_backend(settings) as backend:
+        training_id = backend.post("/api/trainings/start", json=LONG_TRAINING).json()["training_id"]
+        path = f"/api/trainings/{training_id}/events"
+        try:
+            with open_stream(backend, path) as first, open_stream(backend, path) as second:
+                statuses = (first.status_code, second.status_code)
+                refused = second.json()
+                retry_after = second.headers.get("Retry-After")
+            # The closed streams give their slot back.
+            wait_until(lambda: stream_opens(backend, path), 30, "a slot freed by closing")
+        finally:
+            backend.post(f"/api/trainings/{training_id}/stop")
+
+    assert statuses == (200, 429)
+    assert refused["error"] == "TooManyStreamsError"
+    assert "BACKEND_MAX_EVENT_STREAMS_PER_CLIENT" in refused["detail"]
+    assert retry_after is not None and int(retry_after) > 0

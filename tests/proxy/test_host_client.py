@@ -14,7 +14,7 @@ from backend_proxy.errors import (
     HostStartTooLateError,
     HostTrainingNotFoundError,
 )
-from backend_proxy.event_relay import RelayedEvents
+from backend_proxy.event_relay import RelayedStream
 from backend_proxy.host_client import HostClient
 from backend_proxy.host_connections import HostConnections
 from backend_proxy.metrics import ProxyMetrics
@@ -61,7 +61,7 @@ def test_every_route_answers_a_contract_model_and_every_refusal_is_named(
         seen["status"] = await client.status("typed-1")
         seen["listed"] = await client.list_trainings(limit=500)
         seen["queued"] = await client.list_trainings(status="queued")
-        events = RelayedEvents(await client.open_events("typed-1", None))
+        events = RelayedStream(await client.open_events("typed-1", None))
         seen["first_chunk"] = await anext(aiter(events))
         await events.aclose()
         seen["performance"] = await client.performance("typed-1")

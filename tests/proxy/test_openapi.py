@@ -13,6 +13,7 @@ from tests.fixtures.openapi import (
     ERROR_STATUSES,
     JSON,
     assert_matches_document,
+    assert_typed_start_contract,
     is_error_body,
     operations,
     resolve,
@@ -61,6 +62,16 @@ def test_openapi_documents_every_body_and_error(scripted_backend: httpx.Client) 
         "created_at",
         "resume_count",
     }
+
+
+def test_start_config_and_inline_strategy_are_typed_like_the_hosts(
+    scripted_backend: httpx.Client,
+) -> None:
+    doc = scripted_backend.get("/openapi.json").json()
+
+    assert_typed_start_contract(doc)
+    epochs = doc["components"]["schemas"]["TrainingOverrides"]["properties"]["epochs"]
+    assert epochs["maximum"] == 10_000  # the local runtime's ceiling
 
 
 def answers(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +27,12 @@ pytestmark = pytest.mark.slow
 def host_trainings(host: HostServiceProcess) -> list[str]:
     items = httpx.get(f"{host.url}/trainings", params={"limit": 500}).json()["items"]
     return [item["training_id"] for item in items]
+
+
+def started_here(backend: httpx.Client) -> list[dict[str, Any]]:
+    """The backend's list, less the host's trainings started elsewhere (other tests')."""
+    items = backend.get("/api/trainings", params={"limit": 500}).json()["items"]
+    return [item for item in items if item["origin"] == "backend"]
 
 
 # Outlasts the test that starts it; stopped at its end.
@@ -100,14 +107,14 @@ def test_host_4xx_passes_through_unchanged_and_breaker_stays_closed(
     with run_backend(host_settings(proxy_settings, shared_host)) as backend:
         answers = [backend.post("/api/trainings/start", json=bad) for _ in range(4)]
         breaker = backend.get("/api/training-host/status").json()["breaker"]
-        listed = backend.get("/api/trainings").json()
+        listed = started_here(backend)
 
     assert direct.status_code == 422
     assert [a.status_code for a in answers] == [422] * 4
     assert answers[0].json() == direct.json()
     assert breaker["state"] == "closed"
     assert breaker["failure_count"] == 0
-    assert listed["total"] == 0  # a refused start leaves no route behind
+    assert listed == []  # a refused start leaves no route behind
 
 
 def test_ambiguous_start_produces_exactly_one_training(
@@ -117,14 +124,14 @@ def test_ambiguous_start_produces_exactly_one_training(
     before = set(host_trainings(shared_host))
     with run_backend(host_settings(proxy_settings, shared_host), transport) as backend:
         response = backend.post("/api/trainings/start", json=SMALL_TRAINING)
-        listed = backend.get("/api/trainings").json()
+        listed = started_here(backend)
 
     assert transport.lost == 1
     assert response.status_code == 202, response.text
     assert response.json()["routed_to"] == "host_service"
     new_on_host = set(host_trainings(shared_host)) - before
     assert new_on_host == {response.json()["training_id"]}
-    assert [item["routed_to"] for item in listed["items"]] == ["host_service"]
+    assert [item["routed_to"] for item in listed] == ["host_service"]
 
 
 def test_routing_table_survives_backend_restart(
@@ -143,15 +150,14 @@ def test_routing_table_survives_backend_restart(
     with run_backend(settings) as backend:
         host_status = backend.get(f"/api/trainings/{on_host}/status").json()
         local_status = backend.get(f"/api/trainings/{local['training_id']}/status").json()
-        listed = backend.get("/api/trainings").json()
+        listed = started_here(backend)
 
     assert host_status["routed_to"] == "host_service"
     assert host_status["host_reachable"] is True
     assert local_status["routed_to"] == "local"
     assert local_status["fallback_reason"] == "disabled"
     assert local_status["device"] == "cpu"
-    assert listed["total"] == 2
-    assert {item["training_id"] for item in listed["items"]} == {on_host, local["training_id"]}
+    assert {item["training_id"] for item in listed} == {on_host, local["training_id"]}
 
 
 def test_host_killed_falls_back_then_host_back_closes_breaker_and_gets_pending_stop(
@@ -181,7 +187,8 @@ def test_host_killed_falls_back_then_host_back_closes_breaker_and_gets_pending_s
             assert fallback.json()["fallback_reason"] == "breaker_open"
             assert while_down.status_code == 200
             assert while_down.json()["host_reachable"] is False
-            assert while_down.json()["status"] == seen["status"]
+            assert while_down.json()["status"] == "host_unreachable"
+            assert while_down.json()["last_known_status"] == seen["status"]
             assert stop.status_code == 202
             assert stop.json()["stop_pending"] is True
 
@@ -208,7 +215,7 @@ def test_host_killed_falls_back_then_host_back_closes_breaker_and_gets_pending_s
     assert "backend_proxy_pending_stops_delivered_total 1.0" in metrics
 
 
-def test_start_naming_a_host_training_started_elsewhere_answers_409_and_adopts_nothing(
+def test_start_naming_a_host_training_started_elsewhere_answers_409_and_lists_it_as_the_hosts(
     proxy_settings: Settings, shared_host: HostServiceProcess
 ) -> None:
     training_id = "started-on-the-host-directly"
@@ -219,32 +226,39 @@ def test_start_naming_a_host_training_started_elsewhere_answers_409_and_adopts_n
     # before the backend claimed its id is not the backend's. Claim it after that margin.
     time.sleep(CLOCK_MARGIN.total_seconds() + 0.5)
     with run_backend(host_settings(proxy_settings, shared_host)) as backend:
+        # Refused whether the backend has mirrored it yet (its origin) or not (the host's
+        # created_at is older than the id's claim here).
         same_body = backend.post(
             "/api/trainings/start", json={**SLOW_TRAINING, "training_id": training_id}
         )
+        listed = [
+            item
+            for item in backend.get("/api/trainings", params={"limit": 500}).json()["items"]
+            if item["training_id"] == training_id
+        ]
         other_body = backend.post(
             "/api/trainings/start", json={"strategy": "momentum_mlp", "training_id": training_id}
         )
         status = backend.get(f"/api/trainings/{training_id}/status")
-        stop = backend.post(f"/api/trainings/{training_id}/stop")
-        listed = backend.get("/api/trainings").json()
     on_host = httpx.get(f"{shared_host.url}/trainings/{training_id}/status").json()
     httpx.post(f"{shared_host.url}/trainings/{training_id}/stop")
 
     assert direct.status_code == 202, direct.text
-    assert same_body.status_code == 409, same_body.text
-    assert same_body.json() == {
+    not_owned = {
         "detail": f"training '{training_id}' exists on the training host but was not started "
         "through this backend; start with another training_id",
         "error": "TrainingNotOwnedError",
     }
-    # Another body under the same id: the host itself refuses it (passed through).
+    assert same_body.status_code == 409, same_body.text
+    assert same_body.json() == not_owned
+    # One view: the backend lists it, marked as the host's, and answers about it...
+    assert [(item["origin"], item["routed_to"]) for item in listed] == [("host", "host_service")]
+    assert status.status_code == 200, status.text
+    assert status.json()["origin"] == "host"
+    assert status.json()["host_reachable"] is True
+    # ...but a start never adopts it, whatever its body.
     assert other_body.status_code == 409, other_body.text
-    assert other_body.json()["error"] == "SessionConflictError"
-    for response in (status, stop):
-        assert response.status_code == 404, response.text
-        assert response.json()["error"] == "TrainingNotFoundError"
-    assert listed["total"] == 0
+    assert other_body.json() == not_owned
     assert on_host["status"] in {"queued", "running"}
     assert on_host["stop_requested"] is False
 

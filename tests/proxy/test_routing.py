@@ -116,7 +116,7 @@ def test_status_of_unconfirmed_start_while_host_down_answers_503_with_the_id(
     assert listed["total"] == 1
 
 
-def test_status_of_host_training_while_host_down_answers_last_state(
+def test_status_of_host_training_while_host_down_answers_host_unreachable_with_last_state(
     scripted_backend: httpx.Client, scripted_host: ScriptedHost
 ) -> None:
     training_id = start(scripted_backend).json()["training_id"]
@@ -128,8 +128,13 @@ def test_status_of_host_training_while_host_down_answers_last_state(
     assert response.status_code == 200
     body = response.json()
     assert body["host_reachable"] is False
-    assert body["status"] == seen["status"] == "running"
-    assert body["progress"] == seen["progress"]
+    # Never "running" with a live ETA while the host cannot be asked.
+    assert body["status"] == "host_unreachable"
+    assert body["last_known_status"] == seen["status"] == "running"
+    assert seen["progress"]["eta_seconds"] is not None
+    assert body["progress"] == {**seen["progress"], "eta_seconds": None}
+    assert body["unreachable_since"].endswith("Z")
+    assert "settled when the host returns" in body["detail"]
 
 
 def test_stop_while_host_down_is_kept_and_delivered_when_host_returns(

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from backend_proxy.routing_table import VERSION_TABLE, Base, RoutingTable
+from backend_proxy.routing_table import (
+    CREATED_BEFORE_MIGRATIONS,
+    VERSION_TABLE,
+    RouteFilter,
+    RoutingTable,
+)
 from training_sessions.schema_migrations import SchemaMismatchError
 from training_sessions.store import VERSION_TABLE as SESSIONS_VERSION_TABLE
 from training_sessions.store import SessionStore
@@ -83,10 +88,10 @@ def test_list_is_newest_first_filtered_by_last_status_and_paginated(database_url
             last_state={"training_id": f"t{i}", "status": status},
         )
 
-    running, running_total = table.list_routes(status="running")
-    page, total = table.list_routes(limit=2, offset=1)
+    running, running_total = table.list_routes(RouteFilter(status="running"))
+    page, total = table.list_routes(RouteFilter(limit=2, offset=1))
     table.delete("t0")
-    _, after_delete = table.list_routes()
+    _, after_delete = table.list_routes(RouteFilter())
     table.close()
 
     assert [route.training_id for route in running] == ["t3", "t1"]
@@ -101,7 +106,7 @@ def test_new_database_gets_the_table_from_migrations(database_url: str) -> None:
     table.add("t1", "local", fallback_reason="disabled", confirmed=True, last_state={})
     table.close()
 
-    assert _versions(database_url) == {VERSION_TABLE: "0001"}
+    assert _versions(database_url) == {VERSION_TABLE: "0002"}
     reopened = RoutingTable(database_url)  # a second start migrates nothing
     assert reopened.get("t1") is not None
     reopened.close()
@@ -115,16 +120,16 @@ def test_shares_a_database_with_the_session_runtime(database_url: str) -> None:
 
     versions = _versions(database_url)
 
-    assert versions[VERSION_TABLE] == "0001"
+    assert versions[VERSION_TABLE] == "0002"
     assert versions[SESSIONS_VERSION_TABLE] == SessionStore.head_revision()
 
 
 def test_table_made_by_create_all_is_adopted_with_its_rows(database_url: str) -> None:
     engine = sa.create_engine(database_url)
-    Base.metadata.create_all(engine)  # how the proxy made its table before migrations
+    CREATED_BEFORE_MIGRATIONS.create(engine)  # how the proxy made its table before migrations
     with engine.begin() as connection:
         connection.execute(
-            Base.metadata.tables["proxy_routed_trainings"].insert(),
+            CREATED_BEFORE_MIGRATIONS.insert(),
             {
                 "training_id": "old",
                 "routed_to": "host_service",
@@ -141,10 +146,12 @@ def test_table_made_by_create_all_is_adopted_with_its_rows(database_url: str) ->
 
     table = RoutingTable(database_url)
     pending = [route.training_id for route in table.pending_stops()]
+    old = table.get("old")
     table.close()
 
     assert pending == ["old"]
-    assert _versions(database_url) == {VERSION_TABLE: "0001"}
+    assert old is not None and old.origin == "backend"
+    assert _versions(database_url) == {VERSION_TABLE: "0002"}
 
 
 def test_table_with_other_columns_is_refused_naming_them(database_url: str) -> None:

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from safetensors.torch import load_file
+from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.observer import SessionObserver
 from training_sessions.runners import SessionRunner
 from training_sessions.service import SessionService
@@ -88,3 +91,34 @@ def paused_service(make_service: Callable[..., SessionService]) -> SessionServic
 def request(config: dict[str, Any] | None = None, **fields: Any) -> TrainingRequest:
     """A request for the default strategy with training overrides."""
     return TrainingRequest(config=dict(config or {}), **fields)
+
+
+def model_weights(model_path: str | None) -> dict[str, torch.Tensor]:
+    """The weights a completed session saved."""
+    assert model_path is not None
+    return load_file(str(Path(model_path) / WEIGHTS_FILE))
+
+
+def train_uninterrupted(
+    root: Path, data_dir: Path, strategies_dir: Path, config: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """The weights of ``config`` trained start to end by one local worker, under ``root``."""
+    settings = RuntimeSettings(
+        database_url=f"sqlite:///{root / 'sessions.db'}",
+        data_dir=data_dir,
+        models_dir=root / "models",
+        strategies_dir=strategies_dir,
+        checkpoints_dir=root / "checkpoints",
+        default_device="cpu",
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")
+        service = SessionService(settings)
+        service.start()
+        try:
+            view, _ = service.submit(request(config))
+            done = service.wait_for(view.training_id, FINAL, 600)
+        finally:
+            service.shutdown(grace_seconds=5.0)
+    assert done.status == "completed", done.error
+    return model_weights(done.model_path)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from backend_proxy.config import Settings as ProxySettings
 from training_host.main import create_app
-from training_sessions.http.pages import prefers_html
+from training_sessions.http.pages import DASHBOARD_DIR, prefers_html
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app
@@ -131,3 +131,28 @@ def test_only_the_listed_assets_are_served(
 )
 def test_prefers_html_ranks_html_against_json(accept: str, html: bool) -> None:
     assert prefers_html(accept) is html
+
+
+def test_strategies_lists_the_strategy_files_and_the_default(
+    service: tuple[str, str, httpx.Client], strategies_dir: Path
+) -> None:
+    _, api_prefix, client = service
+    api_root = api_prefix.removesuffix("/trainings")
+    response = client.get(f"{api_root}/strategies", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    files = sorted(p.stem for p in strategies_dir.glob("*.yaml"))
+    assert response.json() == {"strategies": files, "default_strategy": "momentum_mlp"}
+
+
+def test_the_page_runs_only_its_script_file_and_writes_no_html() -> None:
+    page = (DASHBOARD_DIR / "index.html").read_text(encoding="utf-8")
+    # No inline script or handler: the page keeps working under a script-src 'self' policy.
+    assert re.findall(r"<script\b[^>]*>", page) == [
+        '<script defer src="static/dashboard/dashboard.js">'
+    ]
+    assert not re.search(r"\son[a-z]+\s*=", page)
+    script = (DASHBOARD_DIR / "dashboard.js").read_text(encoding="utf-8")
+    # API strings reach the page as text only: no HTML parsing sink is ever assigned or called.
+    assert not re.search(r"\.(innerHTML|outerHTML)\s*=[^=]", script)
+    for sink in ("insertAdjacentHTML", "document.write", "eval(", "new Function", "DOMParser"):
+        assert sink not in script, sink

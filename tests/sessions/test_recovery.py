@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from sqlalchemy.exc import SQLAlchemyError
-from training_engine.artifacts import WEIGHTS_FILE
 from training_sessions.requests import checkpoint_path
 from training_sessions.service import SessionService
 from training_sessions.session_job import load_stored_job
@@ -27,7 +25,8 @@ from training_sessions.types import RuntimeSettings, SessionStatus
 from tests.fixtures.databases import on_both_databases
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.weights import assert_same_weights
-from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request
+from tests.sessions.conftest import FINAL, RESUMABLE_RUN, request, train_uninterrupted
+from tests.sessions.conftest import model_weights as _weights
 
 pytestmark = pytest.mark.slow
 
@@ -35,23 +34,20 @@ pytestmark = pytest.mark.slow
 SERVICE = """
 import json, sys, time
 from pathlib import Path
+from training_engine.ceilings import Ceilings
 from training_sessions.service import SessionService
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 cfg = json.loads(sys.argv[1])
 paths = ("data_dir", "models_dir", "strategies_dir", "checkpoints_dir")
-settings = RuntimeSettings(**{k: Path(v) if k in paths else v for k, v in cfg["settings"].items()})
+values = {k: Path(v) if k in paths else v for k, v in cfg["settings"].items()}
+settings = RuntimeSettings(**{**values, "ceilings": Ceilings(**values["ceilings"])})
 service = SessionService(settings)
 service.start()
 service.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["training_id"])
 while True:
     time.sleep(1)
 """
-
-
-def _weights(model_path: str | None) -> dict[str, torch.Tensor]:
-    assert model_path is not None
-    return load_file(str(Path(model_path) / WEIGHTS_FILE))
 
 
 def _wait_for_file(path: Path, timeout: float = 180.0) -> None:
@@ -79,25 +75,7 @@ def uninterrupted_weights(
 ) -> Iterator[dict[str, torch.Tensor]]:
     """The weights of the resumable run trained start to end in one worker."""
     root = tmp_path_factory.mktemp("reference")
-    settings = RuntimeSettings(
-        database_url=f"sqlite:///{root / 'sessions.db'}",
-        data_dir=sample_data_dir,
-        models_dir=root / "models",
-        strategies_dir=strategies_dir,
-        checkpoints_dir=root / "checkpoints",
-        default_device="cpu",
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OMP_NUM_THREADS", "1")
-        service = SessionService(settings)
-        service.start()
-        try:
-            view, _ = service.submit(request(RESUMABLE_RUN))
-            done = service.wait_for(view.training_id, FINAL, 300)
-        finally:
-            service.shutdown(grace_seconds=5.0)
-    assert done.status == "completed", done.error
-    yield _weights(done.model_path)
+    yield train_uninterrupted(root, sample_data_dir, strategies_dir, RESUMABLE_RUN)
 
 
 def test_shutdown_interrupts_running_session_and_start_resumes_it(

@@ -178,10 +178,16 @@ def _check_unique(names: Sequence[str]) -> None:
 
 
 def timeframe_features(
-    strategy: StrategyConfig, frame: pd.DataFrame, timeframe: str | None = None
+    strategy: StrategyConfig,
+    frame: pd.DataFrame,
+    timeframe: str | None = None,
+    sources: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Network inputs on one timeframe's own bars (unprefixed); see the module docstring."""
-    columns = _timeframe_columns(strategy, frame, timeframe or strategy.base_timeframe)
+    """Network inputs on one timeframe's own bars (unprefixed); see the module docstring.
+
+    ``sources``: the context series the indicators read, aligned onto ``frame``'s bars.
+    """
+    columns = _timeframe_columns(strategy, frame, timeframe or strategy.base_timeframe, sources)
     result = pd.concat(list(columns), axis=1)
     _check_unique([str(name) for name in result.columns])
     return result

@@ -32,10 +32,16 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
     from training_sessions.http.request_logging import uvicorn_log_config
 
+    from training_host.errors import ExecutorUnavailableError
     from training_host.main import create_app
 
+    try:
+        app = create_app(settings)
+    except ExecutorUnavailableError as exc:
+        print(f"training-host: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -24,6 +24,14 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
+)
+from training_engine.ceilings import (
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_LAYER_COUNT,
+    MAX_LAYER_WIDTH,
+    MAX_LOOKBACK,
+    Ceilings,
 )
 from training_sessions.http.auth import ApiToken, ClientNetworks, NameList
 from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
@@ -44,6 +52,8 @@ _PATH_FIELDS = (
     "log_dir",
 )
 
+
+_CEILINGS = Ceilings()
 
 # Where each folder goes under ``home``.
 HOME_LAYOUT: dict[str, str] = {
@@ -80,7 +90,9 @@ class Settings(BaseSettings):
     strategies_dir: Path = Path("config/strategies")
     checkpoints_dir: Path = Path("checkpoints")
     log_dir: Path = Path("logs")
-    max_concurrent_jobs: int = Field(default=1, ge=1)
+    max_concurrent_jobs: int = Field(
+        default=1, ge=1, description="sessions run at once (with ray: submitted to the cluster)"
+    )
     max_queue_size: int = Field(default=16, ge=0)
     stop_grace_seconds: float = Field(default=30.0, gt=0)
     resume_interrupted: bool = True
@@ -88,9 +100,49 @@ class Settings(BaseSettings):
     default_strategy: str = "momentum_mlp"
     default_device: str = "auto"
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=1024)
+    # Ceilings on what a start may ask for (training_engine.ceilings): past one, 422.
+    max_hidden_width: int = Field(
+        default=_CEILINGS.hidden_width, ge=1, le=MAX_LAYER_WIDTH, description="units per layer"
+    )
+    max_hidden_layers: int = Field(
+        default=_CEILINGS.hidden_layers,
+        ge=1,
+        le=MAX_LAYER_COUNT,
+        description="hidden layers, and stacked recurrent or transformer layers",
+    )
+    max_lookback: int = Field(
+        default=_CEILINGS.lookback, ge=1, le=MAX_LOOKBACK, description="bars a sample sees"
+    )
+    max_parameters: int = Field(
+        default=_CEILINGS.parameters, ge=1, description="weights and biases of the network"
+    )
+    max_epochs: int = Field(default=_CEILINGS.epochs, ge=1, le=MAX_EPOCHS)
+    max_batch_size: int = Field(default=_CEILINGS.batch_size, ge=1, le=MAX_BATCH_SIZE)
+    # docs/benchmarks.md: what a host holds with a status read still in milliseconds.
+    max_event_streams: int = Field(
+        default=512,
+        ge=1,
+        description="event streams open at once; more are refused with 429 and Retry-After",
+    )
+    # A backend relays all its clients' streams as one client: this admits its whole limit.
+    max_event_streams_per_client: int = Field(
+        default=256,
+        ge=1,
+        description="event streams one client address may hold (a backend in front is one)",
+    )
     # /health/detailed says "degraded" when models_dir's disk has less free space than this.
     min_free_disk_bytes: int = Field(default=536_870_912, ge=0)
     log_level: str = "info"
+    # Where sessions run (docs/cluster.md): worker processes here, or a Ray cluster's nodes.
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str = Field(
+        default="auto", description="auto, host:6379 (the head's GCS) or ray://host:10001"
+    )
+    ray_namespace: str = Field(default="training-host", min_length=1)
+    gpus_per_session: float = Field(
+        default=1.0, ge=0, description="GPUs a session asks of Ray; 0.25 packs four on one GPU"
+    )
+    cpus_per_session: float = Field(default=1.0, ge=0, description="CPUs a session asks of Ray")
     # KTRDR since 2025-11-10 dispatches to registered workers (docs/ktrdr.md).
     ktrdr_backend_url: str | None = Field(
         default=None, description="KTRDR backend to register with as a training worker"
@@ -182,6 +234,18 @@ class Settings(BaseSettings):
             stop_grace_seconds=self.stop_grace_seconds,
             resume_interrupted=self.resume_interrupted,
             log_dir=self.log_dir / "trainings",
+            ceilings=self.ceilings(),
+        )
+
+    def ceilings(self) -> Ceilings:
+        """The largest sizes a start may ask for (the ``max_*`` settings)."""
+        return Ceilings(
+            hidden_width=self.max_hidden_width,
+            hidden_layers=self.max_hidden_layers,
+            lookback=self.max_lookback,
+            parameters=self.max_parameters,
+            epochs=self.max_epochs,
+            batch_size=self.max_batch_size,
         )
 
     def directories(self) -> dict[str, Path]:

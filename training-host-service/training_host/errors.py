@@ -3,8 +3,9 @@
 ::
 
     ServiceError
-    └── InvalidParameterError a value the engine never sees is bad -> 422
-        └── UnsafePathError   a path outside the allowed folder
+    ├── InvalidParameterError a value the engine never sees is bad -> 422
+    │   └── UnsafePathError   a path outside the allowed folder
+    └── ExecutorUnavailableError the configured executor cannot run here (at start)
 
 A missing or wrong bearer token is ``training_sessions.http.auth.AuthenticationError``
 (401); it, session and engine errors map by class in ``training_sessions.http.errors``.
@@ -33,10 +34,20 @@ class UnsafePathError(InvalidParameterError):
     """A client-supplied path points outside the directory it must stay in."""
 
 
+class ExecutorUnavailableError(ServiceError):
+    """The configured executor cannot be used (``ray`` without Ray installed)."""
+
+
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = ((InvalidParameterError, 422),)
 
-__all__ = ["AuthenticationError", "InvalidParameterError", "ServiceError", "UnsafePathError"]
+__all__ = [
+    "AuthenticationError",
+    "ExecutorUnavailableError",
+    "InvalidParameterError",
+    "ServiceError",
+    "UnsafePathError",
+]
 
 
 def install_error_handlers(app: FastAPI, directories: dict[str, Path] | None = None) -> None:

@@ -11,8 +11,11 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
+from training_sessions.http.events import StreamSlots
+from training_sessions.http.openapi import document_service_rules
 from training_sessions.http.query_params import REFUSE_UNKNOWN_QUERY_PARAMETERS
 from training_sessions.http.request_logging import RequestIdMiddleware
 from training_sessions.service import SessionService
@@ -25,10 +28,12 @@ from training_host.api.routes import (
     ktrdr_compat,
     ktrdr_operations,
     metrics,
+    strategies,
     trainings,
 )
 from training_host.config import Settings, get_settings
 from training_host.errors import install_error_handlers
+from training_host.executors import session_runner
 from training_host.ktrdr.worker_registration import registrar_for
 from training_host.metrics import MetricsMiddleware, ServiceMetrics
 from training_host.startup import startup_summary
@@ -41,10 +46,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the runtime (migrations, recovery, supervisor); on exit checkpoint and stop it."""
     settings: Settings = app.state.settings
     settings.ensure_directories()
-    manager = SessionService(settings.runtime_settings(), observer=app.state.metrics)
+    manager = SessionService(
+        settings.runtime_settings(), observer=app.state.metrics, runner=app.state.runner
+    )
     # start() runs migrations and recovery: blocking work kept off the event loop.
     await anyio.to_thread.run_sync(manager.start)
     app.state.manager = manager
+    app.state.event_feed = EventFeed(manager)
+    app.state.stream_slots = StreamSlots(
+        settings.max_event_streams, settings.max_event_streams_per_client
+    )
     app.state.ktrdr_registrar = registrar_for(settings, manager)
     registration = (
         asyncio.create_task(app.state.ktrdr_registrar.run())
@@ -60,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             registration.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await registration
+        await app.state.event_feed.aclose()
         await anyio.to_thread.run_sync(manager.shutdown, settings.stop_grace_seconds)
 
 
@@ -77,9 +89,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
+    app.state.runner = session_runner(settings)  # a bad executor fails here, before serving
     app.state.started_at = time.monotonic()
     install_error_handlers(app, settings.directories())
-    for module in (health, trainings, ktrdr_compat, ktrdr_operations, gpu, metrics, dashboard):
+    document_service_rules(app, settings.ceilings())
+    for module in (
+        health,
+        trainings,
+        strategies,
+        ktrdr_compat,
+        ktrdr_operations,
+        gpu,
+        metrics,
+        dashboard,
+    ):
         app.include_router(module.router)
     app.include_router(ktrdr_operations.shutdown_router)
     # Added last = outermost: oversized bodies are refused and still counted in metrics.

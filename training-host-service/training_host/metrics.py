@@ -93,6 +93,18 @@ class ServiceMetrics:
             ("device", "training_id"),
             registry=self.registry,
         )
+        self.node_session = Gauge(
+            "training_host_node_session",
+            "1 for each running session, labelled by the cluster node it runs on (executor ray).",
+            ("node", "node_address", "training_id"),
+            registry=self.registry,
+        )
+        self.node_resources = Gauge(
+            "training_host_node_resources",
+            "What each cluster node declares (cpus, gpus, memory_bytes); alive: 1 or 0.",
+            ("node", "node_address", "resource"),
+            registry=self.registry,
+        )
         for status in SESSION_STATUSES:
             self.sessions.labels(status=status).set(0)
         self.build_info.labels(
@@ -114,11 +126,18 @@ class ServiceMetrics:
     def on_queue_length(self, length: int) -> None:
         self.queue_length.set(length)
 
-    def render(self, status_counts: Mapping[str, int], gpu: Mapping[str, Any]) -> bytes:
+    def render(
+        self,
+        status_counts: Mapping[str, int],
+        gpu: Mapping[str, Any],
+        cluster: Mapping[str, Any] | None = None,
+    ) -> bytes:
         """The Prometheus text exposition; session counts and GPU readings taken at scrape time.
 
-        ``gpu`` is :func:`training_host.gpu.gpu_status`'s body.
+        ``gpu`` is :func:`training_host.gpu.gpu_status`'s body, ``cluster``
+        :func:`training_host.cluster.cluster_view`'s (None: the local executor).
         """
+        self._render_cluster(cluster)
         for status, count in status_counts.items():
             self.sessions.labels(status=status).set(count)
         # Devices and sessions come and go: only what exists now is exported.
@@ -146,6 +165,16 @@ class ServiceMetrics:
                     device=label, training_id=session["training_id"]
                 ).set(session["allocated_memory_bytes"])
         return generate_latest(self.registry)
+
+    def _render_cluster(self, cluster: Mapping[str, Any] | None) -> None:
+        self.node_session.clear()
+        self.node_resources.clear()
+        for node in (cluster or {}).get("nodes", []):
+            labels = {"node": node["node"], "node_address": node["node_address"]}
+            for resource in ("cpus", "gpus", "memory_bytes", "alive"):
+                self.node_resources.labels(**labels, resource=resource).set(float(node[resource]))
+            for training_id in node["sessions"]:
+                self.node_session.labels(**labels, training_id=training_id).set(1)
 
 
 def _torch_version() -> str:

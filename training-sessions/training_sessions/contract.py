@@ -4,6 +4,12 @@ Pydantic models only (no FastAPI): the bodies of ``POST .../start``, the status,
 performance and list answers, and the error body. Both services use them as
 ``response_model``, so the two OpenAPI documents describe the same bodies and a
 timestamp is always written one way: UTC with a ``Z`` suffix.
+
+A start's ``config`` and an inline ``strategy`` are documented by the engine's own models
+(``TrainingOverrides``, ``StrategyDocument``: their JSON Schema, with a real example) and
+kept as the client sent them: the session runtime validates them with the same models
+when it resolves the request, so the document and the service cannot disagree. Symbols,
+timeframes, strategy names and dates carry the patterns the runtime checks.
 """
 
 from __future__ import annotations
@@ -15,8 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PlainSerializer,
+    model_validator,
+)
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from training_engine.strategy import StrategyDocument, TrainingOverrides
+from training_engine.strategy.values import DATE_SCHEMA, SAFE_NAME_PATTERN, TIMEFRAME_PATTERN
 
 from training_sessions.types import (
     RuntimeSettings,
@@ -37,9 +52,75 @@ TrainingId = Annotated[
     ),
 ]
 
+
+class DescribedBy:
+    """A value kept as the client sent it, documented by ``documented``'s JSON Schema.
+
+    The runtime validates it with the same models when it resolves the request (naming a
+    bad key as ``config.<key>`` or ``strategy key ...``); here only its JSON type is
+    checked: one of ``accepts``, else "Input should be ``expected``".
+    """
+
+    def __init__(
+        self,
+        documented: Any,
+        accepts: tuple[type, ...] = (dict,),
+        expected: str = "a valid dictionary",
+    ) -> None:
+        self.documented = documented
+        self.accepts = accepts
+        self.expected = expected
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self._as_sent, json_schema_input_schema=handler.generate_schema(self.documented)
+        )
+
+    def _as_sent(self, value: Any) -> Any:
+        if not isinstance(value, self.accepts):
+            raise PydanticCustomError(
+                "json_type", "Input should be {expected}", {"expected": self.expected}
+            )
+        return value
+
+
+# What the runtime accepts, as patterns in the document (the runtime checks them itself,
+# with messages naming the field: see training_sessions.requests and strategy.values).
+STRATEGY_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+StrategyName = Annotated[
+    str,
+    Field(
+        json_schema_extra={"pattern": STRATEGY_NAME_PATTERN},
+        description="a strategy file's name in the strategies directory, without .yaml",
+        examples=["momentum_mlp"],
+    ),
+]
 # The one place the types of an inline strategy and of the overrides are declared.
-StrategySpec = dict[str, Any]
-TrainingOverrides = dict[str, Any]
+StrategySpec = Annotated[
+    str | dict[str, Any] | None,
+    DescribedBy(
+        StrategyName | StrategyDocument | None,
+        accepts=(str, dict, type(None)),
+        expected="a strategy file's name or a strategy object",
+    ),
+]
+OverridesSpec = Annotated[dict[str, Any], DescribedBy(TrainingOverrides)]
+SymbolName = Annotated[
+    str, Field(json_schema_extra={"pattern": SAFE_NAME_PATTERN}, examples=["AAPL"])
+]
+TimeframeName = Annotated[
+    str, Field(json_schema_extra={"pattern": TIMEFRAME_PATTERN}, examples=["1h"])
+]
+DateBound = Annotated[
+    str,
+    Field(
+        json_schema_extra=DATE_SCHEMA,
+        description="a date (YYYY-MM-DD, years 1700-2199); the end date counts whole",
+        examples=["2024-01-31"],
+    ),
+]
 
 # The largest ``offset`` of a list: beyond it every database answers nothing (or fails).
 MAX_LIST_OFFSET = 2**31 - 1
@@ -125,12 +206,18 @@ class _StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     training_id: TrainingId | None = None
-    strategy: str | StrategySpec | None = Field(
-        default=None, description="strategy file name (without .yaml) or an inline strategy"
+    strategy: StrategySpec = Field(
+        default=None,
+        description="a strategy file's name (without .yaml) or an inline strategy; "
+        "none: the service's default strategy",
     )
-    start_date: str | None = None
-    end_date: str | None = None
-    config: TrainingOverrides = Field(default_factory=dict, description="training overrides")
+    start_date: DateBound | None = None
+    end_date: DateBound | None = None
+    config: OverridesSpec = Field(
+        default_factory=dict,
+        description="model.training settings that replace the strategy's (keys left out "
+        "keep its values)",
+    )
     start_deadline: datetime | None = Field(
         default=None,
         description=(
@@ -169,10 +256,18 @@ class _StartBody(BaseModel):
 class StartTrainingBody(_StartBody):
     """``POST .../start``: one symbol/timeframe or the lists; everything optional."""
 
-    symbol: str | None = None
-    symbols: list[str] | None = Field(default=None, min_length=1)
-    timeframe: str | None = None
-    timeframes: list[str] | None = Field(default=None, min_length=1)
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        # Not both spellings of one thing (null counts as absent).
+        {"not": {"required": ["symbol", "symbols"], "properties": {
+            "symbol": {"type": "string"}, "symbols": {"type": "array"}}}},
+        {"not": {"required": ["timeframe", "timeframes"], "properties": {
+            "timeframe": {"type": "string"}, "timeframes": {"type": "array"}}}},
+    ]})  # fmt: skip
+
+    symbol: SymbolName | None = None
+    symbols: list[SymbolName] | None = Field(default=None, min_length=1)
+    timeframe: TimeframeName | None = None
+    timeframes: list[TimeframeName] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _one_spelling(self) -> StartTrainingBody:
@@ -192,8 +287,8 @@ class StartTrainingBody(_StartBody):
 class StartMultiSymbolBody(_StartBody):
     """``POST .../start-multi-symbol``: ``symbols`` and ``timeframes`` are required lists."""
 
-    symbols: list[str] = Field(min_length=1)
-    timeframes: list[str] = Field(min_length=1)
+    symbols: list[SymbolName] = Field(min_length=1)
+    timeframes: list[TimeframeName] = Field(min_length=1)
 
     def _symbols_and_timeframes(self) -> tuple[list[str] | None, list[str] | None]:
         return self.symbols, self.timeframes
@@ -354,3 +449,10 @@ class TrainingPerformance(BaseModel):
     @classmethod
     def from_performance(cls, performance: SessionPerformance) -> TrainingPerformance:
         return cls.model_validate(performance, from_attributes=True)
+
+
+class StrategyList(BaseModel):
+    """``GET .../strategies``: what a start's ``strategy`` may name."""
+
+    strategies: list[str] = Field(description="the strategy files' names, sorted")
+    default_strategy: str = Field(description="the strategy a start that names none trains")

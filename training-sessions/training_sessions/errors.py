@@ -9,6 +9,7 @@
     │   ├── NotResumableError        resume of an active or completed session, or no checkpoint
     │   └── StartDeadlinePassedError a start read after the caller's start_deadline
     ├── QueueFullError           workers busy and the queue full
+    ├── TooManyStreamsError      the service or the client holds its most event streams
     ├── ShuttingDownError        the runtime is stopping
     ├── LaunchError              a runner could not start a session's run
     └── InvalidRequestError      unknown strategy, unsafe name, bad dates, ...
@@ -38,6 +39,14 @@ class SessionConflictError(SessionError):
 
 class QueueFullError(SessionError):
     """Every worker is busy and the waiting queue is at its limit."""
+
+
+class TooManyStreamsError(SessionError):
+    """The service, or this client, already holds as many event streams as allowed."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ShuttingDownError(SessionError):

@@ -9,6 +9,8 @@ supervisor ignores every message whose attempt is not the current one.
 - :class:`Result`: the run finished or was cancelled
 - :class:`Failure`: the run raised (the traceback goes to the log only)
 - :class:`LogLine`: a log record of the run (INFO and above), for the event log
+- :class:`Lost`: said by a runner, not the run: the run went down with its machine (a
+  cluster node that died), so the session is resumed elsewhere, not failed
 
 All are plain frozen dataclasses: they pickle through a pipe or a remote call alike.
 """
@@ -57,4 +59,12 @@ class LogLine:
     message: str
 
 
-WorkerMessage = Progress | Result | Failure | LogLine
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """The run was lost with the machine it ran on (``reason``): not its own failure."""
+
+    attempt: int
+    reason: str
+
+
+WorkerMessage = Progress | Result | Failure | LogLine | Lost

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from training_engine.ceiling_check import check_ceilings
 from training_engine.context_data import check_context_files
 from training_engine.data import find_data_file, parse_date_bound
 from training_engine.device import resolve_device
@@ -122,7 +123,8 @@ def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> Sess
 
     Raises:
         InvalidRequestError: unsafe or unknown strategy name, bad dates.
-        StrategyConfigError: the strategy or an override has a bad key or value.
+        StrategyConfigError: the strategy or an override has a bad key or value, or asks
+            for more than the service's ceilings allow.
         DeviceUnavailableError: the requested device does not exist here.
         DataFileNotFoundError: a data file is missing.
     """
@@ -140,6 +142,7 @@ def resolve_request(settings: RuntimeSettings, request: TrainingRequest) -> Sess
         raise InvalidRequestError(
             "no symbols: the request and the strategy's training_data name none"
         )
+    check_ceilings(strategy, settings.ceilings, request.config)
     device = resolve_device(strategy.training.device)
     start = _date_bound(request.start_date, "start_date", end=False)
     end = _date_bound(request.end_date, "end_date", end=True)

@@ -31,6 +31,7 @@ from training_sessions.errors import (
     NothingToStopError,
     NotResumableError,
     SessionConflictError,
+    SessionError,
     SessionNotFoundError,
     ShuttingDownError,
     StartDeadlinePassedError,
@@ -417,6 +418,17 @@ class SessionService:
         self._row(training_id)
         return self._store.events_after(training_id, after_id, limit)
 
+    def all_events_after(
+        self, after_id: int, limit: int = 500
+    ) -> Sequence[tuple[str, int, SessionEvent]]:
+        """Events of every session with table ids above ``after_id``, each as (session id,
+        table id, event); an event's own id counts per session."""
+        return self._store.all_events_after(after_id, limit)
+
+    def latest_event_id(self) -> int:
+        """The highest event id logged so far (0: none)."""
+        return self._store.latest_event_id()
+
     def log(self, training_id: str, tail: int | None = None) -> str:
         """The last ``tail`` lines of the session's log file. Raises SessionNotFoundError."""
         self._row(training_id)
@@ -500,8 +512,28 @@ class SessionService:
         )
 
     def _supervisor_ended(self, supervisor: SessionSupervisor) -> None:
+        if supervisor.run_lost and not self._stopping:
+            self._queue_lost_run(supervisor.training_id)
         self._queue.release(supervisor)
         self._launch_ready()
+
+    def _queue_lost_run(self, training_id: str) -> None:
+        """A run lost with its node resumes from its checkpoint, first in line (a new attempt)."""
+        try:
+            row = self._row(training_id)
+            self._statuses.move(
+                training_id,
+                INTERRUPTED,
+                QUEUED,
+                resume_count=row.resume_count + 1,
+                phase="queued",
+            )
+        except (SessionError, SQLAlchemyError) as exc:
+            # Left interrupted: the next start (or a client's resume) resumes it.
+            logger.warning("training %s: lost run not queued again (%s)", training_id, exc)
+            return
+        self._queue.append(training_id, first=True)
+        logger.info("training %s: queued again after its run was lost", training_id)
 
 
 def _replay(row: SessionRow, fingerprint: str) -> tuple[SessionView, bool]:

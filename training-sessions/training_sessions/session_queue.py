@@ -110,10 +110,14 @@ class SessionQueue(Generic[S]):
         with self._lock:
             self._admitted.wait_for(lambda: training_id not in self._admitting, timeout)
 
-    def append(self, training_id: str) -> None:
-        """Queue a session recovered at start (no capacity check: it was accepted before)."""
+    def append(self, training_id: str, *, first: bool = False) -> None:
+        """Queue a session accepted before (recovered at start, or its run lost): no capacity
+        check; ``first`` puts it ahead of the others (it was running already)."""
         with self._lock:
-            self._waiting.append(training_id)
+            if first:
+                self._waiting.appendleft(training_id)
+            else:
+                self._waiting.append(training_id)
             length = len(self._waiting)
         self._on_length(length)
 

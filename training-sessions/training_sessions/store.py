@@ -417,10 +417,21 @@ class SessionStore:
         )
         with self._sessions() as session:
             rows = list(session.scalars(query))
-        return [
-            SessionEvent(id=row.seq, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
-            for row in rows
-        ]
+        return [_event(row) for row in rows]
+
+    def all_events_after(self, after_id: int, limit: int) -> list[tuple[str, int, SessionEvent]]:
+        """At most ``limit`` events of every session with table ids above ``after_id``,
+        oldest first, each as (session id, table id, event): one read for every stream a
+        service follows, its cursor the table id (an event's own id counts per session)."""
+        query = select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
+        with self._sessions() as session:
+            rows = list(session.scalars(query))
+        return [(row.session_id, row.id, _event(row)) for row in rows]
+
+    def latest_event_id(self) -> int:
+        """The highest event id logged so far (0: none)."""
+        with self._sessions() as session:
+            return int(session.scalar(select(func.max(EventRow.id))) or 0)
 
     # ------------------------------------------------------------ epochs
 
@@ -494,6 +505,10 @@ def _best_epoch_query(training_id: str) -> Any:
         .order_by(EpochRow.val_loss, EpochRow.epoch)
         .limit(1)
     )
+
+
+def _event(row: EventRow) -> SessionEvent:
+    return SessionEvent(id=row.seq, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
 
 
 def _event_rows(training_id: str, events: Sequence[NewEvent], first_seq: int) -> list[EventRow]:

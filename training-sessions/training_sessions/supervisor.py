@@ -12,6 +12,8 @@ its session off the queue until the session's final status is written::
                 result "cancelled" after a stop    -> cancelled (with checkpoint_path)
                 result "cancelled" otherwise       -> interrupted (shutdown, SIGTERM)
                 failure message                    -> failed ("DataValidationError: ...")
+                lost with its node (runner says)   -> interrupted, queued again at once
+                                                      (cancelled after a client's stop)
                 ended without a result             -> failed ("worker exited with code -9"),
                                                       cancelled when killed after a stop,
                                                       interrupted when killed at shutdown
@@ -41,7 +43,7 @@ from training_sessions.contract import path_in_answer
 from training_sessions.epoch_metrics import epoch_values
 from training_sessions.errors import LaunchError
 from training_sessions.launching import begin_attempt
-from training_sessions.messages import Failure, LogLine, Progress, Result, WorkerMessage
+from training_sessions.messages import Failure, LogLine, Lost, Progress, Result, WorkerMessage
 from training_sessions.observer import SessionObserver
 from training_sessions.pending_results import pending_result_file
 from training_sessions.recording import SessionRecorder
@@ -101,6 +103,8 @@ class SessionSupervisor:
         # Read and written by the supervisor's own thread only.
         self._stop_forwarded = False
         self._killed = False
+        # Its run went down with its node: the service queues the session again at once.
+        self.run_lost = False
         self._thread = threading.Thread(
             target=self._run, name=f"supervisor-{training_id}", daemon=True
         )
@@ -242,6 +246,8 @@ class SessionSupervisor:
                 )
             case LogLine():
                 self._recorder.log(message)
+            case Lost(reason=reason):
+                self._record_loss(reason)
 
     def _record_result(self, result: TrainingResult, cancel_reason: str | None) -> None:
         epochs = [epoch_values(epoch) for epoch in result.history]
@@ -285,6 +291,24 @@ class SessionSupervisor:
             device=result.device,
             checkpoint_path=checkpoint,
         )
+
+    def _record_loss(self, reason: str) -> None:
+        """The run went down with its machine: no failure of its own, so it is resumed."""
+        checkpoint = existing_checkpoint(self._settings, self._training_id)
+        with self._requests:
+            stop = self._stop_reason
+        if stop == "stop":
+            self._decide(SessionStatus.CANCELLED, checkpoint_path=checkpoint, error=reason)
+            return
+        logger.warning(
+            "training %s: attempt %d lost (%s); it resumes from its checkpoint",
+            self._training_id,
+            self.attempt,
+            reason,
+        )
+        # At a shutdown the next start resumes it; otherwise the service does at once.
+        self.run_lost = stop is None
+        self._decide(SessionStatus.INTERRUPTED, checkpoint_path=checkpoint)
 
     def _record_exit(self, description: str | None) -> None:
         """The run ended without a result: say why, from what was asked of it."""

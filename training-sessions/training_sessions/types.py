@@ -24,6 +24,8 @@ from training_engine.progress import RunPhase
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
+from training_engine.ceilings import Ceilings
+
 
 class SessionStatus(StrEnum):
     """Where a session is in its life; the values are what clients see.
@@ -146,6 +148,8 @@ class RuntimeSettings:
     resume_interrupted: bool = True
     # Each worker writes its log to <log_dir>/<training_id>.log; None: no log files.
     log_dir: Path | None = None
+    # The largest sizes a session may ask for (checked when it is submitted).
+    ceilings: Ceilings = field(default_factory=Ceilings)
 
 
 @dataclass(frozen=True, slots=True)

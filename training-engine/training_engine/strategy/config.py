@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     BaseModel,
@@ -35,12 +35,16 @@ from training_engine.strategy.names import (
     VOL_METHODS,
 )
 from training_engine.strategy.values import (
+    BatchSize,
     Count,
     DeviceName,
     Dropout,
+    Epochs,
     Flag,
     Fraction,
+    LayerCount,
     LayerSizes,
+    Lookback,
     NonNegative,
     Positive,
     Real,
@@ -144,7 +148,7 @@ class NNInput(EngineModel):
 class FeatureConfig(EngineModel):
     """``model.features``: how many bars each sample sees and how features are scaled."""
 
-    lookback_periods: Count = 1
+    lookback_periods: Lookback = 1
     include_price_context: Flag = False
     scale_features: Flag = True
 
@@ -156,7 +160,7 @@ class ModelConfig(EngineModel):
     hidden_layers: LayerSizes = (64, 32)
     activation: str = "relu"
     dropout: Dropout = 0.2
-    num_layers: Count = 1
+    num_layers: LayerCount = 1
     num_heads: Count = 4
 
 
@@ -231,7 +235,11 @@ def _timezone(value: Any) -> str:
     return value
 
 
-TimezoneName = Annotated[str, BeforeValidator(_timezone)]
+TimezoneName = Annotated[
+    str,
+    BeforeValidator(_timezone),
+    Field(json_schema_extra=enum_of(lambda: sorted(available_timezones()))),
+]
 BarTimestamp = Annotated[
     str,
     BeforeValidator(choice(lambda: BAR_TIMESTAMPS)),
@@ -255,8 +263,8 @@ class TrainingSettings(EngineModel):
     """``model.training`` in the strategy file; also what service ``config`` overrides."""
 
     learning_rate: Positive = 1e-3
-    batch_size: Count = 32
-    epochs: Count = 20
+    batch_size: BatchSize = 32
+    epochs: Epochs = 20
     optimizer: OptimizerName = "adam"
     weight_decay: NonNegative = 0.0
     momentum: Fraction = 0.9

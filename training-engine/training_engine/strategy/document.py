@@ -21,6 +21,11 @@ from pydantic import (
 )
 
 from training_engine.errors import StrategyConfigError
+from training_engine.strategy.document_schema import (
+    fuzzy_set_schema,
+    indicator_entry_schema,
+    nn_input_schema,
+)
 from training_engine.strategy.examples import OVERRIDES_EXAMPLE, STRATEGY_EXAMPLE
 from training_engine.strategy.names import (
     CONTEXT_ALIGNMENTS,
@@ -37,6 +42,7 @@ from training_engine.strategy.sections import (
     TrainingSection,
 )
 from training_engine.strategy.values import (
+    SAFE_NAME_PATTERN,
     SourceName,
     Symbol,
     Timeframe,
@@ -76,7 +82,7 @@ class IndicatorEntry(BaseModel):
     checked against the indicator table when the strategy is resolved.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", json_schema_extra=indicator_entry_schema)
     __pydantic_extra__: dict[str, Any]  # the parameters, checked against the indicator table
 
     name: str | None = None
@@ -94,8 +100,9 @@ class IndicatorEntry(BaseModel):
 
 
 Indicators = Annotated[
-    Annotated[list[IndicatorEntry], Tag("list")]
-    | Annotated[dict[str, IndicatorEntry], Tag("by_id")],
+    # min_length documents the rule; _require_indicators refuses first, in its own words.
+    Annotated[list[IndicatorEntry], Field(min_length=1), Tag("list")]
+    | Annotated[dict[str, IndicatorEntry], Field(min_length=1), Tag("by_id")],
     Discriminator(_indicator_form),
     BeforeValidator(_require_indicators),
 ]
@@ -159,6 +166,8 @@ class FuzzySetBody(DocumentSection):
     """One membership function: ``{type: triangular, parameters: [0, 20, 40]}``, or the
     v3 shorthand list (3 numbers: triangular, 4: trapezoidal)."""
 
+    model_config = ConfigDict(json_schema_extra=fuzzy_set_schema)
+
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
@@ -193,7 +202,9 @@ class FuzzyGroup(BaseModel):
     __pydantic_extra__: dict[str, FuzzySetBody]
 
     indicator: Any = Field(
-        default=None, description="the indicator's feature id, or id.output (adx_14.plus_di)"
+        default=None,
+        description="the indicator's feature id, or id.output (adx_14.plus_di)",
+        json_schema_extra={"type": "string", "minLength": 1},
     )
     input_transform: InputTransform | None = None
 
@@ -222,6 +233,8 @@ FuzzyGroup.model_rebuild()
 
 class NNInputEntry(DocumentSection):
     """One ``nn_inputs`` entry (KTRDR v3): a fuzzy group or a raw indicator output."""
+
+    model_config = ConfigDict(json_schema_extra=nn_input_schema)
 
     fuzzy_set: str | None = None
     raw_indicator: str | None = None
@@ -280,6 +293,11 @@ def _name(value: Any) -> Any:
 def _document_schema(schema: dict[str, Any]) -> None:
     # `indicators` has a default only so that its absence is refused in the usual words.
     schema["properties"]["indicators"].pop("default", None)
+    # `name` may be left out, but not be null or empty: it names the model folder.
+    name = schema["properties"]["name"]
+    name.pop("anyOf", None)
+    name.pop("default", None)
+    name.update(type="string", pattern=SAFE_NAME_PATTERN)
     schema["required"] = ["indicators"]
     schema["examples"] = [STRATEGY_EXAMPLE]
 

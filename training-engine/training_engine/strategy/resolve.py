@@ -32,6 +32,7 @@ from training_engine.strategy.document import (
     NNInputEntry,
     StrategyDocument,
 )
+from training_engine.strategy.document_schema import PARAMETER_CHOICES
 from training_engine.strategy.indicator_table import (
     PARAMETER_ALIASES,
     ZERO_ALLOWED,
@@ -96,7 +97,11 @@ def _parameter(kind: IndicatorType, name: str, value: Any, key: str) -> bool | i
         raise as_config_error(exc, key) from None
     if not isinstance(value, str) or not value.strip():
         raise StrategyConfigError(key, f"expected a string like {default!r}, got {value!r}")
-    return value.strip().upper() if str(default).isupper() else value.strip()
+    text = value.strip().upper() if str(default).isupper() else value.strip()
+    choices = PARAMETER_CHOICES.get((kind.key, name))
+    if choices is not None and text not in choices:
+        raise StrategyConfigError(key, f"expected one of {', '.join(choices)}, got {value!r}")
+    return text
 
 
 def _data_source(entry: IndicatorEntry, key: str, sources: Collection[str]) -> str | None:

@@ -40,9 +40,14 @@ from training_engine.strategy.config import (
 from training_engine.strategy.names import ACTIVATIONS, MODEL_TYPES
 from training_engine.strategy.problems import DESCRIPTIVE_KEYS, refuse_misspellings
 from training_engine.strategy.values import (
+    SAFE_NAME_PATTERN,
+    TIMEFRAME_PATTERN,
+    BatchSize,
     Count,
     DateText,
     Dropout,
+    Epochs,
+    LayerCount,
     LayerSizes,
     NonNegative,
     Positive,
@@ -128,11 +133,11 @@ def _symbols_form(value: Any, info: ValidationInfo) -> Any:
     return [value["symbol"]] if "symbol" in value else []
 
 
-def _or_list_of_names(shorthand: dict[str, Any]) -> Any:
+def _or_list_of_names(shorthand: dict[str, Any], pattern: str) -> Any:
     """JSON Schema: the field is a mapping (``shorthand``) or a plain list of names."""
 
     def extend(schema: dict[str, Any]) -> None:
-        names = {"type": "array", "items": {"type": "string"}}
+        names = {"type": "array", "items": {"type": "string", "pattern": pattern}}
         mapping = dict(schema) if "$ref" in schema else shorthand
         schema.clear()
         schema["anyOf"] = [names, mapping]
@@ -143,8 +148,8 @@ def _or_list_of_names(shorthand: dict[str, Any]) -> Any:
 _SYMBOLS_MAPPING = {
     "type": "object",
     "properties": {
-        "list": {"type": "array", "items": {"type": "string"}},
-        "symbol": {"type": "string"},
+        "list": {"type": "array", "items": {"type": "string", "pattern": SAFE_NAME_PATTERN}},
+        "symbol": {"type": "string", "pattern": SAFE_NAME_PATTERN},
     },
 }
 
@@ -179,10 +184,11 @@ class TrainingDataSection(DocumentSection):
     end_date: DateText | None = None
     date_range: DateRangeSection | None = None
     symbols: Annotated[tuple[Symbol, ...], BeforeValidator(_symbols_form)] = Field(
-        default=(), json_schema_extra=_or_list_of_names(_SYMBOLS_MAPPING)
+        default=(), json_schema_extra=_or_list_of_names(_SYMBOLS_MAPPING, SAFE_NAME_PATTERN)
     )
     timeframes: Annotated[TimeframesSection, BeforeValidator(_timeframes_form)] = Field(
-        default_factory=TimeframesSection, json_schema_extra=_or_list_of_names({})
+        default_factory=TimeframesSection,
+        json_schema_extra=_or_list_of_names({}, TIMEFRAME_PATTERN),
     )
     bar_timestamp: BarTimestamp = _default(StrategyConfig, "bar_timestamp")
     timezone: TimezoneName = _default(StrategyConfig, "timezone")
@@ -203,7 +209,7 @@ class ArchitectureSection(DocumentSection):
         Field(json_schema_extra=enum_of(lambda: ACTIVATIONS)),
     ] = _default(ModelConfig, "activation")
     dropout: Dropout = _default(ModelConfig, "dropout")
-    num_layers: Count = _default(ModelConfig, "num_layers")
+    num_layers: LayerCount = _default(ModelConfig, "num_layers")
     num_heads: Count = _default(ModelConfig, "num_heads")
 
 
@@ -309,10 +315,15 @@ class DataSplitSection(DocumentSection, DataSplit):
         return self
 
 
+def _walk_forward_folds(schema: dict[str, Any]) -> None:
+    schema["if"] = {"properties": {"method": {"const": "walk_forward"}}, "required": ["method"]}
+    schema["then"] = {"properties": {"folds": {"minimum": 2}}}
+
+
 class EvaluationSection(DocumentSection, EvaluationConfig):
     """``evaluation``: ``{method: walk_forward, folds: K}`` trains K models in turn."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", json_schema_extra=_walk_forward_folds)
 
     @model_validator(mode="after")
     def _check_folds(self) -> EvaluationSection:
@@ -346,9 +357,9 @@ class LabelsAndSplitSection(DocumentSection):
 
     labels: LabelsSection = Field(default_factory=LabelsSection)
     data_split: DataSplitSection = Field(default_factory=DataSplitSection)
-    epochs: Count | None = None
+    epochs: Epochs | None = None
     learning_rate: Positive | None = None
-    batch_size: Count | None = None
+    batch_size: BatchSize | None = None
     optimizer: OptimizerName | None = None
     loss: LossName | None = None
     focal_gamma: NonNegative | None = None

@@ -16,16 +16,35 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from training_engine.ceilings import (
+    CEILING_KEY,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_LAYER_COUNT,
+    MAX_LAYER_WIDTH,
+    MAX_LOOKBACK,
+)
 from training_engine.errors import StrategyConfigError
 
 _TIMEFRAME = re.compile(r"^\d+(m|min|h|d|w)$", re.IGNORECASE)
 _MONTHS = re.compile(r"^\d+M$")  # KTRDR's 1M is a month; 1m (any other case) a minute
-# The one rule for every name that becomes part of a path: symbols, strategy names.
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Timeframes as JSON Schema documents them (the checks above also take spaces around,
+# leading zeros and any number of digits).
+TIMEFRAME_PATTERN = r"^[1-9][0-9]{0,3}([mM]|[mM][iI][nN]|[hH]|[dD]|[wW])$"
+# Dates as JSON Schema documents them: pandas' timestamps span the years 1677 to 2262.
+DATE_PATTERN = r"^(1[7-9]|2[01])[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+DATE_SCHEMA = {"format": "date", "pattern": DATE_PATTERN}
+# The one rule for every name that becomes part of a path: symbols, strategy names; the
+# same text is the JSON Schema pattern (whole-text matched here, as ECMA's $ means).
+SAFE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_SAFE_NAME = re.compile(SAFE_NAME_PATTERN)
 # What the engine can train on; resolve_device checks the device exists.
 DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,4})?)$")
 # The largest integer a strategy may hold: it must fit every database's INTEGER column.
 MAX_INTEGER = 2**31 - 1
+# Sizes are bounded by ``training_engine.ceilings``' MAX_* here; a service's own ceilings
+# (configurable, lower) are checked before a session starts. Each bounded field names its
+# ceiling in its JSON Schema (``x-ceiling``), so a service documents its own value there.
 
 
 def refuse(problem: str, at: str | None = None) -> PydanticCustomError:
@@ -36,7 +55,7 @@ def refuse(problem: str, at: str | None = None) -> PydanticCustomError:
     return PydanticCustomError("strategy_value", "{problem}", context)
 
 
-def _integer(minimum: int) -> Callable[[Any], int]:
+def _integer(minimum: int, maximum: int = MAX_INTEGER) -> Callable[[Any], int]:
     def check(value: Any) -> int:
         if (
             isinstance(value, bool)
@@ -46,11 +65,16 @@ def _integer(minimum: int) -> Callable[[Any], int]:
             or value < minimum
         ):
             raise refuse(f"expected an integer >= {minimum}, got {value!r}")
-        if value > MAX_INTEGER:
-            raise refuse(f"expected an integer <= {MAX_INTEGER}, got {value!r}")
+        if value > maximum:
+            raise refuse(f"expected an integer <= {maximum}, got {value!r}")
         return int(value)
 
     return check
+
+
+def _ceiling(name: str, maximum: int) -> Any:
+    """The schema of a count bounded by ``maximum``, below the service ceiling ``name``."""
+    return Field(ge=1, le=maximum, json_schema_extra={CEILING_KEY: name})
 
 
 def _number(low: float | None = None, high: float | None = None) -> Callable[[Any], float]:
@@ -120,7 +144,7 @@ def validate_name(value: Any, key: str, what: str = "a name") -> str:
 
     It starts with a letter or digit and holds no ``..``, so it can never leave its folder.
     """
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value):
         raise StrategyConfigError(
             key,
             f"expected {what} of letters, digits, '.', '_' or '-', got {value!r}",
@@ -189,9 +213,9 @@ def _date_text(value: Any) -> str:
     return value.strip()
 
 
-Count = Annotated[int, Field(ge=1), BeforeValidator(_integer(1))]
-DateText = Annotated[str, BeforeValidator(_date_text)]
-Seed = Annotated[int, Field(ge=0), BeforeValidator(_integer(0))]
+Count = Annotated[int, Field(ge=1, le=MAX_INTEGER), BeforeValidator(_integer(1))]
+DateText = Annotated[str, Field(json_schema_extra=DATE_SCHEMA), BeforeValidator(_date_text)]
+Seed = Annotated[int, Field(ge=0, le=MAX_INTEGER), BeforeValidator(_integer(0))]
 NonNegative = Annotated[float, Field(ge=0.0), BeforeValidator(_number(low=0.0))]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number(0.0, 1.0))]
 
@@ -210,14 +234,50 @@ ZigzagThreshold = Annotated[float, Field(ge=1e-6, le=1.0), BeforeValidator(_numb
 Positive = Annotated[float, Field(gt=0.0), BeforeValidator(_positive)]
 Real = Annotated[float, BeforeValidator(_number())]
 Flag = Annotated[bool, BeforeValidator(_flag)]
-Symbol = Annotated[str, BeforeValidator(_as_value_error(validate_symbol))]
+Symbol = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": SAFE_NAME_PATTERN}),
+    BeforeValidator(_as_value_error(validate_symbol)),
+]
 # A FRED series id or COT report code: it names a file in the data folder, like a symbol.
 SourceName = Annotated[
-    str, BeforeValidator(_as_value_error(lambda value, key: validate_name(value, key, "an id")))
+    str,
+    Field(json_schema_extra={"pattern": SAFE_NAME_PATTERN}),
+    BeforeValidator(_as_value_error(lambda value, key: validate_name(value, key, "an id"))),
 ]
-
-Timeframe = Annotated[str, BeforeValidator(_as_value_error(validate_timeframe))]
+Timeframe = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": TIMEFRAME_PATTERN}),
+    BeforeValidator(_as_value_error(validate_timeframe)),
+]
 DeviceName = Annotated[
-    str, Field(examples=["auto", "cpu", "cuda", "cuda:1", "mps"]), BeforeValidator(_device)
+    str,
+    Field(
+        examples=["auto", "cpu", "cuda", "cuda:1", "mps"],
+        json_schema_extra={"pattern": DEVICE_NAME.pattern},
+    ),
+    BeforeValidator(_device),
 ]
-LayerSizes = Annotated[tuple[Count, ...], Field(min_length=1), BeforeValidator(_layer_sizes)]
+LayerWidth = Annotated[
+    int, _ceiling("hidden_width", MAX_LAYER_WIDTH), BeforeValidator(_integer(1, MAX_LAYER_WIDTH))
+]
+# hidden_layers' length and num_layers (stacked recurrent or transformer layers).
+LayerCount = Annotated[
+    int, _ceiling("hidden_layers", MAX_LAYER_COUNT), BeforeValidator(_integer(1, MAX_LAYER_COUNT))
+]
+Lookback = Annotated[
+    int, _ceiling("lookback", MAX_LOOKBACK), BeforeValidator(_integer(1, MAX_LOOKBACK))
+]
+Epochs = Annotated[int, _ceiling("epochs", MAX_EPOCHS), BeforeValidator(_integer(1, MAX_EPOCHS))]
+BatchSize = Annotated[
+    int, _ceiling("batch_size", MAX_BATCH_SIZE), BeforeValidator(_integer(1, MAX_BATCH_SIZE))
+]
+LayerSizes = Annotated[
+    tuple[LayerWidth, ...],
+    Field(
+        min_length=1,
+        max_length=MAX_LAYER_COUNT,
+        json_schema_extra={CEILING_KEY: "hidden_layers"},
+    ),
+    BeforeValidator(_layer_sizes),
+]

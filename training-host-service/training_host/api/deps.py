@@ -8,12 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
 from training_sessions.errors import SessionNotFoundError
+from training_sessions.event_feed import EventFeed
 from training_sessions.http.auth import (
     AuthenticationError,
     bearer_token_guard,
     check_bearer,
     client_in,
 )
+from training_sessions.http.events import StreamSlots
+from training_sessions.runners import SessionRunner
 from training_sessions.service import SessionService
 from training_sessions.types import KTRDR_ROUTES, SessionView
 
@@ -33,6 +36,23 @@ def get_manager(request: Request) -> SessionService:
     return manager
 
 
+def get_runner(request: Request) -> SessionRunner | None:
+    """The runner picked from ``executor`` (None: the runtime's local default)."""
+    runner: SessionRunner | None = request.app.state.runner
+    return runner
+
+
+def get_event_feed(request: Request) -> EventFeed:
+    """The one reader of the event log every stream follows."""
+    feed: EventFeed = request.app.state.event_feed
+    return feed
+
+
+def get_stream_slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.stream_slots
+    return slots
+
+
 def get_metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
@@ -40,7 +60,10 @@ def get_metrics(request: Request) -> ServiceMetrics:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 ManagerDep = Annotated[SessionService, Depends(get_manager)]
+EventFeedDep = Annotated[EventFeed, Depends(get_event_feed)]
+StreamSlotsDep = Annotated[StreamSlots, Depends(get_stream_slots)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+RunnerDep = Annotated[SessionRunner | None, Depends(get_runner)]
 TrainingIdPath = Annotated[str, Path(pattern=TRAINING_ID_PATTERN)]
 
 

@@ -10,13 +10,21 @@ Extra keys are allowed (KTRDR sends more than is used); used values are checked 
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from training_engine.strategy import STRATEGY_FILE_SUFFIXES
-from training_sessions.contract import TrainingId
+from training_sessions.contract import (
+    MAX_BODY_DEPTH,
+    DateBound,
+    SymbolName,
+    TimeframeName,
+    TrainingId,
+    find_unstorable_value,
+)
 from training_sessions.types import TrainingRequest
 
 from training_host.errors import InvalidParameterError, UnsafePathError
@@ -44,18 +52,30 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+# What strategy_name_from takes, as the document states it: a file name (a .yaml or .yml
+# suffix, or none) alone, in strategies/ or in KTRDR's /app/strategies/.
+STRATEGY_CONFIG_PATTERN = (
+    r"^(/app/strategies/|strategies/)?[A-Za-z0-9][A-Za-z0-9_-]{0,63}(\.ya?ml)?$"
+)
+
+
 class KtrdrModelConfiguration(_Lenient):
-    strategy_config: str = Field(min_length=1, description="strategy path or file name")
-    symbols: list[str] = Field(min_length=1)
-    timeframes: list[str] = Field(min_length=1)
+    strategy_config: str = Field(
+        min_length=1,
+        description="strategy path or file name",
+        json_schema_extra={"pattern": STRATEGY_CONFIG_PATTERN},
+        examples=["/app/strategies/momentum_mlp.yaml"],
+    )
+    symbols: list[SymbolName] = Field(min_length=1)
+    timeframes: list[TimeframeName] = Field(min_length=1)
     model_type: str | None = None
     multi_symbol: bool | None = None
 
 
 class KtrdrTrainingConfiguration(_Lenient):
     validation_split: float | None = Field(default=None, gt=0.0, lt=1.0)
-    start_date: str | None = None
-    end_date: str | None = None
+    start_date: DateBound | None = None
+    end_date: DateBound | None = None
     data_mode: str | None = None
 
 
@@ -81,11 +101,16 @@ class EraAStartBody(_Lenient):
 class InlineStartBody(_Lenient):
     """Eras B and C: the strategy file's text inline; C adds ``task_id``."""
 
-    strategy_yaml: str = Field(min_length=1)
-    symbols: list[str] | None = None
-    timeframes: list[str] | None = None
-    start_date: str | None = None
-    end_date: str | None = None
+    strategy_yaml: str = Field(
+        min_length=1,
+        description="a strategy file's text (YAML), validated as a strategy document "
+        "(StrategyDocument): a mapping, no aliases, at most 32 levels deep, text keys",
+        json_schema_extra={"contentMediaType": "application/yaml"},
+    )
+    symbols: list[SymbolName] | None = None
+    timeframes: list[TimeframeName] | None = None
+    start_date: DateBound | None = None
+    end_date: DateBound | None = None
     task_id: TrainingId | None = None
     strategy_path: str | None = None
 
@@ -101,6 +126,11 @@ def parse_start_body(body: Any) -> KtrdrStartBody:
     """
     if not isinstance(body, dict):
         raise InvalidParameterError("the body must be a JSON object")
+    # The checks every start body gets (NUL, lone surrogates, NaN, depth), KTRDR's included.
+    found = find_unstorable_value(body)
+    if found is not None:
+        path, problem = found
+        raise InvalidParameterError(f"{path}: {problem}")
     if "model_configuration" in body:
         model: type[EraAStartBody] | type[InlineStartBody] = EraAStartBody
     elif "strategy_yaml" in body:
@@ -145,22 +175,93 @@ def strategy_name_from(strategy_config: str, strategies_dir: Path) -> str:
 
 
 def inline_strategy(text: str) -> dict[str, Any]:
-    """Parse ``strategy_yaml``; the text is kept in the session, never written to a file.
+    """Parse ``strategy_yaml`` into JSON values; the text is kept in the session, never
+    written to a file.
 
     Raises:
-        InvalidParameterError: not YAML, not a mapping, or YAML aliases (which can expand
-            a small text into a huge document).
+        InvalidParameterError: not YAML or not a mapping; YAML aliases (which can expand
+            a small text into a huge document); nesting deeper than the JSON bodies may
+            go; a key that is not text; a value Python cannot build (an integer of more
+            than 4300 digits, a 13th month) or the store cannot keep (NUL, NaN).
     """
+    _check_structure(text)
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidParameterError(f"strategy_yaml is not valid YAML: {exc}") from exc
+    except ValueError as exc:
+        reason = str(exc).split(";")[0]
+        raise InvalidParameterError(f"strategy_yaml: a value cannot be read: {reason}") from None
+    if not isinstance(document, dict):
+        raise InvalidParameterError("strategy_yaml must be a YAML mapping (a strategy file)")
+    strategy = _json_values(document, "")
+    found = find_unstorable_value(strategy)
+    if found is not None:
+        path, problem = found
+        raise InvalidParameterError(f"strategy_yaml: {path}: {problem}")
+    return strategy
+
+
+def _check_structure(text: str) -> None:
+    """Refuse aliases and deep nesting from the parser's events, stopping at the first:
+    PyYAML's parser slows down with depth and its loader recurses (20,000 levels of
+    ``[`` took minutes, then a RecursionError)."""
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.AliasEvent):
                 raise InvalidParameterError("strategy_yaml must not use YAML aliases (*name)")
-        document = yaml.safe_load(text)
+            if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+                depth += 1
+                if depth > MAX_BODY_DEPTH:
+                    raise InvalidParameterError(
+                        f"strategy_yaml: nested deeper than {MAX_BODY_DEPTH} levels"
+                        f"{_line(event.start_mark)}"
+                    )
+            elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+                depth -= 1
     except yaml.YAMLError as exc:
         raise InvalidParameterError(f"strategy_yaml is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise InvalidParameterError("strategy_yaml must be a YAML mapping (a strategy file)")
-    return document
+
+
+def _line(mark: Any) -> str:
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
+# What YAML makes of an unquoted key that is not text, as the refusal names it.
+_KEY_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "true/false"),
+    (datetime, "a timestamp"),
+    (date, "a date"),
+    (int, "an integer"),
+    (float, "a number"),
+    (type(None), "empty (null)"),
+)
+
+
+def _json_values(value: Any, path: str) -> Any:
+    """The document in JSON's types: dates as ISO text; keys must be text already."""
+    if isinstance(value, dict):
+        converted = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                kind = next((name for t, name in _KEY_KINDS if isinstance(key, t)), "not text")
+                where = f"under {path}: " if path else ""
+                raise InvalidParameterError(
+                    f"strategy_yaml: {where}key {key} is {kind}; keys must be text "
+                    f"(quote it: '{key}')"
+                )
+            converted[key] = _json_values(item, f"{path}.{key}" if path else key)
+        return converted
+    if isinstance(value, list):
+        return [_json_values(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, date):  # a datetime is a date too
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise InvalidParameterError(
+        f"strategy_yaml: {path}: a YAML {type(value).__name__} is not a strategy value"
+    )
 
 
 def request_from(body: KtrdrStartBody, strategies_dir: Path) -> TrainingRequest:

@@ -40,6 +40,7 @@ from training_sessions.errors import (
     SessionError,
     SessionNotFoundError,
     ShuttingDownError,
+    TooManyStreamsError,
 )
 from training_sessions.http.auth import AuthenticationError
 
@@ -60,6 +61,7 @@ RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (DeviceUnavailableError, 422),
     (UnsafePathError, 422),
     (QueueFullError, 429),
+    (TooManyStreamsError, 429),
     (ShuttingDownError, 503),
 )
 # The database is down or unreachable: the client may retry (503), never a plain 500.
@@ -76,7 +78,7 @@ _WHEN: dict[int, str] = {
     409: "The request conflicts with the training's state",
     413: "The request body is larger than the limit",
     422: "A field, parameter or referenced file is invalid; the detail names it",
-    429: "Every worker is busy and the queue is full",
+    429: "Every worker is busy and the queue is full, or too many event streams are open",
     503: "The service is stopping or cannot reach what it needs",
 }
 
@@ -194,7 +196,7 @@ def install_error_handlers(
             status,
             hide_directories(str(exc), hidden),
             type(exc).__name__,
-            headers=extra_headers.get(status),
+            headers={**extra_headers.get(status, {}), **_retry_after(exc)},
         )
 
     handled: set[type[Exception]] = {
@@ -210,6 +212,12 @@ def install_error_handlers(
         app.add_exception_handler(kind, _answering_with(answer))
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+
+
+def _retry_after(exc: Exception) -> dict[str, str]:
+    if isinstance(exc, TooManyStreamsError):
+        return {"Retry-After": str(exc.retry_after_seconds)}
+    return {}
 
 
 def _database_unavailable(exc: Exception) -> bool:

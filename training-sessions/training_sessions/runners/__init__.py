@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from training_engine.job import TrainingJob
 
@@ -84,6 +84,18 @@ class RunHandle(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterNode:
+    """One machine of a cluster as its scheduler reports it."""
+
+    node: str
+    node_address: str
+    alive: bool
+    cpus: float
+    gpus: float
+    memory_bytes: int
+
+
 class SessionRunner(Protocol):
     """Starts runs; chosen once per service."""
 
@@ -96,4 +108,25 @@ class SessionRunner(Protocol):
         ...
 
 
-__all__ = ["Launch", "Placement", "RunHandle", "SessionRunner", "StopReason"]
+@runtime_checkable
+class ClusterRunner(SessionRunner, Protocol):
+    """A runner whose sessions run on the nodes of a cluster, which it can list."""
+
+    def nodes(self) -> list[ClusterNode]:
+        """Every node the cluster knows, alive or not.
+
+        Raises:
+            LaunchError: the cluster cannot be reached.
+        """
+        ...
+
+
+__all__ = [
+    "ClusterNode",
+    "ClusterRunner",
+    "Launch",
+    "Placement",
+    "RunHandle",
+    "SessionRunner",
+    "StopReason",
+]

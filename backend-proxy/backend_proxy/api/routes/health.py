@@ -29,4 +29,6 @@ async def read_health(runtime: RuntimeDep) -> dict[str, Any]:
 async def read_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this backend (its own registry)."""
     local_counts = await runtime.local.status_counts()
-    return Response(runtime.metrics.render(local_counts), media_type=CONTENT_TYPE_LATEST)
+    training_counts = await runtime.dispatcher.training_counts()
+    body = runtime.metrics.render(local_counts, training_counts)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

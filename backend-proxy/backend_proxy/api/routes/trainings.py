@@ -6,24 +6,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from training_sessions.contract import MAX_LIST_OFFSET, StartMultiSymbolBody, StartTrainingBody
+from training_sessions.contract import StartMultiSymbolBody, StartTrainingBody
 from training_sessions.http.errors import error_responses, json_error_responses
 from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
     EventStreamResponse,
     LastEventIdHeader,
+    limited_event_stream,
 )
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
-from training_sessions.types import SessionStatus
 
-from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath
-from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE, held_event_stream
+from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath, accepted_query
+from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
 from backend_proxy.schemas import (
     RoutedStartResponse,
     RoutedTrainingList,
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
     StartBody,
+    TagsBody,
+    TrainingDeleted,
+    TrainingListQuery,
     UnavailableBody,
 )
 
@@ -62,16 +65,21 @@ async def start_multi_symbol_training(
     return await _start(dispatcher, body, response)
 
 
-@router.get("", responses={**error_responses(422), **error_responses(503, model=UnavailableBody)})
-@router.get("/", include_in_schema=False)
+@router.get(
+    "",
+    responses={**error_responses(422), **error_responses(503, model=UnavailableBody)},
+    dependencies=[accepted_query(*TrainingListQuery.model_fields)],
+)
+@router.get(
+    "/",
+    include_in_schema=False,
+    dependencies=[accepted_query(*TrainingListQuery.model_fields)],
+)
 async def list_trainings(
-    dispatcher: DispatcherDep,
-    status: SessionStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+    dispatcher: DispatcherDep, query: Annotated[TrainingListQuery, Query()]
 ) -> RoutedTrainingList:
-    """Trainings started through this backend, newest first."""
-    return await dispatcher.list_trainings(status=status, limit=limit, offset=offset)
+    """Every training, newest first: host ones (started here or on the host) and local ones."""
+    return await dispatcher.list_trainings(query.to_filter())
 
 
 @router.get("/{training_id}/status", responses=ONE_TRAINING_ERRORS)
@@ -119,6 +127,23 @@ async def resume_training(
     return await dispatcher.resume(training_id)
 
 
+@router.patch("/{training_id}", responses=ONE_TRAINING_ERRORS)
+async def update_training_tags(
+    training_id: TrainingIdPath, body: TagsBody, dispatcher: DispatcherDep
+) -> RoutedTrainingStatus:
+    """Replace the training's tags; its status with them."""
+    return await dispatcher.set_tags(training_id, body.tags)
+
+
+@router.delete("/{training_id}", responses={**ONE_TRAINING_ERRORS, **error_responses(409)})
+async def delete_training(
+    training_id: TrainingIdPath, dispatcher: DispatcherDep
+) -> TrainingDeleted:
+    """Remove a finished training: rows, events, checkpoint, log (its model stays); 409 while
+    queued or running."""
+    return await dispatcher.delete(training_id)
+
+
 @router.get(
     "/{training_id}/events",
     response_class=EventStreamResponse,
@@ -129,10 +154,10 @@ async def stream_training_events(
     dispatcher: DispatcherDep,
     slots: StreamSlotsDep,
     request: Request,
-    last_event_id: LastEventIdHeader = None,
+    last_event_id: LastEventIdHeader = "",
 ) -> EventStreamResponse:
     """Server-Sent Events of one training, relayed from the host or from the local run."""
-    return await held_event_stream(
+    return await limited_event_stream(
         slots, request, lambda: dispatcher.events(training_id, last_event_id)
     )
 

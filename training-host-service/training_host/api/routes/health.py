@@ -13,7 +13,8 @@ from training_engine.errors import DeviceUnavailableError
 from training_sessions.http.errors import error_responses
 
 from training_host import __version__
-from training_host.api.deps import AUTH, ManagerDep, SettingsDep
+from training_host.api.deps import AUTH, ManagerDep, RunnerDep, SettingsDep
+from training_host.cluster import cluster_view
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -39,9 +40,9 @@ async def read_health(request: Request) -> dict[str, Any]:
 
 @router.get("/detailed", dependencies=AUTH, responses=error_responses(401))
 def read_health_detailed(
-    request: Request, settings: SettingsDep, manager: ManagerDep
+    request: Request, settings: SettingsDep, manager: ManagerDep, runner: RunnerDep
 ) -> dict[str, Any]:
-    """Version, uptime, device, session counts, database and disk."""
+    """Version, uptime, device, session counts, database and disk; the cluster's nodes."""
     try:
         device: str = str(resolve_device(settings.default_device))
     except DeviceUnavailableError as exc:
@@ -50,8 +51,11 @@ def read_health_detailed(
     database_ok = manager.database_reachable()
     disk = shutil.disk_usage(settings.models_dir)
     disk_ok = disk.free >= settings.min_free_disk_bytes
+    cluster = cluster_view(runner, manager)
+    cluster_ok = cluster is None or cluster["reachable"]
     problems = [
         *([] if database_ok else ["database unreachable"]),
+        *([] if cluster_ok else ["ray cluster unreachable"]),
         *([] if disk_ok else [f"less than {settings.min_free_disk_bytes} bytes free on disk"]),
     ]
     return {
@@ -65,4 +69,6 @@ def read_health_detailed(
         "database_reachable": database_ok,
         "disk_free_bytes": disk.free,  # of models_dir's disk; its path is not told
         "disk_ok": disk_ok,
+        "executor": settings.executor,
+        **({} if cluster is None else {"cluster": cluster}),
     }

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 from training_engine.device import describe_devices
 from training_engine.ktrdr_export import read_summary
-from training_sessions.contract import path_in_answer
+from training_sessions.contract import DescribedBy, path_in_answer
 from training_sessions.errors import SessionNotFoundError
 from training_sessions.http.errors import error_responses
 from training_sessions.service import SessionService
@@ -27,6 +27,7 @@ from training_host.gpu import gpu_status
 from training_host.ktrdr import snapshots
 from training_host.ktrdr.start_bodies import (
     InlineStartBody,
+    KtrdrStartBody,
     parse_start_body,
     request_from,
     session_id_of,
@@ -74,7 +75,9 @@ def _refuse_when_full(manager: SessionService, task_id: str) -> None:
     "/start", status_code=status.HTTP_200_OK, responses=error_responses(409, 413, 422, 429, 503)
 )
 def start_ktrdr_training(
-    body: Annotated[dict[str, Any], Body()], manager: ManagerDep, settings: SettingsDep
+    body: Annotated[dict[str, Any], Body(), DescribedBy(KtrdrStartBody)],
+    manager: ManagerDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Start a training from any era's KTRDR body (path, inline YAML, or worker task)."""
     parsed = parse_start_body(body)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 from training_sessions.contract import (
     MAX_LIST_OFFSET,
@@ -23,13 +24,19 @@ from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
     EventStreamResponse,
     LastEventIdHeader,
-    event_stream_response,
+    limited_event_stream,
     open_event_stream,
 )
 from training_sessions.http.list_filters import TrainingFilters
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 
-from training_host.api.deps import AUTH, ManagerDep, TrainingIdPath
+from training_host.api.deps import (
+    AUTH,
+    EventFeedDep,
+    ManagerDep,
+    StreamSlotsDep,
+    TrainingIdPath,
+)
 
 # 503 on every route: the service is stopping, or its database is unavailable.
 router = APIRouter(
@@ -43,6 +50,10 @@ ONE_TRAINING_ERRORS = error_responses(404, 422)
 # Routes answering text (a stream, a log) still answer errors as JSON.
 TEXT_ROUTE_ERRORS: dict[int | str, dict[str, Any]] = {
     **json_error_responses(401, 404, 422, 503),
+}
+STREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    **TEXT_ROUTE_ERRORS,
+    **json_error_responses(429),
 }
 
 
@@ -146,13 +157,18 @@ def resume_training(training_id: TrainingIdPath, manager: ManagerDep) -> Trainin
 @router.get(
     "/{training_id}/events",
     response_class=EventStreamResponse,
-    responses={**EVENT_STREAM_RESPONSE, **TEXT_ROUTE_ERRORS},
+    responses={**EVENT_STREAM_RESPONSE, **STREAM_ERRORS},
 )
 async def stream_training_events(
-    training_id: TrainingIdPath, manager: ManagerDep, last_event_id: LastEventIdHeader = None
+    training_id: TrainingIdPath,
+    request: Request,
+    feed: EventFeedDep,
+    slots: StreamSlotsDep,
+    last_event_id: LastEventIdHeader = "",
 ) -> EventStreamResponse:
     """Server-Sent Events of one training; send Last-Event-ID to resume after a drop."""
-    return event_stream_response(await open_event_stream(manager, training_id, last_event_id))
+    opening = partial(open_event_stream, feed, training_id, last_event_id)
+    return await limited_event_stream(slots, request, opening)
 
 
 @router.get(

@@ -5,16 +5,31 @@
 const PAGE = document.body.dataset;
 const API = PAGE.apiPrefix; // "/trainings" on the host, "/api/trainings" on the backend
 const ON_BACKEND = API.startsWith("/api/");
+const API_ROOT = API.slice(0, API.length - "/trainings".length); // "" or "/api"
+const MODELS = API_ROOT + "/models";
+const STRATEGIES = API_ROOT + "/strategies";
 const POLL_MS = 1500;
+const MODELS_POLL_MS = 5000;
 const STREAM_RETRY_MS = 2000;
+const MESSAGE_MS = 8000;
+const ERROR_MESSAGE_MS = 15000;
+const MAX_MESSAGES = 4;
 const TOKEN_KEY = "training-dashboard-token:" + PAGE.service;
-const STOPPABLE = new Set(["queued", "running"]);
+const ACTIVE = new Set(["queued", "running"]);
 const RESUMABLE = new Set(["failed", "cancelled", "interrupted"]);
+const DELETABLE = new Set(["completed", "failed", "cancelled", "interrupted"]);
+const UNREACHABLE = "host_unreachable";
+// The ETA averages the last few measured epochs: recent speed, smoothed.
+const ETA_EPOCHS = 5;
 
 let selectedId = null;
-let stream = null; // the selected training's TrainingStream
+let stream = null; // the selected training's TrainingStream: the one source of its story
+let listItems = new Map(); // training id -> the list's latest item
 let waitingForToken = false;
 let refreshing = false;
+let modelsReadAt = 0;
+let strategiesLoaded = false;
+const compareIds = new Set();
 
 // ---- HTTP ---------------------------------------------------------------------------------
 
@@ -25,24 +40,39 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path) {
+// The message the API gives (ErrorBody's detail), else the HTTP status.
+function errorText(response, body) {
+  if (body && typeof body.detail === "string") return body.detail;
+  if (body && Array.isArray(body.detail)) {
+    return body.detail.map((d) => (d && d.msg ? d.msg : JSON.stringify(d))).join("; ");
+  }
+  return response.statusText || "HTTP " + response.status;
+}
+
+async function api(method, path, payload) {
   const headers = authHeaders("application/json");
-  const response = await fetch(path, { method, headers });
+  const init = { method, headers };
+  if (payload !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(payload);
+  }
+  const response = await fetch(path, init);
   let body = null;
   try {
     body = await response.json();
   } catch (_) {
     body = null;
   }
+  checkToken(response);
+  if (!response.ok) throw new ApiError(response.status, errorText(response, body));
+  return body;
+}
+
+function checkToken(response) {
   if (response.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     askForToken();
   }
-  if (!response.ok) {
-    const detail = body && typeof body.detail === "string" ? body.detail : response.statusText;
-    throw new ApiError(response.status, detail || "HTTP " + response.status);
-  }
-  return body;
 }
 
 function authHeaders(accept) {
@@ -52,17 +82,20 @@ function authHeaders(accept) {
   return headers;
 }
 
-// A training's snapshot: its status and performance, read once when it is selected.
-async function loadTraining(id) {
-  const base = API + "/" + encodeURIComponent(id);
-  const [status, performance] = await Promise.all([
-    api("GET", base + "/status"),
-    api("GET", base + "/performance").catch(() => null),
-  ]);
-  return { status, performance: performance || { history: [] } };
+function trainingPath(id, rest) {
+  return API + "/" + encodeURIComponent(id) + (rest ? "/" + rest : "");
 }
 
-// ---- live updates: the training's Server-Sent Events ---------------------------------------
+// A training's snapshot: its status and performance.
+async function loadTraining(id) {
+  const [status, performance] = await Promise.all([
+    api("GET", trainingPath(id, "status")),
+    api("GET", trainingPath(id, "performance")).catch(() => null),
+  ]);
+  return { status, performance: performance || { history: [] }, loadedAt: Date.now() };
+}
+
+// ---- live updates: the selected training's Server-Sent Events ------------------------------
 // EventSource cannot send an Authorization header, so the stream is read with fetch(): the
 // same token rules as every other call. A dropped stream is reopened with Last-Event-ID.
 
@@ -97,12 +130,9 @@ class TrainingStream {
   async readOnce() {
     const headers = authHeaders("text/event-stream");
     if (this.lastEventId !== null) headers["Last-Event-ID"] = this.lastEventId;
-    const url = API + "/" + encodeURIComponent(this.id) + "/events";
-    const response = await fetch(url, { headers, signal: this.controller.signal });
-    if (response.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      askForToken();
-    }
+    const response = await fetch(trainingPath(this.id, "events"),
+      { headers, signal: this.controller.signal });
+    checkToken(response);
     if (!response.ok) throw new ApiError(response.status, "HTTP " + response.status);
     // Says (to people debugging and to the browser test) that the detail follows a stream.
     document.getElementById("detail").dataset.stream = "open";
@@ -138,12 +168,17 @@ class TrainingStream {
     applyEvent(this.data, kind, JSON.parse(data));
     if (kind === "end") {
       this.close();
-      // The final answer carries what no event does (model path, finish time).
-      loadTraining(this.id).then((fresh) => this.onChange(fresh)).catch(() => {});
+      // The final answer carries what no event does (model, stopped early, finish time).
+      loadTraining(this.id).then((fresh) => {
+        this.data = fresh;
+        this.onChange();
+      }).catch(() => {});
     }
-    this.onChange(this.data);
+    this.onChange();
   }
 }
+
+const HISTORY_KEYS = ["train_loss", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"];
 
 function applyEvent(data, kind, body) {
   const { status, performance } = data;
@@ -157,16 +192,74 @@ function applyEvent(data, kind, body) {
   }
   if (kind === "epoch") {
     const row = { epoch: body.epoch };
-    for (const name of ["train_loss", "val_loss", "val_accuracy", "learning_rate"]) {
+    for (const name of HISTORY_KEYS) {
       if (body[name] !== null && body[name] !== undefined) row[name] = body[name];
     }
     performance.history = performance.history.filter((r) => r.epoch !== body.epoch);
     performance.history.push(row);
     performance.history.sort((a, b) => a.epoch - b.epoch);
+    data.lastEpochAt = Date.now();
   } else if (kind === "result") {
     performance.test_metrics = body.test_metrics;
     performance.baseline_metrics = body.baseline_metrics;
   }
+}
+
+// ---- one story: what the list, the row, the detail and the ETA all read --------------------
+
+// The training as the page tells it. The followed training's status, progress and history come
+// from its event stream (the chart's source), so row, detail, chart and ETA agree; the list's
+// answer wins only where the stream cannot know: the host cannot be asked.
+function viewOf(id) {
+  const item = listItems.get(id);
+  const followed = stream !== null && stream.id === id ? stream.data : null;
+  if (followed === null || (item && item.status === UNREACHABLE)) {
+    return { ...(followed ? followed.status : {}), ...item, history: null, lastEpochAt: null };
+  }
+  const status = followed.status;
+  return {
+    ...item,
+    ...status,
+    // The list knows the route (backend) and the tags as lately as the stream knows the rest.
+    routed_to: item ? item.routed_to : status.routed_to,
+    tags: item && item.tags ? item.tags : status.tags,
+    history: followed.performance.history,
+    lastEpochAt: followed.lastEpochAt || followed.loadedAt,
+  };
+}
+
+// The best epoch as the chart shows it: the lowest validation loss (the first of equals).
+function bestEpoch(view) {
+  if (!view.history) return view.best_epoch ?? null;
+  let best = null;
+  for (const row of view.history) {
+    if (typeof row.val_loss === "number" && (best === null || row.val_loss < best.val_loss)) {
+      best = row;
+    }
+  }
+  return best ? best.epoch : view.best_epoch ?? null;
+}
+
+// Seconds left, from the measured epoch times: the epochs left at the mean of the last few
+// measured, less what the epoch in progress has already run (never below the epochs after it).
+// null (shown "—") while nothing trains: queued, starting, loading data (a worker's start can
+// take far longer than an epoch), evaluating, saving; and before an epoch was measured.
+function etaSeconds(view) {
+  if (view.status !== "running" || !view.progress || view.phase !== "training") return null;
+  const left = view.progress.total_epochs - epochsDone(view.progress);
+  if (left < 1) return null;
+  if (view.history) {
+    const times = view.history.map((r) => r.epoch_seconds).filter((s) => typeof s === "number");
+    if (!times.length) return null;
+    const recent = times.slice(-ETA_EPOCHS);
+    const perEpoch = recent.reduce((a, b) => a + b, 0) / recent.length;
+    const inProgress = view.lastEpochAt ? (Date.now() - view.lastEpochAt) / 1000 : 0;
+    return perEpoch * (left - 1) + Math.max(0, perEpoch - inProgress);
+  }
+  // A training the page does not follow: the engine's estimate from its epochs done so far.
+  if (epochsDone(view.progress) < 1) return null;
+  const eta = view.progress.eta_seconds;
+  return typeof eta === "number" && Number.isFinite(eta) ? eta : null;
 }
 
 // ---- DOM helpers --------------------------------------------------------------------------
@@ -176,7 +269,7 @@ function el(tag, attrs, ...children) {
   for (const [name, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;
     if (name === "onclick") node.addEventListener("click", value);
-    else node.setAttribute(name, String(value));
+    else node.setAttribute(name, value === true ? "" : String(value));
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
@@ -194,19 +287,28 @@ function svg(tag, attrs, text) {
   return node;
 }
 
+// Messages go to the status area under the header (never over the page), each dismissable and
+// gone after a few seconds.
 function showMessage(text, isError) {
-  const box = document.getElementById("message");
-  box.textContent = text;
-  box.className = isError ? "message error" : "message";
-  box.hidden = !text;
+  const box = document.getElementById("messages");
+  const item = el("div", { class: isError ? "message error" : "message", "data-role": "message" },
+    el("span", {}, text));
+  const dismiss = el("button", { type: "button", class: "dismiss", "aria-label": "dismiss",
+    onclick: () => item.remove() }, "×");
+  item.append(dismiss);
+  box.append(item);
+  while (box.children.length > MAX_MESSAGES) box.firstElementChild.remove();
+  setTimeout(() => item.remove(), isError ? ERROR_MESSAGE_MS : MESSAGE_MS);
 }
 
+const DASH = "—";
+
 function fmtNumber(value, digits) {
-  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : "–";
+  return typeof value === "number" && Number.isFinite(value) ? value.toFixed(digits) : DASH;
 }
 
 function fmtDuration(seconds) {
-  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "–";
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return DASH;
   const s = Math.round(seconds);
   if (s < 60) return s + " s";
   if (s < 3600) return Math.floor(s / 60) + " min " + (s % 60) + " s";
@@ -214,12 +316,22 @@ function fmtDuration(seconds) {
 }
 
 function fmtBytes(bytes) {
-  if (typeof bytes !== "number") return "–";
+  if (typeof bytes !== "number") return DASH;
   return (bytes / 2 ** 30).toFixed(1) + " GiB";
 }
 
+function fmtTime(stamp) {
+  if (!stamp) return DASH;
+  const date = new Date(stamp);
+  return Number.isNaN(date.getTime()) ? String(stamp) : date.toLocaleString();
+}
+
 function listText(values) {
-  return Array.isArray(values) && values.length ? values.join(", ") : "–";
+  return Array.isArray(values) && values.length ? values.join(", ") : DASH;
+}
+
+function splitList(text) {
+  return text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 // ---- token --------------------------------------------------------------------------------
@@ -245,21 +357,90 @@ function setUpTokenForm() {
   });
 }
 
+// ---- the start form -----------------------------------------------------------------------
+
+async function loadStrategies() {
+  const select = document.getElementById("start-strategy");
+  strategiesLoaded = true;
+  try {
+    const body = await api("GET", STRATEGIES);
+    select.replaceChildren(...body.strategies.map((name) => el("option",
+      { value: name, selected: name === body.default_strategy }, name)));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      strategiesLoaded = false;
+      throw error;
+    }
+    // Without the list a start still trains the service's default strategy.
+    select.replaceChildren(el("option", { value: "" }, "the service's default"));
+  }
+}
+
+function setUpStartForm() {
+  const form = document.getElementById("start-form");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const error = document.getElementById("start-error");
+    error.hidden = true;
+    const payload = {
+      symbols: splitList(document.getElementById("start-symbols").value),
+      timeframes: splitList(document.getElementById("start-timeframes").value),
+      config: { epochs: Number(document.getElementById("start-epochs").value) },
+    };
+    // Unticked: every epoch asked for runs; ticked: the strategy's own early-stopping rule.
+    if (!document.getElementById("start-early-stopping").checked) {
+      payload.config.early_stopping = { enabled: false };
+    }
+    const strategy = document.getElementById("start-strategy").value;
+    if (strategy) payload.strategy = strategy;
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const started = await api("POST", API + "/start", payload);
+      showMessage("Started " + started.training_id, false);
+      select(started.training_id);
+      refresh();
+    } catch (failure) {
+      // The API's own words: they name the field or value to fix.
+      error.textContent = failure.message;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 // ---- the list -----------------------------------------------------------------------------
 
 function statusBadge(status) {
-  return el("span", { class: "badge status-" + status, "data-role": "status" }, status);
+  return el("span", { class: "badge status-" + status, "data-role": "status" },
+    String(status).replace(/_/g, " "));
 }
 
-function progressBar(progress) {
-  const percent = Math.max(0, Math.min(100, Number(progress && progress.percent) || 0));
+// Epochs finished, as the chart counts them: a batch event names the epoch still in progress.
+function epochsDone(progress) {
+  if (!progress) return 0;
+  const whole = progress.total_batches > 0 && progress.batch >= progress.total_batches;
+  return whole ? progress.epoch : Math.max(0, progress.epoch - 1);
+}
+
+function progressText(view) {
+  const p = view.progress;
+  if (!p || !p.total_epochs) return "";
+  const epochs = epochsDone(p) + "/" + p.total_epochs + " epochs";
+  if (view.stopped_early) return epochs + " · stopped early";
+  const percent = epochs + " · " + Math.min(100, Number(p.percent) || 0).toFixed(0) + "%";
+  // What an active run does when it is not training (starting a worker, loading data, ...).
+  const doing = view.status === "running" && view.phase && view.phase !== "training";
+  return doing ? percent + " · " + view.phase.replace(/_/g, " ") : percent;
+}
+
+function progressBar(percent, label) {
+  const share = Math.max(0, Math.min(100, Number(percent) || 0));
   const bar = el("div", { class: "bar" });
-  bar.style.width = percent + "%";
-  const label = progress
-    ? "epoch " + progress.epoch + "/" + progress.total_epochs + " · " + percent.toFixed(0) + "%"
-    : "";
+  bar.style.width = share + "%";
   return el("div", { class: "progress", title: label }, el("div", { class: "track" }, bar),
-    el("span", { class: "progress-label" }, label));
+    el("span", { class: "progress-label", "data-role": "progress" }, label));
 }
 
 function whereItRuns(item) {
@@ -269,39 +450,78 @@ function whereItRuns(item) {
       item.fallback_reason ? el("small", {}, " (" + item.fallback_reason + ")") : null);
   }
   const unreachable = item.host_reachable === false ? el("small", {}, " (unreachable)") : null;
-  return el("span", {}, "host service", unreachable);
+  const elsewhere = item.origin === "host" ? el("small", {}, " (started on the host)") : null;
+  return el("span", {}, "host service", unreachable, elsewhere);
 }
 
-function actionButton(item) {
-  if (STOPPABLE.has(item.status)) {
+function actionButtons(view) {
+  const id = view.training_id;
+  if (view.status === UNREACHABLE) {
+    // Nothing can be stopped now: a stop waits here until the host answers again.
+    if (view.stop_pending) return el("span", { class: "muted", "data-role": "stop-queued" },
+      "stop queued");
+    return el("button", { class: "queue-stop", type: "button",
+      title: "the host cannot be asked: the stop is sent when it answers again",
+      onclick: (event) => act(event, id, "stop") }, "Queue stop");
+  }
+  if (ACTIVE.has(view.status)) {
     return el("button", { class: "stop", type: "button",
-      onclick: (event) => act(event, item.training_id, "stop") }, "Stop");
+      onclick: (event) => act(event, id, "stop") }, "Stop");
   }
-  if (RESUMABLE.has(item.status)) {
-    return el("button", { class: "resume", type: "button",
-      onclick: (event) => act(event, item.training_id, "resume") }, "Resume");
+  const buttons = el("span", { class: "actions" });
+  if (RESUMABLE.has(view.status)) {
+    buttons.append(el("button", { class: "resume", type: "button",
+      onclick: (event) => act(event, id, "resume") }, "Resume"));
   }
-  return null;
+  if (DELETABLE.has(view.status)) {
+    buttons.append(el("button", { class: "delete-training", type: "button",
+      title: "delete this training's records and files (its model stays)",
+      onclick: (event) => deleteTraining(event, id) }, "Delete"));
+  }
+  return buttons;
 }
 
-function strategyName(item) {
-  if (typeof item.strategy === "string") return item.strategy;
-  return item.strategy === null ? "(default)" : "–";
+function strategyName(view) {
+  return typeof view.strategy === "string" ? view.strategy : DASH;
 }
 
-function trainingRow(item) {
-  const row = el("tr", { "data-training-id": item.training_id,
-    class: item.training_id === selectedId ? "selected" : null },
-    el("td", {}, el("code", {}, item.training_id.slice(0, 12))),
-    el("td", {}, statusBadge(item.status)),
-    el("td", {}, strategyName(item)),
-    el("td", {}, listText(item.symbols), el("small", {}, " " + listText(item.timeframes))),
-    el("td", {}, item.device || "–"),
-    el("td", {}, progressBar(item.progress)),
-    el("td", {}, STOPPABLE.has(item.status) ? fmtDuration(item.progress.eta_seconds) : "–"),
-    el("td", {}, whereItRuns(item)),
-    el("td", {}, actionButton(item)));
-  row.addEventListener("click", () => select(item.training_id));
+function statusCell(view) {
+  const cell = el("td", {}, statusBadge(view.status));
+  if (view.status === UNREACHABLE) {
+    cell.append(el("small", { class: "unreachable", "data-role": "last-known" },
+      " last known: " + (view.last_known_status || "unknown") + ", since " +
+      fmtTime(view.unreachable_since)));
+  }
+  return cell;
+}
+
+function compareBox(id) {
+  const box = el("input", { type: "checkbox", class: "compare", "aria-label": "compare",
+    checked: compareIds.has(id) });
+  box.addEventListener("click", (event) => event.stopPropagation());
+  box.addEventListener("change", () => {
+    if (box.checked) compareIds.add(id);
+    else compareIds.delete(id);
+    document.getElementById("compare-button").disabled = compareIds.size < 2;
+  });
+  return box;
+}
+
+function trainingRow(view) {
+  const id = view.training_id;
+  const row = el("tr", { "data-training-id": id, class: id === selectedId ? "selected" : null },
+    el("td", {}, compareBox(id)),
+    el("td", {}, el("code", {}, id.slice(0, 12))),
+    statusCell(view),
+    el("td", { "data-role": "strategy" }, strategyName(view)),
+    el("td", {}, listText(view.symbols), el("small", {}, " " + listText(view.timeframes))),
+    el("td", { "data-role": "tags" }, listText(view.tags)),
+    el("td", {}, view.device || DASH),
+    el("td", {}, progressBar(view.progress && view.progress.percent, progressText(view))),
+    el("td", { "data-role": "eta" }, fmtDuration(etaSeconds(view))),
+    el("td", {}, whereItRuns(view)),
+    el("td", {}, actionButtons(view)));
+  row.addEventListener("click", () => select(id));
   return row;
 }
 
@@ -311,16 +531,19 @@ function updateRow(row, fresh) {
     const old = row.cells[i];
     if (old.outerHTML !== cell.outerHTML) old.replaceWith(cell);
   });
+  row.className = fresh.className;
   return row;
 }
 
 function renderList(body) {
   const items = body.items || [];
+  listItems = new Map(items.map((item) => [item.training_id, item]));
   const tbody = document.querySelector("#trainings tbody");
   const existing = new Map([...tbody.rows].map((row) => [row.dataset.trainingId, row]));
   const rows = items.map((item) => {
+    const fresh = trainingRow(viewOf(item.training_id));
     const row = existing.get(item.training_id);
-    return row ? updateRow(row, trainingRow(item)) : trainingRow(item);
+    return row ? updateRow(row, fresh) : fresh;
   });
   rows.forEach((row, i) => {
     if (tbody.rows[i] !== row) tbody.insertBefore(row, tbody.rows[i] || null);
@@ -328,30 +551,67 @@ function renderList(body) {
   while (tbody.rows.length > rows.length) tbody.rows[rows.length].remove();
   document.getElementById("training-count").textContent = "(" + body.total + ")";
   document.getElementById("empty-list").hidden = items.length > 0;
+  // A followed training that was resumed (here, by another client or by its host) is followed
+  // again from a fresh snapshot.
+  const item = stream !== null ? listItems.get(stream.id) : undefined;
+  if (stream !== null && stream.ended && item && ACTIVE.has(item.status)) stream = null;
+  // A snapshot taken while the host could not be asked is retaken once it answers again.
+  if (stream !== null && item && stream.data.status.status === UNREACHABLE &&
+      item.status !== UNREACHABLE) {
+    stream.close();
+    stream = null;
+  }
   if (selectedId === null && items.length) select(items[0].training_id);
+}
+
+function rerenderRow(id) {
+  const row = document.querySelector(`#trainings tbody tr[data-training-id="${CSS.escape(id)}"]`);
+  if (row && listItems.has(id)) updateRow(row, trainingRow(viewOf(id)));
 }
 
 async function act(event, id, action) {
   event.stopPropagation();
   event.target.disabled = true;
   try {
-    await api("POST", API + "/" + encodeURIComponent(id) + "/" + action);
-    showMessage(action === "stop" ? "Stop requested for " + id : "Resumed " + id, false);
+    const body = await api("POST", trainingPath(id, action));
+    if (action === "resume") showMessage("Resumed " + id, false);
+    else if (body && body.stop_pending) showMessage("Stop queued for " + id +
+      ": sent when the host answers again", false);
+    else showMessage("Stop requested for " + id, false);
   } catch (error) {
-    const verb = action === "stop" ? "stop" : "resume";
-    showMessage("Could not " + verb + " " + id + ": " + error.message, true);
+    showMessage("Could not " + action + " " + id + ": " + error.message, true);
   }
   if (stream !== null && stream.id === id && stream.ended) stream = null; // resumed: follow again
   refresh();
 }
 
-// ---- the selected training ---------------------------------------------------------------
+async function deleteTraining(event, id) {
+  event.stopPropagation();
+  if (!window.confirm("Delete training " + id + "? Its records, checkpoint and log are " +
+    "removed; its model stays.")) return;
+  try {
+    const body = await api("DELETE", trainingPath(id));
+    showMessage("Deleted training " + id + " (" + body.files_removed.length + " files)", false);
+    if (selectedId === id) {
+      if (stream !== null) stream.close();
+      stream = null;
+      selectedId = null;
+      document.getElementById("detail").hidden = true;
+    }
+  } catch (error) {
+    showMessage("Could not delete " + id + ": " + error.message, true);
+  }
+  refresh();
+}
+
+// ---- charts -------------------------------------------------------------------------------
 
 const SERIES = [
   { key: "train_loss", label: "train loss", color: "#2563eb" },
   { key: "val_loss", label: "validation loss", color: "#ea580c" },
 ];
 const ACCURACY = [{ key: "val_accuracy", label: "validation accuracy", color: "#16a34a" }];
+const RUN_COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#db2777", "#0891b2"];
 
 function niceTicks(min, max, count) {
   if (min === max) { min -= 0.5; max += 0.5; }
@@ -359,11 +619,11 @@ function niceTicks(min, max, count) {
   return Array.from({ length: count }, (_, i) => min + i * step);
 }
 
-function lineChart(history, series, fixedRange) {
+// Lines of (epoch, value) points: [{ name, label, color, points: [[epoch, value], ...] }].
+function lineChart(lines, fixedRange) {
   const W = 460, H = 220, L = 48, R = 12, T = 12, B = 36;
   const chart = svg("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, role: "img" });
-  const points = series.flatMap((s) => history
-    .filter((h) => typeof h[s.key] === "number").map((h) => [h.epoch, h[s.key]]));
+  const points = lines.flatMap((line) => line.points);
   if (!points.length) {
     chart.append(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty" },
       "no finished epoch yet"));
@@ -391,29 +651,47 @@ function lineChart(history, series, fixedRange) {
   axes.append(svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, "epoch"));
   chart.append(axes);
 
-  series.forEach((s, i) => {
-    const data = history.filter((h) => typeof h[s.key] === "number");
-    const group = svg("g", { class: "series", "data-series": s.key });
-    if (data.length) {
-      const d = data.map((h, j) => (j ? "L" : "M") + x(h.epoch) + "," + y(h[s.key])).join(" ");
-      group.append(svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2 }));
-      for (const h of data) {
-        const dot = svg("circle", { cx: x(h.epoch), cy: y(h[s.key]), r: 3, fill: s.color,
+  lines.forEach((line, i) => {
+    const group = svg("g", { class: "series", "data-series": line.name });
+    if (line.points.length) {
+      const d = line.points.map((p, j) => (j ? "L" : "M") + x(p[0]) + "," + y(p[1])).join(" ");
+      group.append(svg("path", { d, fill: "none", stroke: line.color, "stroke-width": 2 }));
+      for (const [epoch, value] of line.points) {
+        const dot = svg("circle", { cx: x(epoch), cy: y(value), r: 3, fill: line.color,
           class: "point" });
-        dot.append(svg("title", {}, s.label + ", epoch " + h.epoch + ": " + h[s.key].toFixed(4)));
+        dot.append(svg("title", {}, line.label + ", epoch " + epoch + ": " + value.toFixed(4)));
         group.append(dot);
       }
     }
     const lx = W - R - 150, ly = T + 6 + i * 16;
-    group.append(svg("rect", { x: lx, y: ly - 8, width: 12, height: 4, fill: s.color }));
-    group.append(svg("text", { x: lx + 18, y: ly - 2, class: "legend" }, s.label));
+    group.append(svg("rect", { x: lx, y: ly - 8, width: 12, height: 4, fill: line.color }));
+    group.append(svg("text", { x: lx + 18, y: ly - 2, class: "legend" }, line.label));
     chart.append(group);
   });
   return chart;
 }
 
+function pointsOf(history, key) {
+  return history.filter((h) => typeof h[key] === "number").map((h) => [h.epoch, h[key]]);
+}
+
+function seriesLines(history, series) {
+  return series.map((s) => ({ name: s.key, label: s.label, color: s.color,
+    points: pointsOf(history, s.key) }));
+}
+
+// ---- test metrics -------------------------------------------------------------------------
+
 // Errors: a model below the baseline is the better one.
 const LOWER_IS_BETTER = new Set(["mae", "rmse"]);
+
+function verdictOf(evaluation) {
+  return evaluation && evaluation.verdict ? evaluation.verdict.verdict : null;
+}
+
+function verdictClass(sentence) {
+  return sentence.startsWith("beats") ? "verdict better" : "verdict worse";
+}
 
 function metricsTable(test, baseline, evaluation) {
   const keys = Object.keys(test).filter((k) => typeof test[k] === "number");
@@ -424,7 +702,7 @@ function metricsTable(test, baseline, evaluation) {
     return el("tr", {}, el("th", {}, k), el("td", {}, fmtNumber(test[k], 3)),
       el("td", {}, fmtNumber(base, 3)),
       el("td", { class: gain === null ? null : gain > 0 ? "better" : "worse" },
-        diff === null ? "–" : (diff > 0 ? "+" : "") + diff.toFixed(3)));
+        diff === null ? DASH : (diff > 0 ? "+" : "") + diff.toFixed(3)));
   });
   const regression = typeof test.r2 === "number";
   const table = el("table", { class: "metrics" },
@@ -433,24 +711,58 @@ function metricsTable(test, baseline, evaluation) {
       el("th", {}, "difference"))),
     el("tbody", {}, ...rows));
   // The verdict is the evaluation's (one rule: better on both metrics, docs/evaluation.md).
-  const sentence = evaluation && evaluation.verdict ? evaluation.verdict.verdict : null;
+  const sentence = verdictOf(evaluation);
   const verdict = sentence === null ? null
-    : el("p", { class: sentence.startsWith("beats") ? "verdict better" : "verdict worse" },
-      "Verdict: " + sentence + ".");
+    : el("p", { class: verdictClass(sentence) }, "Verdict: " + sentence + ".");
   return el("div", {}, table, verdict);
 }
 
-function renderDetail(data) {
-  const { status, performance } = data;
+// ---- the selected training ---------------------------------------------------------------
+
+function definitionList(pairs) {
+  return el("dl", {}, ...pairs.flatMap(([term, value, role]) => [el("dt", {}, term),
+    el("dd", { "data-role": role || null },
+      value === null || value === undefined || value === "" ? DASH : value)]));
+}
+
+function stoppedEarlyText(view) {
+  if (!view.progress) return DASH;
+  if (view.stopped_early) {
+    return "yes, after epoch " + epochsDone(view.progress) + " of " + view.progress.total_epochs;
+  }
+  return view.status === "completed" ? "no" : DASH;
+}
+
+function renderDetail() {
+  if (selectedId === null || stream === null || stream.id !== selectedId) return;
+  const view = viewOf(selectedId);
+  const performance = stream.data.performance;
   document.getElementById("detail").hidden = false;
-  document.getElementById("detail-id").textContent = status.training_id;
-  document.getElementById("detail-status").replaceChildren(statusBadge(status.status));
+  document.getElementById("detail-id").textContent = view.training_id;
+  document.getElementById("detail-status").replaceChildren(statusBadge(view.status));
+  const note = document.getElementById("detail-note");
+  const unreachable = view.status === UNREACHABLE;
+  note.textContent = unreachable ? "Host unreachable since " + fmtTime(view.unreachable_since) +
+    "; last known status: " + (view.last_known_status || "unknown") + ". " +
+    (view.detail || "") : "";
+  note.hidden = !unreachable;
   const error = document.getElementById("detail-error");
-  error.textContent = status.error || "";
-  error.hidden = !status.error;
-  const history = (performance && performance.history) || [];
-  document.getElementById("loss-chart").replaceChildren(lineChart(history, SERIES, null));
-  document.getElementById("accuracy-chart").replaceChildren(lineChart(history, ACCURACY, [0, 1]));
+  error.textContent = view.error || "";
+  error.hidden = !view.error;
+  document.getElementById("detail-summary").replaceChildren(...definitionList([
+    ["strategy", strategyName(view), "detail-strategy"],
+    ["symbols", listText(view.symbols) + " · " + listText(view.timeframes)],
+    ["progress", progressText(view), "detail-progress"],
+    ["ETA", fmtDuration(etaSeconds(view)), "detail-eta"],
+    ["best epoch", bestEpoch(view), "detail-best-epoch"],
+    ["stopped early", stoppedEarlyText(view), "detail-stopped-early"],
+    ["model", view.model_id || view.model_path, "detail-model"],
+  ]).childNodes);
+  const history = view.history || performance.history || [];
+  document.getElementById("loss-chart").replaceChildren(
+    lineChart(seriesLines(history, SERIES), null));
+  document.getElementById("accuracy-chart").replaceChildren(
+    lineChart(seriesLines(history, ACCURACY), [0, 1]));
   const box = document.getElementById("test-metrics");
   if (performance && performance.test_metrics) {
     box.className = "";
@@ -467,11 +779,16 @@ function select(id) {
     stream.close();
     stream = null;
   }
+  const changed = selectedId !== id;
   selectedId = id;
   for (const row of document.querySelectorAll("#trainings tbody tr")) {
     row.classList.toggle("selected", row.dataset.trainingId === id);
   }
-  refreshDetail();
+  if (changed) {
+    const item = listItems.get(id);
+    document.getElementById("tags-input").value = item && item.tags ? item.tags.join(", ") : "";
+  }
+  refreshDetail().catch(() => {}); // the next poll tries again
 }
 
 // The selected training follows its event stream; the list keeps polling.
@@ -480,18 +797,197 @@ async function refreshDetail() {
   const id = selectedId;
   const data = await loadTraining(id);
   if (id !== selectedId || (stream !== null && stream.id === id)) return;
-  renderDetail(data);
-  stream = new TrainingStream(id, data, (fresh) => {
-    if (stream !== null && stream.id === selectedId) renderDetail(fresh);
+  stream = new TrainingStream(id, data, () => {
+    if (stream !== null && stream.id === id) {
+      renderDetail();
+      rerenderRow(id);
+    }
+  });
+  renderDetail();
+  rerenderRow(id);
+}
+
+function setUpTagsForm() {
+  document.getElementById("tags-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (selectedId === null) return;
+    const id = selectedId;
+    const tags = splitList(document.getElementById("tags-input").value);
+    try {
+      const body = await api("PATCH", trainingPath(id), { tags });
+      showMessage("Tags of " + id + ": " + listText(body.tags), false);
+    } catch (error) {
+      showMessage("Could not tag " + id + ": " + error.message, true);
+    }
+    refresh();
   });
 }
 
-// ---- resources: GPU on the host, breaker and host on the backend ---------------------------
+// ---- comparison of selected runs ----------------------------------------------------------
 
-function definitionList(pairs) {
-  return el("dl", {}, ...pairs.flatMap(([term, value]) => [el("dt", {}, term),
-    el("dd", {}, value === null || value === undefined || value === "" ? "–" : value)]));
+function runLabel(status) {
+  return status.training_id.slice(0, 12);
 }
+
+function comparisonTable(runs) {
+  const metricNames = [];
+  for (const run of runs) {
+    for (const [name, value] of Object.entries(run.performance.test_metrics || {})) {
+      if (typeof value === "number" && !metricNames.includes(name)) metricNames.push(name);
+    }
+  }
+  const cellsFor = (pick, role) => runs.map((run) => el("td", { "data-role": role || null },
+    pick(run)));
+  const rows = [
+    ["status", (run) => run.status.status],
+    ["strategy", (run) => strategyName(run.status)],
+    ["symbols", (run) => listText(run.status.symbols) + " · " + listText(run.status.timeframes)],
+    ["epochs", (run) => progressText(run.status)],
+    ["best epoch", (run) => bestEpoch({ ...run.status, history: run.performance.history })],
+    ...metricNames.map((name) => [name,
+      (run) => fmtNumber((run.performance.test_metrics || {})[name], 3)]),
+  ].map(([name, pick]) => el("tr", {}, el("th", {}, name), ...cellsFor((run) => {
+    const value = pick(run);
+    return value === null || value === undefined ? DASH : value;
+  })));
+  const verdicts = runs.map((run) => {
+    const sentence = verdictOf(run.performance.evaluation);
+    return el("td", { class: sentence ? verdictClass(sentence) : "muted",
+      "data-role": "compare-verdict" }, sentence || "no verdict yet");
+  });
+  rows.push(el("tr", {}, el("th", {}, "verdict"), ...verdicts));
+  return el("table", { class: "metrics comparison" },
+    el("thead", {}, el("tr", {}, el("th", {}, "run"),
+      ...runs.map((run) => el("th", {}, el("code", {}, runLabel(run.status)))))),
+    el("tbody", {}, ...rows));
+}
+
+function overlay(runs, key) {
+  return runs.map((run, i) => ({ name: run.status.training_id, label: runLabel(run.status),
+    color: RUN_COLORS[i % RUN_COLORS.length], points: pointsOf(run.performance.history, key) }));
+}
+
+async function compareSelected() {
+  const ids = [...compareIds];
+  try {
+    const runs = await Promise.all(ids.map((id) => loadTraining(id)));
+    const panel = document.getElementById("comparison");
+    panel.hidden = false;
+    panel.dataset.runs = ids.join(" ");
+    document.getElementById("comparison-ids").textContent = "(" + ids.length + " runs)";
+    document.getElementById("compare-loss-chart").replaceChildren(
+      lineChart(overlay(runs, "val_loss"), null));
+    document.getElementById("compare-accuracy-chart").replaceChildren(
+      lineChart(overlay(runs, "val_accuracy"), [0, 1]));
+    document.getElementById("comparison-table").replaceChildren(comparisonTable(runs));
+  } catch (error) {
+    showMessage("Could not compare: " + error.message, true);
+  }
+}
+
+// ---- models -------------------------------------------------------------------------------
+
+function shortMetrics(metrics) {
+  if (!metrics) return DASH;
+  const names = Object.keys(metrics).filter((k) => typeof metrics[k] === "number").slice(0, 3);
+  return names.length ? names.map((k) => k + " " + metrics[k].toFixed(3)).join(" · ") : DASH;
+}
+
+function trainingTags(trainingId) {
+  const item = trainingId ? listItems.get(trainingId) : undefined;
+  return item && item.tags ? listText(item.tags) : DASH;
+}
+
+function modelRow(model) {
+  const id = model.model_id;
+  const verdict = model.verdict || null;
+  return el("tr", { "data-model-id": id },
+    el("td", {}, el("code", {}, id), el("br"), el("small", {}, model.name || "")),
+    el("td", {}, model.strategy || DASH),
+    el("td", {}, listText(model.symbols), el("small", {}, " " + listText(model.timeframes))),
+    el("td", {}, fmtTime(model.created_at)),
+    el("td", {}, shortMetrics(model.test_metrics)),
+    el("td", { class: verdict ? verdictClass(verdict) : "muted", "data-role": "model-verdict" },
+      verdict || DASH),
+    el("td", {}, model.training_id ? el("code", {}, model.training_id.slice(0, 12)) : "CLI"),
+    el("td", { "data-role": "model-tags" }, trainingTags(model.training_id)),
+    el("td", {}, el("span", { class: "actions" },
+      el("button", { class: "download", type: "button",
+        onclick: () => downloadModel(id) }, "Download"),
+      el("button", { class: "delete-model", type: "button",
+        onclick: () => deleteModel(id) }, "Delete"))));
+}
+
+function renderModels(body) {
+  const tbody = document.querySelector("#models tbody");
+  const existing = new Map([...tbody.rows].map((row) => [row.dataset.modelId, row]));
+  const rows = body.models.map((model) => {
+    const row = existing.get(model.model_id);
+    return row ? updateRow(row, modelRow(model)) : modelRow(model);
+  });
+  tbody.replaceChildren(...rows);
+  document.getElementById("model-count").textContent = "(" + body.total + ")";
+  const note = document.getElementById("models-note");
+  const hostMissing = body.host_reachable === false;
+  note.textContent = hostMissing ? "The host cannot be asked: its models are missing here."
+    : body.models.length ? "" : "No models yet.";
+  note.hidden = !note.textContent;
+}
+
+async function refreshModels(force) {
+  if (!force && Date.now() - modelsReadAt < MODELS_POLL_MS) return;
+  modelsReadAt = Date.now();
+  let body;
+  try {
+    body = await api("GET", MODELS + "?limit=50");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) throw error;
+    // The trainings still show: only this panel says what went wrong.
+    const note = document.getElementById("models-note");
+    note.textContent = "Models cannot be listed: " + error.message;
+    note.hidden = false;
+    return;
+  }
+  renderModels(body);
+}
+
+// The archive needs the token, so it is fetched and handed to the browser as a file.
+async function downloadModel(id) {
+  try {
+    const response = await fetch(MODELS + "/" + encodeURIComponent(id) + "/download",
+      { headers: authHeaders("application/gzip, application/json") });
+    checkToken(response);
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      throw new ApiError(response.status, errorText(response, body));
+    }
+    const url = URL.createObjectURL(await response.blob());
+    const link = el("a", { href: url, download: id + ".tar.gz", hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    showMessage("Downloaded " + id + ".tar.gz", false);
+  } catch (error) {
+    showMessage("Could not download " + id + ": " + error.message, true);
+  }
+}
+
+async function deleteModel(id) {
+  if (!window.confirm("Delete model " + id + "? Its folder (and KTRDR's copy) is removed.")) {
+    return;
+  }
+  try {
+    const body = await api("DELETE", MODELS + "/" + encodeURIComponent(id));
+    showMessage("Deleted model " + id + " (" + body.files_removed.length + " files)", false);
+  } catch (error) {
+    // A 409 names the training that still uses it: the API's words, as they are.
+    showMessage("Could not delete " + id + ": " + error.message, true);
+  }
+  await refreshModels(true).catch(() => {});
+}
+
+// ---- resources: GPU on the host, breaker and host on the backend ---------------------------
 
 function renderGpu(body) {
   document.getElementById("infrastructure-title").textContent = "GPU";
@@ -510,11 +1006,11 @@ function renderGpu(body) {
       fmtBytes(s.allocated_memory_bytes)).join(", ");
     return el("div", { class: "gpu", "data-role": "gpu" },
       el("strong", {}, d.name + " (" + d.device + ")"),
-      progressBar({ percent: share, epoch: 0, total_epochs: 0 }),
+      progressBar(share, share.toFixed(0) + "% memory"),
       definitionList([
         ["memory", fmtBytes(used) + " of " + fmtBytes(d.total_memory_bytes)],
-        ["utilisation", d.utilization_percent != null ? d.utilization_percent + " %" : "–"],
-        ["temperature", d.temperature_celsius != null ? d.temperature_celsius + " °C" : "–"],
+        ["utilisation", d.utilization_percent != null ? d.utilization_percent + " %" : DASH],
+        ["temperature", d.temperature_celsius != null ? d.temperature_celsius + " °C" : DASH],
         ["sessions", sessions],
       ]));
   }));
@@ -538,7 +1034,9 @@ function renderHostStatus(body) {
       "data-role": "reachability" }, reachable)],
     ["circuit breaker", el("span", { class: "badge breaker-" + breaker.state,
       "data-role": "breaker" }, breaker.state)],
-    ["failures", breaker.failure_count + " of " + breaker.failure_threshold],
+    // Failures keep counting after the breaker opened: the threshold is when it opens.
+    ["failures in a row", breaker.failure_count + " (the breaker opens at " +
+      breaker.failure_threshold + ")"],
     ["next probe", breaker.next_probe_at],
     ["last error", breaker.last_error],
     ["last health check", health ? health.detail : null],
@@ -558,7 +1056,9 @@ async function refresh() {
   const connection = document.getElementById("connection");
   try {
     renderList(await api("GET", API + "?limit=50"));
-    await Promise.all([refreshDetail(), refreshResources()]);
+    renderDetail();
+    if (!strategiesLoaded) await loadStrategies();
+    await Promise.all([refreshDetail(), refreshResources(), refreshModels(false)]);
     connection.textContent = "updated " + new Date().toLocaleTimeString();
     connection.className = "connection ok";
   } catch (error) {
@@ -574,5 +1074,8 @@ async function refresh() {
 }
 
 setUpTokenForm();
+setUpStartForm();
+setUpTagsForm();
+document.getElementById("compare-button").addEventListener("click", compareSelected);
 refresh();
 setInterval(refresh, POLL_MS);

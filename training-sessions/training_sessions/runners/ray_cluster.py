@@ -1,0 +1,302 @@
+"""The Ray runner: each attempt of a session as one Ray actor, on whichever node has room.
+
+Imported only when the service's executor is ``ray`` (the ``ray`` extra); the local
+executor never imports Ray.
+
+- **One detached, named actor per attempt** (``training-{id}-a{attempt}`` in the
+  runner's namespace), asking for ``gpus_per_session`` (a fraction packs several on one
+  GPU) and ``cpus_per_session``. Ray picks the node; the actor reports it
+  (:class:`~training_sessions.runners.Placement`: node id hex, node address).
+  A fresh actor per attempt, no warm pool: its worker process starts clean (its own
+  logging, its own CUDA state), and a lost or stale attempt is one actor to end.
+- **Messages** wait in the actor's buffer; the handle keeps one ``drain`` call in
+  flight and hands what it returns to the supervisor. A stop sets the actor's cancel
+  flag, polled by the engine between batches.
+- **A node that dies** takes its actor with it: the handle reports
+  :class:`~training_sessions.messages.Lost` (not a failure) and the service queues the
+  session again, first in line; the next attempt resumes from the checkpoint on the
+  shared storage, on another node. An actor that dies on a live node is a failure.
+- **Detached**: a host service killed without a shutdown leaves its actors training.
+  The next start resumes those sessions as a new attempt, and this runner first asks
+  every older attempt of the session it finds by name to checkpoint and stop, then
+  ends it: one session never trains twice at once.
+- **The head unreachable**: calls in flight time out and are tried again; a running
+  session is not declared lost for it (see docs/cluster.md for what Ray itself does
+  when the head stays away).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import ActorUnavailableError, RayActorError, RayError
+
+from training_sessions.errors import LaunchError
+from training_sessions.messages import Lost, WorkerMessage
+from training_sessions.runners import ClusterNode, Launch, Placement, StopReason
+from training_sessions.runners.ray_actor import SessionActor
+from training_sessions.worker import WorkerSpec
+
+logger = logging.getLogger(__name__)
+
+# Threads of one actor: its run, a drain and a stop at once.
+ACTOR_THREADS = 4
+# How long Ray may take to mark the node of a dead actor dead (its health checks).
+NODE_DEATH_WAIT_SECONDS = 30.0
+NODE_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RayClusterSettings:
+    """Where the cluster is and what one session asks of it.
+
+    ``address``: ``auto`` (a node of the cluster runs on this machine), ``host:6379``
+    (the head's GCS) or ``ray://host:10001`` (Ray Client).
+    """
+
+    address: str = "auto"
+    namespace: str = "training-host"
+    gpus_per_session: float = 1.0
+    cpus_per_session: float = 1.0
+    # How long an older attempt found at launch gets to checkpoint and stop.
+    takeover_grace_seconds: float = 30.0
+
+
+def actor_name(training_id: str, attempt: int) -> str:
+    return f"training-{training_id}-a{attempt}"
+
+
+class RayRunHandle:
+    """One attempt's actor, its ``run`` call and the one ``drain`` call in flight."""
+
+    def __init__(self, actor: Any, name: str, attempt: int) -> None:
+        self._actor = actor
+        self._name = name
+        self._attempt = attempt
+        self._run = actor.run.remote()  # kept: its object keeps the call alive
+        self._where: Any = actor.where.remote()
+        self._placement: Placement | None = None
+        self._drain: Any = None
+        self._ended = False
+        self._killed = False
+        self._exit: str | None = None
+        self._unreachable_since: float | None = None
+
+    @property
+    def placement(self) -> Placement | None:
+        if self._placement is None and self._where is not None:
+            try:
+                ready, _ = ray.wait([self._where], timeout=0)
+                if ready:
+                    self._placement = ray.get(self._where)
+            except RayError:
+                self._where = None  # the actor is gone: receive() says how
+        return self._placement
+
+    def receive(self, timeout: float) -> list[WorkerMessage]:
+        if self._ended:
+            time.sleep(timeout)
+            return []
+        if self._drain is None:
+            self._drain = self._actor.drain.remote()
+        try:
+            ready, _ = ray.wait([self._drain], timeout=timeout)
+            if not ready:
+                return []  # still placing the actor, or the head is slow to answer
+            drain, self._drain = self._drain, None
+            messages, ended = ray.get(drain)
+        except ActorUnavailableError as exc:
+            self._note_unreachable(exc)
+            return []
+        except RayActorError as exc:
+            return self._actor_gone(exc)
+        except (RayError, ConnectionError) as exc:
+            # The head or the node is unreachable for now: not a lost run.
+            self._drain = None
+            self._note_unreachable(exc)
+            time.sleep(timeout)
+            return []
+        if self._unreachable_since is not None:
+            logger.info("%s: reachable again", self._name)
+            self._unreachable_since = None
+        self._ended = ended
+        if not messages and not ended:
+            time.sleep(timeout)  # the actor answered at once: poll at the supervisor's pace
+        return list(messages)
+
+    def request_stop(self, reason: StopReason) -> None:
+        # The actor tells "stop" from "shutdown" by nothing: its supervisor knows why.
+        with contextlib.suppress(RayError):
+            self._actor.stop.remote()
+
+    def kill(self) -> None:
+        self._killed = True
+        with contextlib.suppress(RayError, ValueError):
+            ray.kill(self._actor, no_restart=True)
+
+    def finished(self) -> bool:
+        return self._ended
+
+    def exit_description(self) -> str | None:
+        return self._exit if self._ended else None
+
+    def close(self) -> None:
+        # Detached: it lives until ended, result read or not.
+        with contextlib.suppress(RayError, ValueError):
+            ray.kill(self._actor, no_restart=True)
+
+    def _note_unreachable(self, exc: BaseException) -> None:
+        if self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            logger.warning("%s: unreachable for now (%s); waiting", self._name, exc)
+
+    def _actor_gone(self, exc: RayActorError) -> list[WorkerMessage]:
+        """The actor died: by our kill, with its node (lost), or on its own (failed)."""
+        self._ended = True
+        if self._killed:
+            self._exit = "actor killed"
+            return []
+        node = self.placement
+        if node is not None and _node_died(node.node):
+            return [Lost(self._attempt, f"node {node.node} ({node.node_address}) was lost")]
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        self._exit = f"actor {self._name} died: {first_line}"
+        return []
+
+
+def _node_died(node_id: str) -> bool:
+    """Whether Ray declares the node dead, waiting for its health checks to decide."""
+    deadline = time.monotonic() + NODE_DEATH_WAIT_SECONDS
+    while True:
+        try:
+            alive = {entry["NodeID"]: bool(entry["Alive"]) for entry in ray.nodes()}
+        except RayError:
+            alive = {}
+        if not alive.get(node_id, False) and node_id in alive:
+            return True
+        if time.monotonic() >= deadline:
+            return node_id not in alive and bool(alive)
+        time.sleep(NODE_POLL_SECONDS)
+
+
+class RayRunner:
+    """Starts each attempt as a Ray actor on the cluster at ``settings.address``."""
+
+    def __init__(self, settings: RayClusterSettings) -> None:
+        self.settings = settings
+        self._connecting = threading.Lock()
+
+    def connect(self) -> None:
+        """Join the cluster as a driver (once). Raises LaunchError when it cannot."""
+        with self._connecting:
+            if ray.is_initialized():
+                return
+            try:
+                ray.init(
+                    address=self.settings.address,
+                    namespace=self.settings.namespace,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise LaunchError(
+                    f"the Ray cluster at {self.settings.address} is unreachable: {exc}"
+                ) from exc
+
+    def launch(self, launch: Launch) -> RayRunHandle:
+        self.connect()
+        self._end_older_attempts(launch.training_id, launch.attempt)
+        settings = launch.job.strategy.training
+        from training_engine.gpu_placement import worker_environment
+
+        spec = WorkerSpec(
+            launch.training_id,
+            launch.attempt,
+            launch.job,
+            launch.log_path,
+            worker_environment(None, deterministic=settings.deterministic),
+        )
+        name = actor_name(launch.training_id, launch.attempt)
+        try:
+            actor = (
+                ray.remote(SessionActor)
+                .options(
+                    name=name,
+                    namespace=self.settings.namespace,
+                    lifetime="detached",
+                    num_gpus=self.settings.gpus_per_session,
+                    num_cpus=self.settings.cpus_per_session,
+                    max_restarts=0,
+                    max_task_retries=0,
+                    max_concurrency=ACTOR_THREADS,
+                )
+                .remote(spec)
+            )
+        except (RayError, ValueError) as exc:
+            raise LaunchError(f"Ray refused the session's actor: {exc}") from exc
+        logger.info(
+            "training %s: attempt %d submitted to Ray as %s",
+            launch.training_id,
+            launch.attempt,
+            name,
+        )
+        return RayRunHandle(actor, name, launch.attempt)
+
+    def nodes(self) -> list[ClusterNode]:
+        """Every node Ray knows, alive or not. Raises LaunchError when unreachable."""
+        self.connect()
+        try:
+            entries = ray.nodes()
+        except RayError as exc:
+            raise LaunchError(f"the Ray cluster does not answer: {exc}") from exc
+        return [
+            ClusterNode(
+                node=entry["NodeID"],
+                node_address=entry.get("NodeManagerAddress", ""),
+                alive=bool(entry.get("Alive")),
+                cpus=float(entry.get("Resources", {}).get("CPU", 0.0)),
+                gpus=float(entry.get("Resources", {}).get("GPU", 0.0)),
+                memory_bytes=int(entry.get("Resources", {}).get("memory", 0)),
+            )
+            for entry in entries
+        ]
+
+    def _end_older_attempts(self, training_id: str, attempt: int) -> None:
+        """Checkpoint and end every earlier attempt of the session still alive (a service
+        killed without a shutdown left it), so the new one resumes alone."""
+        prefix = f"training-{training_id}-a"
+        try:
+            actors = ray.util.list_named_actors(all_namespaces=True)
+        except RayError as exc:
+            raise LaunchError(f"could not list the cluster's actors: {exc}") from exc
+        names = [entry["name"] for entry in actors if entry["namespace"] == self.settings.namespace]
+        for name in names:
+            earlier = name.removeprefix(prefix)
+            # The digits only: "training-x-ab-a1" is another session's, not x's.
+            if not name.startswith(prefix) or not earlier.isdigit() or int(earlier) >= attempt:
+                continue
+            try:
+                older = ray.get_actor(name, namespace=self.settings.namespace)
+            except ValueError:
+                continue  # ended meanwhile
+            logger.warning("training %s: stopping %s, left by an earlier run", training_id, name)
+            self._stop_and_end(older)
+
+    def _stop_and_end(self, actor: Any) -> None:
+        deadline = time.monotonic() + self.settings.takeover_grace_seconds
+        with contextlib.suppress(RayError):
+            ray.get(actor.stop.remote(), timeout=self.settings.takeover_grace_seconds)
+            while time.monotonic() < deadline:
+                remaining = max(0.1, deadline - time.monotonic())
+                _messages, ended = ray.get(actor.drain.remote(), timeout=remaining)
+                if ended:
+                    break
+                time.sleep(NODE_POLL_SECONDS)
+        with contextlib.suppress(RayError, ValueError):
+            ray.kill(actor, no_restart=True)
