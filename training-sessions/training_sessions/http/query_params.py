@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from training_sessions.errors import InvalidRequestError
 
@@ -28,7 +29,14 @@ def accepted_query_parameters(route: APIRoute) -> tuple[str, ...]:
 
 
 def _query_names(dependant: Dependant) -> Iterator[str]:
-    yield from (field.alias for field in dependant.query_params)
+    for field in dependant.query_params:
+        model = field.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            # A query parameter model (``Annotated[Filters, Query()]``): its fields.
+            for name, info in model.model_fields.items():
+                yield info.alias or name
+        else:
+            yield field.alias
     for dependency in dependant.dependencies:
         yield from _query_names(dependency)
 
