@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.openapi import document_service_rules
+from training_sessions.http.query_params import REFUSE_UNKNOWN_QUERY_PARAMETERS
 from training_sessions.http.request_logging import RequestIdMiddleware
 
 from backend_proxy.api.routes import create_training_router, dashboard, health
@@ -36,6 +37,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[REFUSE_UNKNOWN_QUERY_PARAMETERS],
     )
     install_error_handlers(app, settings.directories())
     document_service_rules(app, settings.runtime_settings().ceilings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncGenerator
+from functools import partial
 from pathlib import Path
 
 from anyio import to_thread
@@ -66,7 +67,9 @@ class LocalTrainings:
         return TrainingPerformance.from_performance(performance)
 
     async def stop(self, training_id: str) -> TrainingStatus:
-        view = await to_thread.run_sync(self._manager.stop, training_id)
+        view = await to_thread.run_sync(
+            partial(self._manager.stop, training_id, refuse_finished=True)
+        )
         return self._status(view).model_copy(update={"stop_requested": True})
 
     async def events(

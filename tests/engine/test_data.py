@@ -95,6 +95,19 @@ def test_missing_file_error_names_every_expected_path(tmp_path: Path) -> None:
     assert str(tmp_path / "NOPE_1h.parquet") in message
 
 
+def test_missing_file_error_lists_the_symbols_and_timeframes_the_folder_has(
+    tmp_path: Path,
+) -> None:
+    for name in ("AAPL_1h.csv", "AAPL_1d.parquet", "EUR_USD_4h.csv", "notes.txt", "README.md"):
+        (tmp_path / name).write_text("")
+    with pytest.raises(DataFileNotFoundError) as caught:
+        load_ohlcv(tmp_path, "MSFT", "1h")
+    assert str(caught.value).endswith("; the data folder has AAPL (1d, 1h), EUR_USD (4h)")
+    with pytest.raises(DataFileNotFoundError) as caught:
+        load_ohlcv(tmp_path / "empty", "MSFT", "1h")
+    assert "the data folder has no {SYMBOL}_{TIMEFRAME}.csv or .parquet file" in str(caught.value)
+
+
 def test_path_traversal_symbol_is_rejected_before_any_file_access(tmp_path: Path) -> None:
     with pytest.raises(StrategyConfigError) as caught:
         load_ohlcv(tmp_path, "../../etc/passwd", "1h")

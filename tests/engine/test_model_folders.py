@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -80,6 +82,18 @@ def test_both_layouts_take_their_versions_from_one_allocator(
     # Only finished folders: no staging folder is left beside them.
     versions = ["AAPL_1h_v1", "AAPL_1h_v2"]
     assert sorted(p.name for p in (tmp_path / "synthetic").iterdir()) == versions
+    # Each model's id: readable, path-safe, and its own even where the folder names match.
+    ids = [
+        json.loads((result.model_path / METADATA_FILE).read_text())["model_id"]
+        for result in (first, second)
+        if result.model_path is not None
+    ]
+    assert [model_id.rsplit(".", 1)[0] for model_id in ids] == [
+        "synthetic.AAPL_1h_v1",
+        "synthetic.AAPL_1h_v2",
+    ]
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", model_id) for model_id in ids)
+    assert all(re.fullmatch(r"[0-9a-f]{8}", model_id.rsplit(".", 1)[1]) for model_id in ids)
 
 
 def test_a_failed_ktrdr_copy_keeps_our_folder_and_the_result_says_what_failed(

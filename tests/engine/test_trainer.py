@@ -362,3 +362,35 @@ def test_without_early_stopping_the_best_epoch_by_validation_loss_is_kept() -> N
     y_val = torch.from_numpy(data.y_val)
     val_loss = torch.nn.functional.cross_entropy(logits, y_val, weight=class_weight)
     assert val_loss.item() == pytest.approx(losses[best], rel=1e-5)
+
+
+def test_the_log_has_a_line_per_epoch_checkpoint_stop_and_resume(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 320 samples / 32 = 10 batches per epoch; stopped after batch 4 of epoch 2.
+    data, strategy = make_dataset(n_train=320), make_strategy(epochs=3)
+    token, checkpoint = CancellationToken(), tmp_path / "run.pt"
+    with caplog.at_level("INFO", logger="training_engine.trainer"):
+        fit(
+            data,
+            strategy,
+            checkpoint_path=checkpoint,
+            cancel=token,
+            on_progress=cancel_at(token, 2, 4),
+        )
+        stopped = [record.getMessage() for record in caplog.records]
+        caplog.clear()
+        fit(data, strategy, checkpoint_path=checkpoint, resume_from=checkpoint)
+        resumed = [record.getMessage() for record in caplog.records]
+
+    epoch_lines = [line for line in stopped if line.startswith("epoch ")]
+    assert len(epoch_lines) == 1 and epoch_lines[0].startswith("epoch 1/3: train loss ")
+    assert "val loss" in epoch_lines[0] and "val accuracy" in epoch_lines[0]
+    assert "checkpoint written at epoch 2, batch 0" in stopped
+    assert "stop requested: stopping at epoch 2, batch 4/10" in stopped
+    assert stopped[-1] == "checkpoint written at epoch 2, batch 4"
+    assert resumed[0] == "resumed at epoch 2, batch 4/10"
+    assert [line.split(":")[0] for line in resumed if line.startswith("epoch ")] == [
+        "epoch 2/3",
+        "epoch 3/3",
+    ]

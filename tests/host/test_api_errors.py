@@ -70,6 +70,56 @@ def test_malformed_json_returns_422(client: httpx.Client) -> None:
     assert_error(response, 422)
 
 
+def test_body_without_json_content_type_returns_422_saying_how_to_send_it(
+    client: httpx.Client,
+) -> None:
+    # What `curl -d '{...}'` sends without -H 'content-type: application/json'.
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    response = client.post("/trainings/start", content=b'{"symbol": "AAPL"}', headers=form)
+    assert_error(
+        response,
+        422,
+        "send the body as JSON with -H 'content-type: application/json'",
+        "'application/x-www-form-urlencoded'",
+    )
+
+
+def test_empty_body_returns_422_saying_what_to_send(client: httpx.Client) -> None:
+    json_type = {"content-type": "application/json"}
+    response = client.post("/trainings/start", content=b"", headers=json_type)
+    assert_error(response, 422, "the body is empty", '{"symbol": "AAPL", "timeframe": "1h"}')
+
+
+def test_non_json_body_returns_422_with_the_position_in_words(client: httpx.Client) -> None:
+    json_type = {"content-type": "application/json"}
+    body = b'{"symbol": "AAPL",\n "timeframe": 1h}'
+    response = client.post("/trainings/start", content=body, headers=json_type)
+    detail = "the body is not valid JSON: Expecting ',' delimiter at line 2, column 16"
+    assert_error(response, 422, detail)
+
+
+def test_body_that_is_not_an_object_returns_422(client: httpx.Client) -> None:
+    response = client.post("/trainings/start", json=["AAPL", "1h"])
+    assert_error(response, 422, "the body must be a JSON object")
+
+
+def test_empty_object_where_fields_are_required_names_each_missing_field(
+    client: httpx.Client,
+) -> None:
+    response = client.post("/trainings/start-multi-symbol", json={})
+    assert_error(response, 422, "symbols: Field required", "timeframes: Field required")
+
+
+@pytest.mark.parametrize(("symbol", "timeframe"), [("ZZZZ", "1h"), ("AAPL", "7m")])
+def test_unknown_symbol_or_timeframe_lists_the_data_that_exists(
+    client: httpx.Client, symbol: str, timeframe: str
+) -> None:
+    body = {**QUICK_BODY, "symbol": symbol, "timeframe": timeframe}
+    response = client.post("/trainings/start", json=body)
+    assert_error(response, 422, f"no data for {symbol} {timeframe}", "the data folder has AAPL (")
+    assert "1h" in response.json()["detail"].split("the data folder has")[1]
+
+
 def test_unknown_status_filter_returns_422(client: httpx.Client) -> None:
     assert_error(client.get("/trainings", params={"status": "done"}), 422, "done")
 

@@ -36,6 +36,28 @@ def test_reconnect_with_last_event_id_misses_nothing(start_app: AppFactory) -> N
     assert full_log[-1].event == "end"
 
 
+def test_every_trainings_event_ids_start_at_1_and_end_has_its_own(
+    start_app: AppFactory,
+) -> None:
+    url, _app = start_app()
+    body = {**EVENTFUL_BODY, "config": {"epochs": 1}}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        streams = []
+        for _ in range(2):
+            training_id = client.post("/trainings/start", json=body).json()["training_id"]
+            wait_for_status(client, training_id, FINAL)
+            path = f"/trainings/{training_id}/events"
+            streams.append((collect(client, path), collect(client, path, last_event_id=1)))
+
+    for full, after_first in streams:
+        ids = [event.id for event in full]
+        assert ids[0] == 1 and ids == sorted(set(ids)), ids
+        assert full[-1].event == "end" and full[-2].event == "status"
+        assert full[-1].id == full[-2].id + 1
+        # Last-Event-ID: 1 resumes after the first event, in either training.
+        assert after_first == full[1:]
+
+
 def test_events_of_unknown_training_is_404(start_app: AppFactory) -> None:
     url, _app = start_app()
     response = httpx.get(f"{url}/trainings/nope/events")

@@ -64,7 +64,7 @@ def test_issue_example_body_trains_to_completion_with_loadable_model(
     }
 
 
-def test_stop_running_training_cancels_it_with_checkpoint(
+def test_stop_running_training_cancels_it_with_checkpoint_and_a_second_stop_is_409(
     client: httpx.Client, tmp_path: Path
 ) -> None:
     started = client.post("/trainings/start", json={**SLOW_BODY, "training_id": "to-stop"})
@@ -76,9 +76,15 @@ def test_stop_running_training_cancels_it_with_checkpoint(
 
     assert final["checkpoint_path"] == "to-stop.ckpt"  # relative to checkpoints_dir
     assert (tmp_path / "checkpoints" / final["checkpoint_path"]).exists()
+    # Nothing left to stop: the answer names its status and says what to do instead.
     again = client.post("/trainings/to-stop/stop")
-    assert again.status_code == 200
-    assert again.json()["status"] == "cancelled"
+    assert again.status_code == 409, again.text
+    assert again.json() == {
+        "detail": "training 'to-stop' is already cancelled; nothing to stop "
+        "(resume it to continue)",
+        "error": "NothingToStopError",
+    }
+    assert client.get("/trainings/to-stop/status").json()["status"] == "cancelled"
 
 
 def test_list_is_newest_first_and_filters_by_status(client: httpx.Client) -> None:
@@ -186,3 +192,31 @@ def test_metrics_count_sessions_and_epochs(client: httpx.Client) -> None:
     text = client.get("/metrics").text
     assert 'training_host_sessions{status="completed"} 1.0' in text
     assert "training_host_epoch_duration_seconds_count 2.0" in text
+
+
+def test_delete_training_removes_its_rows_checkpoint_and_log_and_refuses_while_running(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    assert client.post("/trainings/start", json={**SLOW_BODY, "training_id": "gone"}).is_success
+    wait_for_progress(client, "gone", epochs=1)
+    running = client.delete("/trainings/gone")
+    client.post("/trainings/gone/stop")
+    wait_for_status(client, "gone", {"cancelled"}, timeout=30)
+    checkpoint = tmp_path / "checkpoints" / "gone.ckpt"
+    log = tmp_path / "logs" / "trainings" / "gone.log"
+    assert checkpoint.is_file() and log.is_file()
+
+    deleted = client.delete("/trainings/gone")
+
+    assert running.status_code == 409, running.text
+    assert "running" in running.json()["detail"] and "stop it" in running.json()["detail"]
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {
+        "training_id": "gone",
+        "deleted": True,
+        "files_removed": ["<checkpoints_dir>/gone.ckpt", "<log_dir>/gone.log"],
+    }
+    assert not checkpoint.exists() and not log.exists()
+    assert client.get("/trainings/gone/status").status_code == 404
+    assert client.get("/trainings/gone/events").status_code == 404
+    assert client.delete("/trainings/gone").status_code == 404

@@ -235,6 +235,39 @@ def test_huge_list_parameters_are_422(services: Services, target: str, param: st
     assert_refused(response, param)
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_unknown_query_parameters_are_422_naming_them_and_what_is_accepted(
+    services: Services, target: str
+) -> None:
+    service = services.targets[target]
+    response = service.client.get(service.prefix, params={"symbl": "AAPL", "limit": 5})
+    assert_refused(response, "unknown query parameter 'symbl'", "it accepts ", "limit", "offset")
+    status = service.client.get(f"{service.prefix}/some-id/status", params={"verbose": 1})
+    assert_refused(status, "'verbose'", "it takes no query parameters")
+
+
+# ---------------------------------------------------------------- 7b. how the body is sent
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_body_sent_without_the_json_content_type_is_told_how_to_send_it(
+    services: Services, target: str
+) -> None:
+    service = services.targets[target]
+    # curl -d without -H: a form content-type.
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    response = service.client.post(
+        f"{service.prefix}/start", content=b'{"symbol": "AAPL"}', headers=form
+    )
+    assert_refused(response, "-H 'content-type: application/json'")
+    empty = service.client.post(
+        f"{service.prefix}/start", content=b"", headers={"content-type": "application/json"}
+    )
+    assert_refused(empty, "the body is empty")
+    broken = service.start('{"symbol": AAPL}')
+    assert_refused(broken, "not valid JSON", "at line 1, column 12")
+
+
 # ---------------------------------------------------------------- 8. device
 
 

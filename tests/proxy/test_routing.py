@@ -253,3 +253,20 @@ def test_repeat_start_with_same_id_returns_the_existing_training(
     assert list(scripted_host.trainings) == ["nightly-1"]
     listed = scripted_backend.get("/api/trainings", params={"status": "running"}).json()
     assert [item["training_id"] for item in listed["items"]] == ["nightly-1"]
+
+
+def test_backend_refuses_unknown_query_parameters_and_bodies_not_sent_as_json(
+    scripted_backend: httpx.Client, scripted_host: ScriptedHost
+) -> None:
+    unknown = scripted_backend.get("/api/trainings", params={"symbl": "AAPL"})
+    form = scripted_backend.post(
+        "/api/trainings/start",
+        content=b'{"symbol": "AAPL"}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["detail"].startswith("unknown query parameter 'symbl'; it accepts ")
+    assert form.status_code == 422, form.text
+    assert "-H 'content-type: application/json'" in form.json()["detail"]
+    assert scripted_host.trainings == {}

@@ -88,8 +88,13 @@ def write_artifact_files(
     model: nn.Module,
     data: PreparedDataset,
     result: TrainingResult,
+    *,
+    model_id: str | None = None,
 ) -> None:
-    """Write our three files into ``folder`` (a staging folder: see ``write_new_version``)."""
+    """Write our three files into ``folder`` (a staging folder: see ``write_new_version``).
+
+    ``model_id`` (``model_folders.new_model_id``) is written into the metadata when given.
+    """
     from training_engine import __version__
 
     test_metrics, baseline_metrics = result.test_metrics, result.baseline_metrics
@@ -111,6 +116,7 @@ def write_artifact_files(
         "baseline_metrics": asdict(baseline_metrics) if baseline_metrics is not None else None,
         # Added after format 1 was pinned: only written when there is something to say.
         **({"evaluation": result.evaluation} if result.evaluation else {}),
+        **({"model_id": model_id} if model_id else {}),
     }
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(folder / WEIGHTS_FILE))

@@ -154,7 +154,41 @@ def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> Path:
     for path in candidates:
         if path.is_file():
             return path_inside(data_dir, path.name, what="data file")
-    raise DataFileNotFoundError(symbol, timeframe, candidates)
+    raise DataFileNotFoundError(
+        symbol, timeframe, candidates, describe_market_data(available_market_data(data_dir))
+    )
+
+
+def available_market_data(data_dir: Path) -> dict[str, list[str]]:
+    """The symbols with a data file in ``data_dir`` and the timeframes of each, sorted."""
+    found: dict[str, set[str]] = {}
+    try:
+        entries = list(Path(data_dir).iterdir())
+    except OSError:
+        return {}
+    for entry in entries:
+        if entry.suffix not in DATA_SUFFIXES or "_" not in entry.stem:
+            continue
+        symbol, timeframe = entry.stem.rsplit("_", 1)
+        if symbol and timeframe:
+            found.setdefault(symbol, set()).add(timeframe)
+    return {symbol: sorted(found[symbol]) for symbol in sorted(found)}
+
+
+# Beyond this many symbols a message names the first ones and how many more there are.
+MAX_SYMBOLS_NAMED = 30
+
+
+def describe_market_data(available: dict[str, list[str]]) -> str:
+    """``"the data folder has AAPL (1d, 1h), EURUSD (1h)"``, for an error message."""
+    if not available:
+        return "the data folder has no {SYMBOL}_{TIMEFRAME}.csv or .parquet file"
+    named = [
+        f"{symbol} ({', '.join(timeframes)})"
+        for symbol, timeframes in list(available.items())[:MAX_SYMBOLS_NAMED]
+    ]
+    more = len(available) - len(named)
+    return "the data folder has " + ", ".join(named) + (f" and {more} more" if more else "")
 
 
 def read_table(path: Path, what: str = "OHLCV data") -> pd.DataFrame:

@@ -52,13 +52,17 @@ class DataFileNotFoundError(DataError):
     (``FRED series DGS2 (context_data[1])``) and ``timeframe`` is empty.
     """
 
-    def __init__(self, symbol: str, timeframe: str, paths: list[Path]) -> None:
+    def __init__(
+        self, symbol: str, timeframe: str, paths: list[Path], available: str | None = None
+    ) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
         self.paths = paths
         looked = " or ".join(str(p) for p in paths)
         what = f"{symbol} {timeframe}" if timeframe else symbol
-        super().__init__(f"no data for {what}: expected {looked}")
+        # What the folder does hold: a client learns which symbols it can ask for.
+        found = f"; {available}" if available else ""
+        super().__init__(f"no data for {what}: expected {looked}{found}")
 
 
 class DataValidationError(DataError):

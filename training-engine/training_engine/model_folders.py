@@ -20,6 +20,7 @@ as trained (a transformer, ...: ``ktrdr_export``) is still copied, and the resul
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,16 @@ from training_engine.ktrdr_export import (
 from training_engine.strategy import StrategyConfig
 
 logger = logging.getLogger(__name__)
+
+
+MODEL_ID_LENGTH = 128
+
+
+def new_model_id(strategy_name: str, folder_name: str) -> str:
+    """``{strategy}.{SYMBOLS}_{timeframe}_v{N}.{8 hex}``: readable, and unique by its random
+    end (two services' ``AAPL_1h_v1`` never share an id); at most 128 path-safe characters."""
+    readable = f"{strategy_name}.{folder_name}"[: MODEL_ID_LENGTH - 9]
+    return f"{readable}.{secrets.token_hex(4)}"
 
 
 def write_model_folders(
@@ -78,12 +89,14 @@ def write_model_folders(
     if summary is not None:
         summary.update(ktrdr_model_path=str(ktrdr_path) if ktrdr_path else None, ktrdr_error=error)
 
-    def write_ours(folder: Path, _version: int) -> None:
-        write_artifact_files(folder, strategy, model, data, result)
+    prefix = artifact_prefix(data.symbols, data.base_timeframe)
+
+    def write_ours(folder: Path, version: int) -> None:
+        model_id = new_model_id(strategy.name, f"{prefix}_v{version}")
+        write_artifact_files(folder, strategy, model, data, result, model_id=model_id)
         if summary is not None:
             write_summary(folder, summary)
 
-    prefix = artifact_prefix(data.symbols, data.base_timeframe)
     try:
         result.model_path = write_new_version(
             artifact_parent(models_dir, strategy), prefix, write_ours

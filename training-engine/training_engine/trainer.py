@@ -303,6 +303,9 @@ def fit(
         # ---- resume: restores every state, the RNGs last
         if resume_from is not None:
             resume_run(resume_from, run)
+            logger.info(
+                "resumed at epoch %d, batch %d/%d", run.epoch + 1, run.batch, setup.n_batches
+            )
 
         progress = ProgressEmitter(
             on_progress,
@@ -322,11 +325,18 @@ def fit(
             epoch_started, first_batch = time.perf_counter(), run.batch
             # train the epoch's batches; cancellation stops after the batch in flight
             if _train_epoch(setup, run, progress=progress, cancel=cancel):
+                logger.info(
+                    "stop requested: stopping at epoch %d, batch %d/%d",
+                    run.epoch + 1,
+                    run.batch,
+                    setup.n_batches,
+                )
                 _checkpoint(run, checkpoint_path)
                 status = "cancelled"
                 break
             # end of epoch: validate, schedule, early stopping, then checkpoint
             metrics = _end_epoch(setup, run, epoch_started=epoch_started, first_batch=first_batch)
+            _log_epoch(metrics, settings.epochs)
             _checkpoint(run, checkpoint_path)
             progress.epoch(metrics)
             if run.stopped_early:
@@ -573,6 +583,21 @@ def _check_finite(what: str, value: float, run: RunState) -> None:
 def _checkpoint(run: RunState, path: Path | None) -> None:
     if path is not None:
         save_run(path, run)
+        # A resume starts at the next batch: say where that is.
+        logger.info("checkpoint written at epoch %d, batch %d", run.epoch + 1, run.batch)
+
+
+def _log_epoch(metrics: EpochMetrics, total_epochs: int) -> None:
+    """One line per epoch in the run's log: what a person follows a training by."""
+    logger.info(
+        "epoch %d/%d: train loss %.4f, val loss %.4f, val accuracy %.3f, %.1fs",
+        metrics.epoch,
+        total_epochs,
+        metrics.train_loss,
+        metrics.val_loss,
+        metrics.val_accuracy,
+        metrics.epoch_seconds,
+    )
 
 
 def _last(run: RunState) -> EpochMetrics | None:

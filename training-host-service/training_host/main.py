@@ -16,6 +16,7 @@ from training_sessions.http.body_limit import BodySizeLimitMiddleware
 from training_sessions.http.browser_guard import BrowserGuardMiddleware
 from training_sessions.http.events import StreamSlots
 from training_sessions.http.openapi import document_service_rules
+from training_sessions.http.query_params import REFUSE_UNKNOWN_QUERY_PARAMETERS
 from training_sessions.http.request_logging import RequestIdMiddleware
 from training_sessions.service import SessionService
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc come from the dashboard router, with local assets
         redoc_url=None,
+        dependencies=[REFUSE_UNKNOWN_QUERY_PARAMETERS],
     )
     settings = settings or get_settings()
     app.state.settings = settings

@@ -15,6 +15,7 @@ timeframes, strategy names and dates carry the patterns the runtime checks.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -349,9 +350,14 @@ class TrainingStatus(BaseModel):
     stop_requested: bool = Field(
         default=False, description="true in the answer to a stop: the stop was accepted"
     )
-    strategy: str | None = Field(default=None, description="null: the default strategy")
+    strategy: str | None = Field(
+        default=None,
+        description="the strategy's name as resolved (the default one's when none was named); "
+        "null only for a training stored before names were kept that named none",
+    )
     symbols: list[str] | None = None
     timeframes: list[str] | None = None
+    tags: list[str] = Field(default_factory=list, description="labels set with PATCH")
 
     @classmethod
     def from_view(cls, view: SessionView, folders: RuntimeSettings) -> TrainingStatus:
@@ -363,6 +369,47 @@ class TrainingStatus(BaseModel):
             "checkpoint_path": path_in_answer(view.checkpoint_path, folders.checkpoints_dir),
         }
         return body.model_copy(update={**view.request_summary(), **paths})
+
+
+class TrainingDeleted(BaseModel):
+    """``DELETE .../trainings/{id}``: what was removed (its model stays)."""
+
+    training_id: str
+    deleted: bool
+    files_removed: list[str] = Field(
+        description="each as <folder setting>/name: its checkpoint, kept result, log file"
+    )
+
+
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+MAX_TAGS = 16
+
+
+class TagsBody(BaseModel):
+    """``PATCH .../trainings/{id}``: the training's tags (they replace the set)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[str] = Field(
+        max_length=MAX_TAGS,
+        description=f"at most {MAX_TAGS}; each 1-32 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit",
+        examples=[["nightly", "eurusd"]],
+    )
+
+    @model_validator(mode="after")
+    def _each_tag_valid(self) -> TagsBody:
+        for tag in self.tags:
+            if not re.fullmatch(TAG_PATTERN, tag):
+                raise ValueError(
+                    f"tag {tag[:40]!r} is not 1-32 letters, digits, '.', '_' or '-' "
+                    "starting with a letter or digit"
+                )
+        return self
+
+    def unique_tags(self) -> list[str]:
+        """The tags in their order, each once."""
+        return list(dict.fromkeys(self.tags))
 
 
 class StartTrainingResponse(TrainingStatus):

@@ -87,6 +87,10 @@ class CorruptCheckpointError(SessionError):
         super().__init__(f"training '{training_id}' cannot be resumed: {reason}")
 
 
+class NothingToStopError(SessionConflictError):
+    """A stop asked of a session that is already completed, failed or cancelled."""
+
+
 class StartDeadlinePassedError(SessionConflictError):
     """A start arrived after its ``start_deadline``: the caller has given up waiting for it,
     so it is not created (the caller may run it elsewhere)."""

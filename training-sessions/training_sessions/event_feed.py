@@ -150,9 +150,9 @@ class EventFeed:
             # An outage: the streams wait (with keep-alives) and the next tick tries again.
             logger.warning("event feed: the event log cannot be read: %s", exc)
             return 0
-        for training_id, event in logged:
+        for training_id, _table_id, event in logged:
             for subscription in self._subscriptions.get(training_id, ()):
                 subscription.offer(event)
         if logged:
-            self._cursor = logged[-1][1].id
+            self._cursor = logged[-1][1]
         return len(logged)

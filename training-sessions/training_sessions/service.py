@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,7 @@ from training_sessions.errors import (
     CorruptCheckpointError,
     InvalidTransitionError,
     NoCheckpointError,
+    NothingToStopError,
     NotResumableError,
     SessionConflictError,
     SessionError,
@@ -46,12 +47,20 @@ from training_sessions.runners import SessionRunner
 from training_sessions.session_logs import read_log
 from training_sessions.session_queue import Capacity, SessionQueue
 from training_sessions.status_writer import StatusWriter, status_event
-from training_sessions.store import SessionRow, SessionStore, to_performance, to_view, utcnow
+from training_sessions.store import (
+    SessionRow,
+    SessionStore,
+    list_key,
+    to_performance,
+    to_view,
+    utcnow,
+)
 from training_sessions.supervisor import SessionSupervisor
 from training_sessions.types import (
     ACTIVE_STATUSES,
     RuntimeSettings,
     SessionEvent,
+    SessionFilter,
     SessionPerformance,
     SessionStatus,
     SessionView,
@@ -243,6 +252,9 @@ class SessionService:
             phase="queued",
             stopped_early=False,
             attempt=0,
+            strategy_name=job.strategy.name,
+            symbols_key=list_key(job.strategy.symbols),
+            timeframes_key=list_key(job.strategy.timeframes),
         )
         with self._queue.admission(session_id) as enqueue:
             try:
@@ -280,9 +292,20 @@ class SessionService:
         limit: int = 50,
         offset: int = 0,
         started_through: str | None = None,
+        *,
+        where: SessionFilter | None = None,
     ) -> tuple[list[SessionView], int]:
-        """Sessions newest first, optionally of one status or door, and their total count."""
-        rows, total = self._store.page(status, max(0, limit), max(0, offset), started_through)
+        """Sessions newest first, and their total count.
+
+        Narrowed to one ``status`` or door (``started_through``), or by ``where``
+        (strategy, symbol, timeframe, tag, creation dates), all of them applying.
+        """
+        where = where or SessionFilter()
+        if status is not None:
+            where = replace(where, status=status)
+        if started_through is not None:
+            where = replace(where, started_through=started_through)
+        rows, total = self._store.page(where, max(0, limit), max(0, offset))
         return [to_view(row) for row in rows], total
 
     def performance(self, training_id: str) -> SessionPerformance:
@@ -290,14 +313,20 @@ class SessionService:
         row = self._row(training_id)
         return to_performance(row, self._store.epochs(training_id))
 
-    def stop(self, training_id: str) -> SessionView:
-        """Cancel cooperatively; idempotent. Raises SessionNotFoundError.
+    def stop(self, training_id: str, *, refuse_finished: bool = False) -> SessionView:
+        """Cancel cooperatively. Raises SessionNotFoundError.
 
         A queued (or interrupted, not yet resumed) session is cancelled at once; a
         running one finishes its batch, checkpoints and becomes ``cancelled``, or is
-        killed after ``stop_grace_seconds``. A finished one is returned as is.
+        killed after ``stop_grace_seconds``. A finished one is returned as is (KTRDR's
+        stop routes answer so), or with ``refuse_finished`` raises NothingToStopError.
         """
         row = self._row(training_id)
+        if refuse_finished and SessionStatus(row.status).is_final():
+            raise NothingToStopError(
+                f"training '{training_id}' is already {row.status}; nothing to stop"
+                + (" (resume it to continue)" if row.status != "completed" else "")
+            )
         # Off the queue first: from then on no supervisor can take it.
         self._queue.take_waiting(training_id)
         supervisor = self._queue.supervisor(training_id)
@@ -374,8 +403,17 @@ class SessionService:
             reason = str(exc).replace(str(path), path.name)
             raise CorruptCheckpointError(training_id, reason) from exc
 
-    def delete(self, training_id: str) -> None:
-        """Remove a finished session's rows (model files stay).
+    def set_tags(self, training_id: str, tags: Sequence[str]) -> SessionView:
+        """Replace the session's tags (checked by the caller). Raises SessionNotFoundError."""
+        self._row(training_id)
+        self._store.update(training_id, tags=list(tags), tags_key=list_key(tags))
+        return to_view(self._row(training_id))
+
+    def delete(self, training_id: str) -> tuple[str, ...]:
+        """Remove a finished session: its rows, checkpoint, kept result and log file.
+
+        Its model stays (a model is deleted on its own). Returns the files removed, each
+        as ``<folder setting>/name``.
 
         Raises:
             SessionNotFoundError: unknown id.
@@ -389,6 +427,23 @@ class SessionService:
                 f"training '{training_id}' is {row.status}; stop it before deleting it"
             )
         self._store.delete(training_id)
+        return self._remove_files(validate_training_id(training_id))
+
+    def _remove_files(self, training_id: str) -> tuple[str, ...]:
+        checkpoints = self.settings.checkpoints_dir
+        files = [
+            ("checkpoints_dir", checkpoints / f"{training_id}.ckpt"),
+            ("checkpoints_dir", pending_result_file(checkpoints, training_id)),
+        ]
+        if self.settings.log_dir is not None:
+            files.append(("log_dir", self.settings.log_dir / f"{training_id}.log"))
+        removed: list[str] = []
+        for setting, path in files:
+            # unlink() removes a link itself, never what it points at.
+            if path.is_symlink() or path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(f"<{setting}>/{path.name}")
+        return tuple(removed)
 
     def events(
         self, training_id: str, after_id: int = 0, limit: int = 500
@@ -402,8 +457,9 @@ class SessionService:
 
     def all_events_after(
         self, after_id: int, limit: int = 500
-    ) -> Sequence[tuple[str, SessionEvent]]:
-        """Events of every session with ids above ``after_id``, each with its session's id."""
+    ) -> Sequence[tuple[str, int, SessionEvent]]:
+        """Events of every session with table ids above ``after_id``, each as (session id,
+        table id, event); an event's own id counts per session."""
         return self._store.all_events_after(after_id, limit)
 
     def latest_event_id(self) -> int:

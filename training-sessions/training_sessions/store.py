@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 from training_engine.artifacts import read_model_evaluation
 
@@ -46,6 +46,7 @@ from training_sessions.epoch_metrics import EPOCH_METRICS, EpochValues
 from training_sessions.types import (
     EventKind,
     SessionEvent,
+    SessionFilter,
     SessionPerformance,
     SessionPhase,
     SessionProgress,
@@ -122,6 +123,17 @@ class SessionRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, server_default="0")
     node: Mapped[str | None] = mapped_column(String(255), nullable=True)
     node_address: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The last event number given (events are numbered per training from 1), and the
+    # number kept for the stream's ``end`` while the training is final (migration 0006).
+    event_seq: Mapped[int] = mapped_column(Integer, server_default="0")
+    end_event_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # What lists filter on (migration 0007): the resolved strategy's name, and lists kept
+    # as ``|A|B|`` (see :func:`list_key`) so a member is found the same way on both databases.
+    strategy_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    symbols_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    timeframes_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    tags_key: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class EpochRow(Base):
@@ -147,11 +159,16 @@ class EpochRow(Base):
 
 
 class EventRow(Base):
-    """One entry of a session's event log (``training_events``); see :class:`SessionEvent`."""
+    """One entry of a session's event log (``training_events``); see :class:`SessionEvent`.
+
+    ``seq`` numbers a session's events from 1 (the id its event stream sends); ``id``
+    counts across sessions and only orders the table.
+    """
 
     __tablename__ = "training_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer, server_default="0")
     session_id: Mapped[str] = mapped_column(
         String(128), ForeignKey("training_sessions.id", ondelete="CASCADE")
     )
@@ -235,10 +252,11 @@ class SessionStore:
         With a ``deadline``, the clock is read inside the transaction after the insert:
         past the deadline the transaction is rolled back and False is returned.
         """
+        row.event_seq = len(events)
         with self._sessions.begin() as session:
             session.add(row)
             session.flush()
-            session.add_all(_event_rows(row.id, events))
+            session.add_all(_event_rows(row.id, events, first_seq=1))
             if deadline is not None and utcnow() > deadline:
                 session.rollback()
                 return False
@@ -249,21 +267,13 @@ class SessionStore:
             return session.get(SessionRow, training_id)
 
     def page(
-        self,
-        status: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        started_through: str | None = None,
+        self, where: SessionFilter, limit: int = 50, offset: int = 0
     ) -> tuple[list[SessionRow], int]:
         """Newest first, with the total count for the same filter."""
         query = select(SessionRow)
         count = select(func.count()).select_from(SessionRow)
-        if status is not None:
-            query = query.where(SessionRow.status == status)
-            count = count.where(SessionRow.status == status)
-        if started_through is not None:
-            door = SessionRow.request["started_through"].as_string() == started_through
-            query, count = query.where(door), count.where(door)
+        for condition in _conditions(where):
+            query, count = query.where(condition), count.where(condition)
         query = query.order_by(SessionRow.created_at.desc(), SessionRow.id.desc())
         with self._sessions() as session:
             rows = list(session.scalars(query.limit(limit).offset(offset)))
@@ -294,8 +304,10 @@ class SessionStore:
         if "status" in values:
             raise ValueError("statuses change through SessionStore.move only")
         with self._sessions.begin() as session:
-            session.execute(update(SessionRow).where(SessionRow.id == training_id).values(**values))
-            session.add_all(_event_rows(training_id, events))
+            if values:
+                statement = update(SessionRow).where(SessionRow.id == training_id)
+                session.execute(statement.values(**values))
+            _append_events(session, training_id, events)
 
     def record_progress(
         self,
@@ -323,7 +335,12 @@ class SessionStore:
             row.percent = percent
             row.metrics = {**(row.metrics or {}), **metrics}
             kind, data = entry
-            session.add_all(_event_rows(training_id, [(kind, {**data, "percent": row.percent})]))
+            row.event_seq = (row.event_seq or 0) + 1
+            session.add_all(
+                _event_rows(
+                    training_id, [(kind, {**data, "percent": row.percent})], first_seq=row.event_seq
+                )
+            )
             if epoch is not None:
                 # The entry first: SQLite reuses the highest ids of deleted rows, and event
                 # ids must only grow (clients resume after the last id they received).
@@ -346,9 +363,9 @@ class SessionStore:
         with self._sessions.begin() as session:
             logged = int(session.scalar(count) or 0)
             if logged < cap:
-                session.add_all(_event_rows(training_id, [("log", line)]))
+                _append_events(session, training_id, [("log", line)])
             elif logged == cap:
-                session.add_all(_event_rows(training_id, [("log", cut)]))
+                _append_events(session, training_id, [("log", cut)])
 
     def move(
         self,
@@ -362,17 +379,18 @@ class SessionStore:
 
         ``events`` are appended in the same transaction: whoever sees the new status
         also finds its events in the log. Returns False when the session is gone or
-        in another status by now (and then appends nothing).
+        in another status by now (and then appends nothing). A move to a final status
+        keeps the next event number for the stream's ``end``.
         """
         query = (
             update(SessionRow)
             .where(SessionRow.id == training_id, SessionRow.status == old.value)
-            .values(status=new.value, **values)
+            .values(status=new.value, end_event_seq=None, **values)
         )
         with self._sessions.begin() as session:
             moved = session.execute(query).rowcount == 1  # type: ignore[attr-defined]
             if moved:
-                session.add_all(_event_rows(training_id, events))
+                _append_events(session, training_id, events, keep_end=new.is_final())
         return moved
 
     def delete(self, training_id: str) -> None:
@@ -387,27 +405,28 @@ class SessionStore:
     def append_events(self, training_id: str, events: Sequence[NewEvent]) -> None:
         """Append events to a session's log, in order."""
         with self._sessions.begin() as session:
-            session.add_all(_event_rows(training_id, events))
+            _append_events(session, training_id, events)
 
     def events_after(self, training_id: str, after_id: int, limit: int) -> list[SessionEvent]:
-        """At most ``limit`` events of the session with ids above ``after_id``, oldest first."""
+        """At most ``limit`` events of the session numbered above ``after_id``, oldest first."""
         query = (
             select(EventRow)
-            .where(EventRow.session_id == training_id, EventRow.id > after_id)
-            .order_by(EventRow.id)
+            .where(EventRow.session_id == training_id, EventRow.seq > after_id)
+            .order_by(EventRow.seq)
             .limit(limit)
         )
         with self._sessions() as session:
             rows = list(session.scalars(query))
         return [_event(row) for row in rows]
 
-    def all_events_after(self, after_id: int, limit: int) -> list[tuple[str, SessionEvent]]:
-        """At most ``limit`` events of every session with ids above ``after_id``, oldest
-        first, each with its session's id (one read for every stream a service follows)."""
+    def all_events_after(self, after_id: int, limit: int) -> list[tuple[str, int, SessionEvent]]:
+        """At most ``limit`` events of every session with table ids above ``after_id``,
+        oldest first, each as (session id, table id, event): one read for every stream a
+        service follows, its cursor the table id (an event's own id counts per session)."""
         query = select(EventRow).where(EventRow.id > after_id).order_by(EventRow.id).limit(limit)
         with self._sessions() as session:
             rows = list(session.scalars(query))
-        return [(row.session_id, _event(row)) for row in rows]
+        return [(row.session_id, row.id, _event(row)) for row in rows]
 
     def latest_event_id(self) -> int:
         """The highest event id logged so far (0: none)."""
@@ -446,6 +465,38 @@ class SessionStore:
         return history
 
 
+def list_key(values: Sequence[str] | None) -> str | None:
+    """``["A", "B"]`` as ``"|A|B|"``: a member ``A`` is then ``LIKE '%|A|%'``."""
+    return "|" + "|".join(values) + "|" if values else None
+
+
+def _has_member(column: Any, value: str) -> Any:
+    # Case-insensitive on both databases (SQLite's LIKE is, PostgreSQL's is not).
+    return func.lower(column).contains(f"|{value.lower()}|", autoescape=True)
+
+
+def _conditions(where: SessionFilter) -> list[Any]:
+    conditions: list[Any] = []
+    if where.status is not None:
+        conditions.append(SessionRow.status == where.status)
+    if where.started_through is not None:
+        door = SessionRow.request["started_through"].as_string() == where.started_through
+        conditions.append(door)
+    if where.strategy is not None:
+        conditions.append(SessionRow.strategy_name == where.strategy)
+    if where.symbol is not None:
+        conditions.append(_has_member(SessionRow.symbols_key, where.symbol))
+    if where.timeframe is not None:
+        conditions.append(_has_member(SessionRow.timeframes_key, where.timeframe))
+    if where.tag is not None:
+        conditions.append(_has_member(SessionRow.tags_key, where.tag))
+    if where.created_after is not None:
+        conditions.append(SessionRow.created_at >= where.created_after)
+    if where.created_before is not None:
+        conditions.append(SessionRow.created_at < where.created_before)
+    return conditions
+
+
 def _best_epoch_query(training_id: str) -> Any:
     """The epoch with the lowest validation loss so far (the first of equals)."""
     return (
@@ -457,15 +508,45 @@ def _best_epoch_query(training_id: str) -> Any:
 
 
 def _event(row: EventRow) -> SessionEvent:
-    return SessionEvent(id=row.id, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
+    return SessionEvent(id=row.seq, kind=row.kind, data=row.data, created_at=row.created_at)  # type: ignore[arg-type]
 
 
-def _event_rows(training_id: str, events: Sequence[NewEvent]) -> list[EventRow]:
+def _event_rows(training_id: str, events: Sequence[NewEvent], first_seq: int) -> list[EventRow]:
     now = utcnow()
     return [
-        EventRow(session_id=training_id, kind=kind, data=data, created_at=now)
-        for kind, data in events
+        EventRow(
+            session_id=training_id, seq=first_seq + index, kind=kind, data=data, created_at=now
+        )
+        for index, (kind, data) in enumerate(events)
     ]
+
+
+def _append_events(
+    session: Session, training_id: str, events: Sequence[NewEvent], *, keep_end: bool = False
+) -> None:
+    """Number ``events`` after the session's last and add them, in the caller's transaction.
+
+    The counter is raised by an UPDATE first: that write locks the session's row (or the
+    SQLite database) until the commit, so two writers never take the same numbers.
+    ``keep_end`` also keeps the number after them for the stream's ``end`` event.
+    """
+    taken = len(events) + (1 if keep_end else 0)
+    if taken == 0:
+        return
+    raised = (
+        update(SessionRow)
+        .where(SessionRow.id == training_id)
+        .values(event_seq=SessionRow.event_seq + taken)
+    )
+    session.execute(raised)
+    last = session.scalar(select(SessionRow.event_seq).where(SessionRow.id == training_id))
+    if last is None:
+        return  # the session is gone
+    if keep_end:
+        session.execute(
+            update(SessionRow).where(SessionRow.id == training_id).values(end_event_seq=last)
+        )
+    session.add_all(_event_rows(training_id, events, first_seq=last - taken + 1))
 
 
 def to_view(row: SessionRow) -> SessionView:
@@ -497,7 +578,16 @@ def to_view(row: SessionRow) -> SessionView:
         attempt=row.attempt or 0,
         node=row.node,
         node_address=row.node_address,
+        end_event_id=row.end_event_seq,
+        strategy_name=row.strategy_name,
+        resolved_symbols=_members(row.symbols_key),
+        resolved_timeframes=_members(row.timeframes_key),
+        tags=list(row.tags or []),
     )
+
+
+def _members(key: str | None) -> list[str] | None:
+    return key.strip("|").split("|") if key else None
 
 
 def to_performance(row: SessionRow, history: list[dict[str, float | int]]) -> SessionPerformance:

@@ -230,6 +230,13 @@ class SessionView:
     attempt: int = 0
     node: str | None = None
     node_address: str | None = None
+    # The id of the event stream's ``end`` while final (its own, after every event's).
+    end_event_id: int | None = None
+    # The strategy as resolved at submit (the default one's name too) and its lists.
+    strategy_name: str | None = None
+    resolved_symbols: list[str] | None = None
+    resolved_timeframes: list[str] | None = None
+    tags: list[str] = field(default_factory=list)
 
     @property
     def started_through(self) -> str | None:
@@ -238,15 +245,34 @@ class SessionView:
         return value if isinstance(value, str) else None
 
     def request_summary(self) -> dict[str, Any]:
-        """Strategy name (None: the default one), symbols and timeframes, for lists and pages."""
-        strategy = self.request.get("strategy")
+        """Strategy name, symbols and timeframes as trained, for lists and pages.
+
+        The resolved strategy's (the default one's when the request named none); a row
+        stored before they were kept shows what its request said.
+        """
+        strategy = self.strategy_name or self.request.get("strategy")
         if isinstance(strategy, dict):
             strategy = str(strategy.get("name") or "inline strategy")
         return {
             "strategy": strategy,
-            "symbols": self.request.get("symbols"),
-            "timeframes": self.request.get("timeframes"),
+            "symbols": self.resolved_symbols or self.request.get("symbols"),
+            "timeframes": self.resolved_timeframes or self.request.get("timeframes"),
+            "tags": list(self.tags),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """What a list of sessions is narrowed to; None: no condition on it."""
+
+    status: str | None = None
+    started_through: str | None = None
+    strategy: str | None = None  # the strategy's name
+    symbol: str | None = None  # one of its symbols
+    timeframe: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
 
 
 EventKind = Literal["status", "phase", "progress", "epoch", "log", "result"]
@@ -254,7 +280,8 @@ EventKind = Literal["status", "phase", "progress", "epoch", "log", "result"]
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
-    """One entry of a session's event log; ``id`` only grows (clients resume after it)."""
+    """One entry of a session's event log; ``id`` numbers the session's events from 1 and
+    only grows (clients resume after it)."""
 
     id: int
     kind: EventKind

@@ -238,7 +238,62 @@ def _answering_with(answer: ErrorAnswer) -> Callable[[Request, Exception], Any]:
 
 async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return error_response(422, describe_validation(exc), "ValidationError")
+    detail = describe_body_problem(exc, request.headers.get("content-type"))
+    return error_response(422, detail or describe_validation(exc), "ValidationError")
+
+
+SEND_AS_JSON = "send the body as JSON with -H 'content-type: application/json'"
+# What a body that is no JSON object at all is told to look like.
+BODY_EXAMPLE = '{"symbol": "AAPL", "timeframe": "1h"}'
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+
+
+def describe_body_problem(exc: RequestValidationError, content_type: str | None) -> str | None:
+    """What a newcomer's curl got wrong about the body as a whole, and how to fix it.
+
+    None when the body was a JSON object and only its fields are wrong (then
+    :func:`describe_validation` names them).
+    """
+    whole_body = [item for item in exc.errors() if tuple(item.get("loc", ())[:1]) == ("body",)]
+    if not whole_body:
+        return None
+    first = whole_body[0]
+    kind, location = first.get("type"), tuple(first.get("loc", ()))
+    is_json = _is_json(content_type)
+    if kind == "json_invalid":
+        where = _position_in_words(exc.body, location[1] if len(location) > 1 else None)
+        problem = str((first.get("ctx") or {}).get("error", "invalid JSON"))
+        return (
+            f"the body is not valid JSON: {problem}{where}; send a JSON object like {BODY_EXAMPLE}"
+        )
+    if location != ("body",):
+        return None
+    if not is_json:
+        said = f"'{content_type}'" if content_type else "none"
+        return f"{SEND_AS_JSON} (this request's content-type: {said})"
+    if kind == "missing":
+        return f"the body is empty; send a JSON object like {BODY_EXAMPLE}"
+    if kind in _NOT_AN_OBJECT:
+        return f"the body must be a JSON object like {BODY_EXAMPLE}"
+    return None
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _position_in_words(document: Any, position: Any) -> str:
+    """`` at line 2, column 14`` of ``position`` in ``document`` ('' when unknown)."""
+    if not isinstance(position, int) or not isinstance(document, str | bytes):
+        return ""
+    text = document.decode("utf-8", "replace") if isinstance(document, bytes) else document
+    before = text[:position]
+    line = before.count("\n") + 1
+    column = position - (before.rfind("\n") + 1) + 1
+    return f" at line {line}, column {column}"
 
 
 # FastAPI's answer to a body it cannot decode (not UTF-8): a 400 no route documents.

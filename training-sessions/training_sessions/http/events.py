@@ -171,8 +171,12 @@ async def follow_events(
             for event in events:
                 yield format_event(event.id, event.kind, event.data)
             if subscription.ended:
+                # Its own id, kept when the status became final: a client that resumes
+                # after it misses nothing logged later (a resume's events).
+                view = await to_thread.run_sync(feed.manager.get, training_id)
+                end_id = view.end_event_id or subscription.last_id + 1
                 end = {"status": subscription.status.value}
-                yield format_event(subscription.last_id, "end", end)
+                yield format_event(end_id, "end", end)
                 return
             if not events:
                 yield b": keep-alive\n\n"

@@ -103,6 +103,7 @@ async def read_training_performance(
     responses={
         202: {"model": RoutedTrainingStatus, "description": "Kept until the host is back"},
         **ONE_TRAINING_ERRORS,
+        **error_responses(409),
     },
 )
 async def stop_training(

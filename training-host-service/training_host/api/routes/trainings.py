@@ -13,6 +13,8 @@ from training_sessions.contract import (
     StartMultiSymbolBody,
     StartTrainingBody,
     StartTrainingResponse,
+    TagsBody,
+    TrainingDeleted,
     TrainingList,
     TrainingPerformance,
     TrainingStatus,
@@ -25,8 +27,8 @@ from training_sessions.http.events import (
     limited_event_stream,
     open_event_stream,
 )
+from training_sessions.http.list_filters import TrainingFilters
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
-from training_sessions.types import SESSION_STATUSES
 
 from training_host.api.deps import (
     AUTH,
@@ -35,7 +37,6 @@ from training_host.api.deps import (
     StreamSlotsDep,
     TrainingIdPath,
 )
-from training_host.errors import InvalidParameterError
 
 # 503 on every route: the service is stopping, or its database is unavailable.
 router = APIRouter(
@@ -95,18 +96,12 @@ def start_multi_symbol_training(
 @router.get("", responses=error_responses(422))
 def list_trainings(
     manager: ManagerDep,
-    status_filter: str | None = Query(
-        default=None, alias="status", json_schema_extra={"enum": list(SESSION_STATUSES)}
-    ),
+    filters: TrainingFilters,
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0, le=MAX_LIST_OFFSET),
 ) -> TrainingList:
-    """Trainings, newest first, optionally filtered by status."""
-    if status_filter is not None and status_filter not in SESSION_STATUSES:
-        raise InvalidParameterError(
-            f"unknown status '{status_filter}'; expected one of {', '.join(SESSION_STATUSES)}"
-        )
-    views, total = manager.list(status=status_filter, limit=limit, offset=offset)
+    """Trainings, newest first, filtered by status, strategy, symbol, timeframe, tag, dates."""
+    views, total = manager.list(limit=limit, offset=offset, where=filters)
     items = [TrainingStatus.from_view(v, manager.settings) for v in views]
     return TrainingList(items=items, total=total, limit=limit, offset=offset)
 
@@ -125,11 +120,28 @@ def read_training_performance(
     return TrainingPerformance.from_performance(manager.performance(training_id))
 
 
-@router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
+@router.post("/{training_id}/stop", responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413)})
 def stop_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingStatus:
-    """Ask a training to stop; a finished one answers with its final state."""
-    body = TrainingStatus.from_view(manager.stop(training_id), manager.settings)
+    """Ask a queued or running training to stop; a finished one is a 409 naming its status."""
+    view = manager.stop(training_id, refuse_finished=True)
+    body = TrainingStatus.from_view(view, manager.settings)
     return body.model_copy(update={"stop_requested": True})
+
+
+@router.delete("/{training_id}", responses={**ONE_TRAINING_ERRORS, **error_responses(409, 413)})
+def delete_training(training_id: TrainingIdPath, manager: ManagerDep) -> TrainingDeleted:
+    """Remove a finished training's rows, events, checkpoint and log; its model stays."""
+    removed = manager.delete(training_id)
+    return TrainingDeleted(training_id=training_id, deleted=True, files_removed=list(removed))
+
+
+@router.patch("/{training_id}", responses={**ONE_TRAINING_ERRORS, **error_responses(413)})
+def update_training_tags(
+    training_id: TrainingIdPath, body: TagsBody, manager: ManagerDep
+) -> TrainingStatus:
+    """Replace a training's tags; the answer is its status with them."""
+    view = manager.set_tags(training_id, body.unique_tags())
+    return TrainingStatus.from_view(view, manager.settings)
 
 
 @router.post(
