@@ -15,9 +15,7 @@
     │   └── HostStartTooLateError       409 StartDeadlinePassedError: nothing created
     ├── StartUnconfirmedError      an ambiguous start the host could not confirm     -> 503
     ├── TrainingNotFoundError      no training with this id in the routing table     -> 404
-    ├── TrainingNotOwnedError      a start naming a host training started elsewhere  -> 409
-    ├── ModelNotFoundError         no model with this id here (nor on the host)      -> 404
-    └── ModelInUseError            a model a training that exists still names        -> 409
+    └── TrainingNotOwnedError      a start naming a host training started elsewhere  -> 409
 
 Session and engine errors (raised by local trainings) map by class in
 ``training_sessions.http.errors``. Every answer but a passed-through one has the
@@ -137,35 +135,10 @@ class TrainingNotOwnedError(ProxyError):
         )
 
 
-# replaced by the shared runtime's model errors (training_sessions.errors) when i20-api lands
-class ModelNotFoundError(ProxyError):
-    """No model with this id in the local models folder (nor, when asked, on the host)."""
-
-    def __init__(self, model_id: str) -> None:
-        self.model_id = model_id
-        super().__init__(f"no model with id '{model_id}'")
-
-
-# replaced by the shared runtime's model errors (training_sessions.errors) when i20-api lands
-class ModelInUseError(ProxyError):
-    """A model still named by a training that exists; deleting it needs ``force``."""
-
-    def __init__(self, model_id: str, training_ids: list[str]) -> None:
-        self.model_id = model_id
-        self.training_ids = training_ids
-        names = ", ".join(training_ids)
-        super().__init__(
-            f"model '{model_id}' is the model of training(s) {names}: delete training "
-            f"{training_ids[0]} first, or pass ?force=true"
-        )
-
-
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (TrainingNotFoundError, 404),
     (TrainingNotOwnedError, 409),
-    (ModelNotFoundError, 404),
-    (ModelInUseError, 409),
     (HostUnavailableError, 503),
     (HostAnswerUnreadableError, 502),
 )

@@ -31,6 +31,7 @@ from training_sessions.contract import (
     TrainingStatus,
 )
 from training_sessions.errors import InvalidRequestError, StartDeadlinePassedError
+from training_sessions.models import ArchiveFormat, ModelDeleted, ModelDetail, ModelList
 
 from backend_proxy.breaker import HostBreaker
 from backend_proxy.errors import (
@@ -44,9 +45,8 @@ from backend_proxy.errors import (
     HostUnavailableError,
 )
 from backend_proxy.host_connections import HostConnections
-from backend_proxy.local_models import ArchiveFormat, ModelDetail, ModelList
 from backend_proxy.metrics import ProxyMetrics
-from backend_proxy.schemas import ModelDeleted, StartBody, TrainingDeleted
+from backend_proxy.schemas import StartBody, TrainingDeleted
 
 logger = logging.getLogger(__name__)
 

@@ -19,10 +19,9 @@ from training_engine.device import check_fallback_device
 from training_sessions.contract import TrainingPerformance, TrainingStatus
 from training_sessions.event_feed import EventFeed
 from training_sessions.http.events import open_event_stream
-from training_sessions.pending_results import pending_result_file
-from training_sessions.requests import checkpoint_path, session_log_path
+from training_sessions.models import model_owners
 from training_sessions.service import SessionService
-from training_sessions.types import RuntimeSettings, SessionStatus, SessionView, TrainingRequest
+from training_sessions.types import RuntimeSettings, SessionView, TrainingRequest
 
 from backend_proxy.schemas import StartBody
 
@@ -97,46 +96,15 @@ class LocalTrainings:
 
         Raises SessionNotFoundError, SessionConflictError (queued or running).
         """
-        # replaced by the runtime's delete (SessionService, with its files) when i20-api lands
         return await to_thread.run_sync(self._delete, training_id)
 
     async def model_owners(self) -> dict[Path, str]:
         """The model folder (resolved) of each completed training here, and its training."""
-        # replaced by the runtime's model lookup (training_sessions) when i20-api lands
-        return await to_thread.run_sync(self._model_owners)
+        return await to_thread.run_sync(model_owners, self._manager)
 
     def _delete(self, training_id: str) -> list[str]:
-        self._manager.delete(training_id)
-        settings = self.settings
-        # Named by their folder's setting, as every answer names the service's folders.
-        files = [
-            ("checkpoints_dir", checkpoint_path(settings, training_id)),
-            ("checkpoints_dir", pending_result_file(settings.checkpoints_dir, training_id)),
-        ]
-        if settings.log_dir is not None:
-            files.append(("log_dir", session_log_path(settings.log_dir, training_id)))
-        removed = []
-        for setting, path in files:
-            if path.is_file():
-                path.unlink()
-                removed.append(f"<{setting}>/{path.name}")
-        return removed
-
-    def _model_owners(self) -> dict[Path, str]:
-        owners: dict[Path, str] = {}
-        offset = 0
-        while True:
-            views, total = self._manager.list(SessionStatus.COMPLETED, limit=500, offset=offset)
-            for view in views:
-                if view.model_path:
-                    owners[self._model_folder(view.model_path)] = view.training_id
-            offset += len(views)
-            if not views or offset >= total:
-                return owners
-
-    def _model_folder(self, model_path: str) -> Path:
-        path = Path(model_path)
-        return (path if path.is_absolute() else self.settings.models_dir / path).resolve()
+        # The runtime removes the rows and the training's files, and names what it removed.
+        return list(self._manager.delete(training_id))
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = await to_thread.run_sync(self._manager.counts)

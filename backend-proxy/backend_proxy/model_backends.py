@@ -1,6 +1,6 @@
 """Where a model lives: the host service's models folder, or this backend's (fallback runs).
 
-Both answer with the same bodies (``local_models``' contract models) plus ``routed_to``;
+Both answer with the same bodies (``training_sessions.models``' contract models) plus ``routed_to``;
 ``model_dispatcher.ModelDispatcher`` picks one per request.
 """
 
@@ -12,24 +12,25 @@ from typing import Protocol
 
 from anyio import to_thread
 from starlette.concurrency import iterate_in_threadpool
-
-from backend_proxy.errors import ModelInUseError, ModelNotFoundError
-from backend_proxy.event_relay import RelayedStream
-from backend_proxy.host_client import HostClient
-from backend_proxy.local_models import (
+from training_sessions.errors import ModelNotFoundError
+from training_sessions.models import (
     ArchiveFormat,
+    ModelDeleted,
     ModelFilter,
     ModelFolder,
     archive_chunks,
-    delete_model_folder,
+    delete_model,
     detail_of,
     find_model,
     scan_models,
     summary_of,
 )
+
+from backend_proxy.event_relay import RelayedStream
+from backend_proxy.host_client import HostClient
 from backend_proxy.local_trainings import LocalTrainings
 from backend_proxy.routing_table import RoutedTo
-from backend_proxy.schemas import ModelDeleted, RoutedModelDetail, RoutedModelSummary
+from backend_proxy.schemas import RoutedModelDetail, RoutedModelSummary
 from backend_proxy.training_backend import EventStream
 
 # The host's own ceiling on a page of its list.
@@ -131,11 +132,9 @@ class LocalModels:
     async def delete(self, model_id: str, *, force: bool) -> ModelDeleted:
         model = await self._find(model_id)
         owners = await self._trainings.model_owners()
-        named_by = [training for folder, training in owners.items() if folder == model.folder]
-        if named_by and not force:
-            raise ModelInUseError(model_id, named_by)
-        removed = await to_thread.run_sync(delete_model_folder, self._models_dir, model)
-        return ModelDeleted(model_id=model_id, files_removed=removed)
+        return await to_thread.run_sync(
+            lambda: delete_model(self._models_dir, model, owners, force=force)
+        )
 
     async def _find(self, model_id: str) -> ModelFolder:
         return await to_thread.run_sync(find_model, self._models_dir, model_id)

@@ -1,7 +1,7 @@
 """Which backend answers each model request; knows nothing of HTTP.
 
 One namespace: a model id names one model, on the host or here (ids are unique
-across both: ``local_models``). A request about one model is answered by the
+across both: ``training_sessions.models``). A request about one model is answered by the
 backend that has it, chosen once: this backend's models folder if the id is
 there, else the host (which answers 404 itself for an id it lacks). The list
 merges both, newest first, with one total.
@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 from datetime import UTC
 
+from training_sessions.errors import ModelNotFoundError
+from training_sessions.models import ArchiveFormat, ModelDeleted, ModelFilter
+
 from backend_proxy.errors import (
     HostAnswerUnreadableError,
     HostConnectionsBusyError,
     HostRejectedError,
     HostUnavailableError,
-    ModelNotFoundError,
 )
-from backend_proxy.local_models import ArchiveFormat, ModelFilter
 from backend_proxy.model_backends import HostModels, LocalModels, ModelBackend
 from backend_proxy.schemas import (
-    ModelDeleted,
     RoutedModelDetail,
     RoutedModelList,
     RoutedModelSummary,

@@ -21,15 +21,14 @@ from training_sessions.contract import (
     StartMultiSymbolBody,
     StartTrainingBody,
     StartTrainingResponse,
-    TrainingId,
     TrainingList,
     TrainingPerformance,
     TrainingStatus,
     UtcTimestamp,
 )
+from training_sessions.models import ModelDetail, ModelSummary
 from training_sessions.types import SessionStatus
 
-from backend_proxy.local_models import ArchiveFormat, ModelDetail, ModelFilter, ModelSummary
 from backend_proxy.routing_table import FallbackReason, Origin, RoutedTo, RouteFilter
 
 # The body of either start route; which one it is picks the host's route.
@@ -205,30 +204,6 @@ class TrainingListQuery(BaseModel):
         )
 
 
-class ModelListQuery(BaseModel):
-    """``GET /api/models``'s filters and page."""
-
-    strategy: FilterText | None = Field(default=None, description="the strategy's name")
-    symbol: FilterText | None = None
-    timeframe: FilterText | None = None
-    training_id: TrainingId | None = Field(default=None, description="the training that wrote it")
-    limit: int = Field(default=50, ge=1, le=500)
-    offset: int = Field(default=0, ge=0, le=MAX_LIST_OFFSET)
-
-    def to_filter(self) -> ModelFilter:
-        return ModelFilter(**self.model_dump())
-
-
-class DownloadQuery(BaseModel):
-    format: ArchiveFormat = Field(default="tar.gz", description="tar.gz or zip")
-
-
-class DeleteModelQuery(BaseModel):
-    force: bool = Field(
-        default=False, description="delete it even though a training still names it"
-    )
-
-
 # replaced by the contract's tags body (training_sessions.contract) when i20-api lands
 TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 MAX_TAGS = 16
@@ -262,14 +237,6 @@ class TrainingDeleted(BaseModel):
     """``DELETE /api/trainings/{id}``: what was removed (its model stays)."""
 
     training_id: str
-    deleted: Literal[True] = True
-    files_removed: list[str] = Field(description="relative paths of the files removed")
-
-
-class ModelDeleted(BaseModel):
-    """``DELETE /api/models/{model_id}``: what was removed."""
-
-    model_id: str
     deleted: Literal[True] = True
     files_removed: list[str] = Field(description="relative paths of the files removed")
 

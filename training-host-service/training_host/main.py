@@ -28,6 +28,7 @@ from training_host.api.routes import (
     ktrdr_compat,
     ktrdr_operations,
     metrics,
+    models,
     strategies,
     trainings,
 )
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         trainings,
+        models,
         strategies,
         ktrdr_compat,
         ktrdr_operations,

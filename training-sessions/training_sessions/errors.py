@@ -94,3 +94,24 @@ class NothingToStopError(SessionConflictError):
 class StartDeadlinePassedError(SessionConflictError):
     """A start arrived after its ``start_deadline``: the caller has given up waiting for it,
     so it is not created (the caller may run it elsewhere)."""
+
+
+class ModelNotFoundError(SessionError):
+    """No model with this id in the models folder."""
+
+    def __init__(self, model_id: str) -> None:
+        self.model_id = model_id
+        super().__init__(f"no model with id '{model_id}'")
+
+
+class ModelInUseError(SessionConflictError):
+    """A model still named by a training that exists; deleting it needs ``force``."""
+
+    def __init__(self, model_id: str, training_ids: list[str]) -> None:
+        self.model_id = model_id
+        self.training_ids = training_ids
+        names = ", ".join(training_ids)
+        super().__init__(
+            f"model '{model_id}' is the model of training(s) {names}: delete training "
+            f"{training_ids[0]} first, or pass ?force=true"
+        )

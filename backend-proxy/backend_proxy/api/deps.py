@@ -14,9 +14,9 @@ from training_sessions.contract import TRAINING_ID_PATTERN
 from training_sessions.errors import InvalidRequestError
 from training_sessions.http.auth import bearer_token_guard
 from training_sessions.http.events import StreamSlots
+from training_sessions.models import MODEL_ID_PATTERN
 
 from backend_proxy.dispatcher import TrainingDispatcher
-from backend_proxy.local_models import MODEL_ID_PATTERN
 from backend_proxy.model_dispatcher import ModelDispatcher
 from backend_proxy.runtime import ProxyRuntime
 

@@ -36,6 +36,7 @@ from training_sessions.contract import ErrorBody
 from training_sessions.errors import (
     CorruptCheckpointError,
     InvalidRequestError,
+    ModelNotFoundError,
     QueueFullError,
     SessionConflictError,
     SessionError,
@@ -55,6 +56,7 @@ ErrorAnswer = Callable[[Exception], Response]
 RUNTIME_ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (AuthenticationError, 401),
     (SessionNotFoundError, 404),
+    (ModelNotFoundError, 404),
     (SessionConflictError, 409),
     (InvalidRequestError, 422),
     (CorruptCheckpointError, 422),

@@ -8,15 +8,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from training_sessions.http.errors import error_responses, json_error_responses
 from training_sessions.http.events import HeldStreamResponse, limited_stream
-
-from backend_proxy.api.deps import ModelIdPath, ModelsDep, StreamSlotsDep, accepted_query
-from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
-from backend_proxy.local_models import MEDIA_TYPES
-from backend_proxy.schemas import (
+from training_sessions.models import (
+    MEDIA_TYPES,
     DeleteModelQuery,
     DownloadQuery,
     ModelDeleted,
     ModelListQuery,
+)
+
+from backend_proxy.api.deps import ModelIdPath, ModelsDep, StreamSlotsDep, accepted_query
+from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
+from backend_proxy.schemas import (
     RoutedModelDetail,
     RoutedModelList,
     UnavailableBody,

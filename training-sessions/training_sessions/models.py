@@ -1,7 +1,4 @@
-"""The fallback runs' models in this backend's models folder: list, read, archive, delete.
-
-# replaced by training_sessions' models module (the shared runtime) when i20-api lands:
-# the contract models below by training_sessions.contract's, the functions by the runtime's.
+"""A service's models in its models folder: list, read, archive, delete (both services).
 
 A model folder is ``{models_dir}/{strategy}/{SYMBOLS}_{timeframe}_v{N}/`` with its
 ``metadata.json``; KTRDR's copy is the one its ``ktrdr_export.json`` names under
@@ -25,16 +22,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from training_engine.artifacts import METADATA_FILE
 from training_engine.errors import UnsafePathError
 from training_engine.ktrdr_export import KTRDR_MODELS_SUBDIR, SUMMARY_FILE
 from training_engine.paths import path_inside
-from training_sessions.contract import UtcTimestamp
 
-from backend_proxy.errors import ModelNotFoundError
+from training_sessions.contract import MAX_LIST_OFFSET, TrainingId, UtcTimestamp
+from training_sessions.errors import ModelInUseError, ModelNotFoundError
+from training_sessions.service import SessionService
+from training_sessions.types import SessionStatus
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 ArchiveFormat = Literal["tar.gz", "zip"]
@@ -107,6 +106,42 @@ class ModelFilter:
         return {name: value for name, value in wanted.items() if value is not None}
 
 
+# A filter's text: no control characters, at most 128 characters.
+ModelFilterText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,128}$")]
+
+
+class ModelListQuery(BaseModel):
+    """``GET /models`` (the backend: ``/api/models``)'s filters and page."""
+
+    strategy: ModelFilterText | None = Field(default=None, description="the strategy's name")
+    symbol: ModelFilterText | None = None
+    timeframe: ModelFilterText | None = None
+    training_id: TrainingId | None = Field(default=None, description="the training that wrote it")
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=MAX_LIST_OFFSET)
+
+    def to_filter(self) -> ModelFilter:
+        return ModelFilter(**self.model_dump())
+
+
+class DownloadQuery(BaseModel):
+    format: ArchiveFormat = Field(default="tar.gz", description="tar.gz or zip")
+
+
+class DeleteModelQuery(BaseModel):
+    force: bool = Field(
+        default=False, description="delete it even though a training still names it"
+    )
+
+
+class ModelDeleted(BaseModel):
+    """``DELETE /models/{model_id}``: what was removed."""
+
+    model_id: str
+    deleted: Literal[True] = True
+    files_removed: list[str] = Field(description="relative paths of the files removed")
+
+
 @dataclass(frozen=True, slots=True)
 class ModelFolder:
     """A model folder found in the models folder."""
@@ -150,6 +185,8 @@ def summary_of(model: ModelFolder, training_id: str | None) -> ModelSummary:
     metadata = model.metadata
     evaluation = metadata.get("evaluation")
     verdict = evaluation.get("verdict") if isinstance(evaluation, dict) else None
+    if isinstance(verdict, dict):  # the engine's verdict object: its sentence
+        verdict = verdict.get("verdict")
     model_config = metadata.get("model_config")
     root = model.folder.parents[1]
     return ModelSummary(
@@ -325,3 +362,35 @@ class _Chunks(io.RawIOBase):
         chunk = b"".join(self._parts)
         self._parts.clear()
         return chunk
+
+
+def model_owners(service: SessionService) -> dict[Path, str]:
+    """The model folder (resolved) of each completed training of ``service``, and its id."""
+    models_dir = service.settings.models_dir
+    owners: dict[Path, str] = {}
+    offset = 0
+    while True:
+        views, total = service.list(SessionStatus.COMPLETED, limit=500, offset=offset)
+        for view in views:
+            if view.model_path:
+                path = Path(view.model_path)
+                folder = path if path.is_absolute() else models_dir / path
+                owners[folder.resolve()] = view.training_id
+        offset += len(views)
+        if not views or offset >= total:
+            return owners
+
+
+def delete_model(
+    models_dir: Path, model: ModelFolder, owners: dict[Path, str], *, force: bool
+) -> ModelDeleted:
+    """Remove ``model`` unless a training that exists names it (then only with ``force``).
+
+    Raises:
+        ModelInUseError: a training names it and ``force`` is false.
+    """
+    named_by = [training for folder, training in owners.items() if folder == model.folder]
+    if named_by and not force:
+        raise ModelInUseError(model.model_id, named_by)
+    removed = delete_model_folder(models_dir, model)
+    return ModelDeleted(model_id=model.model_id, files_removed=removed)
