@@ -87,9 +87,13 @@ class LocalBackend:
         return TrainingDeleted(training_id=route.training_id, files_removed=removed)
 
     async def set_tags(self, route: Route, tags: list[str]) -> RoutedTrainingStatus:
-        # replaced by the runtime's tags (SessionService) when i20-api lands: kept in the route.
-        state = await self._trainings.get(route.training_id)
-        updated = await self._routes.update(route.training_id, local_tags=tuple(tags))
+        # The runtime keeps the tags; the route's copy serves the list's ?tag= filter.
+        state = await self._trainings.set_tags(route.training_id, tags)
+        updated = await self._routes.update(
+            route.training_id,
+            last_state=state.model_dump(mode="json"),
+            local_tags=tuple(state.tags),
+        )
         return self._answer(updated or route, state)
 
     async def list_item(self, route: Route) -> RoutedTrainingStatus | None:

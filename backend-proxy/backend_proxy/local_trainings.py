@@ -52,6 +52,11 @@ class LocalTrainings:
         await self._feed.aclose()
         await to_thread.run_sync(self._manager.shutdown)
 
+    async def set_tags(self, training_id: str, tags: list[str]) -> TrainingStatus:
+        """Replace the training's tags (checked by the caller)."""
+        view = await to_thread.run_sync(self._manager.set_tags, training_id, tags)
+        return self._status(view)
+
     async def submit(self, training_id: str, body: StartBody) -> tuple[TrainingStatus, bool]:
         """The training's status and whether this call created it."""
         request = training_request(body)
