@@ -388,7 +388,12 @@ def test_the_log_has_a_line_per_epoch_checkpoint_stop_and_resume(
     assert "val loss" in epoch_lines[0] and "val accuracy" in epoch_lines[0]
     assert "checkpoint written at epoch 2, batch 0" in stopped
     assert "stop requested: stopping at epoch 2, batch 4/10" in stopped
-    assert stopped[-1] == "checkpoint written at epoch 2, batch 4"
+    # The stop's checkpoint is written after the stop is logged, and is the last one.
+    checkpoints = [line for line in stopped if line.startswith("checkpoint written")]
+    assert checkpoints[-1] == "checkpoint written at epoch 2, batch 4"
+    assert stopped.index(checkpoints[-1]) > stopped.index(
+        "stop requested: stopping at epoch 2, batch 4/10"
+    )
     assert resumed[0] == "resumed at epoch 2, batch 4/10"
     assert [line.split(":")[0] for line in resumed if line.startswith("epoch ")] == [
         "epoch 2/3",
