@@ -188,7 +188,9 @@ function applyEvent(data, kind, body) {
   } else if (kind === "phase") {
     status.phase = body.phase;
   } else if (kind === "progress" || kind === "epoch") {
-    status.progress = { ...status.progress, ...body };
+    // An epoch is finished for the page when its epoch event (its chart point) has come,
+    // not when its last batch has: validation runs in between.
+    status.progress = { ...status.progress, ...body, epoch_complete: kind === "epoch" };
   }
   if (kind === "epoch") {
     const row = { epoch: body.epoch };
@@ -420,7 +422,10 @@ function statusBadge(status) {
 // Epochs finished, as the chart counts them: a batch event names the epoch still in progress.
 function epochsDone(progress) {
   if (!progress) return 0;
-  const whole = progress.total_batches > 0 && progress.batch >= progress.total_batches;
+  const lastBatch = progress.total_batches > 0 && progress.batch >= progress.total_batches;
+  // From the event stream: only an epoch event finishes an epoch. From a status answer
+  // (no stream): its last batch does.
+  const whole = progress.epoch_complete === undefined ? lastBatch : progress.epoch_complete;
   return whole ? progress.epoch : Math.max(0, progress.epoch - 1);
 }
 
