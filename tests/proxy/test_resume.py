@@ -56,8 +56,8 @@ def test_host_resumes_a_killed_training_and_refuses_what_it_cannot_resume(
         after = host.post(f"/trainings/{training_id}/resume")
         unknown = host.post("/trainings/no-such-training/resume")
         # Stopped while queued: cancelled before any checkpoint.
+        host.post("/trainings/start", json=RESUMABLE)  # takes the only slot
         queued = host.post("/trainings/start", json=RESUMABLE).json()["training_id"]
-        host.post("/trainings/start", json=RESUMABLE)  # keeps the only slot busy
         host.post(f"/trainings/{queued}/stop")
         checkpointless = host.post(f"/trainings/{queued}/resume")
 
