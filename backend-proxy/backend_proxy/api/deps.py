@@ -6,12 +6,10 @@ thread pool, a hop that costs more than the whole lookup.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from training_sessions.contract import TRAINING_ID_PATTERN
-from training_sessions.errors import InvalidRequestError
 from training_sessions.http.auth import bearer_token_guard
 from training_sessions.http.events import StreamSlots
 from training_sessions.models import MODEL_ID_PATTERN
@@ -36,24 +34,6 @@ async def get_models(request: Request) -> ModelDispatcher:
 
 async def get_stream_slots(request: Request) -> StreamSlots:
     return (await get_runtime(request)).stream_slots
-
-
-# replaced by the shared HTTP glue's refusal of unknown query parameters
-# (training_sessions.http) when i20-api lands
-def accepted_query(*names: str) -> Any:
-    """A dependency refusing (422) any query parameter but ``names``, naming it and them."""
-
-    async def refuse_unknown(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(names))
-        if unknown:
-            listed = ", ".join(repr(name[:40]) for name in unknown[:5])
-            accepted = ", ".join(names) or "none"
-            raise InvalidRequestError(
-                f"unknown query parameter(s) {listed}; this route accepts: {accepted}"
-            )
-
-    check: Callable[[Request], Awaitable[None]] = refuse_unknown
-    return Depends(check)
 
 
 # BACKEND_API_TOKEN, checked by the host service's own code.

@@ -16,7 +16,7 @@ from training_sessions.models import (
     ModelListQuery,
 )
 
-from backend_proxy.api.deps import ModelIdPath, ModelsDep, StreamSlotsDep, accepted_query
+from backend_proxy.api.deps import ModelIdPath, ModelsDep, StreamSlotsDep
 from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
 from backend_proxy.schemas import (
     RoutedModelDetail,
@@ -43,7 +43,6 @@ ARCHIVE_RESPONSE: dict[int | str, dict[str, Any]] = {
 @router.get(
     "",
     responses={**error_responses(422)},
-    dependencies=[accepted_query(*ModelListQuery.model_fields)],
 )
 async def list_models(
     models: ModelsDep, query: Annotated[ModelListQuery, Query()]
@@ -52,7 +51,7 @@ async def list_models(
     return await models.list_models(query.to_filter())
 
 
-@router.get("/{model_id}", responses=ONE_MODEL_ERRORS, dependencies=[accepted_query()])
+@router.get("/{model_id}", responses=ONE_MODEL_ERRORS)
 async def read_model(model_id: ModelIdPath, models: ModelsDep) -> RoutedModelDetail:
     """One model: its summary, evaluation, features, strategy and files."""
     return await models.detail(model_id)
@@ -62,7 +61,6 @@ async def read_model(model_id: ModelIdPath, models: ModelsDep) -> RoutedModelDet
     "/{model_id}/download",
     response_class=StreamingResponse,
     responses=ARCHIVE_RESPONSE,
-    dependencies=[accepted_query(*DownloadQuery.model_fields)],
 )
 async def download_model(
     model_id: ModelIdPath,
@@ -86,7 +84,6 @@ async def download_model(
 @router.delete(
     "/{model_id}",
     responses={**ONE_MODEL_ERRORS, **error_responses(409)},
-    dependencies=[accepted_query(*DeleteModelQuery.model_fields)],
 )
 async def delete_model(
     model_id: ModelIdPath, models: ModelsDep, query: Annotated[DeleteModelQuery, Query()]

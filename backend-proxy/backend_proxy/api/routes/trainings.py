@@ -16,7 +16,7 @@ from training_sessions.http.events import (
 )
 from training_sessions.http.logs import LOG_RESPONSE, LogTailQuery
 
-from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath, accepted_query
+from backend_proxy.api.deps import DispatcherDep, StreamSlotsDep, TrainingIdPath
 from backend_proxy.api.event_streams import TOO_MANY_STREAMS_RESPONSE
 from backend_proxy.schemas import (
     RoutedStartResponse,
@@ -68,12 +68,10 @@ async def start_multi_symbol_training(
 @router.get(
     "",
     responses={**error_responses(422), **error_responses(503, model=UnavailableBody)},
-    dependencies=[accepted_query(*TrainingListQuery.model_fields)],
 )
 @router.get(
     "/",
     include_in_schema=False,
-    dependencies=[accepted_query(*TrainingListQuery.model_fields)],
 )
 async def list_trainings(
     dispatcher: DispatcherDep, query: Annotated[TrainingListQuery, Query()]
