@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from uuid import uuid4
 
+from training_sessions.contract import TrainingDeleted
 from training_sessions.errors import SessionConflictError
 
 from backend_proxy.errors import TrainingNotFoundError, TrainingNotOwnedError
@@ -30,7 +31,6 @@ from backend_proxy.schemas import (
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
     StartBody,
-    TrainingDeleted,
 )
 from backend_proxy.training_backend import EventStream, RunLocally, TrainingBackend
 

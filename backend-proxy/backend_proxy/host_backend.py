@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from training_sessions.contract import TrainingStatus
+from training_sessions.contract import TrainingDeleted, TrainingStatus
 from training_sessions.http.events import parse_last_event_id
 
 from backend_proxy.errors import (
@@ -41,7 +41,6 @@ from backend_proxy.schemas import (
     RoutedTrainingStatus,
     RoutingFields,
     StartBody,
-    TrainingDeleted,
     routed,
     unreachable,
 )

@@ -26,6 +26,7 @@ from training_sessions.contract import (
     ErrorBody,
     StartMultiSymbolBody,
     StartTrainingResponse,
+    TrainingDeleted,
     TrainingList,
     TrainingPerformance,
     TrainingStatus,
@@ -46,7 +47,7 @@ from backend_proxy.errors import (
 )
 from backend_proxy.host_connections import HostConnections
 from backend_proxy.metrics import ProxyMetrics
-from backend_proxy.schemas import StartBody, TrainingDeleted
+from backend_proxy.schemas import StartBody
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from training_sessions.contract import TrainingStatus
+from training_sessions.contract import TrainingDeleted, TrainingStatus
 
 from backend_proxy.local_trainings import LocalTrainings
 from backend_proxy.metrics import ProxyMetrics
@@ -16,7 +16,6 @@ from backend_proxy.schemas import (
     RoutedTrainingStatus,
     RoutingFields,
     StartBody,
-    TrainingDeleted,
     routed,
 )
 from backend_proxy.training_backend import EventStream, RunLocally, last_seen

@@ -9,12 +9,11 @@ The backend adds where a training runs (``RoutingFields``), who started it
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 from training_sessions.contract import (
     MAX_LIST_OFFSET,
     ErrorBody,
@@ -25,6 +24,7 @@ from training_sessions.contract import (
     TrainingPerformance,
     TrainingStatus,
     UtcTimestamp,
+    utc_filter_instant,
 )
 from training_sessions.models import ModelDetail, ModelSummary
 from training_sessions.types import SessionStatus
@@ -164,13 +164,6 @@ def unreachable(
 FilterText = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]{1,128}$")]
 
 
-def _utc(instant: datetime | None) -> datetime | None:
-    # A date or a time without an offset is a UTC one, as every timestamp of this API.
-    if instant is None or instant.tzinfo is not None:
-        return instant
-    return instant.replace(tzinfo=UTC)
-
-
 class TrainingListQuery(BaseModel):
     """``GET /api/trainings``'s filters and page."""
 
@@ -197,48 +190,11 @@ class TrainingListQuery(BaseModel):
             symbol=self.symbol,
             timeframe=self.timeframe,
             tag=self.tag,
-            created_after=_utc(self.created_after),
-            created_before=_utc(self.created_before),
+            created_after=utc_filter_instant(self.created_after, "created_after"),
+            created_before=utc_filter_instant(self.created_before, "created_before"),
             limit=self.limit,
             offset=self.offset,
         )
-
-
-# replaced by the contract's tags body (training_sessions.contract) when i20-api lands
-TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
-MAX_TAGS = 16
-
-
-class TagsBody(BaseModel):
-    """``PATCH /api/trainings/{id}``: the training's tags (replaces the set)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tags: list[str] = Field(
-        max_length=MAX_TAGS,
-        description="1-32 characters each: letters, digits, '.', '_' or '-', starting with a "
-        f"letter or digit; at most {MAX_TAGS}",
-        examples=[["nightly", "eurusd"]],
-    )
-
-    @field_validator("tags")
-    @classmethod
-    def _valid_tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not isinstance(tag, str) or not TAG_PATTERN.fullmatch(tag):
-                raise ValueError(
-                    f"tag {tag[:40]!r} is not a tag: 1-32 letters, digits, '.', '_' or '-', "
-                    "starting with a letter or a digit"
-                )
-        return list(dict.fromkeys(tags))
-
-
-class TrainingDeleted(BaseModel):
-    """``DELETE /api/trainings/{id}``: what was removed (its model stays)."""
-
-    training_id: str
-    deleted: Literal[True] = True
-    files_removed: list[str] = Field(description="relative paths of the files removed")
 
 
 class RoutedModelSummary(ModelSummary):

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol
 
 from pydantic import ValidationError
-from training_sessions.contract import TrainingStatus
+from training_sessions.contract import TrainingDeleted, TrainingStatus
 
 from backend_proxy.routing_table import FallbackReason, Route, RoutedTo
 from backend_proxy.schemas import (
@@ -30,7 +30,6 @@ from backend_proxy.schemas import (
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
     StartBody,
-    TrainingDeleted,
 )
 
 

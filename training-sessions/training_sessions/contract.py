@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,6 +33,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from training_engine.strategy import StrategyDocument, TrainingOverrides
 from training_engine.strategy.values import DATE_SCHEMA, SAFE_NAME_PATTERN, TIMEFRAME_PATTERN
 
+from training_sessions.errors import InvalidRequestError
 from training_sessions.types import (
     RuntimeSettings,
     SessionPerformance,
@@ -168,6 +169,24 @@ def _utc_z(value: datetime) -> str:
     # A naive time is a UTC time: that is how the session store keeps them.
     aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return aware.isoformat().replace("+00:00", "Z")
+
+
+def utc_filter_instant(instant: datetime | None, name: str) -> datetime | None:
+    """A list filter's instant in UTC: one without an offset is a UTC one.
+
+    Raises:
+        InvalidRequestError: the instant has no UTC time (year 1 with a positive offset...).
+    """
+    if instant is None:
+        return None
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequestError(
+            f"{name} {instant.isoformat()} has no time in UTC (out of the calendar's range)"
+        ) from None
 
 
 UtcTimestamp = Annotated[
@@ -375,7 +394,7 @@ class TrainingDeleted(BaseModel):
     """``DELETE .../trainings/{id}``: what was removed (its model stays)."""
 
     training_id: str
-    deleted: bool
+    deleted: Literal[True] = True
     files_removed: list[str] = Field(
         description="each as <folder setting>/name: its checkpoint, kept result, log file"
     )
@@ -392,6 +411,8 @@ class TagsBody(BaseModel):
 
     tags: list[str] = Field(
         max_length=MAX_TAGS,
+        # The document states each tag's pattern; the validator below names a bad tag.
+        json_schema_extra={"items": {"type": "string", "pattern": TAG_PATTERN}},
         description=f"at most {MAX_TAGS}; each 1-32 letters, digits, '.', '_' or '-', "
         "starting with a letter or digit",
         examples=[["nightly", "eurusd"]],

@@ -7,25 +7,24 @@ datetime, read as UTC when it has no offset. A filter left out narrows nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
 
+from training_sessions.contract import utc_filter_instant
 from training_sessions.errors import InvalidRequestError
 from training_sessions.types import SESSION_STATUSES, SessionFilter
 
 _DATE = "an ISO date or datetime (2026-12-01, 2026-12-01T10:00:00Z); no offset means UTC"
 
 
-def _utc(instant: datetime | None) -> datetime | None:
-    if instant is None or instant.tzinfo is not None:
-        return instant
-    return instant.replace(tzinfo=UTC)
-
-
 def training_filters(
-    status: Annotated[str | None, Query(description="one status")] = None,
+    status: Annotated[
+        str | None,
+        # Documented as the list of statuses; the refusal of another one names them.
+        Query(description="one status", json_schema_extra={"enum": list(SESSION_STATUSES)}),
+    ] = None,
     strategy: Annotated[
         str | None, Query(description="the strategy's name", max_length=128)
     ] = None,
@@ -48,8 +47,8 @@ def training_filters(
         symbol=symbol,
         timeframe=timeframe,
         tag=tag,
-        created_after=_utc(created_after),
-        created_before=_utc(created_before),
+        created_after=utc_filter_instant(created_after, "created_after"),
+        created_before=utc_filter_instant(created_before, "created_before"),
     )
 
 

@@ -6,7 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from training_sessions.contract import StartMultiSymbolBody, StartTrainingBody
+from training_sessions.contract import (
+    StartMultiSymbolBody,
+    StartTrainingBody,
+    TagsBody,
+    TrainingDeleted,
+)
 from training_sessions.http.errors import error_responses, json_error_responses
 from training_sessions.http.events import (
     EVENT_STREAM_RESPONSE,
@@ -24,8 +29,6 @@ from backend_proxy.schemas import (
     RoutedTrainingPerformance,
     RoutedTrainingStatus,
     StartBody,
-    TagsBody,
-    TrainingDeleted,
     TrainingListQuery,
     UnavailableBody,
 )
@@ -130,7 +133,7 @@ async def update_training_tags(
     training_id: TrainingIdPath, body: TagsBody, dispatcher: DispatcherDep
 ) -> RoutedTrainingStatus:
     """Replace the training's tags; its status with them."""
-    return await dispatcher.set_tags(training_id, body.tags)
+    return await dispatcher.set_tags(training_id, body.unique_tags())
 
 
 @router.delete("/{training_id}", responses={**ONE_TRAINING_ERRORS, **error_responses(409)})
