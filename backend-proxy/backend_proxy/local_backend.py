@@ -122,5 +122,5 @@ def _fields(route: Route) -> RoutingFields:
 
 
 def _tags(route: Route) -> dict[str, list[str]]:
-    # replaced by the runtime's tags (in the local status) when i20-api lands
+    # The tags the route holds: the host's last answer, or the runtime's copy for a local one.
     return {"tags": list(route.tags)}

@@ -113,7 +113,7 @@ class Route:
     stop_pending: bool
     created_at: datetime
     origin: Origin = "backend"
-    # replaced by the runtime's tags (in the local status) when i20-api lands
+    # A fallback training's tags as the runtime last answered them (for the ?tag= filter).
     local_tags: tuple[str, ...] = field(default=())
 
     @property

@@ -106,15 +106,9 @@ class HostKnowledge(BaseModel):
 class RoutedTrainingStatus(HostKnowledge, TrainingStatus, RoutingFields):  # type: ignore[misc]
     """A training's status; ``host_unreachable`` with the last state seen while its host is down."""
 
-    # replaced by training_sessions.contract.TrainingStatus.tags when i20-api lands
-    tags: list[str] = Field(default_factory=list, description="the training's tags")
-
 
 class RoutedStartResponse(HostKnowledge, StartTrainingResponse, RoutingFields):  # type: ignore[misc]
     """The start answer: the status, ``created`` and the route."""
-
-    # replaced by training_sessions.contract.TrainingStatus.tags when i20-api lands
-    tags: list[str] = Field(default_factory=list, description="the training's tags")
 
 
 class RoutedTrainingPerformance(  # type: ignore[misc]
