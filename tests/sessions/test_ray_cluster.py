@@ -47,11 +47,13 @@ import json, sys, time
 from pathlib import Path
 from training_sessions.runners.ray_cluster import RayClusterSettings, RayRunner
 from training_sessions.service import SessionService
+from training_engine.ceilings import Ceilings
 from training_sessions.types import RuntimeSettings, TrainingRequest
 
 cfg = json.loads(sys.argv[1])
 paths = ("data_dir", "models_dir", "strategies_dir", "checkpoints_dir")
-settings = RuntimeSettings(**{k: Path(v) if k in paths else v for k, v in cfg["settings"].items()})
+values = {k: Path(v) if k in paths else v for k, v in cfg["settings"].items()}
+settings = RuntimeSettings(**{**values, "ceilings": Ceilings(**values["ceilings"])})
 service = SessionService(settings, runner=RayRunner(RayClusterSettings(**cfg["ray"])))
 service.start()
 service.submit(TrainingRequest.from_dict(cfg["request"]), training_id=cfg["training_id"])
@@ -187,12 +189,21 @@ def test_service_killed_mid_run_is_restarted_and_its_session_resumes_once(
     )
     try:
         store = SessionStore(runtime_settings.database_url)
-        wait_until(lambda: _has_epoch(store, "restart"), 600, "the first epoch stored")
+
+        def first_epoch_stored() -> bool:
+            if process.poll() is not None:  # the service died: say so now, not in 10 minutes
+                raise AssertionError(
+                    f"the service exited: {(tmp_path / 'service.log').read_text()}"
+                )
+            return _has_epoch(store, "restart")
+
+        wait_until(first_epoch_stored, 600, "the first epoch stored")
         store.dispose()
     finally:
         process.kill()
         process.wait(30)
         log.close()
+    RayRunner(cluster_settings).connect()  # this process may not have joined the cluster yet
     first_actor = ray.get_actor("training-restart-a1", namespace=cluster_settings.namespace)
     assert first_actor is not None  # detached: it trains on without the service
 
