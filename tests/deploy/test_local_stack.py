@@ -96,6 +96,17 @@ def test_make_run_serves_both_survives_host_stop_and_ctrl_c_stops_all(
         [sys.executable, "-c", snippet.replace(":8000/", f":{backend_port}/")], check=False
     )
     assert check.returncode == 0
+    # The backend's poller has reached the host (its first check may have come before the
+    # host was up; the next one is health_check_interval_seconds later).
+    interval = host_status["health_check_interval_seconds"]
+    wait_until(
+        lambda: (
+            (httpx.get(f"{backend}/api/training-host/status").json()["last_health"] or {}).get("ok")
+            is True
+        ),
+        interval * 3,
+        "the backend's health poller to reach the host",
+    )
 
     # Stopping the host leaves the backend up, to fall back on.
     os.kill(pids["host"], signal.SIGTERM)

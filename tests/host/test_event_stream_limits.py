@@ -77,12 +77,18 @@ def test_streams_past_the_client_and_service_caps_get_429_with_retry_after(
 
 @contextmanager
 def counting_event_log_reads() -> Iterator[list[int]]:
-    """Counts every SELECT on the event log made in this process while the block runs."""
+    """Counts every read of event rows made in this process while the block runs.
+
+    The counts and maxima a running session's recorder asks for (its log cap) are not
+    reads of events: they are left out.
+    """
     count = [0]
     lock = threading.Lock()
 
     def counted(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "training_events" in statement:
+        text = " ".join(statement.split()).lower()
+        reads_rows = text.startswith("select training_events.")
+        if reads_rows and "from training_events" in text:
             with lock:
                 count[0] += 1
 
@@ -100,7 +106,7 @@ def reads_per_second(streams: int, url: str, path: str, seconds: float = 3.0) ->
         for _ in range(streams):
             response = stack.enter_context(open_stream(client, path))
             assert response.status_code == 200, response.text
-        time.sleep(0.5)  # past every stream's first read of the backlog
+        time.sleep(2.0)  # past every stream's first read of the backlog, on a busy machine too
         with counting_event_log_reads() as count:
             started = time.monotonic()
             time.sleep(seconds)
@@ -123,5 +129,6 @@ def test_open_streams_share_one_poller_of_the_event_log(start_app: AppFactory) -
                 client.post(f"/trainings/{training_id}/stop")
 
     assert one > 0, "the stream never read the event log"
-    # A poll loop per stream reads 16 times as often; one shared poller, as often.
-    assert many < 2 * one, f"{many:.1f} reads/s with 16 streams, {one:.1f} with one"
+    # A poll loop per stream reads 16 times as often; one shared poller, as often. The
+    # margin leaves room for a late first read of a backlog on a busy machine.
+    assert many < 4 * one, f"{many:.1f} reads/s with 16 streams, {one:.1f} with one"

@@ -36,7 +36,11 @@ def started_here(backend: httpx.Client) -> list[dict[str, Any]]:
 
 
 # Outlasts the test that starts it; stopped at its end.
-SLOW_TRAINING = {**SMALL_TRAINING, "config": {"epochs": 50}}
+# Runs until stopped (each test stops it): never finished before the test looks.
+SLOW_TRAINING = {
+    **SMALL_TRAINING,
+    "config": {"epochs": 10_000, "early_stopping": {"enabled": False}},
+}
 
 
 class LoseFirstStartAnswer(httpx.AsyncBaseTransport):

@@ -64,7 +64,8 @@ def test_host_resumes_a_killed_training_and_refuses_what_it_cannot_resume(
     assert failed["status"] == "failed"
     assert failed["error"] == "worker exited with code -9"
     assert resumed.status_code == 202, resumed.text
-    assert resumed.json()["status"] == "queued"
+    # Queued again; a free slot may have launched it before the answer was written.
+    assert resumed.json()["status"] in {"queued", "running"}
     assert resumed.json()["resume_count"] == 1
     assert again.status_code == 409
     assert again.json()["error"] == "NotResumableError"
@@ -103,7 +104,7 @@ def test_backend_resumes_host_and_local_trainings(
 
     assert host_resume.status_code == 202, host_resume.text
     assert host_resume.json()["routed_to"] == "host_service"
-    assert host_resume.json()["status"] == "queued"
+    assert host_resume.json()["status"] in {"queued", "running"}
     assert host_done["resume_count"] == 1
     assert unknown.status_code == 404
     assert unknown.json() == {
