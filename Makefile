@@ -30,12 +30,16 @@ ARGS ?=
 run: venv  ## Start the host service (:5002) and the backend (:8000) with sample data; options in ARGS="..."
 	$(PY) deploy/local_stack.py $(ARGS)
 
+# Test processes for make test: most tests wait on the servers and workers they start, so two
+# overlap well on two cores; the Ray tests share one cluster and run in one of them.
+TEST_WORKERS ?= 2
+
 test: venv  ## Run lint, import contracts, type checks and the whole test suite
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: venv  ## ruff lint and format check, import contracts
 	$(VENV)/bin/ruff check .

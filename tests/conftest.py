@@ -46,7 +46,8 @@ def free_port() -> int:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``gpu`` need CUDA and those marked ``mps`` Apple MPS: they run where the
-    device exists and are skipped elsewhere.
+    device exists and are skipped elsewhere. Tests marked ``ray`` share one cluster: under
+    pytest-xdist (``make test``) they all go to one test process.
 
     Markers are looked up, not keywords: a keyword also matches a folder of that name
     (a checkout in ``.../gpu/`` would skip every test).
@@ -59,6 +60,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     }
     reasons = {"gpu": "needs a CUDA device", "mps": "needs Apple MPS"}
     for item in items:
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
         for marker, available in present.items():
             if not available and item.get_closest_marker(marker) is not None:
                 item.add_marker(pytest.mark.skip(reason=reasons[marker]))
