@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Page, expect
 
 from tests.conftest import find_free_port
 from tests.fixtures.ray_cluster import LoopbackCluster
@@ -26,7 +27,7 @@ LONG_BODY: dict[str, Any] = {
 
 
 def test_host_on_a_ray_cluster_shows_each_session_on_its_node_and_labels_metrics_by_node(
-    ray_cluster: LoopbackCluster, tmp_path: Path, sample_data_dir: Path
+    ray_cluster: LoopbackCluster, tmp_path: Path, sample_data_dir: Path, browser_page: Page
 ) -> None:
     env = {
         "TRAINING_HOST_EXECUTOR": "ray",
@@ -53,6 +54,14 @@ def test_host_on_a_ray_cluster_shows_each_session_on_its_node_and_labels_metrics
         health = client.get("/health/detailed").json()
         gpu = client.get("/gpu/status").json()
         metrics = client.get("/metrics").text
+        # The page shows each node with the sessions on it.
+        browser_page.goto(host.url + "/")
+        node_box = browser_page.locator(f'[data-role=cluster-node][data-node="{running["node"]}"]')
+        expect(node_box).to_contain_text(long_id[:8], timeout=30_000)
+        expect(node_box).to_contain_text("127.0.0.1")
+        expect(browser_page.locator("[data-role=cluster-node]")).to_have_count(
+            len(health["cluster"]["nodes"])
+        )
         client.post(f"/trainings/{long_id}/stop")
         stopped = wait_until(lambda: final(long_id), 120, "the long session stopped")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from training_sessions.contract import TrainingStatus
 from training_sessions.epoch_metrics import EPOCH_METRICS
+from training_sessions.errors import RunnerUnavailableError
 from training_sessions.runners import Launch
 from training_sessions.runners.local import LocalProcessRunner, LocalRunHandle
 from training_sessions.service import SessionService
@@ -142,3 +144,89 @@ def test_requests_answer_while_a_supervisor_write_waits_on_a_row_lock(
     assert status.status == stopping.status == "running"
     assert cancelled.status == "cancelled"
     assert service.wait_for(running.training_id, FINAL, 120).status == "cancelled"
+
+
+class ClusterAwayRunner(LocalProcessRunner):
+    """The real worker behind a cluster that does not answer until ``back`` is set, and
+    whose first launch after it is back fails as unreachable if ``launch_fails_once``.
+
+    A head that stops and starts cannot be staged without Ray; this is the runner's side
+    of it (tests/sessions/test_ray_cluster.py has the real cluster).
+    """
+
+    def __init__(self, *, launch_fails_once: bool = False) -> None:
+        super().__init__()
+        self.back = threading.Event()
+        self.checks = 0
+        self.launches = 0
+        self._launch_fails = launch_fails_once
+
+    def check_available(self) -> None:
+        self.checks += 1
+        if not self.back.is_set():
+            raise RunnerUnavailableError("the Ray cluster at 10.0.0.9:6379 is unreachable")
+
+    def launch(self, launch: Launch) -> LocalRunHandle:
+        self.launches += 1
+        if self._launch_fails:
+            self._launch_fails = False
+            raise RunnerUnavailableError("could not list the cluster's actors: head gone")
+        return super().launch(launch)
+
+
+@pytest.fixture
+def quick_runner_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("training_sessions.supervisor.RUNNER_RETRY_SECONDS", 0.2)
+
+
+@pytest.mark.usefixtures("quick_runner_retries")
+def test_a_start_waits_in_the_queue_while_the_cluster_is_away_and_runs_when_it_is_back(
+    make_service: Callable[..., SessionService],
+) -> None:
+    runner = ClusterAwayRunner()
+    service = make_service(runner=runner)
+    view, _ = service.submit(request(SHORT_RUN))
+    wait_until(lambda: runner.checks >= 3, 30, "the runner checked a few times")
+    waiting = service.get(view.training_id)
+    said = [e.data["message"] for e in service.events(view.training_id) if e.kind == "log"]
+
+    runner.back.set()
+    done = service.wait_for(view.training_id, FINAL, 180)
+
+    assert (waiting.status, waiting.attempt, waiting.error) == ("queued", 0, None)
+    assert said == ["waiting in the queue: the Ray cluster at 10.0.0.9:6379 is unreachable"]
+    assert done.status == "completed", done.error
+    assert (done.attempt, done.resume_count, runner.launches) == (1, 0, 1)
+
+
+@pytest.mark.usefixtures("quick_runner_retries")
+def test_a_start_stopped_while_the_cluster_is_away_is_cancelled_unlaunched(
+    make_service: Callable[..., SessionService],
+) -> None:
+    runner = ClusterAwayRunner()
+    service = make_service(runner=runner)
+    view, _ = service.submit(request(SHORT_RUN))
+    wait_until(lambda: runner.checks >= 1, 30, "the runner checked")
+
+    service.stop(view.training_id)
+    done = service.wait_for(view.training_id, FINAL, 30)
+
+    assert done.status == "cancelled"
+    assert (done.attempt, runner.launches) == (0, 0)
+
+
+@pytest.mark.usefixtures("quick_runner_retries")
+def test_a_launch_that_finds_the_cluster_gone_is_queued_again_not_failed(
+    make_service: Callable[..., SessionService],
+) -> None:
+    runner = ClusterAwayRunner(launch_fails_once=True)
+    runner.back.set()
+    service = make_service(runner=runner)
+    view, _ = service.submit(request(SHORT_RUN))
+
+    done = service.wait_for(view.training_id, FINAL, 180)
+    statuses = [e.data["status"] for e in service.events(view.training_id) if e.kind == "status"]
+
+    assert done.status == "completed", done.error
+    assert (done.attempt, done.resume_count, runner.launches) == (2, 1, 2)
+    assert statuses == ["queued", "running", "interrupted", "queued", "running", "completed"]

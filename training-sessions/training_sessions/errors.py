@@ -59,6 +59,11 @@ class LaunchError(SessionError):
     """A runner could not start a run (no process, no cluster); the session fails with it."""
 
 
+class RunnerUnavailableError(LaunchError):
+    """The runner cannot start anything now (its cluster does not answer): the session waits
+    in the queue and the launch is tried again, rather than failing."""
+
+
 class InvalidRequestError(SessionError):
     """A training request names something unusable (unknown strategy, unsafe name, ...)."""
 

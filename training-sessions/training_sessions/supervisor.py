@@ -41,7 +41,7 @@ from training_engine.progress import DeviceMemory
 
 from training_sessions.contract import path_in_answer
 from training_sessions.epoch_metrics import epoch_values
-from training_sessions.errors import LaunchError
+from training_sessions.errors import LaunchError, RunnerUnavailableError
 from training_sessions.launching import begin_attempt
 from training_sessions.messages import Failure, LogLine, Lost, Progress, Result, WorkerMessage
 from training_sessions.observer import SessionObserver
@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 TICK_SECONDS = 0.2
 # Between tries of a write the database refused (a launch, a final result).
 RETRY_SECONDS = 1.0
+# Between checks of a runner that cannot start anything (its cluster does not answer).
+RUNNER_RETRY_SECONDS = 5.0
 
 
 class SessionSupervisor:
@@ -146,6 +148,7 @@ class SessionSupervisor:
 
     def _run(self) -> None:
         try:
+            self._wait_for_runner()
             launch = self._begin()
             if launch is not None:
                 self._supervise(launch)
@@ -154,6 +157,30 @@ class SessionSupervisor:
             logger.exception("supervisor of training %s failed", self._training_id)
         finally:
             self._on_exit(self)
+
+    def _wait_for_runner(self) -> None:
+        """While the runner cannot start anything, the session stays queued; a stop or a
+        shutdown ends the wait (``_begin`` then cancels or interrupts it)."""
+        said = False
+        while True:
+            with self._requests:
+                if self._stop_reason is not None:
+                    return
+            try:
+                self._runner.check_available()
+            except RunnerUnavailableError as exc:
+                if not said:
+                    said = True
+                    logger.warning("training %s waits in the queue: %s", self._training_id, exc)
+                    self._recorder.log(
+                        LogLine(0, "WARNING", __name__, f"waiting in the queue: {exc}")
+                    )
+            else:
+                if said:
+                    logger.info("training %s: the runner answers again", self._training_id)
+                return
+            if self._shutdown.wait(RUNNER_RETRY_SECONDS):
+                return
 
     def _begin(self) -> Launch | None:
         """Queued -> running; retried while the database is unavailable."""
@@ -176,6 +203,11 @@ class SessionSupervisor:
         self.attempt = launch.attempt
         try:
             handle = self._runner.launch(launch)
+        except RunnerUnavailableError as exc:
+            # Not the session's fault: it goes back to the queue, first in line, after a
+            # pause (the next check of the runner waits for it to answer).
+            self._shutdown.wait(RUNNER_RETRY_SECONDS)
+            self._record_loss(str(exc))
         except LaunchError as exc:
             logger.error("training %s could not be launched: %s", self._training_id, exc)
             self._decide(

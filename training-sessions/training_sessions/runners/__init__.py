@@ -99,10 +99,21 @@ class ClusterNode:
 class SessionRunner(Protocol):
     """Starts runs; chosen once per service."""
 
+    def check_available(self) -> None:
+        """Return when a launch could start now; called before a session leaves the queue.
+
+        Raises:
+            RunnerUnavailableError: not now (the cluster does not answer): the session
+                stays queued and the check is made again.
+        """
+        ...
+
     def launch(self, launch: Launch) -> RunHandle:
         """Start one attempt of a session.
 
         Raises:
+            RunnerUnavailableError: the runner became unavailable (the session is queued
+                again, first in line).
             LaunchError: the run could not be started (the session fails, saying why).
         """
         ...

@@ -263,6 +263,9 @@ class LocalProcessRunner:
     def threads(self) -> int:
         return self._threads
 
+    def check_available(self) -> None:
+        """This machine is always there: a launch can start now."""
+
     def launch(self, launch: Launch) -> LocalRunHandle:
         settings = launch.job.strategy.training
         with self._placing:  # memory and NVML readings only, no process start

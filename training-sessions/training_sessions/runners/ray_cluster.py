@@ -22,7 +22,8 @@ executor never imports Ray.
   ends it: one session never trains twice at once.
 - **The head unreachable**: calls in flight time out and are tried again; a running
   session is not declared lost for it (see docs/cluster.md for what Ray itself does
-  when the head stays away).
+  when the head stays away). A session about to leave the queue waits in it
+  (:class:`~training_sessions.errors.RunnerUnavailableError`) until the head answers.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError
 
-from training_sessions.errors import LaunchError
+from training_sessions.errors import LaunchError, RunnerUnavailableError
 from training_sessions.messages import Lost, WorkerMessage
 from training_sessions.runners import ClusterNode, Launch, Placement, StopReason
 from training_sessions.runners.ray_actor import SessionActor
@@ -193,7 +194,7 @@ class RayRunner:
         self._connecting = threading.Lock()
 
     def connect(self) -> None:
-        """Join the cluster as a driver (once). Raises LaunchError when it cannot."""
+        """Join the cluster as a driver (once). Raises RunnerUnavailableError when it cannot."""
         with self._connecting:
             if ray.is_initialized():
                 return
@@ -205,9 +206,13 @@ class RayRunner:
                     configure_logging=False,
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise LaunchError(
+                raise RunnerUnavailableError(
                     f"the Ray cluster at {self.settings.address} is unreachable: {exc}"
                 ) from exc
+
+    def check_available(self) -> None:
+        """Joined, and the head answers (its node table)."""
+        self.nodes()
 
     def launch(self, launch: Launch) -> RayRunHandle:
         self.connect()
@@ -252,12 +257,12 @@ class RayRunner:
         """Nothing to release: each attempt is its own actor, ended with its session."""
 
     def nodes(self) -> list[ClusterNode]:
-        """Every node Ray knows, alive or not. Raises LaunchError when unreachable."""
+        """Every node Ray knows, alive or not. Raises RunnerUnavailableError when unreachable."""
         self.connect()
         try:
             entries = ray.nodes()
         except RayError as exc:
-            raise LaunchError(f"the Ray cluster does not answer: {exc}") from exc
+            raise RunnerUnavailableError(f"the Ray cluster does not answer: {exc}") from exc
         return [
             ClusterNode(
                 node=entry["NodeID"],
@@ -277,7 +282,7 @@ class RayRunner:
         try:
             actors = ray.util.list_named_actors(all_namespaces=True)
         except RayError as exc:
-            raise LaunchError(f"could not list the cluster's actors: {exc}") from exc
+            raise RunnerUnavailableError(f"could not list the cluster's actors: {exc}") from exc
         names = [entry["name"] for entry in actors if entry["namespace"] == self.settings.namespace]
         for name in names:
             earlier = name.removeprefix(prefix)

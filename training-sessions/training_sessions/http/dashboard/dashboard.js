@@ -995,15 +995,20 @@ async function deleteModel(id) {
 // ---- resources: GPU on the host, breaker and host on the backend ---------------------------
 
 function renderGpu(body) {
-  document.getElementById("infrastructure-title").textContent = "GPU";
+  document.getElementById("infrastructure-title").textContent =
+    body.cluster ? "GPU and cluster" : "GPU";
   const box = document.getElementById("infrastructure-body");
   box.className = "";
+  box.replaceChildren(...gpuParts(body), ...clusterParts(body.cluster));
+}
+
+function gpuParts(body) {
   if (!body.available) {
-    box.replaceChildren(el("p", { class: "muted", "data-role": "gpu" },
-      "No GPU on this host: trainings run on the CPU."));
-    return;
+    return [el("p", { class: "muted", "data-role": "gpu" }, body.cluster
+      ? "No GPU on this host itself: sessions run on the cluster's nodes below."
+      : "No GPU on this host: trainings run on the CPU.")];
   }
-  box.replaceChildren(...body.devices.map((d) => {
+  return body.devices.map((d) => {
     // Device-wide use (NVML) where known; on MPS what this host's sessions hold.
     const used = d.used_memory_bytes ?? d.reserved_memory_bytes ?? d.allocated_memory_bytes;
     const share = d.total_memory_bytes && used != null ? (100 * used) / d.total_memory_bytes : 0;
@@ -1018,7 +1023,35 @@ function renderGpu(body) {
         ["temperature", d.temperature_celsius != null ? d.temperature_celsius + " °C" : DASH],
         ["sessions", sessions],
       ]));
-  }));
+  });
+}
+
+// Executor "ray": every node Ray knows, what it offers and the sessions placed on it.
+function clusterParts(cluster) {
+  if (!cluster) return [];
+  if (!cluster.reachable) {
+    return [el("p", { class: "error", "data-role": "cluster" },
+      "The Ray cluster cannot be reached: " + cluster.error +
+      ". Starts wait in the queue; running sessions are not counted lost.")];
+  }
+  const nodes = cluster.nodes.map((node) => el("div", {
+    class: "gpu" + (node.alive ? "" : " muted"), "data-role": "cluster-node",
+    "data-node": node.node,
+  },
+  el("strong", {}, "node " + node.node.slice(0, 12) + " (" + node.node_address + ")" +
+      (node.alive ? "" : " · dead")),
+  definitionList([
+    ["CPUs", String(node.cpus)],
+    ["GPUs", String(node.gpus)],
+    ["memory", fmtBytes(node.memory_bytes)],
+    ["sessions", node.sessions.length
+      ? node.sessions.map((id) => id.slice(0, 8)).join(", ") : DASH],
+  ])));
+  const unplaced = cluster.unplaced_sessions.length
+    ? [el("p", { class: "muted", "data-role": "cluster-unplaced" }, "Waiting for a node: " +
+      cluster.unplaced_sessions.map((id) => id.slice(0, 8)).join(", "))]
+    : [];
+  return [el("h3", {}, "Cluster (" + cluster.nodes.length + " nodes)"), ...nodes, ...unplaced];
 }
 
 function renderHostStatus(body) {
