@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from training_sessions.http.archives import ARCHIVE_OK, archive_download
 from training_sessions.http.errors import error_responses, json_error_responses
-from training_sessions.http.events import HeldStreamResponse, limited_stream
+from training_sessions.http.events import HeldStreamResponse
 from training_sessions.models import (
-    MEDIA_TYPES,
     DeleteModelQuery,
     DownloadQuery,
     ModelDeleted,
@@ -30,10 +30,7 @@ ONE_MODEL_ERRORS = {
     **error_responses(503, model=UnavailableBody),
 }
 ARCHIVE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The model folder (and KTRDR's copy under ktrdr/) as one archive",
-        "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
-    },
+    200: ARCHIVE_OK,
     **json_error_responses(401, 404, 422, 502),
     **json_error_responses(503, model=UnavailableBody),
     **TOO_MANY_STREAMS_RESPONSE,
@@ -70,14 +67,8 @@ async def download_model(
     query: Annotated[DownloadQuery, Query()],
 ) -> HeldStreamResponse:
     """The model as one .tar.gz (or .zip), streamed; relayed from the host for a host model."""
-    filename = f"{model_id}.{query.format}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return await limited_stream(
-        slots,
-        request,
-        lambda: models.download(model_id, query.format),
-        MEDIA_TYPES[query.format],
-        headers,
+    return await archive_download(
+        slots, request, model_id, query.format, lambda: models.download(model_id, query.format)
     )
 
 

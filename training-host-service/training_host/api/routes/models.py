@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
+from training_sessions.http.archives import ARCHIVE_OK, archive_download
 from training_sessions.http.errors import error_responses, json_error_responses
-from training_sessions.http.events import HeldStreamResponse, limited_stream
+from training_sessions.http.events import HeldStreamResponse
 from training_sessions.models import (
-    MEDIA_TYPES,
     MODEL_ID_PATTERN,
     DeleteModelQuery,
     DownloadQuery,
@@ -35,10 +35,7 @@ router = APIRouter(
 ModelIdPath = Annotated[str, Path(pattern=MODEL_ID_PATTERN)]
 ONE_MODEL_ERRORS = error_responses(404, 422)
 ARCHIVE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The model folder (and KTRDR's copy under ktrdr/) as one archive",
-        "content": {media_type: {} for media_type in MEDIA_TYPES.values()},
-    },
+    200: ARCHIVE_OK,
     **json_error_responses(401, 404, 422, 429, 503),
 }
 
@@ -73,14 +70,12 @@ async def download_model(
     query: Annotated[DownloadQuery, Query()],
 ) -> HeldStreamResponse:
     """The model as one .tar.gz (or .zip), streamed file by file (no link followed)."""
-    filename = f"{model_id}.{query.format}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
 
     async def opening() -> Any:
         model = find_model(manager.settings.models_dir, model_id)
         return iterate_in_threadpool(archive_chunks(model, query.format))
 
-    return await limited_stream(slots, request, opening, MEDIA_TYPES[query.format], headers)
+    return await archive_download(slots, request, model_id, query.format, opening)
 
 
 @router.delete("/{model_id}", responses={**ONE_MODEL_ERRORS, **error_responses(409)})
