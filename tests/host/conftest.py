@@ -13,7 +13,7 @@ from training_host.config import Settings
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import serve_app
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import wait_for_training_status, wait_until
 
 # The issue's example body, kept small: the default strategy, one symbol, two epochs.
 QUICK_BODY: dict[str, Any] = {"symbol": "AAPL", "timeframe": "1h", "config": {"epochs": 2}}
@@ -64,24 +64,15 @@ def wait_for_status(
     timeout: float = 120.0,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll ``/trainings/{id}/status`` until its status is in ``statuses``."""
-    last: dict[str, Any] = {}
-
-    def reached() -> dict[str, Any] | None:
-        response = client.get(f"/trainings/{training_id}/status")
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        last.update(body)
-        if on_poll is not None:
-            on_poll(body)
-        if body["status"] in statuses:
-            return body
-        if body["status"] in FINAL:
-            pytest.fail(f"training ended as {body['status']} (wanted {statuses}): {body['error']}")
-        return None
-
-    return wait_until(
-        reached, timeout, lambda: f"training {training_id} in {statuses} (last: {last})", 0.1
+    """Poll ``/trainings/{id}/status`` until its status is in ``statuses``; any other final
+    status fails at once."""
+    return wait_for_training_status(
+        client,
+        f"/trainings/{training_id}/status",
+        statuses,
+        timeout,
+        give_up_on=FINAL,
+        on_poll=on_poll,
     )
 
 

@@ -25,7 +25,7 @@ from training_sessions.contract import TrainingPerformance, TrainingProgress, Tr
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import HostServiceProcess, run_host_service, serve_app
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import wait_for_training_status
 
 SMALL_TRAINING = {"strategy": "momentum_mlp", "config": {"epochs": 2}}
 
@@ -184,17 +184,11 @@ def scripted_backend(
 def wait_for_status(
     client: httpx.Client, training_id: str, statuses: set[str], timeout: float = 120.0
 ) -> dict[str, Any]:
-    """Poll ``/api/trainings/{id}/status`` through the backend until a wanted status."""
-
-    def reached() -> dict[str, Any] | None:
-        response = client.get(f"/api/trainings/{training_id}/status")
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] in {"failed"} - statuses:
-            pytest.fail(f"training {training_id} failed: {body.get('error')}")
-        return body if body["status"] in statuses else None
-
-    return wait_until(reached, timeout, f"{training_id} in {statuses}")
+    """Poll ``/api/trainings/{id}/status`` through the backend until a wanted status; a
+    failure fails at once (a host training may pass through interrupted and resume)."""
+    return wait_for_training_status(
+        client, f"/api/trainings/{training_id}/status", statuses, timeout, give_up_on={"failed"}
+    )
 
 
 TRAININGS_GAUGE = re.compile(r"^backend_proxy_trainings\{(.*)\} (\S+)$")
