@@ -21,9 +21,11 @@ executor never imports Ray.
   every older attempt of the session it finds by name to checkpoint and stop, then
   ends it: one session never trains twice at once.
 - **The head unreachable**: calls in flight time out and are tried again; a running
-  session is not declared lost for it (see docs/cluster.md for what Ray itself does
-  when the head stays away). A session about to leave the queue waits in it
-  (:class:`~training_sessions.errors.RunnerUnavailableError`) until the head answers.
+  session is not declared lost for it. A session about to leave the queue waits in it
+  (:class:`~training_sessions.errors.RunnerUnavailableError`) until the head answers;
+  node-table reads give up after ``query_seconds``. A head away longer than Ray's
+  reconnect timeout, or restarted, ends this process (Ray's doing): its unit starts it
+  again and it resumes its sessions (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +71,9 @@ class RayClusterSettings:
     cpus_per_session: float = 1.0
     # How long an older attempt found at launch gets to checkpoint and stop.
     takeover_grace_seconds: float = 30.0
+    # How long a read of the node table (the cluster view, the check before a launch) may
+    # take before the cluster counts as unreachable for it; joining may take longer.
+    query_seconds: float = 5.0
 
 
 def actor_name(training_id: str, attempt: int) -> str:
@@ -192,6 +199,11 @@ class RayRunner:
     def __init__(self, settings: RayClusterSettings) -> None:
         self.settings = settings
         self._connecting = threading.Lock()
+        # Node-table reads run on a thread of their own, one at a time: with the head away
+        # Ray's calls block (up to a minute), and neither a request nor a supervisor may
+        # wait that long. A daemon thread: a read stuck in Ray never holds up an exit.
+        self._reading: Future[list[dict[str, Any]]] | None = None
+        self._reading_lock = threading.Lock()
 
     def connect(self) -> None:
         """Join the cluster as a driver (once). Raises RunnerUnavailableError when it cannot."""
@@ -257,12 +269,26 @@ class RayRunner:
         """Nothing to release: each attempt is its own actor, ended with its session."""
 
     def nodes(self) -> list[ClusterNode]:
-        """Every node Ray knows, alive or not. Raises RunnerUnavailableError when unreachable."""
-        self.connect()
+        """Every node Ray knows, alive or not.
+
+        Raises:
+            RunnerUnavailableError: the cluster cannot be joined, or its head did not answer
+                within ``query_seconds`` (a read still in flight is waited on, never doubled).
+        """
+        with self._reading_lock:
+            if self._reading is None or self._reading.done():
+                self._reading = Future()
+                threading.Thread(
+                    target=self._read_node_table, args=(self._reading,), daemon=True
+                ).start()
+            reading = self._reading
         try:
-            entries = ray.nodes()
-        except RayError as exc:
-            raise RunnerUnavailableError(f"the Ray cluster does not answer: {exc}") from exc
+            entries = reading.result(timeout=self.settings.query_seconds)
+        except FutureTimeout:
+            raise RunnerUnavailableError(
+                f"the Ray cluster at {self.settings.address} does not answer "
+                f"(no node table within {self.settings.query_seconds:g} s)"
+            ) from None
         return [
             ClusterNode(
                 node=entry["NodeID"],
@@ -274,6 +300,15 @@ class RayRunner:
             )
             for entry in entries
         ]
+
+    def _read_node_table(self, reading: Future[list[dict[str, Any]]]) -> None:
+        try:
+            self.connect()
+            reading.set_result(list(ray.nodes()))
+        except RayError as exc:
+            reading.set_exception(RunnerUnavailableError(f"the Ray cluster does not answer: {exc}"))
+        except BaseException as exc:  # handed to whoever waits on the read
+            reading.set_exception(exc)
 
     def _end_older_attempts(self, training_id: str, attempt: int) -> None:
         """Checkpoint and end every earlier attempt of the session still alive (a service
