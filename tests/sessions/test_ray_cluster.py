@@ -118,6 +118,26 @@ def test_sessions_spread_over_nodes_and_report_progress_logs_node_and_attempt(
         assert kinds["log"] > 0  # the actor's log lines reached the event log
 
 
+def test_sessions_one_after_another_run_on_one_warm_actor_that_keeps_their_data(
+    make_ray_service: Callable[..., SessionService],
+) -> None:
+    service = make_ray_service(max_concurrent_jobs=1)
+    ids = [service.submit(request(SHORT_RUN))[0].training_id for _ in range(2)]
+    done = [service.wait_for(training_id, FINAL, 600) for training_id in ids]
+    logs = [
+        [event.data["message"] for event in service.events(view.training_id) if event.kind == "log"]
+        for view in done
+    ]
+
+    assert [view.status for view in done] == ["completed", "completed"], [v.error for v in done]
+    assert done[0].node == done[1].node
+    # The second session ran in the first one's actor: no start, no import, data kept.
+    assert any("session 1 of this worker" in line for line in logs[0])
+    assert any("session 2 of this worker" in line for line in logs[1])
+    assert any(line.startswith("prepared data cache miss") for line in logs[0])
+    assert any(line.startswith("prepared data cache hit") for line in logs[1])
+
+
 def test_fractional_gpus_pack_two_sessions_on_one_node_and_a_stop_reaches_them(
     make_ray_service: Callable[..., SessionService],
 ) -> None:
