@@ -13,7 +13,8 @@ import pytest
 from backend_proxy.config import Settings
 
 from tests.fixtures.servers import run_host_service
-from tests.proxy.conftest import SMALL_TRAINING, run_backend, wait_until
+from tests.fixtures.waiting import wait_until
+from tests.proxy.conftest import SMALL_TRAINING, run_backend
 
 pytestmark = pytest.mark.slow
 

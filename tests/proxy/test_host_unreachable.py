@@ -14,12 +14,12 @@ from backend_proxy.config import Settings
 from tests.conftest import find_free_port
 from tests.fixtures.servers import run_host_service
 from tests.fixtures.sse import SseEvent, collect, read_events
+from tests.fixtures.waiting import wait_until
 from tests.proxy.conftest import (
     host_settings,
     run_backend,
     training_counts,
     wait_for_status,
-    wait_until,
 )
 
 pytestmark = pytest.mark.slow

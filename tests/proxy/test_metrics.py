@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from backend_proxy.config import Settings
 
-from tests.proxy.conftest import SMALL_TRAINING, ScriptedHost, run_backend, wait_until
+from tests.fixtures.waiting import wait_until
+from tests.proxy.conftest import SMALL_TRAINING, ScriptedHost, run_backend
 
 
 def test_metrics_show_breaker_state_fallbacks_and_local_sessions(

@@ -13,12 +13,12 @@ from backend_proxy.host_starts import CLOCK_MARGIN
 
 from tests.conftest import find_free_port
 from tests.fixtures.servers import HostServiceProcess, run_host_service
+from tests.fixtures.waiting import wait_until
 from tests.proxy.conftest import (
     SMALL_TRAINING,
     host_settings,
     run_backend,
     wait_for_status,
-    wait_until,
 )
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,8 @@ from backend_proxy.config import Settings
 
 from tests.fixtures.processes import kill_worker
 from tests.fixtures.servers import HostServiceProcess
-from tests.proxy.conftest import run_backend, wait_for_status, wait_until
+from tests.fixtures.waiting import wait_until
+from tests.proxy.conftest import run_backend, wait_for_status
 
 pytestmark = pytest.mark.slow
 

@@ -7,12 +7,12 @@ from typing import Any
 import httpx
 from backend_proxy.config import Settings
 
+from tests.fixtures.waiting import wait_until
 from tests.proxy.conftest import (
     SMALL_TRAINING,
     ScriptedHost,
     host_status_body,
     run_backend,
-    wait_until,
 )
 
 
