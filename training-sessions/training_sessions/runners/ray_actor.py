@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 
 from training_sessions.messages import WorkerMessage
@@ -35,9 +36,13 @@ MAX_BUFFERED_MESSAGES = 10_000
 
 
 class SessionActor:
-    """Sessions one after another on whichever node Ray placed this actor."""
+    """Sessions one after another on whichever node Ray placed this actor.
 
-    def __init__(self, setup: WorkerSetup) -> None:
+    ``idle_seconds``: an actor left without a session that long ends itself, so one that
+    outlived its service (detached, the service killed) does not hold its GPU forever.
+    """
+
+    def __init__(self, setup: WorkerSetup, idle_seconds: float) -> None:
         os.environ.update(setup.environment)  # before CUDA starts: cuBLAS's determinism
         configure_process_logging()  # once: the actor's process is its own
         self._host = SessionHost(setup)  # torch and the engine imported now
@@ -46,6 +51,12 @@ class SessionActor:
         self._stop = threading.Event()
         self._current: tuple[str, int] | None = None
         self._ended = True
+        # A stop asked for a session whose run has not begun yet (calls to a threaded
+        # actor may overtake one another).
+        self._stop_before_run: tuple[str, int] | None = None
+        self._idle_seconds = idle_seconds
+        self._idle_since = time.monotonic()
+        threading.Thread(target=self._end_when_idle, name="idle-watch", daemon=True).start()
 
     def where(self) -> Placement:
         """This actor's node: Ray's node id (hex) and the node's address."""
@@ -71,11 +82,15 @@ class SessionActor:
         """
         import ray
 
+        session = (spec.training_id, spec.attempt)
         with self._lock:
             # The previous session was drained to its end before this one was handed out.
             self._buffer.clear()
             self._stop.clear()
-            self._current = (spec.training_id, spec.attempt)
+            if self._stop_before_run == session:
+                self._stop.set()
+            self._stop_before_run = None
+            self._current = session
             self._ended = False
         logger.info(
             "training %s: attempt %d on node %s (GPUs %s)",
@@ -89,20 +104,37 @@ class SessionActor:
         finally:
             with self._lock:
                 self._ended = True
+                self._idle_since = time.monotonic()
 
-    def drain(self) -> tuple[list[WorkerMessage], bool]:
-        """The messages sent since the last drain, and whether the session has ended.
+    def drain(self, training_id: str, attempt: int) -> tuple[list[WorkerMessage], bool]:
+        """The messages the session sent since the last drain, and whether it has ended;
+        nothing (not ended) while the actor still holds the previous one.
 
         Read under one lock: once it says ended, every message of the session is in hand.
         """
         with self._lock:
+            if self._current != (training_id, attempt):
+                return [], False  # its run() has not begun: calls may overtake one another
             messages = list(self._buffer)
             self._buffer.clear()
             return messages, self._ended
 
-    def stop(self) -> None:
-        """Checkpoint and stop within a batch."""
-        self._stop.set()
+    def stop(self, training_id: str, attempt: int) -> None:
+        """Checkpoint and stop the session within a batch (kept if its run has not begun)."""
+        with self._lock:
+            if self._current == (training_id, attempt):
+                self._stop.set()
+            else:
+                self._stop_before_run = (training_id, attempt)
+
+    def _end_when_idle(self) -> None:
+        while True:
+            time.sleep(min(5.0, self._idle_seconds))
+            with self._lock:
+                idle = self._ended and time.monotonic() - self._idle_since > self._idle_seconds
+            if idle:
+                logger.info("no session for %.0f s: this actor ends", self._idle_seconds)
+                os._exit(0)
 
     def _send(self, message: WorkerMessage) -> bool:
         with self._lock:

@@ -87,6 +87,9 @@ class RayClusterSettings:
     max_idle_actors: int = 1
     # The prepared datasets an actor keeps between sessions (the host's default).
     data_cache_bytes: int = 512 * 2**20
+    # An actor left without a session this long ends itself (one that outlived a killed
+    # service would otherwise hold its GPU for good).
+    idle_actor_seconds: float = 300.0
 
 
 # Every actor of this runner is named so: a service that starts again finds the actors an
@@ -105,6 +108,7 @@ class _IdleActor:
     actor: Any
     name: str
     environment: tuple[tuple[str, str], ...]
+    since: float  # time.monotonic() when its session ended
 
 
 class RayRunHandle:
@@ -123,6 +127,7 @@ class RayRunHandle:
     ) -> None:
         self._actor = actor
         self._name = name
+        self._training_id = spec.training_id
         self._attempt = spec.attempt
         self._environment = dict(spec.environment)
         self._give_back = give_back
@@ -151,7 +156,7 @@ class RayRunHandle:
             time.sleep(timeout)
             return []
         if self._drain is None:
-            self._drain = self._actor.drain.remote()
+            self._drain = self._actor.drain.remote(self._training_id, self._attempt)
         try:
             ready, _ = ray.wait([self._drain], timeout=timeout)
             if not ready:
@@ -180,7 +185,7 @@ class RayRunHandle:
     def request_stop(self, reason: StopReason) -> None:
         # The actor tells "stop" from "shutdown" by nothing: its supervisor knows why.
         with contextlib.suppress(RayError):
-            self._actor.stop.remote()
+            self._actor.stop.remote(self._training_id, self._attempt)
 
     def kill(self) -> None:
         self._killed = True
@@ -227,6 +232,15 @@ class RayRunHandle:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         self._exit = f"actor {self._name} died: {first_line}"
         return []
+
+
+def _answers(actor: Any) -> bool:
+    """Whether a waiting actor is still there (it ends itself after idle_actor_seconds)."""
+    try:
+        ray.get(actor.current.remote(), timeout=ASK_SECONDS)
+    except (RayError, ConnectionError):
+        return False
+    return True
 
 
 def _node_died(node_id: str) -> bool:
@@ -331,7 +345,7 @@ class RayRunner:
                     max_task_retries=0,
                     max_concurrency=ACTOR_THREADS,
                 )
-                .remote(setup)
+                .remote(setup, self.settings.idle_actor_seconds)
             )
         except (RayError, ValueError) as exc:
             raise LaunchError(f"Ray refused the session's actor: {exc}") from exc
@@ -347,7 +361,14 @@ class RayRunner:
             idle, self._idle = self._idle, []
         taken = None
         for candidate in idle:
-            if taken is None and candidate.environment == wanted:
+            # Taken well before the actor would end itself for idleness.
+            fresh = time.monotonic() - candidate.since < self.settings.idle_actor_seconds / 2
+            if (
+                taken is None
+                and fresh
+                and candidate.environment == wanted
+                and _answers(candidate.actor)
+            ):
                 taken = candidate
             else:
                 self._end_actor(candidate.actor, candidate.name)
@@ -355,7 +376,7 @@ class RayRunner:
 
     def _give_back(self, actor: Any, name: str, environment: dict[str, str]) -> None:
         """A session ended cleanly on ``actor``: keep it for the next one, or end it."""
-        entry = _IdleActor(actor, name, tuple(sorted(environment.items())))
+        entry = _IdleActor(actor, name, tuple(sorted(environment.items())), time.monotonic())
         with self._actors_lock:
             keep = not self._closed and len(self._idle) < self.settings.max_idle_actors
             if keep:
@@ -453,17 +474,22 @@ class RayRunner:
                     name,
                     holds[1],
                 )
-                self._stop_and_end(stray)
+                self._stop_and_end(stray, name, training_id, holds[1])
 
-    def _stop_and_end(self, actor: Any) -> None:
+    def _stop_and_end(self, actor: Any, name: str, training_id: str, attempt: int) -> None:
+        """Ask ``attempt`` on ``actor`` to checkpoint and stop, wait for it, end the actor."""
         deadline = time.monotonic() + self.settings.takeover_grace_seconds
         with contextlib.suppress(RayError):
-            ray.get(actor.stop.remote(), timeout=self.settings.takeover_grace_seconds)
+            ray.get(
+                actor.stop.remote(training_id, attempt),
+                timeout=self.settings.takeover_grace_seconds,
+            )
             while time.monotonic() < deadline:
                 remaining = max(0.1, deadline - time.monotonic())
-                _messages, ended = ray.get(actor.drain.remote(), timeout=remaining)
+                _messages, ended = ray.get(
+                    actor.drain.remote(training_id, attempt), timeout=remaining
+                )
                 if ended:
                     break
                 time.sleep(NODE_POLL_SECONDS)
-        with contextlib.suppress(RayError, ValueError):
-            ray.kill(actor, no_restart=True)
+        self._end_actor(actor, name)
