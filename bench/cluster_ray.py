@@ -67,7 +67,10 @@ def run_on_cluster(nodes: int, sessions: int, root: Path) -> dict[str, float]:
         )
         runner = RayRunner(
             RayClusterSettings(
-                address=f"127.0.0.1:{port}", gpus_per_session=0.0, cpus_per_session=1.0
+                address=f"127.0.0.1:{port}",
+                gpus_per_session=0.0,
+                cpus_per_session=1.0,
+                max_idle_actors=nodes,  # as the host sets it: max_concurrent_jobs
             )
         )
         service = SessionService(settings, runner=runner)

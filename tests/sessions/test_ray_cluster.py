@@ -118,6 +118,26 @@ def test_sessions_spread_over_nodes_and_report_progress_logs_node_and_attempt(
         assert kinds["log"] > 0  # the actor's log lines reached the event log
 
 
+def test_sessions_one_after_another_run_on_one_warm_actor_that_keeps_their_data(
+    make_ray_service: Callable[..., SessionService],
+) -> None:
+    service = make_ray_service(max_concurrent_jobs=1)
+    ids = [service.submit(request(SHORT_RUN))[0].training_id for _ in range(2)]
+    done = [service.wait_for(training_id, FINAL, 600) for training_id in ids]
+    logs = [
+        [event.data["message"] for event in service.events(view.training_id) if event.kind == "log"]
+        for view in done
+    ]
+
+    assert [view.status for view in done] == ["completed", "completed"], [v.error for v in done]
+    assert done[0].node == done[1].node
+    # The second session ran in the first one's actor: no start, no import, data kept.
+    assert any("session 1 of this worker" in line for line in logs[0])
+    assert any("session 2 of this worker" in line for line in logs[1])
+    assert any(line.startswith("prepared data cache miss") for line in logs[0])
+    assert any(line.startswith("prepared data cache hit") for line in logs[1])
+
+
 def test_fractional_gpus_pack_two_sessions_on_one_node_and_a_stop_reaches_them(
     make_ray_service: Callable[..., SessionService],
 ) -> None:
@@ -204,7 +224,7 @@ def test_service_killed_mid_run_is_restarted_and_its_session_resumes_once(
         process.wait(30)
         log.close()
     RayRunner(cluster_settings).connect()  # this process may not have joined the cluster yet
-    first_actor = ray.get_actor("training-restart-a1", namespace=cluster_settings.namespace)
+    first_actor = _actor_holding(cluster_settings.namespace, "restart", 1)
     assert first_actor is not None  # detached: it trains on without the service
 
     service = make_ray_service(max_concurrent_jobs=1)
@@ -214,8 +234,20 @@ def test_service_killed_mid_run_is_restarted_and_its_session_resumes_once(
     assert done.attempt == 2 and done.resume_count == 1
     assert Counter(event.kind for event in service.events("restart"))["result"] == 1
     with pytest.raises(ValueError):  # the first attempt was stopped and ended, not left running
-        ray.get_actor("training-restart-a1", namespace=cluster_settings.namespace)
+        ray.get_actor(first_actor, namespace=cluster_settings.namespace)
     assert_same_weights(model_weights(done.model_path), uninterrupted_weights)
+
+
+def _actor_holding(namespace: str, training_id: str, attempt: int) -> str | None:
+    """The name of the actor in ``namespace`` that runs ``attempt`` of the session now."""
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if entry["namespace"] != namespace:
+            continue
+        actor = ray.get_actor(entry["name"], namespace=namespace)
+        holds = ray.get(actor.current.remote(), timeout=60)
+        if holds is not None and tuple(holds) == (training_id, attempt, False):
+            return str(entry["name"])
+    return None
 
 
 def _has_epoch(store: SessionStore, training_id: str) -> bool:

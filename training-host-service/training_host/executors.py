@@ -37,5 +37,9 @@ def session_runner(settings: Settings) -> SessionRunner | None:
                 else settings.cpus_per_session
             ),
             takeover_grace_seconds=settings.stop_grace_seconds,
+            sessions_per_actor=settings.worker_max_sessions,
+            # As many warm actors as sessions may run: each holds its CPUs and GPUs.
+            max_idle_actors=max(1, settings.max_concurrent_jobs),
+            data_cache_bytes=settings.data_cache_bytes,
         )
     )
