@@ -15,8 +15,9 @@ from pathlib import Path
 from tests.fixtures.waiting import WaitTimeout, wait_until
 
 STARTUP_SECONDS = 180.0
-# local_stack.py gives each of its two services 45 s to stop before it kills them.
-STOP_SECONDS = 150.0
+# local_stack.py gives each of its two services 45 s to stop before it kills them, then
+# joins their output threads: about 100 s at worst, more on a machine busy with other tests.
+STOP_SECONDS = 240.0
 
 
 def user_environment() -> dict[str, str]:
@@ -91,11 +92,16 @@ class RunningStack:
         try:
             wait_until(stopped, STOP_SECONDS, "the stack to stop", interval=0.2)
         except WaitTimeout as exc:
+            left = _group_members(self.process.pid)
             _signal_group(self.process.pid, signal.SIGKILL)
             for pid in self.child_pids().values():
                 _signal_group(pid, signal.SIGKILL)
             self.process.wait(timeout=30)
-            raise AssertionError(f"{exc}; killed it and its services") from None
+            tail = "".join(self.output[-40:])
+            raise AssertionError(
+                f"{exc}; still in its group: {left}; killed it and its services; "
+                f"its last lines:\n{tail}"
+            ) from None
         self.process.wait(timeout=30)
 
 
@@ -104,9 +110,29 @@ def _signal_group(group: int, signum: signal.Signals) -> None:
         os.killpg(group, signum)
 
 
+def _group_members(group: int) -> list[str]:
+    """The live processes of process group ``group`` ("pid state command"); zombies, which
+    hold their group until someone reaps them, are left out. Linux's /proc; elsewhere the
+    group's leader, if the group exists."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return []
+        return [f"{group} ? (group exists)"]
+    members = []
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        command = text[text.find("(") + 1 : text.rfind(")")]
+        state, _parent, pgrp = text[text.rfind(")") + 2 :].split()[:3]
+        if int(pgrp) == group and state != "Z":
+            members.append(f"{stat.parent.name} {state} {command}")
+    return members
+
+
 def _group_is_gone(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return True
-    return False
+    return not _group_members(group)
