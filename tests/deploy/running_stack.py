@@ -78,13 +78,14 @@ class RunningStack:
         }
 
     def stop(self) -> None:
-        """SIGTERM to the group, so the script stops its own services.
+        """SIGINT to the group, as Ctrl-C in a terminal sends it (make and the script alike),
+        so the script stops its own services.
 
         Raises:
             AssertionError: it did not stop in time; then it and the services it started
                 (each in a process group of its own) are killed first.
         """
-        _signal_group(self.process.pid, signal.SIGTERM)
+        _signal_group(self.process.pid, signal.SIGINT)
 
         def stopped() -> bool:  # poll() reaps the leader, which the group holds until then
             return self.process.poll() is not None and _group_is_gone(self.process.pid)
