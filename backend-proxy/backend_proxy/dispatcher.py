@@ -71,10 +71,13 @@ class TrainingDispatcher:
             raise TrainingNotOwnedError(training_id)
         if not claimed:
             return await self._ask(route, lambda backend, known: backend.start_again(known, body))
-        try:
-            return await self._first_choice.start(route, body)
-        except RunLocally as start:
-            return await self.local.take_over(start)
+        # Until this request has its answer (the host's, or a local run's after RunLocally),
+        # settling an ambiguous start must not take it over and make this answer a repeat.
+        with self.host.starts.deciding(training_id):
+            try:
+                return await self._first_choice.start(route, body)
+            except RunLocally as start:
+                return await self.local.take_over(start)
 
     async def status(self, training_id: str) -> RoutedTrainingStatus:
         """The training's state from where it runs (the last one seen if the host is down)."""

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -108,20 +110,27 @@ class HostStarts:
         # Starts being decided by a request right now: settling leaves them alone.
         self._starting: set[str] = set()
 
+    @contextmanager
+    def deciding(self, training_id: str) -> Iterator[None]:
+        """While a request decides where a start runs (here or, after :class:`RunLocally`,
+        locally), settling leaves it alone: one answer, the request's, says ``created``."""
+        self._starting.add(training_id)
+        try:
+            yield
+        finally:
+            self._starting.discard(training_id)
+
     async def start(self, claimed: Route, body: StartBody) -> StartTrainingResponse:
         """The host's answer to the start of a training whose id was just ``claimed``.
+
+        Call it inside :meth:`deciding`, which must also cover a local take-over.
 
         Raises:
             RunLocally: the host certainly did not create it, and never will.
             StartUnconfirmedError: sent, and the host cannot be asked whether it has it.
             TrainingNotOwnedError: the host had this id before this backend claimed it.
         """
-        training_id = claimed.training_id
-        self._starting.add(training_id)
-        try:
-            answer = await self._start(claimed, body)
-        finally:
-            self._starting.discard(training_id)
+        answer = await self._start(claimed, body)
         self._metrics.trainings_routed.labels(routed_to="host_service", fallback_reason="").inc()
         return answer
 

@@ -61,6 +61,7 @@ class ScriptedHost:
     down: bool = False
     fail_status: int | None = None
     timeout_after_start: bool = False
+    lose_start: bool = False
     reject_start: tuple[int, dict[str, Any]] | None = None
     trainings: dict[str, dict[str, Any]] = field(default_factory=dict)
     stops: list[str] = field(default_factory=list)
@@ -106,6 +107,9 @@ class ScriptedHost:
         if self.reject_start is not None:
             status, body = self.reject_start
             return httpx.Response(status, json=body)
+        if self.lose_start:
+            # The start is lost on its way in: the host never creates it, the proxy times out.
+            raise httpx.ReadTimeout("timed out", request=request)
         body = json.loads(request.content)
         training_id = body["training_id"]
         created = training_id not in self.trainings

@@ -15,6 +15,9 @@ from tests.proxy.conftest import (
     run_backend,
 )
 
+# What the health poller asks the host every round, whatever a request is doing.
+BACKGROUND_CALLS = {"GET /health", "GET /trainings"}
+
 
 def start(client: httpx.Client, body: dict[str, Any] | None = None) -> httpx.Response:
     return client.post("/api/trainings/start", json=body or SMALL_TRAINING)
@@ -70,10 +73,33 @@ def test_ambiguous_start_the_host_accepted_gives_exactly_one_host_training(
     body = response.json()
     assert body["routed_to"] == "host_service"
     assert list(scripted_host.trainings) == [body["training_id"]]
-    # The proxy asked about the id before deciding anything else.
-    assert scripted_host.calls[-1] == f"GET /trainings/{body['training_id']}/status"
+    # The proxy asked about the id before deciding anything else (the health poller's
+    # calls, which go on in the background, left out).
+    asked = [call for call in scripted_host.calls if call not in BACKGROUND_CALLS]
+    assert asked[-2:] == ["POST /trainings/start", f"GET /trainings/{body['training_id']}/status"]
     listed = scripted_backend.get("/api/trainings").json()
     assert listed["total"] == 1
+
+
+def test_ambiguous_start_the_host_never_created_runs_locally_and_is_answered_as_created(
+    proxy_settings: Settings, scripted_host: ScriptedHost
+) -> None:
+    # The poller settles ambiguous starts too, every 10 ms here: it must leave a start alone
+    # until its request has answered, or that request's answer reads as a repeat (200).
+    settings = proxy_settings.model_copy(
+        update={"host_timeout_seconds": 0.5, "health_check_interval_seconds": 0.01}
+    )
+    scripted_host.lose_start = True
+    with run_backend(settings, httpx.MockTransport(scripted_host)) as backend:
+        answers = [start(backend) for _ in range(3)]
+        listed = backend.get("/api/trainings").json()
+
+    for answer in answers:
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["routed_to"] == "local"
+        assert answer.json()["fallback_reason"] == "host_error"
+    assert scripted_host.trainings == {}
+    assert listed["total"] == 3
 
 
 def test_ambiguous_start_that_cannot_be_confirmed_answers_503_with_the_id(
