@@ -187,7 +187,10 @@ def test_the_head_stopped_and_started_loses_no_session_and_runs_none_twice(
         "TRAINING_HOST_GPUS_PER_SESSION": "1",
         "TRAINING_HOST_MAX_CONCURRENT_JOBS": "1",
     }
-    body = {**QUICK_BODY, "config": {"epochs": 30, "early_stopping": {"enabled": False}}}
+    # Long enough not to end before the head is stopped at its second epoch (small
+    # batches: a 1,786-sample epoch takes a few tenths of a second even on a quiet machine).
+    config = {"epochs": 30, "batch_size": 8, "early_stopping": {"enabled": False}}
+    body = {**QUICK_BODY, "config": config}
     with run_host_service(tmp_path / "host", find_free_port(), env, sample_data_dir) as host:
         client = httpx.Client(base_url=host.url, timeout=60)
         first = client.post("/trainings/start", json=body).json()["training_id"]

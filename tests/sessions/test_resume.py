@@ -4,6 +4,7 @@ from its checkpoint to the weights of a run never stopped."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,12 @@ def test_worker_killed_with_9_fails_and_resume_reaches_the_uninterrupted_weights
 
 
 def test_run_failed_on_a_full_disk_resumes_from_its_last_good_checkpoint(
-    service: SessionService,
+    make_service: Callable[..., SessionService],
     monkeypatch: pytest.MonkeyPatch,
     uninterrupted_weights: dict[str, torch.Tensor],
 ) -> None:
+    # The fault is injected when an interpreter starts (sitecustomize): spawned workers.
+    service = make_service(worker_start="spawn")
     # The worker's second checkpoint (end of epoch 2) meets a full disk.
     monkeypatch.setenv("PYTHONPATH", f"{FAULTS_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     monkeypatch.setenv("FAULT_ENOSPC_ON_CHECKPOINT_WRITE", "2")

@@ -36,7 +36,7 @@ from training_engine.ceilings import (
 from training_sessions.http.auth import ApiToken, ClientNetworks, NameList
 from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
 from training_sessions.http.host_names import served_host_names
-from training_sessions.types import RuntimeSettings
+from training_sessions.types import RuntimeSettings, WorkerStart
 
 CONFIG_FILE_ENV = "TRAINING_HOST_CONFIG_FILE"
 # The name a backend in Docker reaches this host by (docker-compose.yml's extra_hosts).
@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     )
     data_cache_bytes: int = Field(
         default=536_870_912, ge=0, description="prepared data each warm worker keeps for reuse"
+    )
+    worker_start: WorkerStart = Field(
+        default="auto",
+        description=(
+            "how worker processes start: auto (forked from a fork server that imported "
+            "torch once, on Linux; spawned elsewhere), spawn or forkserver"
+        ),
     )
     max_queue_size: int = Field(default=16, ge=0)
     stop_grace_seconds: float = Field(default=30.0, gt=0)
@@ -248,6 +255,7 @@ class Settings(BaseSettings):
             cpus_per_session=self.cpus_per_session,
             worker_max_sessions=self.worker_max_sessions,
             data_cache_bytes=self.data_cache_bytes,
+            worker_start=self.worker_start,
             ceilings=self.ceilings(),
         )
 

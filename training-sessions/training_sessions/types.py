@@ -128,6 +128,10 @@ RESUMABLE_STATUSES: frozenset[SessionStatus] = frozenset(
 KTRDR_ROUTES = "ktrdr"
 
 
+# How the local runner starts a worker process (training_sessions.runners.local).
+WorkerStart = Literal["auto", "spawn", "forkserver"]
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeSettings:
     """Where a session runtime keeps things and how much it runs at once.
@@ -154,6 +158,9 @@ class RuntimeSettings:
     worker_max_sessions: int = 20
     # Prepared data each warm worker keeps for the next sessions over the same inputs.
     data_cache_bytes: int = 512 * 1024 * 1024
+    # How the local runner starts worker processes: "auto" forks them from a fork server
+    # that imported torch and the engine once (Linux), else spawns a fresh interpreter.
+    worker_start: WorkerStart = "auto"
     # The largest sizes a session may ask for (checked when it is submitted).
     ceilings: Ceilings = field(default_factory=Ceilings)
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from training_engine.cancellation import CancellationSignal
 
 from training_sessions.messages import Result
+from training_sessions.process_watch import service_watch
 from training_sessions.worker import (
     PipeSender,
     Send,
@@ -72,6 +73,9 @@ class WorkerSetup:
     threads: int = 1
     data_cache_bytes: int = 0
     max_sessions: int = 1
+    # ``environment`` is the process's whole environment, not additions to what it has (a
+    # worker forked by the fork server has the fork server's, not the service's of now).
+    whole_environment: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +170,18 @@ class _SigtermTarget:
 def serve_sessions(
     setup: WorkerSetup, stop_requested: CancellationSignal, conn: Connection, parent_pid: int
 ) -> None:
-    """Entry point of a local worker process: sessions from ``conn`` until told to end."""
-    # Before torch and CUDA load: they read these once, when they start.
+    """Entry point of a local worker process: sessions from ``conn`` until told to end.
+
+    ``parent_pid`` is the service's pid: a session stops (checkpointed) once it is gone.
+    """
+    # Before torch and CUDA load or start: they read these once, when they start. (A worker
+    # forked by the fork server has torch loaded already, but neither CUDA nor a thread pool
+    # started: CUDA_VISIBLE_DEVICES and cuBLAS's settings still apply, threads are set below.)
+    if setup.whole_environment:
+        os.environ.clear()
     os.environ.update(setup.environment)
+    service_alive = service_watch(parent_pid)
+    adopted_by = os.getppid()  # the service, or the fork server that forked this process
     # Ctrl-C in a terminal reaches the whole process group: the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sigterm = _SigtermTarget()
@@ -187,7 +200,11 @@ def serve_sessions(
                 return
             cancel = WorkerCancel(stop_requested)
             sigterm.session = cancel
-            reusable = host.run(spec, cancel, send, lambda: os.getppid() == parent_pid)
+            # The fork server gone, this process would look ended to the service (its exit
+            # status is read through it): stop at a checkpoint rather than train unseen.
+            reusable = host.run(
+                spec, cancel, send, lambda: os.getppid() == adopted_by and service_alive()
+            )
             sigterm.session = None
             if not send(SessionEnded(spec.attempt, reusable)) or not reusable:
                 return
