@@ -26,7 +26,7 @@ from pydantic_settings import (
 from training_sessions.http.auth import ApiToken, NameList
 from training_sessions.http.body_limit import DEFAULT_MAX_BODY_BYTES
 from training_sessions.http.host_names import served_host_names
-from training_sessions.types import RuntimeSettings
+from training_sessions.types import RuntimeSettings, WorkerStart
 
 DEFAULT_HOST_SERVICE_CONFIG_FILE = Path("config/environment/training_host_service_enabled.yaml")
 
@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     )
     local_max_concurrent_jobs: int = Field(default=1, ge=1)
     local_max_queue_size: int = Field(default=16, ge=0)
+    # How the CPU fallback's worker processes start (training_sessions.runners.local).
+    local_worker_start: WorkerStart = "auto"
     fallback_on_host_at_capacity: bool = False
 
     @classmethod
@@ -138,6 +140,7 @@ class Settings(BaseSettings):
             default_device="cpu",
             max_concurrent_jobs=self.local_max_concurrent_jobs,
             max_queue_size=self.local_max_queue_size,
+            worker_start=self.local_worker_start,
         )
 
 

@@ -24,6 +24,8 @@ def service_watch(service_pid: int) -> Callable[[], bool]:
     """A check, cheap enough to run between batches, that is True while the service runs."""
     if os.getppid() == service_pid:
         return lambda: os.getppid() == service_pid
+    if not Path("/proc/self/stat").exists():
+        return lambda: _exists(service_pid)  # no start time to tell a reused pid by
     started = process_start_time(service_pid)
     if started is None:
         return lambda: False  # gone already, or not a system that shows it
@@ -40,3 +42,13 @@ def process_start_time(pid: int) -> str | None:
     if len(fields) <= _START_TIME_FIELD or fields[_STATE_FIELD] in _GONE_STATES:
         return None
     return fields[_START_TIME_FIELD]
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    return True

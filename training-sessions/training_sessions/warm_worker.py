@@ -181,7 +181,6 @@ def serve_sessions(
         os.environ.clear()
     os.environ.update(setup.environment)
     service_alive = service_watch(parent_pid)
-    adopted_by = os.getppid()  # the service, or the fork server that forked this process
     # Ctrl-C in a terminal reaches the whole process group: the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sigterm = _SigtermTarget()
@@ -200,11 +199,7 @@ def serve_sessions(
                 return
             cancel = WorkerCancel(stop_requested)
             sigterm.session = cancel
-            # The fork server gone, this process would look ended to the service (its exit
-            # status is read through it): stop at a checkpoint rather than train unseen.
-            reusable = host.run(
-                spec, cancel, send, lambda: os.getppid() == adopted_by and service_alive()
-            )
+            reusable = host.run(spec, cancel, send, service_alive)
             sigterm.session = None
             if not send(SessionEnded(spec.attempt, reusable)) or not reusable:
                 return

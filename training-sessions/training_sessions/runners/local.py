@@ -5,18 +5,20 @@
   has imported torch and the engine once: a new worker is ready in a fraction of a
   second instead of the few seconds those imports take. Elsewhere (macOS: Apple's
   frameworks are not safe across fork) and with ``worker_start: spawn``, a worker is a
-  new interpreter. If the service exits without a shutdown, multiprocessing sends the
-  workers SIGTERM, which they turn into a checkpoint; the next start resumes them.
+  new interpreter; so from then on if the fork server cannot start. If the service exits
+  without a shutdown, multiprocessing sends the workers SIGTERM, which they turn into a
+  checkpoint; the next start resumes them.
 - **Warm.** A worker whose session ended cleanly waits for the next one
   (:mod:`training_sessions.warm_worker`): its imports and its prepared data are kept. At
   most ``max_concurrent_jobs`` wait; one that failed, crashed, was killed or reached
   ``worker_max_sessions`` is never handed another session.
 - **Threads follow the cores given.** Each worker's torch, OpenMP and MKL pools get
-  :func:`session_threads` threads, set before torch loads, so sessions running side by
+  :func:`session_threads` threads, set before they start, so sessions running side by
   side do not oversubscribe the cores.
 - **One pipe per worker**, not a shared queue: a worker killed mid-write cannot wedge
-  a lock the others need, and waiting on the pipe and the process sentinel together
-  notices both messages and the end of the process at once.
+  a lock the others need, and the pipe's end is the end of the process (its end of the
+  pipe closes with it), so waiting on the pipe notices both messages and the worker's
+  end at once, even when a dead fork server can no longer report the worker's status.
 - A cooperative stop is a multiprocessing event the engine polls between batches; one
   per worker, cleared before each session it is handed.
 - **Spread across GPUs.** Each attempt asking for ``auto``/``cuda`` is placed on the
@@ -30,6 +32,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 import threading
@@ -61,8 +64,7 @@ logger = logging.getLogger(__name__)
 REAP_SECONDS = 5.0
 THREADS_VARIABLE = "OMP_NUM_THREADS"
 # What the fork server imports once, so that a worker forked from it has them loaded.
-# None of them starts CUDA or a thread pool when imported.
-FORK_SERVER_PRELOAD = ["training_sessions.warm_worker", "training_engine.trainer"]
+FORK_SERVER_PRELOAD = ["training_sessions.fork_server"]
 
 
 def worker_context(start: WorkerStart) -> SpawnContext | ForkServerContext:
@@ -172,10 +174,11 @@ class LocalRunHandle:
     def receive(self, timeout: float) -> list[WorkerMessage]:
         if self._ended is not None:
             return []
-        waitables: list[object] = [self._process.sentinel]
-        if self._conn_open:
-            waitables.append(self._conn)
-        wait_ready(waitables, timeout=timeout)  # type: ignore[arg-type]
+        # The pipe ends when the worker does (its end closes with it), so it alone is
+        # waited on while open: a forked worker's sentinel comes from the fork server and,
+        # should that die, reads "ended" at once while the worker still trains.
+        waitable = self._conn if self._conn_open else self._process.sentinel
+        wait_ready([waitable], timeout=timeout)
         messages: list[WorkerMessage] = []
         while self._conn_open and self._ended is None:
             try:
@@ -204,6 +207,12 @@ class LocalRunHandle:
 
     def kill(self) -> None:
         self._killed = True
+        if self._process.exitcode is not None and self._conn_open:
+            # Its fork server is gone and reported it ended, but its pipe is open: the
+            # process still runs under this pid (it holds the pipe's other end).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._process.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            return
         self._process.kill()
 
     def finished(self) -> bool:
@@ -385,11 +394,22 @@ class LocalProcessRunner:
         )
         try:
             process.start()
-        except OSError as exc:
+        except Exception as exc:
             ours.close()
-            raise LaunchError(f"could not start a worker process: {exc}") from exc
-        finally:
             theirs.close()
+            if isinstance(self._context, ForkServerContext):
+                # The fork server could not start (a preload failed, or it was killed while
+                # loading: its own output says why). Workers are spawned from now on.
+                logger.warning(
+                    "the fork server did not start a worker (%s: %s); spawning workers "
+                    "instead (worker_start: spawn)",
+                    type(exc).__name__,
+                    exc,
+                )
+                self._context = worker_context("spawn")
+                return self._spawn(environment)
+            raise LaunchError(f"could not start a worker process: {exc}") from exc
+        theirs.close()
         return LocalWorker(process, ours, stop, environment)
 
     def _release(self, worker: LocalWorker, reusable: bool) -> None:
