@@ -101,6 +101,7 @@ class SessionSupervisor:
         self._stop_grace = settings.stop_grace_seconds
         self._kill_at: float | None = None
         self._shutdown = threading.Event()
+        self._stop_requested = threading.Event()  # any stop: ends a wait for the runner
         self._final = threading.Event()
         # Read and written by the supervisor's own thread only.
         self._stop_forwarded = False
@@ -141,6 +142,7 @@ class SessionSupervisor:
                 self._stop_grace = grace_seconds
             kill_at = time.monotonic() + grace_seconds
             self._kill_at = kill_at if self._kill_at is None else min(self._kill_at, kill_at)
+        self._stop_requested.set()
         if reason == "shutdown":
             self._shutdown.set()
 
@@ -179,7 +181,7 @@ class SessionSupervisor:
                 if said:
                     logger.info("training %s: the runner answers again", self._training_id)
                 return
-            if self._shutdown.wait(RUNNER_RETRY_SECONDS):
+            if self._stop_requested.wait(RUNNER_RETRY_SECONDS):
                 return
 
     def _begin(self) -> Launch | None:
