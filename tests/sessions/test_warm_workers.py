@@ -24,7 +24,7 @@ from training_sessions.service import SessionService
 from training_sessions.store import SessionStore
 from training_sessions.types import RuntimeSettings
 
-from tests.fixtures.processes import worker_pids
+from tests.fixtures.processes import running, worker_pids
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.weights import assert_same_weights
 from tests.sessions.conftest import (
@@ -230,7 +230,7 @@ def test_sigterm_checkpoints_the_session_in_progress_and_ends_its_worker(
     assert interrupted.status == "interrupted", interrupted.error
     assert interrupted.checkpoint_path is not None
     assert _started(after_log)[0]["pid"] != start["pid"]
-    wait_until(lambda: not _running(start["pid"]), 60, "the terminated worker gone")
+    wait_until(lambda: not running(start["pid"]), 60, "the terminated worker gone")
 
 
 def test_a_waiting_worker_exits_when_its_service_is_killed(
@@ -249,19 +249,10 @@ def test_a_waiting_worker_exits_when_its_service_is_killed(
 
         wait_until(completed, 240, "the session completed")
         (worker,) = worker_pids(service.pid)  # warm, waiting for the next session
-        assert _running(worker)
+        assert running(worker)
     finally:
         service.kill()  # kill -9 of the service alone: its worker is not signalled
         service.wait()
         store.dispose()
 
-    wait_until(lambda: not _running(worker), 60, "the waiting worker gone")
-
-
-def _running(pid: int) -> bool:
-    """The process exists and is not a zombie (its parent may be gone, and nobody reaps it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    wait_until(lambda: not running(worker), 60, "the waiting worker gone")

@@ -18,7 +18,7 @@ from training_sessions.service import SessionService
 from training_sessions.store import SessionStore
 from training_sessions.types import RuntimeSettings
 
-from tests.fixtures.processes import worker_pids
+from tests.fixtures.processes import parent_of, running, worker_pids
 from tests.fixtures.waiting import wait_until
 from tests.sessions.conftest import FINAL, LONG_RUN, SHORT_RUN, request
 from tests.sessions.test_recovery import service_command
@@ -52,19 +52,10 @@ finally:
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
 
-def _parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
 def _worker_pid(service: SessionService, training_id: str) -> int:
     """The pid the session's worker wrote in its log."""
     log = service.log(training_id)
     return int(log.split("worker started (pid ", 1)[1].split(",", 1)[0])
-
-
-def _running(pid: int) -> bool:
-    return process_start_time(pid) is not None
 
 
 @needs_proc
@@ -77,11 +68,11 @@ def test_a_worker_started_by_default_on_linux_is_forked_by_the_fork_server(
     wait_until(lambda: service.get(view.training_id).progress.total_batches, 240, "progress")
 
     worker = _worker_pid(service, view.training_id)
-    fork_server = _parent_of(worker)
+    fork_server = parent_of(worker)
     service.stop(view.training_id)
 
     assert fork_server != os.getpid()
-    assert _parent_of(fork_server) == os.getpid()
+    assert parent_of(fork_server) == os.getpid()
     assert b"multiprocessing.forkserver" in Path(f"/proc/{fork_server}/cmdline").read_bytes()
     assert worker in worker_pids(os.getpid())
     assert service.wait_for(view.training_id, FINAL, 120).status == "cancelled"
@@ -96,11 +87,11 @@ def test_sessions_outlive_their_fork_server_which_ignores_sigterm(
     view, _ = service.submit(request(UNTIL_KILLED_RUN))
     wait_until(lambda: service.get(view.training_id).progress.total_batches, 240, "progress")
     worker = _worker_pid(service, view.training_id)
-    fork_server = _parent_of(worker)
+    fork_server = parent_of(worker)
 
     os.kill(fork_server, signal.SIGTERM)  # a group's SIGTERM reaches it: it stays
     wait_until(lambda: service.get(view.training_id).progress.epoch >= 1, 120, "an epoch")
-    survived_sigterm = _running(fork_server)
+    survived_sigterm = running(fork_server)
     os.kill(fork_server, signal.SIGKILL)  # the OOM killer: its workers' status goes with it
     done = service.wait_for(view.training_id, FINAL, 240)
     after, _ = service.submit(request(SHORT_RUN))  # the next worker: a new fork server
@@ -112,7 +103,7 @@ def test_sessions_outlive_their_fork_server_which_ignores_sigterm(
         range(1, UNTIL_KILLED_RUN["epochs"] + 1)
     )
     assert after_done.status == "completed", after_done.error
-    assert _parent_of(_worker_pid(service, after.training_id)) not in {fork_server, os.getpid()}
+    assert parent_of(_worker_pid(service, after.training_id)) not in {fork_server, os.getpid()}
 
 
 def test_a_fork_server_that_cannot_start_leaves_workers_spawned(
@@ -149,7 +140,7 @@ def test_worker_start_spawn_gives_each_worker_a_fresh_interpreter_child_of_the_s
     wait_until(lambda: service.get(view.training_id).progress.total_batches, 240, "progress")
 
     worker = _worker_pid(service, view.training_id)
-    parent = _parent_of(worker)
+    parent = parent_of(worker)
     service.stop(view.training_id)
 
     assert parent == os.getpid()
@@ -174,13 +165,13 @@ def test_a_training_worker_stops_by_itself_when_its_service_is_killed(
 
         wait_until(training, 240, "the first epoch stored")
         (worker,) = worker_pids(service.pid)
-        assert _parent_of(worker) != service.pid
+        assert parent_of(worker) != service.pid
     finally:
         service.send_signal(signal.SIGKILL)  # the service alone: its worker is not signalled
         store.dispose()
     try:
         # Not reaped yet, the killed service is a zombie: that counts as gone.
-        wait_until(lambda: not _running(worker), 60, "the orphaned worker gone")
+        wait_until(lambda: not running(worker), 60, "the orphaned worker gone")
     finally:
         service.wait()
 
